@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Prepares a Debian machine for the whole test suite: the real Dovecot and Chromium the
+# integration tests run against, and node_modules. Idempotent; a no-op run takes well under a second.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly PACKAGES=(dovecot-imapd chromium)
+
+log() { printf 'setup-machine: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+package_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+install_packages() {
+  local missing=() pkg
+  for pkg in "${PACKAGES[@]}"; do
+    package_installed "$pkg" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+
+  is_root || die "missing Debian package(s): ${missing[*]}; run as root or install them with: apt-get install ${missing[*]}"
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${missing[@]}"
+}
+
+# Tests start private Dovecot instances on their own ports and base dirs; the system-wide
+# one the package may have started is not used and is kept off so nothing depends on it.
+stop_system_dovecot() {
+  is_root || return 0
+  local pidfile=/run/dovecot/master.pid
+  if [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    log 'stopping the system-wide dovecot'
+    service dovecot stop >/dev/null 2>&1 || true
+    if kill -0 "$(cat "$pidfile" 2>/dev/null || echo 0)" 2>/dev/null; then
+      /usr/sbin/dovecot stop >/dev/null 2>&1 || true
+    fi
+  fi
+  if [[ -d /run/systemd/system ]] && systemctl -q is-enabled dovecot.service 2>/dev/null; then
+    systemctl -q disable dovecot.service dovecot.socket 2>/dev/null || true
+  fi
+}
+
+check_tools() {
+  local path user
+  for path in /usr/sbin/dovecot /usr/bin/doveadm /usr/bin/chromium; do
+    [[ -x $path ]] || die "$path is missing after installing ${PACKAGES[*]}"
+  done
+  # Dovecot refuses to run its login and internal processes as root
+  for user in dovenull dovecot mail; do
+    id "$user" >/dev/null 2>&1 || die "system user '$user' is missing (normally created by the dovecot-core package)"
+  done
+}
+
+readonly DEPS_STAMP=node_modules/.setup-machine-stamp
+
+# Content check behind the mtime fast path: editing package.json's scripts must not cost
+# a reinstall, a changed dependency range or lockfile entry must.
+installed_deps_match() {
+  [[ -f package-lock.json && -f node_modules/.package-lock.json ]] || return 1
+  node -e '
+    const fs = require("node:fs");
+    const wanted = JSON.parse(fs.readFileSync("package-lock.json", "utf8")).packages ?? {};
+    const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json", "utf8")).packages ?? {};
+    const stale = Object.entries(wanted).filter(([name, entry]) =>
+      name !== "" && !entry.optional && !entry.link && have[name]?.version !== entry.version);
+    process.exit(stale.length === 0 ? 0 : 1);
+  ' || return 1
+  npm ls --depth=0 >/dev/null 2>&1
+}
+
+install_node_modules() {
+  if [[ -d node_modules && -f $DEPS_STAMP && ! package.json -nt $DEPS_STAMP ]] &&
+    { [[ ! -f package-lock.json ]] || [[ ! package-lock.json -nt $DEPS_STAMP ]]; }; then
+    return 0
+  fi
+  if [[ -d node_modules ]] && installed_deps_match; then
+    touch "$DEPS_STAMP"
+    return 0
+  fi
+  if [[ -f package-lock.json ]]; then
+    log 'running npm ci'
+    npm ci --no-audit --no-fund
+  else
+    log 'running npm install'
+    npm install --no-audit --no-fund
+  fi
+  touch "$DEPS_STAMP"
+}
+
+install_packages
+stop_system_dovecot
+check_tools
+install_node_modules

@@ -1,0 +1,145 @@
+// The variables each outgoing mail kind may use. This is the contract
+// between the code that sends mail and the operators who edit templates:
+// `templates check` renders every template with the sample values below, and
+// a template naming anything not listed here is refused at load.
+
+export type TemplatePart = 'subject' | 'text' | 'html';
+export const TEMPLATE_PARTS: readonly TemplatePart[] = ['subject', 'text', 'html'];
+
+export interface TemplateVariable {
+  description: string;
+  sample: string | number;
+  /** The only values the sender ever passes, when the set is closed. */
+  values?: readonly string[];
+}
+
+export interface TemplateKindSchema {
+  description: string;
+  /** Customer mails must carry `[ref]` in the subject so replies thread back to the ticket. */
+  audience: 'customer' | 'staff';
+  variables: Readonly<Record<string, TemplateVariable>>;
+}
+
+const ref = { description: 'Ticket reference, e.g. ACME-7K3QH9', sample: 'ACME-7K3QH9' } as const;
+const subject = {
+  description: "The customer's subject line, as they wrote it",
+  sample: 'Printer on the 3rd floor keeps jamming',
+} as const;
+const customerName = {
+  description: "The customer's display name; may be '' when their mail had none",
+  sample: 'Jane Doe',
+} as const;
+const statusUrl = {
+  description: 'Link to the public status page of this ticket',
+  sample: 'https://support.example.com/status/ACME-7K3QH9/q8Zt2kLw',
+} as const;
+const mailboxAddress = {
+  description: 'Address of the mailbox that received the request (replies go here)',
+  sample: 'support@example.com',
+} as const;
+const queuePosition = {
+  description: 'Number of open requests ahead of this one (integer, 0 when none)',
+  sample: 3,
+} as const;
+
+export const TEMPLATE_SCHEMA = {
+  ack: {
+    description: 'Acknowledgement sent as soon as a new ticket is opened',
+    audience: 'customer',
+    variables: {
+      ref,
+      subject,
+      customerName,
+      statusUrl,
+      mailboxAddress,
+      firstResponseEstimate: {
+        description: "Expected time to a first reply in words, e.g. '4 hours'; '' when no SLA applies",
+        sample: '4 hours',
+      },
+      queuePosition,
+      receivedAt: { description: 'When the message arrived, formatted for the reader', sample: 'Mon, 3 Mar 2025, 09:41 UTC' },
+    },
+  },
+  'agent-reply': {
+    description: "Wrapper around an agent's reply to the customer",
+    audience: 'customer',
+    variables: {
+      ref,
+      subject,
+      customerName,
+      body: {
+        description: "The agent's reply as plain text (use {{paragraphs body}} in HTML)",
+        sample: 'Hello Jane,\n\nthe technician replaced the feed roller this morning.\nPlease let us know if it jams again.\n\nBest regards,\nSam',
+      },
+      statusUrl,
+      mailboxAddress,
+    },
+  },
+  'delay-notice': {
+    description: 'Apology sent when a ticket waits longer than its SLA allows',
+    audience: 'customer',
+    variables: {
+      ref,
+      subject,
+      customerName,
+      waited: { description: 'How long the customer has waited so far, in words', sample: '2 days' },
+      statusWords: { description: 'Where the ticket stands, in words', sample: 'we are working on it' },
+      onHoldReason: {
+        description: "Why the ticket is on hold; '' when it is not on hold",
+        sample: 'waiting for a replacement part',
+      },
+      estimate: { description: 'Expected time until the next step, in words', sample: '1 day' },
+      estimateSource: {
+        description: "'history' when the estimate comes from similar past tickets, 'target' when it is the SLA target",
+        sample: 'history',
+        values: ['history', 'target'],
+      },
+      queuePosition,
+      statusUrl,
+      mailboxAddress,
+      noticeNumber: { description: 'How many delay notices this one makes for the ticket (1 for the first)', sample: 1 },
+    },
+  },
+  'staff-warning': {
+    description: 'Warning to staff that a ticket is close to breaching its SLA',
+    audience: 'staff',
+    variables: {
+      ref,
+      subject,
+      policy: { description: 'Name of the SLA policy', sample: 'standard' },
+      target: {
+        description: "Which SLA target is at risk: 'first-response' or 'resolution'",
+        sample: 'first-response',
+        values: ['first-response', 'resolution'],
+      },
+      threshold: { description: 'Share of the target time already used', sample: '80%' },
+      due: { description: 'When the target is breached, formatted', sample: '2025-03-03 13:41 UTC' },
+      requester: { description: 'Who asked, name and address', sample: 'Jane Doe <jane@example.com>' },
+      ticketUrl: { description: 'Link to the status page of this ticket', sample: statusUrl.sample },
+    },
+  },
+} as const satisfies Record<string, TemplateKindSchema>;
+
+export type TemplateKind = keyof typeof TEMPLATE_SCHEMA;
+export const TEMPLATE_KINDS = Object.keys(TEMPLATE_SCHEMA) as TemplateKind[];
+
+type ValueOf<V> = V extends { values: readonly (infer U)[] } ? U : V extends { sample: number } ? number : string;
+
+/** What the sender passes to `TemplateRegistry.render` for a kind. */
+export type TemplateVars<K extends TemplateKind> = {
+  [N in keyof (typeof TEMPLATE_SCHEMA)[K]['variables']]: ValueOf<(typeof TEMPLATE_SCHEMA)[K]['variables'][N]>;
+};
+
+export function isTemplateKind(name: string): name is TemplateKind {
+  return Object.hasOwn(TEMPLATE_SCHEMA, name);
+}
+
+export function variablesOf(kind: TemplateKind): Readonly<Record<string, TemplateVariable>> {
+  return TEMPLATE_SCHEMA[kind].variables;
+}
+
+export function sampleVars<K extends TemplateKind>(kind: K): TemplateVars<K> {
+  const out: Record<string, string | number> = {};
+  for (const [name, spec] of Object.entries(variablesOf(kind))) out[name] = spec.sample;
+  return out as TemplateVars<K>;
+}

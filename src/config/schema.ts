@@ -1,0 +1,349 @@
+import { z } from 'zod';
+
+const DURATION_PATTERN = /^(\d+[smhdw]\s*)+$/;
+const PERCENT_PATTERN = /^\d+(\.\d+)?%$/;
+const HOURS_PATTERN = /^\d\d:\d\d-\d\d:\d\d(,\d\d:\d\d-\d\d:\d\d)*$/;
+const MAILBOX_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+const REFERENCE_PREFIX_PATTERN = /^[A-Z][A-Z0-9]{1,9}$/;
+const LANGUAGE_PATTERN = /^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
+
+/** The calendar name that needs no entry under `calendars`: every hour counts. */
+export const ROUND_THE_CLOCK = '24x7';
+
+// Leaf schemas carry their own short message; messages that start with
+// "expected" get the offending value appended when problems are formatted.
+
+const text = () => z.string().min(1, { error: 'must not be empty' });
+
+function intBetween(min: number, max: number) {
+  const error = `expected an integer between ${min} and ${max}`;
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
+const port = () => intBetween(1, 65535);
+
+function positiveInt() {
+  const error = 'expected a positive integer';
+  return z.int({ error }).min(1, { error });
+}
+
+function countInt() {
+  const error = 'expected an integer of 0 or more';
+  return z.int({ error }).min(0, { error });
+}
+
+const email = () => z.email({ pattern: z.regexes.html5Email, error: 'expected an email address' });
+
+const duration = () => z.string().regex(DURATION_PATTERN, { error: 'expected a duration like "30m" or "1h 30m"' });
+
+const percent = () => z.string().regex(PERCENT_PATTERN, { error: 'expected a percentage like "80%"' });
+
+function isFromAddress(value: string): boolean {
+  const match = /^(?:[^<>]*<([^<>]+)>|([^<>\s]+))$/.exec(value.trim());
+  const address = match?.[1] ?? match?.[2];
+  return address !== undefined && z.regexes.html5Email.test(address.trim());
+}
+
+function isHttpUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.host !== '';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Object-level checks run even when a sibling field failed, so one pass reports every problem. */
+const whenObject = { when: (payload: { value: unknown }) => isRecord(payload.value) };
+
+function exactlyOne(keys: readonly string[]) {
+  const names = keys.map((key) => `"${key}"`);
+  const list = `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+  return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    if (keys.filter((key) => value[key] !== undefined).length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `set exactly one of ${list}`, input: undefined });
+    }
+  };
+}
+
+const smtpAuthSchema = z
+  .strictObject({ user: text(), pass: text().optional(), passFile: text().optional() })
+  .superRefine(exactlyOne(['pass', 'passFile']), whenObject);
+
+const imapAuthSchema = z
+  .strictObject({
+    user: text(),
+    pass: text().optional(),
+    passFile: text().optional(),
+    accessTokenCommand: z
+      .array(text())
+      .min(1, { error: 'expected the command and its arguments, e.g. ["/usr/local/bin/get-token", "--user", "x"]' })
+      .optional(),
+  })
+  .superRefine(exactlyOne(['pass', 'passFile', 'accessTokenCommand']), whenObject);
+
+const transportSchema = z.enum(['smtp', 'file']);
+const fromSchema = () => z.string().refine(isFromAddress, { error: 'expected an address or "Name <address>"' });
+
+const smtpSchema = z
+  .strictObject({
+    host: text().optional(),
+    port: port().default(587),
+    /** Implicit TLS (usually port 465); false means STARTTLS when offered. */
+    secure: z.boolean().default(false),
+    requireTLS: z.boolean().default(false),
+    tlsRejectUnauthorized: z.boolean().default(true),
+    auth: smtpAuthSchema.optional(),
+    from: fromSchema(),
+    sendTimeoutMs: positiveInt().default(60_000),
+    transport: transportSchema.default('smtp'),
+    /** With transport "file", outbound mail is written here as .eml files instead of sent. */
+    fileDir: text().optional(),
+  })
+  .superRefine((smtp, ctx) => {
+    if (smtp.transport === 'smtp' && smtp.host === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['host'], message: 'required', input: undefined });
+    }
+    if (smtp.transport === 'file' && smtp.fileDir === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['fileDir'], message: 'required when transport is "file"', input: undefined });
+    }
+  }, whenObject);
+
+/** A mailbox's partial override: no defaults here, so unset fields fall through to the top-level smtp. */
+const smtpOverrideSchema = z.strictObject({
+  host: text(),
+  port: port(),
+  secure: z.boolean(),
+  requireTLS: z.boolean(),
+  tlsRejectUnauthorized: z.boolean(),
+  auth: smtpAuthSchema,
+  from: fromSchema(),
+  sendTimeoutMs: positiveInt(),
+  transport: transportSchema,
+  fileDir: text(),
+}).partial();
+
+const imapSchema = z.strictObject({
+  host: text(),
+  port: port().default(993),
+  secure: z.boolean().default(true),
+  tlsRejectUnauthorized: z.boolean().default(true),
+  auth: imapAuthSchema,
+  idle: z.boolean().default(true),
+  pollIntervalMs: positiveInt().default(60_000),
+  batchSize: positiveInt().default(50),
+  operationTimeoutMs: positiveInt().default(60_000),
+  maxLiteralSize: positiveInt().optional(),
+});
+
+const mailboxSchema = z.strictObject({
+  name: z.string().regex(MAILBOX_NAME_PATTERN, {
+    error: 'expected lower-case letters, digits, "-" or "_", starting with a letter or digit',
+  }),
+  // Lower-cased because parsed recipient addresses are compared lower-cased.
+  address: email().toLowerCase(),
+  aliases: z.array(email().toLowerCase()).default(() => []),
+  referencePrefix: z.string().regex(REFERENCE_PREFIX_PATTERN, {
+    error: 'expected 2 to 10 upper-case letters or digits starting with a letter, like "ACME"',
+  }),
+  language: z.string().regex(LANGUAGE_PATTERN, { error: 'expected a language tag like "en" or "de"' }).default('en'),
+  staffAddress: email().optional(),
+  /** Absent for a mailbox fed only by `ingest` or LMTP. */
+  imap: imapSchema.optional(),
+  folder: text().default('INBOX'),
+  processedAction: z.enum(['move', 'flag']).default('move'),
+  processedFolder: text().default('Processed'),
+  quarantineFolder: text().default('Quarantine'),
+  reopenWindowDays: countInt().default(14),
+  smtp: smtpOverrideSchema.optional(),
+});
+
+const hours = () =>
+  z.string().regex(HOURS_PATTERN, { error: 'expected hours like "09:00-17:00" or "09:00-12:00,13:00-17:00"' });
+
+// Only the shape is checked here; src/sla/calendar.ts validates zones and times.
+const calendarSchema = z.strictObject({
+  timezone: text(),
+  hours: z.strictObject({
+    mon: hours().optional(),
+    tue: hours().optional(),
+    wed: hours().optional(),
+    thu: hours().optional(),
+    fri: hours().optional(),
+    sat: hours().optional(),
+    sun: hours().optional(),
+  }),
+  holidays: z.array(z.iso.date({ error: 'expected a date like "2025-12-25"' })).default(() => []),
+});
+
+const slaPolicySchema = z.strictObject({
+  name: text(),
+  match: z.strictObject({
+    mailbox: text().optional(),
+    priority: z.enum(['low', 'normal', 'high', 'urgent']).optional(),
+  }),
+  firstResponse: duration(),
+  resolution: duration(),
+  /** A key of `calendars`, or "24x7". */
+  calendar: text(),
+  customerNotices: z
+    .array(z.strictObject({ at: percent(), repeatEvery: duration().optional(), max: positiveInt().default(1) }))
+    .default(() => []),
+  staffWarnings: z.array(percent()).default(() => ['80%', '100%']),
+  staffAddress: email().optional(),
+});
+
+const DEFAULT_RETRY_SCHEDULE = ['1m', '5m', '15m', '1h', '2h', '4h', '8h', '12h', '24h', '24h', '24h'];
+
+export const configSchema = z
+  .strictObject({
+    database: text().default('./data/ticketd.sqlite'),
+    /** Defaults to the directory of `database`. */
+    dataDir: text().optional(),
+    publicUrl: z
+      .string()
+      .refine(isHttpUrl, { error: 'must be an absolute http(s) URL' })
+      .transform((url) => url.replace(/\/+$/, '')),
+    /** Defaults to the package's shipped templates/ folder. */
+    templatesDir: text().optional(),
+    log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+    http: z
+      .strictObject({
+        host: text().default('127.0.0.1'),
+        port: port().default(8080),
+        enabled: z.boolean().default(true),
+        trustProxy: z.boolean().default(false),
+      })
+      .prefault({}),
+    inbound: z
+      .strictObject({
+        host: text().default('127.0.0.1'),
+        port: port(),
+        protocol: z.enum(['lmtp', 'smtp']).default('lmtp'),
+        mailbox: text().optional(),
+        maxMessageBytes: positiveInt().default(26_214_400),
+      })
+      .optional(),
+    smtp: smtpSchema,
+    outbox: z
+      .strictObject({
+        retrySchedule: z.array(duration()).default(() => [...DEFAULT_RETRY_SCHEDULE]),
+        pollIntervalMs: positiveInt().default(2_000),
+        batchSize: positiveInt().default(20),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        maxMessageBytes: positiveInt().default(26_214_400),
+        maxAttachmentBytes: positiveInt().default(26_214_400),
+        acksPerSenderPerHour: countInt().default(5),
+        ticketsPerSenderPerHour: countInt().default(10),
+      })
+      .prefault({}),
+    mailboxes: z.array(mailboxSchema).min(1, { error: 'at least one mailbox is required' }),
+    statusPage: z
+      .strictObject({
+        linkExpiryDaysAfterClose: countInt().default(30),
+        failedLookupsPerMinute: positiveInt().default(20),
+      })
+      .prefault({}),
+    calendars: z.record(text(), calendarSchema).prefault({}),
+    sla: z.strictObject({ policies: z.array(slaPolicySchema).default(() => []) }).prefault({}),
+  })
+  .superRefine(crossCheck, whenObject);
+
+type ParsedConfig = z.output<typeof configSchema>;
+type Issue = { code: string; path?: PropertyKey[] };
+
+/**
+ * Checks that relate one section to another. They run alongside field errors
+ * but only read values that no earlier issue touches, so a broken field is
+ * reported once rather than echoed by every check that depends on it.
+ */
+function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void {
+  const issues = ctx.issues as Issue[];
+  const trusted = (path: PropertyKey[]): boolean =>
+    !issues.some(
+      (issue) =>
+        issue.code !== 'unrecognized_keys' &&
+        (issue.path ?? []).length <= path.length &&
+        (issue.path ?? []).every((segment, i) => segment === path[i]),
+    );
+  const report = (path: PropertyKey[], message: string) =>
+    ctx.addIssue({ code: 'custom', path, message, input: undefined });
+
+  const mailboxes = trusted(['mailboxes']) ? cfg.mailboxes : [];
+  const namesTrusted = mailboxes.every((_, i) => trusted(['mailboxes', i, 'name']));
+  const mailboxNames = new Set<string>();
+  mailboxes.forEach((mailbox, i) => {
+    if (!trusted(['mailboxes', i, 'name'])) return;
+    if (mailboxNames.has(mailbox.name)) report(['mailboxes', i, 'name'], `duplicate mailbox name "${mailbox.name}"`);
+    mailboxNames.add(mailbox.name);
+  });
+
+  // Each own address must lead to exactly one mailbox, or LMTP delivery and
+  // loop detection could not tell them apart.
+  const addressOwner = new Map<string, number>();
+  mailboxes.forEach((mailbox, i) => {
+    const own: [PropertyKey[], string][] = [];
+    if (trusted(['mailboxes', i, 'address'])) own.push([['mailboxes', i, 'address'], mailbox.address]);
+    if (trusted(['mailboxes', i, 'aliases'])) {
+      mailbox.aliases.forEach((alias, j) => own.push([['mailboxes', i, 'aliases', j], alias]));
+    }
+    for (const [path, address] of own) {
+      const owner = addressOwner.get(address);
+      if (owner !== undefined) report(path, `address "${address}" is already used by mailboxes[${owner}]`);
+      else addressOwner.set(address, i);
+    }
+  });
+
+  const knownMailbox = (path: PropertyKey[], name: string | undefined) => {
+    if (name !== undefined && namesTrusted && !mailboxNames.has(name)) report(path, `no mailbox named "${name}"`);
+  };
+
+  if (cfg.inbound !== undefined && trusted(['inbound', 'mailbox'])) {
+    if (cfg.inbound.mailbox === undefined && mailboxes.length > 1) {
+      report(['inbound', 'mailbox'], 'required when more than one mailbox is configured');
+    }
+    knownMailbox(['inbound', 'mailbox'], cfg.inbound.mailbox);
+  }
+
+  if (trusted(['smtp'])) {
+    mailboxes.forEach((mailbox, i) => {
+      if (!trusted(['mailboxes', i, 'smtp'])) return;
+      const override = mailbox.smtp;
+      if (override?.transport === undefined) return;
+      if (override.transport === 'smtp' && (override.host ?? cfg.smtp.host) === undefined) {
+        report(['mailboxes', i, 'smtp', 'host'], 'required when transport is "smtp"');
+      }
+      if (override.transport === 'file' && (override.fileDir ?? cfg.smtp.fileDir) === undefined) {
+        report(['mailboxes', i, 'smtp', 'fileDir'], 'required when transport is "file"');
+      }
+    });
+  }
+
+  const calendars = trusted(['calendars']) ? cfg.calendars : undefined;
+  if (calendars !== undefined && Object.hasOwn(calendars, ROUND_THE_CLOCK)) {
+    report(['calendars', ROUND_THE_CLOCK], `reserved name: "${ROUND_THE_CLOCK}" always means round the clock`);
+  }
+
+  const policies = trusted(['sla', 'policies']) ? cfg.sla.policies : [];
+  const policyNames = new Set<string>();
+  policies.forEach((policy, i) => {
+    const at = ['sla', 'policies', i];
+    if (trusted([...at, 'name'])) {
+      if (policyNames.has(policy.name)) report([...at, 'name'], `duplicate policy name "${policy.name}"`);
+      policyNames.add(policy.name);
+    }
+    if (trusted([...at, 'match', 'mailbox'])) knownMailbox([...at, 'match', 'mailbox'], policy.match.mailbox);
+    if (
+      calendars !== undefined &&
+      trusted([...at, 'calendar']) &&
+      policy.calendar !== ROUND_THE_CLOCK &&
+      !Object.hasOwn(calendars, policy.calendar)
+    ) {
+      report([...at, 'calendar'], `no calendar named "${policy.calendar}" (define it under "calendars" or use "24x7")`);
+    }
+  });
+}

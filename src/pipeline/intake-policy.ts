@@ -1,0 +1,58 @@
+import type { Config, MailboxConfig } from '../config/load-config.js';
+import type { Clock } from '../core/clock.js';
+import { composeAck } from '../compose/compose-mail.js';
+import type { TemplateRegistry } from '../compose/template-registry.js';
+import type { IntakePolicy, TicketRow } from '../store/store.js';
+import { newReference } from '../thread/reference.js';
+import type { StatusLinks } from '../web/status-links.js';
+
+export interface PolicyDeps {
+  config: Config;
+  templates: TemplateRegistry;
+  links: StatusLinks;
+  clock: Clock;
+  /** Expected time to a first reply in words for the acknowledgement; '' when no SLA applies. */
+  firstResponseEstimate: (ticket: TicketRow) => string;
+}
+
+/** Own addresses of every mailbox: mail from them is never answered or made a participant. */
+export function ownAddresses(config: Config): string[] {
+  return config.mailboxes.flatMap((m) => [m.address, ...m.aliases]).map((a) => a.toLowerCase());
+}
+
+export function statusUrlFor(config: Config, token: string): string {
+  return `${config.publicUrl}/t/${token}`;
+}
+
+export function mailboxNamed(config: Config, name: string): MailboxConfig {
+  const mailbox = config.mailboxes.find((m) => m.name === name);
+  if (!mailbox) throw new Error(`no mailbox named ${name}`);
+  return mailbox;
+}
+
+/** The decisions the store asks for while it holds the intake transaction, bound to one config. */
+export function buildIntakePolicy(d: PolicyDeps): IntakePolicy {
+  const own = ownAddresses(d.config);
+  return {
+    clock: d.clock,
+    ownAddresses: own,
+    referencePrefixes: d.config.mailboxes.map((m) => m.referencePrefix),
+    links: d.links,
+    statusUrl: (token) => statusUrlFor(d.config, token),
+    rulesFor: (name) => ({
+      reopenWindowDays: mailboxNamed(d.config, name).reopenWindowDays,
+      acksPerSenderPerHour: d.config.limits.acksPerSenderPerHour,
+      ticketsPerSenderPerHour: d.config.limits.ticketsPerSenderPerHour,
+    }),
+    newReference: (name) => newReference(mailboxNamed(d.config, name).referencePrefix),
+    composeAck: (req) =>
+      composeAck(
+        { config: d.config, mailbox: mailboxNamed(d.config, req.ticket.mailbox), templates: d.templates },
+        req.ticket,
+        req.inbound,
+        req.statusUrl,
+        req.queuePosition,
+        d.firstResponseEstimate(req.ticket),
+      ),
+  };
+}

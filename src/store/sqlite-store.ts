@@ -1,0 +1,640 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
+import type { Address, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
+import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
+import { referencesInSubject } from '../thread/reference.js';
+import { StatusLinks } from '../web/status-links.js';
+import { migrate } from './migrate.js';
+import { loadNamedQueries } from './named-queries.js';
+import type {
+  ImapCursor,
+  IntakeItem,
+  IntakeOutcome,
+  IntakePolicy,
+  IntakeResult,
+  MessageSummary,
+  OutboundDraft,
+  OutboxCounts,
+  OutboxJob,
+  QuarantineEntry,
+  Store,
+  TicketDetail,
+  TicketRow,
+  TicketSummary,
+  UnsettledReceipt,
+} from './store.js';
+
+export const TICKET_NOT_FOUND = 'TICKETD_TICKET_NOT_FOUND';
+const HOUR_MS = 3_600_000;
+
+export class TicketNotFoundError extends Error {
+  readonly code = TICKET_NOT_FOUND;
+  constructor(ref: string) {
+    super(`no ticket with reference ${ref}`);
+  }
+}
+
+export interface SqliteStoreOptions {
+  /** Skip applying migrations (the CLI's `migrate` does it explicitly). */
+  migrate?: boolean;
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The embedded store. better-sqlite3 is synchronous, so every method runs to
+ * completion inside the event-loop turn that called it: a transaction can
+ * never interleave with another.
+ */
+export class SqliteStore implements Store {
+  readonly db: Database;
+  private readonly q: Record<string, Statement>;
+
+  constructor(path: string, opts: SqliteStoreOptions = {}) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new BetterSqlite3(path);
+    this.db.pragma('journal_mode = WAL');
+    // We move or delete mail on the server only after a commit, so a
+    // committed row must survive a power cut: FULL syncs the WAL on commit.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    this.db.pragma('foreign_keys = ON');
+    if (opts.migrate !== false) migrate(this.db);
+    this.q = {};
+    for (const [name, sql] of loadNamedQueries()) this.q[name] = this.db.prepare(sql);
+  }
+
+  /** A prepared named query; the store's other files (status page, SLA) share them. */
+  s(name: string): Statement {
+    const stmt = this.q[name];
+    if (!stmt) throw new Error(`unknown named query ${name}`);
+    return stmt;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- intake --------------------------------------------------------------
+
+  async takeBatch(items: IntakeItem[], policy: IntakePolicy): Promise<IntakeResult[]> {
+    const results: IntakeResult[] = [];
+    this.db.transaction(() => {
+      for (const item of items) results.push(this.takeOne(item, policy));
+    })();
+    return results;
+  }
+
+  private takeOne(item: IntakeItem, policy: IntakePolicy): IntakeResult {
+    const now = policy.clock.now().getTime();
+    const origin = item.origin;
+    if (origin.via === 'imap') {
+      const seen = this.s('receipt-exists').get(origin.mailbox, origin.uidValidity, origin.uid) as
+        | { outcome: IntakeOutcome }
+        | undefined;
+      if (seen) return result(origin, 'duplicate', 'uid-already-taken', null, false, null);
+    }
+    if (!item.stage.ok) return this.quarantine(item, item.stage.reason, now);
+    const { message, classification } = item.stage;
+    try {
+      // A savepoint per message: a stage that throws undoes only this
+      // message, which is then quarantined while the batch goes on.
+      return this.db.transaction(() => this.applyMessage(item, message, classification, policy, now))();
+    } catch (err) {
+      return this.quarantine(item, `stage-error: ${(err as Error).message}`, now);
+    }
+  }
+
+  private applyMessage(
+    item: IntakeItem,
+    msg: ParsedMessage,
+    cls: Extract<IntakeItem['stage'], { ok: true }>['classification'],
+    policy: IntakePolicy,
+    now: number,
+  ): IntakeResult {
+    const mailbox = item.origin.mailbox;
+    const messageId = msg.messageId ?? `sha256:${msg.sha256}`;
+    const dup = this.s('inbound-by-message-id').get(mailbox, messageId) as { id: number } | undefined;
+    if (dup) {
+      this.receipt(item.origin, 'duplicate', dup.id, null, now);
+      return result(item.origin, 'duplicate', 'message-id-already-taken', null, false, null);
+    }
+
+    const rules = policy.rulesFor(mailbox);
+    const sender = msg.from?.address ?? '';
+    const ctx: ThreadContext = {
+      byMessageId: this.ticketsByMessageIds(
+        cls.kind === 'bounce' && cls.bounce ? cls.bounce.originalMessageIds : [...msg.inReplyTo, ...msg.references.slice().reverse()],
+        mailbox,
+      ),
+      byReference: referencesInSubject(msg.subject, policy.referencePrefixes)
+        .map((ref) => this.snapshotByRef(ref))
+        .filter((t): t is TicketSnapshot => t !== null),
+      acksLastHour: sender ? this.count('acks-to-since', sender, now - HOUR_MS) : 0,
+      ticketsLastHour: sender ? this.count('tickets-from-since', sender, now - HOUR_MS) : 0,
+      senderSuppressed: sender ? this.s('is-suppressed').get(sender) !== undefined : false,
+      now,
+    };
+    const verdict = decideThread(msg, cls, ctx, rules);
+    this.s('insert-raw').run(msg.sha256, msg.size, item.raw, now);
+
+    switch (verdict.action) {
+      case 'ignore': {
+        const row = this.insertInbound(null, mailbox, msg, cls.kind, messageId, now);
+        this.receipt(item.origin, 'ignored', row, null, now);
+        return result(item.origin, 'ignored', verdict.reason, null, false, null);
+      }
+      case 'record': {
+        const row = this.insertInbound(verdict.ticketId, mailbox, msg, cls.kind, messageId, now);
+        if (verdict.ticketId !== null) {
+          if (cls.kind === 'bounce') {
+            const failed = (cls.bounce?.recipients ?? []).filter((r) => r.action === 'failed' || r.status.startsWith('5'));
+            for (const r of failed) this.s('insert-suppression').run(r.address.toLowerCase(), 'bounced', now);
+            this.event(verdict.ticketId, 'delivery-failure', false, { recipients: cls.bounce?.recipients ?? [] }, now);
+          } else {
+            this.event(verdict.ticketId, 'out-of-office', false, { from: sender }, now);
+          }
+          this.s('touch-ticket').run(now, verdict.ticketId);
+        }
+        this.receipt(item.origin, 'recorded', row, null, now);
+        return result(item.origin, 'recorded', verdict.reason, this.refOf(verdict.ticketId), false, null);
+      }
+      case 'thread': {
+        const row = this.insertInbound(verdict.ticketId, mailbox, msg, 'reply', messageId, now);
+        this.addParticipants(verdict.ticketId, msg, policy, 'cc');
+        if (verdict.newStatus) {
+          this.s('update-ticket-status').run({ id: verdict.ticketId, status: verdict.newStatus, reason: null, now });
+          this.event(verdict.ticketId, verdict.reason === 'reopened' ? 'reopened' : 'status', true, { status: verdict.newStatus }, now);
+        } else {
+          this.s('touch-ticket').run(now, verdict.ticketId);
+        }
+        this.receipt(item.origin, 'threaded', row, null, now);
+        return result(item.origin, 'threaded', verdict.reason, this.refOf(verdict.ticketId), false, null);
+      }
+      case 'new-ticket': {
+        const ticket = this.createTicket(mailbox, msg, verdict.linkTo, policy, now);
+        const row = this.insertInbound(ticket.id, mailbox, msg, cls.kind === 'request' ? 'request' : cls.kind, messageId, now);
+        this.event(ticket.id, 'received', true, {}, now);
+        if (verdict.linkTo !== null) this.event(ticket.id, 'linked', false, { to: this.refOf(verdict.linkTo), why: verdict.reason }, now);
+        let ackQueued = false;
+        if (verdict.ackSuppressedBy === null) {
+          const statusUrl = policy.statusUrl(this.tokenFor(ticket.id, ticket.replyTo, policy.links, now));
+          const draft = policy.composeAck({ ticket, inbound: msg, statusUrl, queuePosition: this.queuePosition(ticket) });
+          this.queueOutbound(ticket.id, mailbox, draft, now);
+          this.event(ticket.id, 'acknowledged', true, {}, now);
+          ackQueued = true;
+        } else {
+          this.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy }, now);
+        }
+        this.receipt(item.origin, 'taken', row, null, now);
+        return result(item.origin, 'taken', verdict.ackSuppressedBy ?? verdict.reason, ticket.ref, ackQueued, null);
+      }
+    }
+  }
+
+  private quarantine(item: IntakeItem, reason: string, now: number): IntakeResult {
+    const sha = sha256Of(item);
+    this.s('insert-raw').run(sha, item.raw.length, item.raw, now);
+    const id = Number(
+      this.s('insert-quarantine').run(item.origin.mailbox, JSON.stringify(item.origin), sha, reason, now).lastInsertRowid,
+    );
+    this.receipt(item.origin, 'quarantined', null, id, now);
+    return result(item.origin, 'quarantined', reason, null, false, id);
+  }
+
+  private receipt(origin: MessageOrigin, outcome: IntakeOutcome, messageRow: number | null, quarantineId: number | null, now: number) {
+    if (origin.via !== 'imap') return;
+    this.s('insert-receipt').run({
+      mailbox: origin.mailbox,
+      uidValidity: origin.uidValidity,
+      uid: origin.uid,
+      outcome,
+      messageRow,
+      quarantineId,
+      now,
+    });
+    this.s('upsert-cursor').run({ mailbox: origin.mailbox, uidValidity: origin.uidValidity, lastUid: origin.uid, now });
+  }
+
+  private ticketsByMessageIds(ids: string[], mailbox: string): TicketSnapshot[] {
+    const seen = new Set<number>();
+    const found: TicketSnapshot[] = [];
+    for (const id of ids) {
+      for (const row of this.s('ticket-by-message-id').all(id, mailbox) as { id: number }[]) {
+        if (seen.has(row.id)) continue;
+        seen.add(row.id);
+        const snap = this.snapshot(row.id);
+        if (snap) found.push(snap);
+      }
+    }
+    return found;
+  }
+
+  private snapshotByRef(ref: string): TicketSnapshot | null {
+    const row = this.s('ticket-id-by-ref').get(ref) as { id: number } | undefined;
+    return row ? this.snapshot(row.id) : null;
+  }
+
+  private snapshot(id: number): TicketSnapshot | null {
+    const t = this.ticketRow(id);
+    if (!t) return null;
+    const participants = (this.s('participants-of').all(id) as { address: string }[]).map((p) => p.address);
+    return { id, ref: t.ref, status: t.status, participants, closedAt: t.closedAt };
+  }
+
+  private ticketRow(id: number): TicketRow | null {
+    return (this.s('ticket-by-id').get(id) as TicketRow | undefined) ?? null;
+  }
+
+  private refOf(id: number | null): string | null {
+    return id === null ? null : (this.ticketRow(id)?.ref ?? null);
+  }
+
+  private count(query: string, ...args: unknown[]): number {
+    return (this.s(query).get(...args) as { n: number }).n;
+  }
+
+  private createTicket(mailbox: string, msg: ParsedMessage, linkTo: number | null, policy: IntakePolicy, now: number): TicketRow {
+    const requester = msg.from?.address ?? '';
+    const replyTo = msg.replyTo[0]?.address ?? requester;
+    for (let attempt = 0; ; attempt++) {
+      const ref = policy.newReference(mailbox);
+      if (this.s('ticket-id-by-ref').get(ref)) {
+        // 30 bits of code: collisions are rare but possible on a busy desk.
+        if (attempt < 20) continue;
+        throw new Error('could not find a free reference');
+      }
+      const id = Number(
+        this.s('insert-ticket').run({
+          ref,
+          mailbox,
+          subject: msg.subject,
+          requester,
+          requesterName: msg.from?.name ?? '',
+          replyTo,
+          language: msg.language,
+          linkedTo: linkTo,
+          now,
+        }).lastInsertRowid,
+      );
+      this.s('insert-participant').run(id, requester, 'requester');
+      this.addParticipants(id, msg, policy, 'cc');
+      return this.ticketRow(id)!;
+    }
+  }
+
+  private addParticipants(ticketId: number, msg: ParsedMessage, policy: IntakePolicy, role: 'cc') {
+    const own = new Set(policy.ownAddresses);
+    if (msg.from && !own.has(msg.from.address)) this.s('insert-participant').run(ticketId, msg.from.address, role);
+    for (const a of [...msg.cc, ...msg.to, ...msg.replyTo]) {
+      if (!own.has(a.address)) this.s('insert-participant').run(ticketId, a.address, role);
+    }
+  }
+
+  private insertInbound(ticketId: number | null, mailbox: string, msg: ParsedMessage, kind: string, messageId: string, now: number): number {
+    return Number(
+      this.s('insert-message').run({
+        ticketId,
+        mailbox,
+        direction: 'in',
+        kind,
+        messageId,
+        from: msg.from?.address ?? '',
+        rcpt: null,
+        to: JSON.stringify(msg.to.map((a) => a.address)),
+        cc: JSON.stringify(msg.cc.map((a) => a.address)),
+        subject: msg.subject,
+        text: msg.text,
+        html: null,
+        headers: '{}',
+        attachments: JSON.stringify(msg.attachments),
+        rawSha256: msg.sha256,
+        sentDate: msg.date ? msg.date.getTime() : null,
+        now,
+        public: 1,
+      }).lastInsertRowid,
+    );
+  }
+
+  private queueOutbound(ticketId: number, mailbox: string, draft: OutboundDraft, now: number): number {
+    const rcpt = draft.to[0]?.address ?? null;
+    const row = Number(
+      this.s('insert-message').run({
+        ticketId,
+        mailbox,
+        direction: 'out',
+        kind: draft.kind,
+        messageId: draft.messageId,
+        from: draft.from.address,
+        rcpt,
+        to: JSON.stringify(draft.to),
+        cc: '[]',
+        subject: draft.subject,
+        text: draft.text,
+        html: draft.html,
+        headers: JSON.stringify({ ...draft.headers, inReplyTo: draft.inReplyTo, references: draft.references, fromName: draft.from.name }),
+        attachments: '[]',
+        rawSha256: null,
+        sentDate: null,
+        now,
+        public: draft.kind === 'staff-warning' ? 0 : 1,
+      }).lastInsertRowid,
+    );
+    this.s('insert-outbox').run(row, mailbox, draft.from.address, JSON.stringify(draft.to.map((a) => a.address)), now, now);
+    return row;
+  }
+
+  private tokenFor(ticketId: number, recipient: string, links: StatusLinks, now: number): string {
+    const active = this.s('active-token').get(ticketId, recipient) as { nonce: string } | undefined;
+    if (active) return links.token(active.nonce);
+    const nonce = links.newNonce();
+    const token = links.token(nonce);
+    this.s('insert-token').run(ticketId, recipient, nonce, StatusLinks.hash(token), now);
+    return token;
+  }
+
+  private queuePosition(t: TicketRow): number {
+    return (this.s('queue-position').get({ mailbox: t.mailbox, createdAt: t.createdAt, id: t.id }) as { n: number }).n;
+  }
+
+  private event(ticketId: number, type: string, isPublic: boolean, detail: Record<string, unknown>, now: number) {
+    this.s('insert-event').run(ticketId, type, isPublic ? 1 : 0, JSON.stringify(detail), now);
+  }
+
+  // ---- IMAP cursor and receipts --------------------------------------------
+
+  async getCursor(mailbox: string): Promise<ImapCursor | null> {
+    return (this.s('get-cursor').get(mailbox) as ImapCursor | undefined) ?? null;
+  }
+
+  async resetCursor(mailbox: string, uidValidity: number, at: number): Promise<void> {
+    this.s('upsert-cursor').run({ mailbox, uidValidity, lastUid: 0, now: at });
+  }
+
+  async unsettledReceipts(mailbox: string, uidValidity: number): Promise<UnsettledReceipt[]> {
+    return this.s('unsettled-receipts').all(mailbox, uidValidity) as UnsettledReceipt[];
+  }
+
+  async knownUids(mailbox: string, uidValidity: number, uids: number[]): Promise<Set<number>> {
+    const stmt = this.s('receipt-exists');
+    return new Set(uids.filter((uid) => stmt.get(mailbox, uidValidity, uid) !== undefined));
+  }
+
+  async markSettled(mailbox: string, uidValidity: number, uids: number[], at: number): Promise<void> {
+    const stmt = this.s('settle-receipt');
+    this.db.transaction(() => {
+      for (const uid of uids) stmt.run(at, mailbox, uidValidity, uid);
+    })();
+  }
+
+  // ---- outbox ----------------------------------------------------------------
+
+  async claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxJob[]> {
+    return this.db.transaction(() => {
+      const rows = this.s('due-outbox').all(now, limit) as DueRow[];
+      // The lease keeps a second worker (or a restart) from sending the same
+      // row while this one is still talking to the server.
+      for (const r of rows) this.s('lease-outbox').run(now + leaseMs, r.id);
+      return rows.map(toOutboxJob);
+    })();
+  }
+
+  async saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void> {
+    const sha = sha256Hex(raw);
+    this.db.transaction(() => {
+      this.s('insert-raw').run(sha, raw.length, raw, now);
+      this.s('set-message-raw').run(sha, messageRow);
+    })();
+  }
+
+  async markOutboxSent(id: number, now: number): Promise<void> {
+    this.s('outbox-sent').run(now, id);
+  }
+
+  async markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
+    this.s('outbox-retry').run(nextAttemptAt, error, id);
+  }
+
+  async markOutboxFailed(id: number, error: string, now: number): Promise<void> {
+    this.s('outbox-failed').run(error, now, id);
+  }
+
+  async outboxCounts(): Promise<OutboxCounts> {
+    const counts: OutboxCounts = { pending: 0, failed: 0, sent: 0 };
+    for (const r of this.s('outbox-counts').all() as { status: keyof OutboxCounts; n: number }[]) counts[r.status] = r.n;
+    return counts;
+  }
+
+  async nextOutboxDue(): Promise<number | null> {
+    return (this.s('outbox-next-due').get() as { due: number | null }).due;
+  }
+
+  // ---- tickets ---------------------------------------------------------------
+
+  async listTickets(filter: { status?: TicketStatus; mailbox?: string } = {}): Promise<TicketSummary[]> {
+    const rows = this.s('list-tickets').all({ status: filter.status ?? null, mailbox: filter.mailbox ?? null, id: null });
+    return (rows as RawSummary[]).map(toSummary);
+  }
+
+  async ticketByRef(ref: string): Promise<TicketRow | null> {
+    const row = this.s('ticket-id-by-ref').get(ref) as { id: number } | undefined;
+    return row ? this.ticketRow(row.id) : null;
+  }
+
+  async ticketDetail(ref: string): Promise<TicketDetail | null> {
+    const t = await this.ticketByRef(ref);
+    if (!t) return null;
+    const summary = this.s('list-tickets').get({ status: null, mailbox: null, id: t.id }) as RawSummary;
+    const messages = (this.s('ticket-messages').all(t.id) as RawMessage[]).map(
+      (m): MessageSummary => ({
+        id: m.id,
+        direction: m.direction,
+        kind: m.kind,
+        from: m.from,
+        to: (JSON.parse(m.to) as (string | Address)[]).map((a) => (typeof a === 'string' ? a : a.address)),
+        subject: m.subject,
+        messageId: m.messageId,
+        date: new Date(m.date).toISOString(),
+        text: m.text,
+        public: m.public === 1,
+      }),
+    );
+    const events = (this.s('ticket-events').all(t.id) as { type: string; public: number; detail: string; at: number }[]).map((e) => ({
+      type: e.type,
+      public: e.public === 1,
+      detail: JSON.parse(e.detail) as Record<string, unknown>,
+      at: e.at,
+    }));
+    return { ...toSummary(summary), messages, events };
+  }
+
+  async addAgentReply(
+    ref: string,
+    compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
+    policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
+    now: number,
+  ): Promise<TicketRow> {
+    return this.db.transaction(() => {
+      const t = this.ticketRowByRef(ref);
+      const ids = (this.s('last-message-ids').all(t.id) as { messageId: string }[]).map((r) => r.messageId).reverse();
+      const statusUrl = policy.statusUrl(this.tokenFor(t.id, t.replyTo, policy.links, now));
+      const draft = compose(t, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids });
+      this.queueOutbound(t.id, t.mailbox, draft, now);
+      this.s('mark-first-response').run({ id: t.id, now });
+      this.event(t.id, 'reply', true, {}, now);
+      return this.ticketRow(t.id)!;
+    })();
+  }
+
+  async setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow> {
+    return this.db.transaction(() => {
+      const t = this.ticketRowByRef(ref);
+      this.s('update-ticket-status').run({ id: t.id, status, reason: opts.reason ?? null, now: opts.now });
+      this.event(t.id, 'status', true, { status, ...(status === 'on-hold' && opts.reason ? { reason: opts.reason } : {}) }, opts.now);
+      return this.ticketRow(t.id)!;
+    })();
+  }
+
+  private ticketRowByRef(ref: string): TicketRow {
+    const row = this.s('ticket-id-by-ref').get(ref) as { id: number } | undefined;
+    const t = row ? this.ticketRow(row.id) : null;
+    if (!t) throw new TicketNotFoundError(ref);
+    return t;
+  }
+
+  // ---- quarantine ------------------------------------------------------------
+
+  async listQuarantine(opts: { includeReleased?: boolean } = {}): Promise<QuarantineEntry[]> {
+    return (this.s('list-quarantine').all({ all: opts.includeReleased ? 1 : 0 }) as RawQuarantine[]).map(toQuarantine);
+  }
+
+  async quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null> {
+    const row = this.s('quarantine-by-id').get(id) as (RawQuarantine & { raw: Buffer }) | undefined;
+    return row ? { entry: toQuarantine(row), raw: row.raw } : null;
+  }
+
+  async markQuarantineReleased(id: number, outcome: string, now: number): Promise<void> {
+    this.s('release-quarantine').run(now, outcome, id);
+  }
+
+  async rawMessage(sha256: string): Promise<Buffer | null> {
+    return ((this.s('get-raw').get(sha256) as { data: Buffer } | undefined)?.data ?? null);
+  }
+}
+
+interface DueRow {
+  id: number;
+  messageRow: number;
+  mailbox: string;
+  envelopeFrom: string;
+  envelopeTo: string;
+  attempts: number;
+  kind: string;
+  headers: string;
+  subject: string;
+  text: string;
+  html: string | null;
+  messageId: string;
+  fromAddr: string;
+  toAddrs: string;
+  raw: Buffer | null;
+}
+
+function toOutboxJob(r: DueRow): OutboxJob {
+  const h = JSON.parse(r.headers) as Record<string, unknown>;
+  const { inReplyTo, references, fromName, ...headers } = h;
+  return {
+    id: r.id,
+    messageRow: r.messageRow,
+    mailbox: r.mailbox,
+    kind: r.kind,
+    envelopeFrom: r.envelopeFrom,
+    envelopeTo: JSON.parse(r.envelopeTo) as string[],
+    attempts: r.attempts + 1,
+    raw: r.raw,
+    draft: {
+      kind: r.kind,
+      from: { address: r.fromAddr, name: (fromName as string | undefined) ?? '' },
+      to: JSON.parse(r.toAddrs) as Address[],
+      subject: r.subject,
+      text: r.text,
+      html: r.html,
+      messageId: r.messageId,
+      inReplyTo: (inReplyTo as string | null | undefined) ?? null,
+      references: (references as string[] | undefined) ?? [],
+      headers: headers as Record<string, string>,
+    },
+  };
+}
+
+interface RawSummary {
+  ref: string;
+  status: TicketStatus;
+  subject: string;
+  requester: string;
+  mailbox: string;
+  createdAt: number;
+  messageCount: number;
+  linkedTo: string | null;
+}
+
+function toSummary(r: RawSummary): TicketSummary {
+  return { ...r, createdAt: new Date(r.createdAt).toISOString() };
+}
+
+interface RawMessage {
+  id: number;
+  direction: 'in' | 'out';
+  kind: string;
+  from: string;
+  to: string;
+  subject: string;
+  messageId: string;
+  date: number;
+  text: string;
+  public: number;
+}
+
+interface RawQuarantine {
+  id: number;
+  mailbox: string;
+  origin: string;
+  reason: string;
+  createdAt: number;
+  releasedAt: number | null;
+  releaseOutcome: string | null;
+  size: number;
+}
+
+function toQuarantine(r: RawQuarantine): QuarantineEntry {
+  return {
+    id: r.id,
+    mailbox: r.mailbox,
+    origin: JSON.parse(r.origin) as MessageOrigin,
+    reason: r.reason,
+    createdAt: r.createdAt,
+    releasedAt: r.releasedAt,
+    releaseOutcome: r.releaseOutcome,
+    size: r.size,
+  };
+}
+
+function result(
+  origin: MessageOrigin,
+  outcome: IntakeOutcome,
+  reason: string,
+  ref: string | null,
+  ackQueued: boolean,
+  quarantineId: number | null,
+): IntakeResult {
+  return { origin, outcome, reason, ref, ackQueued, quarantineId };
+}
+
+function sha256Hex(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function sha256Of(item: IntakeItem): string {
+  return item.stage.ok ? item.stage.message.sha256 : sha256Hex(item.raw);
+}

@@ -1,0 +1,200 @@
+// The one seam between the pipeline and persistence. Everything the daemon,
+// the CLI and the web page persist or read goes through this interface; the
+// embedded implementation is sqlite-store.ts. A server-database backend
+// implements the same methods and the pipeline does not change.
+
+import type { Clock } from '../core/clock.js';
+import type { Address, Classification, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
+import type { ThreadRules } from '../thread/decide-thread.js';
+import type { StatusLinks } from '../web/status-links.js';
+
+/** A message that went through parse and classify, or failed there. */
+export interface IntakeItem {
+  origin: MessageOrigin;
+  raw: Buffer;
+  stage: { ok: true; message: ParsedMessage; classification: Classification } | { ok: false; reason: string };
+}
+
+export type IntakeOutcome = 'taken' | 'threaded' | 'recorded' | 'ignored' | 'duplicate' | 'quarantined';
+
+export interface IntakeResult {
+  origin: MessageOrigin;
+  outcome: IntakeOutcome;
+  reason: string;
+  ref: string | null;
+  /** The automatic reply queued with it, if any. */
+  ackQueued: boolean;
+  quarantineId: number | null;
+}
+
+/** A mail to queue; rendered before the transaction commits, composed to MIME by the outbox worker. */
+export interface OutboundDraft {
+  kind: string;
+  from: Address;
+  to: Address[];
+  subject: string;
+  text: string;
+  html: string | null;
+  messageId: string;
+  inReplyTo: string | null;
+  references: string[];
+  /** Extra headers such as Auto-Submitted. */
+  headers: Record<string, string>;
+}
+
+/** What a composer gets to write an automatic reply for a new ticket. */
+export interface AckRequest {
+  ticket: TicketRow;
+  inbound: ParsedMessage;
+  statusUrl: string;
+  queuePosition: number;
+}
+
+/** Decisions the store needs from the pipeline while it holds the transaction. Pure functions. */
+export interface IntakePolicy {
+  clock: Clock;
+  rulesFor(mailbox: string): ThreadRules;
+  /** Our own addresses, never made participants of a ticket. */
+  ownAddresses: readonly string[];
+  referencePrefixes: readonly string[];
+  newReference(mailbox: string): string;
+  composeAck(req: AckRequest): OutboundDraft;
+  links: StatusLinks;
+  statusUrl(token: string): string;
+}
+
+export interface TicketRow {
+  id: number;
+  ref: string;
+  mailbox: string;
+  status: TicketStatus;
+  subject: string;
+  requester: string;
+  requesterName: string;
+  replyTo: string;
+  language: string | null;
+  priority: string;
+  onHoldReason: string | null;
+  linkedTo: number | null;
+  createdAt: number;
+  updatedAt: number;
+  firstResponseAt: number | null;
+  resolvedAt: number | null;
+  closedAt: number | null;
+}
+
+export interface TicketSummary {
+  ref: string;
+  status: TicketStatus;
+  subject: string;
+  requester: string;
+  mailbox: string;
+  createdAt: string;
+  messageCount: number;
+  linkedTo: string | null;
+}
+
+export interface MessageSummary {
+  id: number;
+  direction: 'in' | 'out';
+  kind: string;
+  from: string;
+  to: string[];
+  subject: string;
+  messageId: string;
+  date: string;
+  text: string;
+  public: boolean;
+}
+
+export interface TicketEvent {
+  type: string;
+  public: boolean;
+  detail: Record<string, unknown>;
+  at: number;
+}
+
+export interface TicketDetail extends TicketSummary {
+  messages: MessageSummary[];
+  events: TicketEvent[];
+}
+
+export interface OutboxJob {
+  id: number;
+  messageRow: number;
+  mailbox: string;
+  kind: string;
+  envelopeFrom: string;
+  envelopeTo: string[];
+  attempts: number;
+  raw: Buffer | null;
+  draft: OutboundDraft;
+}
+
+export interface ImapCursor {
+  uidValidity: number;
+  lastUid: number;
+}
+
+export interface UnsettledReceipt {
+  uid: number;
+  outcome: IntakeOutcome;
+}
+
+export interface QuarantineEntry {
+  id: number;
+  mailbox: string;
+  origin: MessageOrigin;
+  reason: string;
+  createdAt: number;
+  releasedAt: number | null;
+  releaseOutcome: string | null;
+  size: number;
+}
+
+export interface OutboxCounts {
+  pending: number;
+  failed: number;
+  sent: number;
+}
+
+export interface Store {
+  /** Takes a batch in one transaction (group commit); each item in its own savepoint. */
+  takeBatch(items: IntakeItem[], policy: IntakePolicy): Promise<IntakeResult[]>;
+
+  getCursor(mailbox: string): Promise<ImapCursor | null>;
+  /** Receipts of UIDs whose move/flag on the server is still owed. */
+  unsettledReceipts(mailbox: string, uidValidity: number): Promise<UnsettledReceipt[]>;
+  /** UIDs (of those given) that already have a receipt. */
+  knownUids(mailbox: string, uidValidity: number, uids: number[]): Promise<Set<number>>;
+  markSettled(mailbox: string, uidValidity: number, uids: number[], at: number): Promise<void>;
+  /** Starts a new cursor when the server reports a new UIDVALIDITY. */
+  resetCursor(mailbox: string, uidValidity: number, at: number): Promise<void>;
+
+  claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxJob[]>;
+  saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void>;
+  markOutboxSent(id: number, now: number): Promise<void>;
+  markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
+  markOutboxFailed(id: number, error: string, now: number): Promise<void>;
+  outboxCounts(): Promise<OutboxCounts>;
+  nextOutboxDue(): Promise<number | null>;
+
+  listTickets(filter?: { status?: TicketStatus; mailbox?: string }): Promise<TicketSummary[]>;
+  ticketByRef(ref: string): Promise<TicketRow | null>;
+  ticketDetail(ref: string): Promise<TicketDetail | null>;
+  /** An agent reply: the outbound message and its outbox row in one transaction. */
+  addAgentReply(
+    ref: string,
+    compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
+    policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
+    now: number,
+  ): Promise<TicketRow>;
+  setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow>;
+
+  listQuarantine(opts?: { includeReleased?: boolean }): Promise<QuarantineEntry[]>;
+  quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null>;
+  markQuarantineReleased(id: number, outcome: string, now: number): Promise<void>;
+
+  rawMessage(sha256: string): Promise<Buffer | null>;
+  close(): void;
+}

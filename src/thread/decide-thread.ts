@@ -1,0 +1,121 @@
+import type { Classification, ParsedMessage, TicketStatus } from '../core/types.js';
+
+/** What the store knows about a ticket that a message may belong to. */
+export interface TicketSnapshot {
+  id: number;
+  ref: string;
+  status: TicketStatus;
+  participants: string[];
+  closedAt: number | null;
+}
+
+/** Everything the thread stage looks at besides the message; gathered by the store. */
+export interface ThreadContext {
+  /** Tickets found through In-Reply-To/References, most specific first. */
+  byMessageId: TicketSnapshot[];
+  /** Tickets found through a reference tag in the subject, in subject order. */
+  byReference: TicketSnapshot[];
+  /** Automatic replies already sent to this sender in the last hour. */
+  acksLastHour: number;
+  /** Tickets this sender opened in the last hour. */
+  ticketsLastHour: number;
+  /** The sender's address is suppressed (it hard-bounced before). */
+  senderSuppressed: boolean;
+  now: number;
+}
+
+export interface ThreadRules {
+  reopenWindowDays: number;
+  acksPerSenderPerHour: number;
+  ticketsPerSenderPerHour: number;
+}
+
+export type ThreadVerdict =
+  | { action: 'new-ticket'; linkTo: number | null; ackSuppressedBy: string | null; reason: string }
+  | { action: 'thread'; ticketId: number; newStatus: TicketStatus | null; reason: string }
+  | { action: 'record'; ticketId: number | null; reason: string }
+  | { action: 'ignore'; reason: string };
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Decides where a message goes. Pure: the store gathers the context inside
+ * the intake transaction and applies the verdict in the same transaction.
+ */
+export function decideThread(
+  msg: ParsedMessage,
+  cls: Classification,
+  ctx: ThreadContext,
+  rules: ThreadRules,
+): ThreadVerdict {
+  const sender = msg.from?.address ?? '';
+  // A reference in the subject is what a customer quotes deliberately; a
+  // header match is what their mail program added. Headers win because they
+  // cannot be mistyped, and the tag catches replies from a fresh mail.
+  const candidate = ctx.byMessageId[0] ?? ctx.byReference[0] ?? null;
+
+  if (cls.suppressReason === 'own-address' || cls.suppressReason === 'own-message-id') {
+    return { action: 'ignore', reason: cls.suppressReason };
+  }
+
+  if (cls.kind === 'bounce') {
+    // A bounce is matched only through the message that bounced, which is
+    // always one of ours; a tag in a bounce subject could be anybody's.
+    const bounced = ctx.byMessageId[0] ?? null;
+    return { action: 'record', ticketId: bounced?.id ?? null, reason: bounced ? 'bounce' : 'bounce-unmatched' };
+  }
+
+  const isParticipant = candidate !== null && candidate.participants.includes(sender);
+
+  if (cls.kind === 'out-of-office') {
+    // Recorded where it belongs, but it never reopens or starts anything.
+    return isParticipant
+      ? { action: 'record', ticketId: candidate.id, reason: 'out-of-office' }
+      : { action: 'ignore', reason: 'out-of-office-unmatched' };
+  }
+
+  if (candidate !== null && isParticipant) {
+    switch (candidate.status) {
+      case 'closed': {
+        const closedAt = candidate.closedAt ?? 0;
+        if (ctx.now - closedAt <= rules.reopenWindowDays * DAY_MS) {
+          return { action: 'thread', ticketId: candidate.id, newStatus: 'open', reason: 'reopened' };
+        }
+        return newTicket(cls, ctx, rules, candidate.id, 'closed-outside-window');
+      }
+      case 'resolved':
+        return { action: 'thread', ticketId: candidate.id, newStatus: 'open', reason: 'reopened' };
+      case 'pending':
+        // The customer answered what we were waiting for.
+        return { action: 'thread', ticketId: candidate.id, newStatus: 'open', reason: 'customer-replied' };
+      default:
+        return { action: 'thread', ticketId: candidate.id, newStatus: null, reason: 'reply' };
+    }
+  }
+
+  if (candidate !== null) {
+    // Someone outside the conversation quoted a reference: they get a ticket
+    // of their own, linked, and learn nothing of the other one.
+    return newTicket(cls, ctx, rules, candidate.id, 'not-a-participant');
+  }
+  return newTicket(cls, ctx, rules, null, 'new');
+}
+
+function newTicket(
+  cls: Classification,
+  ctx: ThreadContext,
+  rules: ThreadRules,
+  linkTo: number | null,
+  reason: string,
+): ThreadVerdict {
+  return { action: 'new-ticket', linkTo, ackSuppressedBy: ackSuppressedBecause(cls, ctx, rules), reason };
+}
+
+/** Why a new ticket gets no acknowledgement (RFC 3834, bounces, rate limits), or null when it does. */
+function ackSuppressedBecause(cls: Classification, ctx: ThreadContext, rules: ThreadRules): string | null {
+  if (!cls.mayAutoReply) return cls.suppressReason ?? 'not-auto-answerable';
+  if (ctx.senderSuppressed) return 'sender-suppressed';
+  if (ctx.acksLastHour >= rules.acksPerSenderPerHour) return 'ack-rate-limited';
+  if (ctx.ticketsLastHour >= rules.ticketsPerSenderPerHour) return 'ticket-rate-limited';
+  return null;
+}

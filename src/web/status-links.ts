@@ -1,0 +1,52 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * Status-page link tokens. A token is HMAC-SHA256(site key, nonce) over a
+ * random 128-bit nonce: unguessable, unrelated to the reference, and the same
+ * for every mail to one recipient of one ticket. The database keeps the nonce
+ * and the token's SHA-256, so a copy of the database alone cannot produce a
+ * working link.
+ */
+export class StatusLinks {
+  private constructor(private readonly key: Buffer) {}
+
+  static fromKey(key: Buffer): StatusLinks {
+    if (key.length < 32) throw new Error('status link key must be at least 32 bytes');
+    return new StatusLinks(key);
+  }
+
+  /** Reads the site key, creating it (mode 0600) on first start. */
+  static loadOrCreate(path: string): StatusLinks {
+    if (!existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+    }
+    chmodSync(path, 0o600);
+    return StatusLinks.fromKey(Buffer.from(readFileSync(path, 'utf8').trim(), 'base64'));
+  }
+
+  newNonce(): string {
+    return randomBytes(16).toString('hex');
+  }
+
+  token(nonce: string): string {
+    return createHmac('sha256', this.key).update(nonce).digest('base64url');
+  }
+
+  static hash(token: string): string {
+    return createHash('sha256').update(token).digest('hex');
+  }
+
+  /** Tokens have a fixed shape; anything else is refused before any lookup. */
+  static wellFormed(token: string): boolean {
+    return /^[A-Za-z0-9_-]{43}$/.test(token);
+  }
+
+  static sameHash(a: string, b: string): boolean {
+    const x = Buffer.from(a, 'hex');
+    const y = Buffer.from(b, 'hex');
+    return x.length === y.length && timingSafeEqual(x, y);
+  }
+}

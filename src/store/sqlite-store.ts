@@ -36,6 +36,9 @@ export class TicketNotFoundError extends Error {
   }
 }
 
+/** Why a ticket changed; the SLA engine recomputes its deadlines on each. */
+export type TicketChange = 'created' | 'customer-reply' | 'reopened' | 'agent-reply' | 'status';
+
 export interface SqliteStoreOptions {
   /** Skip applying migrations (the CLI's `migrate` does it explicitly). */
   migrate?: boolean;
@@ -50,6 +53,11 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly db: Database;
   private readonly q: Record<string, Statement>;
+  /**
+   * Called inside the transaction that changed a ticket, so whatever it
+   * writes (SLA deadlines) commits or rolls back together with the change.
+   */
+  afterTicketChange: ((ticketId: number, change: TicketChange, now: number) => void) | null = null;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -169,6 +177,7 @@ export class SqliteStore implements Store {
         } else {
           this.s('touch-ticket').run(now, verdict.ticketId);
         }
+        this.afterTicketChange?.(verdict.ticketId, verdict.reason === 'reopened' ? 'reopened' : 'customer-reply', now);
         this.receipt(item.origin, 'threaded', row, null, now);
         return result(item.origin, 'threaded', verdict.reason, this.refOf(verdict.ticketId), false, null);
       }
@@ -176,6 +185,7 @@ export class SqliteStore implements Store {
         const ticket = this.createTicket(mailbox, msg, verdict.linkTo, policy, now);
         const row = this.insertInbound(ticket.id, mailbox, msg, cls.kind === 'request' ? 'request' : cls.kind, messageId, now);
         this.event(ticket.id, 'received', true, {}, now);
+        this.afterTicketChange?.(ticket.id, 'created', now);
         if (verdict.linkTo !== null) this.event(ticket.id, 'linked', false, { to: this.refOf(verdict.linkTo), why: verdict.reason }, now);
         let ackQueued = false;
         if (verdict.ackSuppressedBy === null) {
@@ -243,7 +253,7 @@ export class SqliteStore implements Store {
     return { id, ref: t.ref, status: t.status, participants, closedAt: t.closedAt };
   }
 
-  private ticketRow(id: number): TicketRow | null {
+  ticketRow(id: number): TicketRow | null {
     return (this.s('ticket-by-id').get(id) as TicketRow | undefined) ?? null;
   }
 
@@ -317,7 +327,8 @@ export class SqliteStore implements Store {
     );
   }
 
-  private queueOutbound(ticketId: number, mailbox: string, draft: OutboundDraft, now: number): number {
+  /** Queues a mail: its message row and outbox row. Call inside the transaction that caused it. */
+  queueOutbound(ticketId: number, mailbox: string, draft: OutboundDraft, now: number): number {
     const rcpt = draft.to[0]?.address ?? null;
     const row = Number(
       this.s('insert-message').run({
@@ -345,7 +356,8 @@ export class SqliteStore implements Store {
     return row;
   }
 
-  private tokenFor(ticketId: number, recipient: string, links: StatusLinks, now: number): string {
+  /** The recipient's status-page token for a ticket, issued on first use. */
+  tokenFor(ticketId: number, recipient: string, links: StatusLinks, now: number): string {
     const active = this.s('active-token').get(ticketId, recipient) as { nonce: string } | undefined;
     if (active) return links.token(active.nonce);
     const nonce = links.newNonce();
@@ -354,11 +366,12 @@ export class SqliteStore implements Store {
     return token;
   }
 
-  private queuePosition(t: TicketRow): number {
+  /** Open requests of the same mailbox ahead of this ticket: the acknowledgement, the page and the delay notice all use this. */
+  queuePosition(t: TicketRow): number {
     return (this.s('queue-position').get({ mailbox: t.mailbox, createdAt: t.createdAt, id: t.id }) as { n: number }).n;
   }
 
-  private event(ticketId: number, type: string, isPublic: boolean, detail: Record<string, unknown>, now: number) {
+  event(ticketId: number, type: string, isPublic: boolean, detail: Record<string, unknown>, now: number): void {
     this.s('insert-event').run(ticketId, type, isPublic ? 1 : 0, JSON.stringify(detail), now);
   }
 
@@ -483,6 +496,7 @@ export class SqliteStore implements Store {
       this.queueOutbound(t.id, t.mailbox, draft, now);
       this.s('mark-first-response').run({ id: t.id, now });
       this.event(t.id, 'reply', true, {}, now);
+      this.afterTicketChange?.(t.id, 'agent-reply', now);
       return this.ticketRow(t.id)!;
     })();
   }
@@ -492,6 +506,7 @@ export class SqliteStore implements Store {
       const t = this.ticketRowByRef(ref);
       this.s('update-ticket-status').run({ id: t.id, status, reason: opts.reason ?? null, now: opts.now });
       this.event(t.id, 'status', true, { status, ...(status === 'on-hold' && opts.reason ? { reason: opts.reason } : {}) }, opts.now);
+      this.afterTicketChange?.(t.id, 'status', opts.now);
       return this.ticketRow(t.id)!;
     })();
   }

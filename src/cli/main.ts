@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config/load-config.js';
+import { redactConfig } from '../config/secrets.js';
+import { systemClock } from '../core/clock.js';
+import { createLogger } from '../core/logger.js';
+import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
+import { startDaemon } from '../daemon/daemon.js';
+import { Runtime, TemplatesInvalidError } from '../daemon/runtime.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import { migrate } from '../store/migrate.js';
+import { composeAgentReply } from '../compose/compose-mail.js';
+import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
+import { out, printTable, UsageError } from './output.js';
+
+const program = new Command('ticketd')
+  .description('Email-to-ticket daemon: every support mail becomes a ticket, acknowledged at once.')
+  .option('-c, --config <path>', 'configuration file', './config.json')
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const ctx = cliContext(program);
+const configPath = ctx.configPath;
+
+program
+  .command('start')
+  .description('run the daemon: watch the mailboxes, send from the outbox (SIGTERM stops cleanly, SIGHUP reloads)')
+  .action(async () => {
+    const config = loadConfig(configPath());
+    const logger = createLogger({ level: config.log.level });
+    const daemon = await startDaemon({ configPath: configPath(), logger, clock: systemClock });
+    const stop = (signal: string) => {
+      logger.info({ code: 'SIGNAL', signal }, `received ${signal}`);
+      void daemon.stop().then(() => process.exit(EXIT.ok));
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => daemon.reload());
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit')
+  .action(() => {
+    const config = loadConfig(configPath());
+    const store = new SqliteStore(config.database, { migrate: false });
+    try {
+      const { from, to } = migrate(store.db);
+      process.stderr.write(from === to ? `database is at version ${to}\n` : `migrated database from version ${from} to ${to}\n`);
+    } finally {
+      store.close();
+    }
+  });
+
+program
+  .command('check-config')
+  .description('validate the configuration and templates; prints one line per problem')
+  .option('--json', 'print the effective configuration (secrets redacted)')
+  .action((opts: { json?: boolean }) => {
+    const config = loadConfig(configPath());
+    ctx.openRuntime().close();
+    if (opts.json) out(redactConfig(config));
+    else process.stderr.write(`configuration OK: ${config.mailboxes.length} mailbox(es), templates OK\n`);
+  });
+
+const tickets = program.command('tickets').description('look at and act on tickets');
+
+tickets
+  .command('list')
+  .description('list tickets')
+  .addOption(new Option('--status <status>', 'only tickets with this status').choices(TICKET_STATUSES as string[]))
+  .option('--mailbox <name>', 'only tickets of this mailbox')
+  .option('--json', 'print JSON')
+  .action(async (opts: { status?: TicketStatus; mailbox?: string; json?: boolean }) => {
+    await withRuntime(ctx, async (runtime) => {
+      const list = await runtime.store.listTickets({
+        ...(opts.status ? { status: opts.status } : {}),
+        ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
+      });
+      if (opts.json) out(list);
+      else printTable(list, ['ref', 'status', 'mailbox', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
+    });
+  });
+
+tickets
+  .command('show <ref>')
+  .description('show one ticket with its messages')
+  .option('--json', 'print JSON')
+  .action(async (refText: string, opts: { json?: boolean }) => {
+    await withRuntime(ctx, async (runtime) => {
+      const ref = refArg(refText);
+      const detail = await runtime.store.ticketDetail(ref);
+      if (!detail) throw new UsageError(`no ticket with reference ${ref}`);
+      const { events, ...rest } = detail;
+      const messages = rest.messages.map(({ direction, kind, from, to, subject, messageId, date }) => ({
+        direction,
+        kind,
+        from,
+        to,
+        subject,
+        messageId,
+        date,
+      }));
+      if (opts.json) {
+        out({ ...rest, messages });
+        return;
+      }
+      const { messages: _m, ...head } = rest;
+      for (const [k, v] of Object.entries(head)) process.stdout.write(`${k.padEnd(13)} ${v ?? ''}\n`);
+      process.stdout.write('\n');
+      printTable(messages, ['date', 'direction', 'kind', 'from', 'subject']);
+      if (events.length) {
+        process.stdout.write('\n');
+        printTable(
+          events.map((e) => ({ at: new Date(e.at).toISOString(), type: e.type, public: e.public, detail: JSON.stringify(e.detail) })),
+          ['at', 'type', 'public', 'detail'],
+        );
+      }
+    });
+  });
+
+tickets
+  .command('reply <ref>')
+  .description('send an agent reply to the requester (threaded, counts as a response)')
+  .requiredOption('-m, --message <text>', 'the reply text')
+  .action(async (refText: string, opts: { message: string }) => {
+    await withRuntime(ctx, async (runtime) => {
+      const ref = refArg(refText);
+      const ticket = await runtime.store.addAgentReply(
+        ref,
+        (t, statusUrl, thread) =>
+          composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, opts.message, statusUrl, thread),
+        runtime.pipeline.policy(),
+        runtime.clock.now().getTime(),
+      );
+      process.stderr.write(`reply to ${ticket.ref} queued for ${ticket.replyTo}\n`);
+    });
+  });
+
+tickets
+  .command('status <ref> <status>')
+  .description(`set a ticket's status (${TICKET_STATUSES.join(', ')})`)
+  .option('--reason <text>', 'public reason shown to the customer when on-hold')
+  .action(async (refText: string, status: string, opts: { reason?: string }) => {
+    if (!(TICKET_STATUSES as string[]).includes(status)) {
+      throw new UsageError(`unknown status ${JSON.stringify(status)}; use one of ${TICKET_STATUSES.join(', ')}`);
+    }
+    await withRuntime(ctx, async (runtime) => {
+      const t = await runtime.store.setStatus(refArg(refText), status as TicketStatus, {
+        reason: opts.reason ?? null,
+        now: runtime.clock.now().getTime(),
+      });
+      process.stderr.write(`${t.ref} is now ${t.status}\n`);
+    });
+  });
+
+// Command modules of the other areas (status page, SLA, operations).
+
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    for (const p of err.problems) process.stderr.write(`config: ${p}\n`);
+    process.exit(EXIT.config);
+  }
+  if (err instanceof TemplatesInvalidError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(EXIT.config);
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`ticketd: ${err.message}\n`);
+    process.exit(EXIT.usage);
+  }
+  const e = err as { code?: string; message?: string };
+  process.stderr.write(`ticketd: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+  process.exit(EXIT.error);
+}
+
+program.parseAsync(process.argv).catch(fail);

@@ -1,0 +1,88 @@
+import { loadConfig } from '../config/load-config.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import { OutboxWorker } from '../outbox/outbox-worker.js';
+import { RetrySchedule } from '../outbox/retry-schedule.js';
+import { ImapWorker } from '../sources/imap/imap-worker.js';
+import { Runtime } from './runtime.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  logger: Logger;
+  clock: Clock;
+  /** How long SIGTERM waits for the outbox to flush what is due before exiting. */
+  stopDeadlineMs?: number;
+}
+
+export interface Daemon {
+  runtime: Runtime;
+  imap: Map<string, ImapWorker>;
+  outbox: OutboxWorker;
+  reload(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts every worker for a config; the caller wires signals (see `ticketd start`). */
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  const runtime = new Runtime(loadConfig(o.configPath), o.logger, o.clock);
+  const config = runtime.config;
+  const outbox = new OutboxWorker({
+    store: runtime.store,
+    mailerFor: (m) => runtime.mailerFor(m),
+    schedule: RetrySchedule.parse(config.outbox.retrySchedule),
+    logger: o.logger,
+    clock: o.clock,
+    pollIntervalMs: config.outbox.pollIntervalMs,
+    batchSize: config.outbox.batchSize,
+    leaseMs: Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) * 2,
+  });
+  runtime.pipeline.onResult = (r) => {
+    if (r.ackQueued) outbox.wake();
+  };
+
+  const imap = new Map<string, ImapWorker>();
+  for (const mailbox of config.mailboxes) {
+    if (!mailbox.imap) continue;
+    imap.set(mailbox.name, new ImapWorker({ mailbox, pipeline: runtime.pipeline, logger: o.logger.child({ mailbox: mailbox.name }), clock: o.clock }));
+  }
+
+  outbox.start();
+  for (const w of imap.values()) w.start();
+  o.logger.info(
+    { code: 'DAEMON_STARTED', mailboxes: config.mailboxes.map((m) => m.name), database: config.database, pid: process.pid },
+    'ticketd started',
+  );
+
+  let stopping: Promise<void> | null = null;
+  return {
+    runtime,
+    imap,
+    outbox,
+    reload() {
+      try {
+        runtime.reload(loadConfig(o.configPath));
+        o.logger.info({ code: 'CONFIG_RELOADED' }, 'configuration and templates reloaded');
+        return true;
+      } catch (err) {
+        const problems = (err as { problems?: unknown[] }).problems;
+        o.logger.error(
+          { code: 'CONFIG_RELOAD_REFUSED', error: (err as Error).message, problems },
+          'new configuration or templates refused; the previous ones stay in force',
+        );
+        return false;
+      }
+    },
+    stop() {
+      stopping ??= (async () => {
+        o.logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: finishing the messages in hand');
+        await Promise.all([...imap.values()].map((w) => w.stop()));
+        // Give what is already due one last chance to go out before exiting;
+        // anything left stays queued in the database for the next start.
+        await Promise.race([outbox.stop(), new Promise((r) => setTimeout(r, o.stopDeadlineMs ?? 10_000))]);
+        runtime.close();
+        o.logger.info({ code: 'DAEMON_STOPPED' }, 'ticketd stopped');
+      })();
+      return stopping;
+    },
+  };
+}

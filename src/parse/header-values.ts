@@ -1,0 +1,75 @@
+import type { AddressObject, EmailAddress, HeaderLines, HeaderValue } from 'mailparser';
+import type { Address } from '../core/types.js';
+
+/** Joins folded lines (RFC 5322 section 2.2.3): a line break followed by white space is not a break. */
+export function unfold(text: string): string {
+  return text.replace(/\r?\n(?=[ \t])/g, '');
+}
+
+/**
+ * Reads `Name: value` fields from a header-style block (a header section, or
+ * one block of a delivery-status report). Names are lower-cased, values
+ * unfolded and trimmed; lines that are not fields are skipped.
+ */
+export function readFields(block: string): { name: string; value: string }[] {
+  const fields: { name: string; value: string }[] = [];
+  for (const line of unfold(block).split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (name === '' || /\s/.test(name)) continue;
+    fields.push({ name, value: line.slice(colon + 1).trim() });
+  }
+  return fields;
+}
+
+/**
+ * Header map from mailparser's raw header lines: nothing decoded, so what a
+ * later stage compares (Auto-Submitted, List-Id, ...) is what the sender wrote.
+ * Lines arrive as binary strings; 8-bit UTF-8 headers are read back as UTF-8.
+ */
+export function rawHeaderMap(lines: HeaderLines): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const { key, line } of lines) {
+    const text = unfold(Buffer.from(line, 'binary').toString('utf8'));
+    const colon = text.indexOf(':');
+    const value = colon < 0 ? '' : text.slice(colon + 1).trim();
+    const values = map.get(key);
+    if (values) values.push(value);
+    else map.set(key, [value]);
+  }
+  return map;
+}
+
+/**
+ * Message-IDs named in a Message-ID, In-Reply-To or References value, without
+ * brackets. Bracketed ids win (they skip phrases and comments some clients put
+ * around them); a value without any brackets is split on white space and commas.
+ */
+export function parseMessageIds(value: string): string[] {
+  const bracketed = [...value.matchAll(/<([^<>\s]+)>/g)].map((m) => m[1] ?? '');
+  const ids = bracketed.length > 0 ? bracketed : value.split(/[\s,]+/).map((id) => id.replace(/^<|>$/g, ''));
+  return ids.filter((id) => id !== '');
+}
+
+function flatten(entries: EmailAddress[]): EmailAddress[] {
+  return entries.flatMap((entry) => (entry.group ? flatten(entry.group) : [entry]));
+}
+
+function toAddress(entry: EmailAddress): Address | null {
+  if (entry.address) return { address: entry.address.toLowerCase(), name: entry.name };
+  // A bare local part such as `From: MAILER-DAEMON (Mail Delivery System)`
+  // comes back as a name without an address; it is the address.
+  if (/^[^\s@<>()",;:]+$/.test(entry.name)) return { address: entry.name.toLowerCase(), name: '' };
+  return null;
+}
+
+/** Mailboxes of a parsed address header (groups flattened), addresses lower-cased. */
+export function addressList(value: HeaderValue | undefined): Address[] {
+  if (value === undefined) return [];
+  const objects = (Array.isArray(value) ? value : [value]) as AddressObject[];
+  return objects
+    .flatMap((object) => flatten(object.value ?? []))
+    .map(toAddress)
+    .filter((address) => address !== null);
+}

@@ -11,6 +11,7 @@ import { SqliteStore } from '../store/sqlite-store.js';
 import { migrate } from '../store/migrate.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
+import { registerDemoCommand } from './demo.js';
 import { out, printTable, UsageError } from './output.js';
 
 const program = new Command('ticketd')
@@ -155,6 +156,7 @@ tickets
   });
 
 // Command modules of the other areas (status page, SLA, operations).
+registerDemoCommand(program);
 
 function fail(err: unknown): never {
   if (err instanceof ConfigError) {

@@ -1,0 +1,231 @@
+// A ticketd installation for integration tests: real Dovecot, a capturing
+// SMTP server, a config file in a temp dir, and the real runtime, workers and
+// CLI on top. Nothing in the mail path is mocked.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../../src/config/load-config.js';
+import { fixedClock, type Clock } from '../../src/core/clock.js';
+import { silentLogger, type Logger } from '../../src/core/logger.js';
+import { Runtime } from '../../src/daemon/runtime.js';
+import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
+import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
+import { ImapWorker } from '../../src/sources/imap/imap-worker.js';
+import { startDovecot, type DovecotServer } from './dovecot.js';
+import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
+
+export const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
+
+export interface TicketdEnv {
+  dir: string;
+  dovecot: DovecotServer;
+  smtp: SmtpCapture;
+  configPath: string;
+  /** Rewrites the config file with changes on top of the base config. */
+  writeConfig(patch?: (cfg: Record<string, any>) => void): void;
+  /** An in-process installation with workers that only run when asked (`cycle`). */
+  open(opts?: { clock?: Clock; logger?: Logger }): InProcess;
+  /** Runs `ticketd ARGS --config <this config>` to completion. */
+  cli(args: string[], opts?: { input?: string | Buffer }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Starts `ticketd start` as a child process; logs are collected. */
+  spawnDaemon(): DaemonProcess;
+  stop(): Promise<void>;
+}
+
+export interface InProcess {
+  runtime: Runtime;
+  imap: ImapWorker;
+  outbox: OutboxWorker;
+  clock: Clock & { advance(ms: number): void; set(at: Date | string): void };
+  /** Take what the mailbox holds, then send what is due. */
+  cycle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DaemonProcess {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the first log line (parsed) for which `pred` holds. */
+  waitForLog(pred: (entry: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export const SUPPORT = 'support@example.com';
+
+export async function startTicketdEnv(): Promise<TicketdEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'ticketd-it-'));
+  const dovecot = await startDovecot();
+  const smtp = await startSmtpCapture();
+  const configPath = join(dir, 'config.json');
+  const base = (): Record<string, any> => ({
+    database: './data/ticketd.sqlite',
+    publicUrl: 'http://127.0.0.1:8080',
+    http: { enabled: false },
+    smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'ACME Support <support@example.com>', sendTimeoutMs: 5000 },
+    outbox: { retrySchedule: ['1m', '5m', '1h'], pollIntervalMs: 200 },
+    mailboxes: [
+      {
+        name: 'support',
+        address: SUPPORT,
+        referencePrefix: 'ACME',
+        imap: {
+          host: dovecot.host,
+          port: dovecot.port,
+          secure: false,
+          auth: { user: SUPPORT, pass: 'secret' },
+          pollIntervalMs: 500,
+          batchSize: 10,
+          operationTimeoutMs: 10_000,
+        },
+      },
+    ],
+  });
+  const writeConfig = (patch?: (cfg: Record<string, any>) => void) => {
+    const cfg = base();
+    patch?.(cfg);
+    writeFileSync(configPath, JSON.stringify(cfg, null, 2));
+  };
+  writeConfig();
+
+  const env: TicketdEnv = {
+    dir,
+    dovecot,
+    smtp,
+    configPath,
+    writeConfig,
+    open(opts = {}) {
+      const clock = fixedClock(new Date());
+      const logger = opts.logger ?? silentLogger();
+      const runtime = new Runtime(loadConfig(configPath), logger, opts.clock ?? clock);
+      const mailbox = runtime.config.mailboxes[0]!;
+      const imap = new ImapWorker({ mailbox, pipeline: runtime.pipeline, logger, clock: opts.clock ?? clock });
+      const outbox = new OutboxWorker({
+        store: runtime.store,
+        mailerFor: (m) => runtime.mailerFor(m),
+        schedule: RetrySchedule.parse(runtime.config.outbox.retrySchedule),
+        logger,
+        clock: opts.clock ?? clock,
+        pollIntervalMs: 200,
+        batchSize: 50,
+        leaseMs: 30_000,
+      });
+      return {
+        runtime,
+        imap,
+        outbox,
+        clock,
+        async cycle() {
+          await imap.runOnce();
+          await outbox.runOnce();
+        },
+        async close() {
+          await imap.stop();
+          runtime.close();
+        },
+      };
+    },
+    cli(args, opts = {}) {
+      return new Promise((done) => {
+        const child = spawn(process.execPath, [CLI, ...args, '--config', configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+        child.stdin.end(opts.input ?? '');
+      });
+    },
+    spawnDaemon() {
+      const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines: string[] = [];
+      const waiters: { pred: (e: Record<string, any>) => boolean; resolve: (e: Record<string, any>) => void }[] = [];
+      let buf = '';
+      const onLine = (line: string) => {
+        lines.push(line);
+        let entry: Record<string, any>;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          return;
+        }
+        for (const w of [...waiters]) {
+          if (w.pred(entry)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(entry);
+          }
+        }
+      };
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          onLine(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+      child.stderr!.on('data', (d: Buffer) => lines.push(`stderr: ${d.toString()}`));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+        child.on('exit', (code, signal) => r({ code, signal })),
+      );
+      return {
+        child,
+        lines,
+        exited,
+        waitForLog(pred, timeoutMs = 20_000) {
+          const seen = lines.map((l) => {
+            try {
+              return JSON.parse(l);
+            } catch {
+              return null;
+            }
+          });
+          const hit = seen.find((e) => e && pred(e));
+          if (hit) return Promise.resolve(hit);
+          return new Promise((res, rej) => {
+            const t = setTimeout(() => rej(new Error(`no matching log line within ${timeoutMs} ms; got:\n${lines.join('\n')}`)), timeoutMs);
+            waiters.push({ pred, resolve: (e) => (clearTimeout(t), res(e)) });
+          });
+        },
+      };
+    },
+    async stop() {
+      await Promise.allSettled([dovecot.stop(), smtp.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return env;
+}
+
+/** A plain customer mail as an MUA would send it. */
+export function customerMail(o: {
+  from?: string;
+  to?: string;
+  subject: string;
+  body?: string;
+  messageId: string;
+  inReplyTo?: string;
+  references?: string[];
+  headers?: Record<string, string>;
+  cc?: string;
+}): string {
+  const lines = [
+    `From: ${o.from ?? 'Jane Customer <jane@customer.example>'}`,
+    `To: ${o.to ?? SUPPORT}`,
+    ...(o.cc ? [`Cc: ${o.cc}`] : []),
+    `Subject: ${o.subject}`,
+    `Date: ${new Date().toUTCString()}`,
+    `Message-ID: <${o.messageId}>`,
+    ...(o.inReplyTo ? [`In-Reply-To: <${o.inReplyTo}>`] : []),
+    ...(o.references?.length ? [`References: ${o.references.map((r) => `<${r}>`).join(' ')}`] : []),
+    ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    '',
+    o.body ?? 'Hello, my printer is on fire. Please help.',
+    '',
+  ];
+  return lines.join('\r\n');
+}

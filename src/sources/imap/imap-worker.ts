@@ -1,0 +1,481 @@
+import { performance } from 'node:perf_hooks';
+import { buffer } from 'node:stream/consumers';
+import { ImapFlow } from 'imapflow';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../core/logger.js';
+import type { ImapConfig, MailboxConfig } from '../../config/load-config.js';
+import { resolveSecret } from '../../config/secrets.js';
+import { takeMessages, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
+import type { IntakeOutcome } from '../../store/store.js';
+import { DEFAULT_BACKOFF, nextDelay, type BackoffSchedule } from './reconnect-backoff.js';
+import { withDeadline } from './with-deadline.js';
+
+export const IMAP_NOT_CONFIGURED = 'TICKETD_IMAP_NOT_CONFIGURED';
+export const IMAP_WORKER_BUSY = 'TICKETD_IMAP_WORKER_BUSY';
+export const IMAP_WORKER_STOPPED = 'TICKETD_IMAP_WORKER_STOPPED';
+export const IMAP_COMMAND_FAILED = 'TICKETD_IMAP_COMMAND_FAILED';
+export const IMAP_CONNECTION_LOST = 'TICKETD_IMAP_CONNECTION_LOST';
+
+/** How much of an over-size message is fetched: enough for the quarantine entry to show its headers. */
+const OVERSIZE_HEAD_BYTES = 64 * 1024;
+/** Larger than imapflow's default so a big message takes tens of round trips, not hundreds. */
+const DOWNLOAD_CHUNK_BYTES = 1024 * 1024;
+const LITERAL_HEADROOM_BYTES = 1024 * 1024;
+
+export class ImapWorkerError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ImapWorkerError';
+  }
+}
+
+export interface ImapWorkerOptions {
+  /** Must have an `imap` section. */
+  mailbox: MailboxConfig;
+  pipeline: Pipeline;
+  logger: Logger;
+  clock: Clock;
+  /** Waits between polls and before reconnecting; resolves early when `signal` aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  backoff?: BackoffSchedule;
+  /**
+   * Runs after a batch is committed and before its messages are moved or
+   * flagged; a throw here acts like a crash at that point (tests use it).
+   */
+  beforeSettle?: (uids: readonly number[]) => void | Promise<void>;
+}
+
+export interface ImapWorkerHealth {
+  connected: boolean;
+  /** Epoch ms of the last cycle that found the folder drained. */
+  lastPollAt: number | null;
+  lastError: string | null;
+  idle: boolean;
+}
+
+interface Session {
+  client: ImapFlow;
+  /** Folders known to exist on this connection. */
+  folders: Set<string>;
+}
+
+/**
+ * Takes the mail of one IMAP mailbox into the pipeline, exactly once: a
+ * message is moved (or flagged) on the server only after its batch committed,
+ * and a receipt per UID makes a retried or repeated fetch a no-op.
+ */
+export class ImapWorker {
+  private readonly mailbox: MailboxConfig;
+  private readonly imap: ImapConfig;
+  private readonly pipeline: Pipeline;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly backoff: BackoffSchedule;
+  private readonly beforeSettle: ImapWorkerOptions['beforeSettle'];
+  private readonly abort = new AbortController();
+
+  private session: Session | null = null;
+  /** The background loop or a runOnce call, whichever is in progress. */
+  private running: Promise<unknown> | null = null;
+  private stopping = false;
+  /** Set by EXISTS from the server; cleared before each search, so mail arriving mid-cycle is not missed. */
+  private newMail = false;
+  private wakeWaiter: (() => void) | null = null;
+  private idling = false;
+  private lastPollAt: number | null = null;
+  private lastError: string | null = null;
+
+  constructor(opts: ImapWorkerOptions) {
+    if (opts.mailbox.imap === undefined) {
+      throw new ImapWorkerError(IMAP_NOT_CONFIGURED, `mailbox "${opts.mailbox.name}" has no imap section`);
+    }
+    this.mailbox = opts.mailbox;
+    this.imap = opts.mailbox.imap;
+    this.pipeline = opts.pipeline;
+    this.log = opts.logger.child({ mailbox: opts.mailbox.name });
+    this.clock = opts.clock;
+    this.sleep = opts.sleep ?? abortableSleep;
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.beforeSettle = opts.beforeSettle;
+  }
+
+  /** Runs the take-wait-reconnect loop in the background until stop(). */
+  start(): void {
+    this.claim();
+    this.running = this.loop();
+  }
+
+  /**
+   * Stops taking new messages, lets the batch in hand commit and settle on
+   * the server, then logs out. Interrupts IDLE and backoff waits. Final.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    this.wake();
+    await this.running?.catch(() => undefined);
+    await this.logout();
+  }
+
+  /** One full cycle on the current (or a new) connection until the folder has nothing new; no waiting. */
+  async runOnce(): Promise<{ taken: number }> {
+    this.claim();
+    const cycle = this.cycle();
+    this.running = cycle;
+    try {
+      return { taken: await cycle };
+    } catch (err) {
+      this.fail(err, null);
+      throw err;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  health(): ImapWorkerHealth {
+    return {
+      connected: this.session?.client.usable ?? false,
+      lastPollAt: this.lastPollAt,
+      lastError: this.lastError,
+      idle: this.idling,
+    };
+  }
+
+  private claim(): void {
+    if (this.stopping) throw new ImapWorkerError(IMAP_WORKER_STOPPED, `IMAP worker of "${this.mailbox.name}" was stopped`);
+    if (this.running) throw new ImapWorkerError(IMAP_WORKER_BUSY, `IMAP worker of "${this.mailbox.name}" is already running`);
+  }
+
+  private async loop(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopping) {
+      try {
+        await this.cycle();
+        attempt = 0;
+        if (!this.stopping) await this.waitForMail();
+      } catch (err) {
+        if (this.stopping) {
+          this.fail(err, null);
+          break;
+        }
+        attempt += 1;
+        const delay = nextDelay(attempt, this.backoff);
+        this.fail(err, delay);
+        await this.sleep(delay, this.abort.signal);
+      }
+    }
+  }
+
+  /** Checks UIDVALIDITY, settles what earlier runs owe, then takes batches until the folder is drained. */
+  private async cycle(): Promise<number> {
+    const session = await this.connect();
+    // A server reports mail that arrived through other sessions only when
+    // asked; without this a reused session searches a stale view.
+    await this.deadline(session.client.noop(), 'NOOP');
+    const uidValidity = await this.checkUidValidity(session);
+    await this.settleOwed(session, uidValidity);
+
+    const cursor = await this.pipeline.store.getCursor(this.mailbox.name);
+    let after = cursor?.uidValidity === uidValidity ? cursor.lastUid : 0;
+    let taken = 0;
+    while (!this.stopping) {
+      this.newMail = false;
+      const uids = await this.searchNew(session.client, after);
+      if (uids.length === 0) {
+        this.lastPollAt = this.clock.now().getTime();
+        break;
+      }
+      after = uids[uids.length - 1]!;
+      taken += await this.takeBatch(session, uidValidity, uids);
+    }
+    this.lastError = null;
+    return taken;
+  }
+
+  private async connect(): Promise<Session> {
+    if (this.session?.client.usable) return this.session;
+    if (this.session) {
+      const error = `connection closed${reasonSuffix(this.session.client)}`;
+      this.log.warn({ code: 'IMAP_DISCONNECTED', error }, 'IMAP connection lost');
+      this.dropSession();
+    }
+    const imap = this.imap;
+    const secret = await resolveSecret(imap.auth);
+    const client = new ImapFlow({
+      host: imap.host,
+      port: imap.port,
+      secure: imap.secure,
+      tls: { rejectUnauthorized: imap.tlsRejectUnauthorized },
+      auth: secret.kind === 'password' ? { user: imap.auth.user, pass: secret.value } : { user: imap.auth.user, accessToken: secret.value },
+      logger: false,
+      // IDLE is entered and left here, where stop() and the poll interval can break it
+      disableAutoIdle: true,
+      maxLiteralSize: imap.maxLiteralSize ?? this.pipeline.limits.maxMessageBytes + LITERAL_HEADROOM_BYTES,
+    });
+    // imapflow emits 'error' on a broken connection; unhandled it would take the process down
+    client.on('error', (err: Error) => {
+      this.log.warn({ code: 'IMAP_ERROR', ...errorFields(err) }, 'IMAP connection error');
+    });
+    client.on('close', () => this.wake());
+    client.on('exists', () => {
+      this.newMail = true;
+      this.wake();
+    });
+    try {
+      await this.deadline(client.connect(), 'connect');
+      await this.deadline(client.mailboxOpen(this.mailbox.folder), 'SELECT');
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    this.session = { client, folders: new Set([this.mailbox.folder]) };
+    this.log.info({ code: 'IMAP_CONNECTED', host: imap.host, port: imap.port, folder: this.mailbox.folder }, 'IMAP connected');
+    return this.session;
+  }
+
+  /** A new UIDVALIDITY invalidates every UID we hold; Message-ID dedup keeps the re-take from creating tickets twice. */
+  private async checkUidValidity(session: Session): Promise<number> {
+    const opened = session.client.mailbox;
+    if (opened === false) throw new ImapWorkerError(IMAP_COMMAND_FAILED, `folder ${this.mailbox.folder} is not selected`);
+    const uidValidity = Number(opened.uidValidity);
+    const cursor = await this.pipeline.store.getCursor(this.mailbox.name);
+    if (cursor?.uidValidity !== uidValidity) {
+      await this.pipeline.store.resetCursor(this.mailbox.name, uidValidity, this.clock.now().getTime());
+      // First contact with a folder is routine; a change on a known one is worth a warning
+      this.log[cursor === null ? 'info' : 'warn'](
+        { code: 'IMAP_UIDVALIDITY_CHANGED', old: cursor?.uidValidity ?? null, new: uidValidity },
+        'UIDVALIDITY changed, taking the folder from the start',
+      );
+    }
+    return uidValidity;
+  }
+
+  /** Moves or flags what an earlier run committed but did not get to settle on the server. */
+  private async settleOwed(session: Session, uidValidity: number): Promise<void> {
+    const owed = await this.pipeline.store.unsettledReceipts(this.mailbox.name, uidValidity);
+    if (owed.length === 0) return;
+    await this.settle(session, uidValidity, owed);
+    this.log.info({ code: 'IMAP_SETTLED_OWED', count: owed.length }, 'settled messages committed by an earlier run');
+  }
+
+  /** UIDs above `after`, ascending, at most one batch. */
+  private async searchNew(client: ImapFlow, after: number): Promise<number[]> {
+    const found = await this.deadline(client.search({ uid: `${after + 1}:*` }, { uid: true }), 'UID SEARCH');
+    if (!Array.isArray(found)) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID SEARCH was refused');
+    // `N:*` always matches the highest UID, even one below N
+    return found
+      .filter((uid) => uid > after)
+      .sort((a, b) => a - b)
+      .slice(0, this.imap.batchSize);
+  }
+
+  private async takeBatch(session: Session, uidValidity: number, uids: number[]): Promise<number> {
+    const started = performance.now();
+    const { client } = session;
+    const store = this.pipeline.store;
+    // Collected in full before anything else is sent: a command issued inside an open FETCH deadlocks imapflow
+    const fetched = await this.deadline(client.fetchAll(uids.join(','), { uid: true, size: true }, { uid: true }), 'UID FETCH');
+    const sizes = new Map(fetched.map((m) => [m.uid, m.size ?? 0]));
+    const known = await store.knownUids(this.mailbox.name, uidValidity, uids);
+
+    const mails: RawMail[] = [];
+    for (const uid of uids) {
+      if (this.stopping) break;
+      const size = sizes.get(uid);
+      if (size === undefined || known.has(uid)) continue;
+      const raw = await this.download(client, uid, size);
+      if (raw === null) continue;
+      mails.push({ origin: { via: 'imap', mailbox: this.mailbox.name, uidValidity, uid }, raw, declaredSize: size });
+    }
+    if (mails.length === 0) return 0;
+
+    const results = await takeMessages(this.pipeline, mails);
+    const outcomes = results.flatMap((r) => (r.origin.via === 'imap' ? [{ uid: r.origin.uid, outcome: r.outcome }] : []));
+    await this.beforeSettle?.(outcomes.map((o) => o.uid));
+    await this.settle(session, uidValidity, outcomes);
+    this.log.info({ code: 'IMAP_BATCH', count: mails.length, ms: Math.round(performance.now() - started) }, 'IMAP batch taken');
+    return mails.length;
+  }
+
+  /**
+   * The message, or its first bytes when the server reports it over the size
+   * cap (the pipeline quarantines it as too large); null when it vanished.
+   */
+  private async download(client: ImapFlow, uid: number, size: number): Promise<Buffer | null> {
+    const cap = this.pipeline.limits.maxMessageBytes;
+    // One byte over the cap, so a message whose reported size was too small still shows as too large
+    const maxBytes = size > cap ? OVERSIZE_HEAD_BYTES : cap + 1;
+    const { content } = await this.deadline(
+      client.download(String(uid), undefined, { uid: true, maxBytes, chunkSize: DOWNLOAD_CHUNK_BYTES }),
+      'UID FETCH BODY',
+    );
+    if (content === undefined) return null;
+    try {
+      return await this.deadline(buffer(content), 'message download');
+    } finally {
+      content.destroy();
+    }
+  }
+
+  /**
+   * One MOVE (or STORE) for the processed UIDs and one MOVE to quarantine,
+   * then the receipts are settled. UIDs already gone from the folder are
+   * fine: the server answers OK and the receipt is settled all the same.
+   */
+  private async settle(session: Session, uidValidity: number, items: { uid: number; outcome: IntakeOutcome }[]): Promise<void> {
+    const { client } = session;
+    const quarantined = items.filter((i) => i.outcome === 'quarantined').map((i) => i.uid);
+    const processed = items.filter((i) => i.outcome !== 'quarantined').map((i) => i.uid);
+    if (processed.length > 0) {
+      if (this.mailbox.processedAction === 'flag') {
+        const flagged = await this.deadline(client.messageFlagsAdd(processed.join(','), ['\\Seen'], { uid: true }), 'UID STORE');
+        if (flagged !== true) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID STORE +FLAGS (\\Seen) was refused');
+      } else {
+        await this.moveTo(session, processed, this.mailbox.processedFolder);
+      }
+    }
+    if (quarantined.length > 0) await this.moveTo(session, quarantined, this.mailbox.quarantineFolder);
+    await this.pipeline.store.markSettled(
+      this.mailbox.name,
+      uidValidity,
+      items.map((i) => i.uid),
+      this.clock.now().getTime(),
+    );
+  }
+
+  private async moveTo(session: Session, uids: number[], folder: string): Promise<void> {
+    const { client } = session;
+    if (!session.folders.has(folder)) {
+      // imapflow treats ALREADYEXISTS as success
+      await this.deadline(client.mailboxCreate(folder), 'CREATE');
+      session.folders.add(folder);
+    }
+    const moved = await this.deadline(client.messageMove(uids.join(','), folder, { uid: true }), 'UID MOVE');
+    if (!moved) throw new ImapWorkerError(IMAP_COMMAND_FAILED, `UID MOVE to ${folder} was refused`);
+  }
+
+  /** IDLE when the server has it, else sleep; either way at most pollIntervalMs, so a missed notification costs one interval. */
+  private async waitForMail(): Promise<void> {
+    const session = this.session;
+    if (session === null || this.newMail) return;
+    const { client } = session;
+    if (!this.imap.idle || !client.capabilities.has('IDLE')) {
+      await this.sleep(this.imap.pollIntervalMs, this.abort.signal);
+      return;
+    }
+    this.idling = true;
+    let idleOver = false;
+    // false when the server refused IDLE, an error when the connection failed under it
+    const idle = client.idle().then(
+      (result) => (result === false ? ('refused' as const) : null),
+      (err: unknown) => err,
+    );
+    void idle.finally(() => {
+      idleOver = true;
+    });
+    try {
+      await this.nextWake(this.imap.pollIntervalMs, idle);
+      // On stop, the LOGOUT that follows ends IDLE
+      if (this.stopping) return;
+      // Any command breaks IDLE; NOOP is the one with no other effect
+      if (!idleOver && client.usable) await this.deadline(client.noop(), 'NOOP');
+      const outcome = await this.deadline(idle, 'IDLE');
+      if (!client.usable) throw new ImapWorkerError(IMAP_CONNECTION_LOST, `connection closed during IDLE${reasonSuffix(client)}`);
+      if (outcome === 'refused') {
+        this.idling = false;
+        await this.sleep(this.imap.pollIntervalMs, this.abort.signal);
+      } else if (outcome !== null) {
+        throw outcome;
+      }
+    } finally {
+      this.idling = false;
+    }
+  }
+
+  /** Resolves after `ms`, on wake(), or when `also` settles. */
+  private nextWake(ms: number, also: Promise<unknown>): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wakeWaiter === done) this.wakeWaiter = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeWaiter = done;
+      void also.then(done);
+      if (this.newMail || this.stopping) done();
+    });
+  }
+
+  private wake(): void {
+    this.wakeWaiter?.();
+  }
+
+  private deadline<T>(promise: Promise<T>, label: string): Promise<T> {
+    return withDeadline(promise, this.imap.operationTimeoutMs, label);
+  }
+
+  /** Logs why the connection is being given up and drops it; the next cycle connects anew. */
+  private fail(err: unknown, retryInMs: number | null): void {
+    const fields = { ...errorFields(err), ...(retryInMs !== null && { retryInMs }) };
+    this.lastError = fields.error;
+    if (isAuthFailure(err)) this.log.error({ code: 'IMAP_AUTH_FAILED', ...fields }, 'IMAP login refused');
+    else this.log.warn({ code: 'IMAP_DISCONNECTED', ...fields }, 'IMAP connection given up');
+    this.dropSession();
+  }
+
+  private dropSession(): void {
+    this.session?.client.close();
+    this.session = null;
+  }
+
+  private async logout(): Promise<void> {
+    const session = this.session;
+    if (session === null) return;
+    this.session = null;
+    try {
+      await this.deadline(session.client.logout(), 'LOGOUT');
+    } catch {
+      // the server may already be gone; the socket is closed either way
+    } finally {
+      session.client.close();
+    }
+    this.log.info({ code: 'IMAP_LOGGED_OUT' }, 'IMAP logged out');
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    if (signal.aborted) done();
+  });
+}
+
+function isAuthFailure(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { authenticationFailed?: unknown }).authenticationFailed === true;
+}
+
+function reasonSuffix(client: ImapFlow): string {
+  return client.byeReason ? ` (server said: ${client.byeReason})` : '';
+}
+
+/** What is safe to log about an error: its message, the server's answer and codes, never the command it carried. */
+function errorFields(err: unknown): { error: string; errorCode?: string; serverResponseCode?: string } {
+  if (!(err instanceof Error)) return { error: String(err) };
+  const { code, serverResponseCode, responseText } = err as { code?: unknown; serverResponseCode?: unknown; responseText?: unknown };
+  return {
+    error: typeof responseText === 'string' && responseText !== '' ? `${err.message}: ${responseText}` : err.message,
+    ...(typeof code === 'string' && { errorCode: code }),
+    ...(typeof serverResponseCode === 'string' && { serverResponseCode }),
+  };
+}

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { classify } from '../../src/classify/classify.js';
+import { fixedClock } from '../../src/core/clock.js';
+import type { MessageOrigin } from '../../src/core/types.js';
+import { parseMessage } from '../../src/parse/parse-message.js';
+import { DatabaseTooNewError } from '../../src/store/migrate.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { IntakeItem, IntakePolicy, OutboundDraft } from '../../src/store/store.js';
+import { newReference } from '../../src/thread/reference.js';
+import { StatusLinks } from '../../src/web/status-links.js';
+
+let dir: string;
+let store: SqliteStore;
+
+function policy(overrides: Partial<IntakePolicy> = {}): IntakePolicy {
+  return {
+    clock: fixedClock('2026-11-22T12:00:00Z'),
+    ownAddresses: ['support@example.com'],
+    referencePrefixes: ['ACME'],
+    links: StatusLinks.fromKey(randomBytes(32)),
+    statusUrl: (t) => `http://x/t/${t}`,
+    rulesFor: () => ({ reopenWindowDays: 14, acksPerSenderPerHour: 5, ticketsPerSenderPerHour: 10 }),
+    newReference: () => newReference('ACME'),
+    composeAck: (req): OutboundDraft => ({
+      kind: 'ack',
+      from: { address: 'support@example.com', name: '' },
+      to: [{ address: req.ticket.replyTo, name: '' }],
+      subject: `[${req.ticket.ref}] ${req.ticket.subject}`,
+      text: req.statusUrl,
+      html: null,
+      messageId: `${randomBytes(6).toString('hex')}@ticketd.example.com`,
+      inReplyTo: req.inbound.messageId,
+      references: [],
+      headers: { 'Auto-Submitted': 'auto-replied' },
+    }),
+    ...overrides,
+  };
+}
+
+async function item(raw: string, origin: MessageOrigin): Promise<IntakeItem> {
+  const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 1e6 });
+  if (!parsed.ok) return { origin, raw: Buffer.from(raw), stage: { ok: false, reason: parsed.reason } };
+  const classification = classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: ['ticketd.example.com'] });
+  return { origin, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification } };
+}
+
+const mail = (id: string, from = 'jane@customer.example', subject = 'Help') =>
+  `From: ${from}\r\nTo: support@example.com\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n\r\nbody\r\n`;
+const imap = (uid: number, uidValidity = 1): MessageOrigin => ({ via: 'imap', mailbox: 'support', uidValidity, uid });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ticketd-store-'));
+  store = new SqliteStore(join(dir, 'db.sqlite'));
+});
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SqliteStore intake', () => {
+  it('takes a batch in one go and never twice, by UID or by Message-ID', async () => {
+    const first = await store.takeBatch([await item(mail('a@c'), imap(1)), await item(mail('b@c', 'bob@c.example'), imap(2))], policy());
+    expect(first.map((r) => r.outcome)).toEqual(['taken', 'taken']);
+    expect(first.every((r) => r.ackQueued)).toBe(true);
+
+    const again = await store.takeBatch([await item(mail('a@c'), imap(1))], policy());
+    expect(again[0]).toMatchObject({ outcome: 'duplicate', reason: 'uid-already-taken' });
+    // Same message under a new UIDVALIDITY, or delivered again by pipe.
+    const moved = await store.takeBatch([await item(mail('a@c'), imap(1, 2)), await item(mail('b@c'), { via: 'pipe', mailbox: 'support' })], policy());
+    expect(moved.map((r) => r.reason)).toEqual(['message-id-already-taken', 'message-id-already-taken']);
+
+    expect(await store.listTickets()).toHaveLength(2);
+    expect((await store.outboxCounts()).pending).toBe(2);
+    expect(await store.unsettledReceipts('support', 2)).toEqual([{ uid: 1, outcome: 'duplicate' }]);
+    expect(await store.getCursor('support')).toEqual({ uidValidity: 2, lastUid: 1 });
+  });
+
+  it('deduplicates mail without a Message-ID by the hash of its raw bytes', async () => {
+    const raw = 'From: jane@customer.example\r\nSubject: no id\r\n\r\nhello\r\n';
+    await store.takeBatch([await item(raw, { via: 'pipe', mailbox: 'support' })], policy());
+    const [r] = await store.takeBatch([await item(raw, { via: 'pipe', mailbox: 'support' })], policy());
+    expect(r!.outcome).toBe('duplicate');
+  });
+
+  it('quarantines a message whose stage throws, undoing only that message', async () => {
+    let calls = 0;
+    const flaky = policy({
+      composeAck: (req) => {
+        if (++calls === 1) throw new Error('template exploded');
+        return policy().composeAck(req);
+      },
+    });
+    const results = await store.takeBatch([await item(mail('p@c'), imap(1)), await item(mail('q@c', 'q@c.example'), imap(2))], flaky);
+    expect(results.map((r) => r.outcome)).toEqual(['quarantined', 'taken']);
+    expect(results[0]!.reason).toBe('stage-error: template exploded');
+    expect(await store.listTickets()).toHaveLength(1);
+    const q = await store.listQuarantine();
+    expect(q).toHaveLength(1);
+    expect((await store.quarantineRaw(q[0]!.id))!.raw.toString()).toContain('Message-ID: <p@c>');
+    // The quarantined UID is owed a move to the quarantine folder.
+    expect(await store.unsettledReceipts('support', 1)).toEqual([
+      { uid: 1, outcome: 'quarantined' },
+      { uid: 2, outcome: 'taken' },
+    ]);
+  });
+
+  it('rolls back the whole batch when the transaction cannot commit', async () => {
+    const boom = policy();
+    boom.clock = { now: () => new Date(Number.NaN) };
+    await expect(store.takeBatch([await item(mail('z@c'), imap(1))], boom)).rejects.toThrow();
+    expect(await store.listTickets()).toHaveLength(0);
+    expect(await store.knownUids('support', 1, [1])).toEqual(new Set());
+  });
+
+  it('issues one status token per ticket and recipient and stores only nonce and hash', async () => {
+    const p = policy();
+    const [r] = await store.takeBatch([await item(mail('t@c'), imap(1))], p);
+    const ticket = (await store.ticketByRef(r!.ref!))!;
+    const a = store.tokenFor(ticket.id, ticket.replyTo, p.links, 0);
+    const b = store.tokenFor(ticket.id, ticket.replyTo, p.links, 0);
+    expect(a).toBe(b);
+    const rows = store.db.prepare('SELECT * FROM status_tokens').all() as Record<string, unknown>[];
+    expect(rows).toHaveLength(1);
+    expect(JSON.stringify(rows)).not.toContain(a);
+    expect(rows[0]!.token_hash).toBe(StatusLinks.hash(a));
+  });
+});
+
+describe('migrations', () => {
+  it('refuses a database newer than the code', () => {
+    store.close();
+    const raw = new BetterSqlite3(join(dir, 'db.sqlite'));
+    raw.pragma('user_version = 999');
+    raw.close();
+    expect(() => new SqliteStore(join(dir, 'db.sqlite'))).toThrow(DatabaseTooNewError);
+    store = new SqliteStore(':memory:');
+  });
+
+  it('runs in WAL mode with synchronous FULL and foreign keys', () => {
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
+  });
+});

@@ -28,7 +28,7 @@ export interface TicketdEnv {
   /** An in-process installation with workers that only run when asked (`cycle`). */
   open(opts?: { clock?: Clock; logger?: Logger }): InProcess;
   /** Runs `ticketd ARGS --config <this config>` to completion. */
-  cli(args: string[], opts?: { input?: string | Buffer }): Promise<{ code: number; stdout: string; stderr: string }>;
+  cli(args: string[], opts?: { input?: string | Buffer; config?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Starts `ticketd start` as a child process; logs are collected. */
   spawnDaemon(): DaemonProcess;
   stop(): Promise<void>;
@@ -128,7 +128,7 @@ export async function startTicketdEnv(): Promise<TicketdEnv> {
     },
     cli(args, opts = {}) {
       return new Promise((done) => {
-        const child = spawn(process.execPath, [CLI, ...args, '--config', configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [CLI, ...args, '--config', opts.config ?? configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d) => (stdout += d));

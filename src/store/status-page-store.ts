@@ -1,0 +1,114 @@
+import type { AttachmentRecord } from '../core/types.js';
+import type { SqliteStore } from './sqlite-store.js';
+import type { TicketRow } from './store.js';
+
+/** A status link as stored: only the SHA-256 of the token is kept. */
+export interface StatusLinkRow {
+  ticketId: number;
+  tokenHash: string;
+  revokedAt: number | null;
+  /** When the ticket was closed; links expire a configured time after. */
+  closedAt: number | null;
+}
+
+export interface PublicMessage {
+  id: number;
+  direction: 'in' | 'out';
+  kind: string;
+  from: string;
+  text: string;
+  attachmentNames: string[];
+  at: number;
+}
+
+export interface PublicEvent {
+  id: number;
+  type: string;
+  detail: Record<string, unknown>;
+  at: number;
+}
+
+/** Everything the status page shows of one ticket, read in one snapshot. */
+export interface StatusPageData {
+  ticket: TicketRow;
+  messages: PublicMessage[];
+  events: PublicEvent[];
+  queuePosition: number;
+}
+
+/** `code` is SQLite's error code (e.g. SQLITE_BUSY, SQLITE_READONLY), `message` its text. */
+export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
+
+interface RawMessage {
+  id: number;
+  direction: 'in' | 'out';
+  kind: string;
+  from: string;
+  text: string;
+  attachments: string;
+  at: number;
+}
+
+interface RawEvent {
+  id: number;
+  type: string;
+  detail: string;
+  at: number;
+}
+
+/** The status page's reads and the link revocation, over the embedded store. */
+export class StatusPageStore {
+  constructor(private readonly store: SqliteStore) {}
+
+  linkByHash(hash: string): StatusLinkRow | null {
+    return (this.store.s('status-link-by-hash').get(hash) as StatusLinkRow | undefined) ?? null;
+  }
+
+  /** Public messages and events only; internal notes, bounces and link events never leave here. */
+  pageData(ticketId: number): StatusPageData | null {
+    return this.store.db.transaction(() => {
+      const ticket = this.store.ticketRow(ticketId);
+      if (!ticket) return null;
+      const messages = (this.store.s('status-page-messages').all(ticketId) as RawMessage[]).map(
+        (m): PublicMessage => ({
+          id: m.id,
+          direction: m.direction,
+          kind: m.kind,
+          from: m.from,
+          text: m.text,
+          attachmentNames: (JSON.parse(m.attachments) as AttachmentRecord[]).map((a) => a.filename),
+          at: m.at,
+        }),
+      );
+      const events = (this.store.s('status-page-events').all(ticketId) as RawEvent[]).map(
+        (e): PublicEvent => ({ id: e.id, type: e.type, detail: JSON.parse(e.detail) as Record<string, unknown>, at: e.at }),
+      );
+      return { ticket, messages, events, queuePosition: this.store.queuePosition(ticket) };
+    })();
+  }
+
+  /**
+   * Revokes every status link of a ticket. The next mail to a recipient
+   * carries a fresh link, because the store issues one whenever none is active.
+   */
+  revokeLinks(ref: string, now: number): { ticket: TicketRow; revoked: number } | null {
+    return this.store.db.transaction(() => {
+      const found = this.store.s('ticket-id-by-ref').get(ref) as { id: number } | undefined;
+      const ticket = found ? this.store.ticketRow(found.id) : null;
+      if (!ticket) return null;
+      const revoked = this.store.s('revoke-status-links').run(now, ticket.id).changes;
+      this.store.event(ticket.id, 'links-revoked', false, { count: revoked }, now);
+      return { ticket, revoked };
+    })();
+  }
+
+  /** Whether a write transaction can be opened right now (readiness). */
+  probeWrite(): WriteProbe {
+    try {
+      this.store.db.transaction(() => this.store.s('readiness-write-probe').run()).immediate();
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, code: (err as { code?: string }).code ?? 'UNKNOWN', message: (err as Error).message };
+    }
+  }
+}

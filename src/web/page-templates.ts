@@ -1,0 +1,222 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Handlebars from 'handlebars';
+import type { TemplateProblem } from '../compose/template-registry.js';
+import { sampleStatusViews, type StatusView } from './status-page.js';
+
+/** The pages of `templates/web/`: the status page and the one page every failed lookup gets. */
+export const WEB_PAGES = ['status', 'not-found', 'too-many-requests'] as const;
+export type WebPage = (typeof WEB_PAGES)[number];
+
+export type WebPagesLoadResult = { ok: true; pages: WebPages } | { ok: false; errors: TemplateProblem[] };
+
+type Env = typeof Handlebars;
+type Template = Handlebars.TemplateDelegate;
+
+const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
+const BLOCK_HELPERS = new Set(['if', 'unless', 'each']);
+const INLINE_HELPERS: ReadonlyMap<string, number> = new Map([
+  ['eq', 2],
+  ['plural', 3],
+]);
+
+const COMPILE_OPTIONS = {
+  strict: true,
+  knownHelpersOnly: true,
+  knownHelpers: { eq: true, plural: true, with: false, lookup: false, log: false },
+} as const;
+
+// A private instance: nothing registered elsewhere in the process reaches the
+// pages, and the helpers that could reach outside the view are removed.
+function createEnvironment(): Env {
+  const hb = Handlebars.create();
+  for (const name of ['with', 'lookup', 'log']) hb.unregisterHelper(name);
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (Number(n) === 1 ? one : many));
+  return hb;
+}
+
+/** The views each page is checked against at load: together they take every branch. */
+function samplesFor(page: WebPage): object[] {
+  return page === 'status' ? sampleStatusViews() : [{}];
+}
+
+/**
+ * Refuses what would let text from an email become markup: raw output
+ * (`{{{x}}}`, `{{& x}}`), partials and decorators. Reported with their line,
+ * before anything is compiled.
+ */
+function checkAst(program: hbs.AST.Program | undefined, report: (node: hbs.AST.Node, message: string) => void): void {
+  for (const node of program?.body ?? []) {
+    switch (node.type) {
+      case 'MustacheStatement': {
+        const m = node as hbs.AST.MustacheStatement;
+        if (!m.escaped) report(m, 'raw output ({{{…}}} or {{& …}}) is not allowed: use {{…}}, which escapes');
+        const name = helperName(m.path);
+        if (name !== null && INLINE_HELPERS.has(name) && m.params.length !== INLINE_HELPERS.get(name)) {
+          report(m, `${name} takes ${INLINE_HELPERS.get(name)} values, got ${m.params.length}`);
+        }
+        break;
+      }
+      case 'BlockStatement': {
+        const b = node as hbs.AST.BlockStatement;
+        const name = helperName(b.path);
+        if (name === null || !BLOCK_HELPERS.has(name)) {
+          report(b, `blocks can only be {{#if …}}, {{#unless …}} or {{#each …}}`);
+        }
+        checkAst(b.program, report);
+        checkAst(b.inverse, report);
+        break;
+      }
+      case 'PartialStatement':
+      case 'PartialBlockStatement':
+        report(node, 'partials ({{> name}}) are not available in web pages');
+        break;
+      case 'Decorator':
+      case 'DecoratorBlock':
+        report(node, 'decorators are not available in web pages');
+        break;
+    }
+  }
+}
+
+function helperName(path: hbs.AST.Node): string | null {
+  if (path.type !== 'PathExpression') return null;
+  const p = path as hbs.AST.PathExpression;
+  return !p.data && p.depth === 0 && p.parts.length === 1 ? (p.parts[0] ?? null) : null;
+}
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/ - \d+:\d+$/, '');
+}
+
+function errorLine(error: unknown): number | null {
+  const lineNumber = (error as { lineNumber?: unknown } | null)?.lineNumber;
+  if (typeof lineNumber === 'number') return lineNumber;
+  const parseLine = /^Parse error on line (\d+)/.exec(errorText(error));
+  return parseLine ? Number(parseLine[1]) : null;
+}
+
+function compileFile(hb: Env, path: string, page: WebPage): { ok: true; template: Template } | { ok: false; problems: TemplateProblem[] } {
+  const problems: TemplateProblem[] = [];
+  const fail = (line: number | null, message: string) => ({ ok: false as const, problems: [{ file: path, line, message }] });
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  } catch (error) {
+    return fail(null, `cannot read: ${errorText(error)}`);
+  }
+  let ast: hbs.AST.Program;
+  try {
+    ast = hb.parse(source);
+  } catch (error) {
+    return fail(errorLine(error), errorText(error));
+  }
+  checkAst(ast, (node, message) => problems.push({ file: path, line: node.loc.start.line, message }));
+  if (problems.length > 0) return { ok: false, problems };
+  let template: Template;
+  try {
+    template = hb.compile(ast, COMPILE_OPTIONS);
+    // Strict lookups only fail when a template runs, so run it on every sample.
+    for (const sample of samplesFor(page)) template(sample);
+  } catch (error) {
+    const missing = /^"([^"]+)" not defined/.exec(errorText(error));
+    return fail(errorLine(error), missing ? `unknown variable "${missing[1]}"` : errorText(error));
+  }
+  return { ok: true, template };
+}
+
+/** `de-CH` becomes `de-ch`, then `de`. */
+function languageCandidates(lang: string | null | undefined): string[] {
+  const subtags = (lang ?? '').trim().toLowerCase().replace(/_/g, '-').split('-').filter(Boolean);
+  const out: string[] = [];
+  for (let n = subtags.length; n > 0; n--) out.push(subtags.slice(0, n).join('-'));
+  return out;
+}
+
+function key(lang: string | null, page: WebPage): string {
+  return `${lang ?? ''}/${page}`;
+}
+
+function isWebPage(name: string): name is WebPage {
+  return (WEB_PAGES as readonly string[]).includes(name);
+}
+
+/**
+ * The compiled web pages of `templates/web/`: the top level is the default
+ * language, `templates/web/<lang>/` overrides single pages for a language.
+ * Immutable; a page that fails to load refuses the whole set.
+ */
+export class WebPages {
+  private constructor(
+    readonly dir: string,
+    readonly languages: readonly string[],
+    private readonly templates: ReadonlyMap<string, Template>,
+  ) {}
+
+  static load(dir: string): WebPagesLoadResult {
+    if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+      return { ok: false, errors: [{ file: dir, line: null, message: 'web templates directory not found' }] };
+    }
+    const hb = createEnvironment();
+    const problems: TemplateProblem[] = [];
+    const templates = new Map<string, Template>();
+    const languages: string[] = [];
+
+    const loadFolder = (folder: string, lang: string | null) => {
+      for (const name of readdirSync(folder).sort()) {
+        if (name.startsWith('.')) continue;
+        const path = join(folder, name);
+        const stat = statSync(path, { throwIfNoEntry: false });
+        if (stat?.isDirectory()) {
+          if (lang === null && LANGUAGE_TAG.test(name)) {
+            languages.push(name.toLowerCase());
+            loadFolder(path, name.toLowerCase());
+          } else {
+            problems.push({ file: path, line: null, message: 'only language folders (like de/ or pt-br/) are read here' });
+          }
+          continue;
+        }
+        if (!stat?.isFile()) continue;
+        const page = name.endsWith('.hbs') ? name.slice(0, -'.hbs'.length) : null;
+        if (page === null || !isWebPage(page)) {
+          problems.push({ file: path, line: null, message: `not a known page: names are ${WEB_PAGES.map((p) => `${p}.hbs`).join(', ')}` });
+          continue;
+        }
+        if (templates.has(key(lang, page))) {
+          problems.push({ file: path, line: null, message: 'same page twice (folder names differ only in case)' });
+          continue;
+        }
+        const compiled = compileFile(hb, path, page);
+        if (compiled.ok) templates.set(key(lang, page), compiled.template);
+        else problems.push(...compiled.problems);
+      }
+    };
+    loadFolder(dir, null);
+
+    for (const page of WEB_PAGES) {
+      const path = join(dir, `${page}.hbs`);
+      if (!templates.has(key(null, page)) && !problems.some((p) => p.file === path)) {
+        problems.push({ file: path, line: null, message: 'missing: every page needs its template at the top of templates/web/' });
+      }
+    }
+    if (problems.length > 0) {
+      problems.sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0));
+      return { ok: false, errors: problems };
+    }
+    return { ok: true, pages: new WebPages(dir, Object.freeze([...new Set(languages)].sort()), templates) };
+  }
+
+  /** The language folder a page is rendered from for a reader's language; null for the top level. */
+  languageFor(page: WebPage, lang: string | null | undefined): string | null {
+    return languageCandidates(lang).find((l) => this.templates.has(key(l, page))) ?? null;
+  }
+
+  render(page: 'status', view: StatusView, lang: string | null): string;
+  render(page: 'not-found' | 'too-many-requests'): string;
+  render(page: WebPage, view: object = {}, lang: string | null = null): string {
+    const template = this.templates.get(key(this.languageFor(page, lang), page));
+    if (!template) throw new Error(`web page ${page} is not loaded`);
+    return template(view);
+  }
+}

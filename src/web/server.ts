@@ -1,0 +1,162 @@
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../config/load-config.js';
+import { TemplatesInvalidError, type Runtime } from '../daemon/runtime.js';
+import { StatusPageStore } from '../store/status-page-store.js';
+import { FailedLookupLimiter } from './failed-lookup-limiter.js';
+import { WebPages } from './page-templates.js';
+import type { Readiness } from './readiness.js';
+import { statusView } from './status-page.js';
+import { StatusLinks } from './status-links.js';
+
+export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
+
+/** Sent with every response, pages and JSON alike. The pages carry no script at all. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+  'x-robots-tag': 'noindex',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+};
+
+const DAY_MS = 86_400_000;
+const TOKEN_PATH = '/t/';
+/** Compared against when no stored link matched, so a miss costs what a hit costs. */
+const NO_MATCH_HASH = '0'.repeat(64);
+
+export interface WebServerOptions {
+  runtime: Runtime;
+  pages: WebPages;
+  /** What `/readyz` reports; the daemon builds it from its workers. */
+  readiness: () => Promise<Readiness>;
+}
+
+export interface WebServer {
+  app: FastifyInstance;
+  /** The address it listens on, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Loads `templates/web/`; a page that fails is refused with its file and line, like the mail templates. */
+export function loadWebPages(config: Config): WebPages {
+  const loaded = WebPages.load(join(config.templatesDir, 'web'));
+  if (!loaded.ok) throw new TemplatesInvalidError(loaded.errors);
+  return loaded.pages;
+}
+
+/**
+ * The customer-facing HTTP server: `/t/<token>` (the status page),
+ * `/healthz` and `/readyz`. Request logging stays off, because every status
+ * URL carries a secret.
+ */
+export function buildWebServer(o: WebServerOptions): FastifyInstance {
+  const { runtime, pages } = o;
+  const statusStore = new StatusPageStore(runtime.store);
+  const limiter = new FailedLookupLimiter(() => runtime.config.statusPage.failedLookupsPerMinute, runtime.clock);
+
+  // The headers are set here as well as in onSend: replies to framework
+  // errors (bad percent-encoding) do not pass through the hooks.
+  const sendPage = (reply: FastifyReply, code: number, html: string) =>
+    reply.code(code).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
+
+  /** The ticket a token opens, or null. Unknown, malformed, revoked and expired tokens all take this same path. */
+  const ticketFor = (token: string): number | null => {
+    const wellFormed = StatusLinks.wellFormed(token);
+    const hash = StatusLinks.hash(token);
+    const link = statusStore.linkByHash(hash);
+    const matches = StatusLinks.sameHash(link?.tokenHash ?? NO_MATCH_HASH, hash);
+    const expiryMs = runtime.config.statusPage.linkExpiryDaysAfterClose * DAY_MS;
+    const expired = link?.closedAt != null && runtime.clock.now().getTime() - link.closedAt > expiryMs;
+    const live = link !== null && link.revokedAt === null && !expired;
+    return wellFormed && matches && live ? link.ticketId : null;
+  };
+
+  const lookUp = (req: FastifyRequest, reply: FastifyReply, token: string) => {
+    const wait = limiter.blockedFor(req.ip);
+    if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages.render('too-many-requests'));
+    const ticketId = ticketFor(token);
+    const data = ticketId === null ? null : statusStore.pageData(ticketId);
+    if (data === null) {
+      limiter.recordFailure(req.ip);
+      if (limiter.blockedFor(req.ip) > 0) {
+        runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip }, 'too many failed status-link lookups from one client');
+      }
+      return sendPage(reply, 404, pages.render('not-found'));
+    }
+    const mailbox = runtime.mailbox(data.ticket.mailbox);
+    const lang = pages.languageFor('status', data.ticket.language ?? mailbox.language);
+    const view = statusView({
+      data,
+      promise: runtime.slaPromise(data.ticket),
+      mailboxAddress: mailbox.address,
+      publicUrl: runtime.config.publicUrl,
+      locale: lang ?? 'en',
+      now: runtime.clock.now(),
+    });
+    return sendPage(reply, 200, pages.render('status', view, lang));
+  };
+
+  // Anything that is not a route gets the same 404 page. A GET under /t/ is
+  // a failed lookup like any other, with the same work done and counted;
+  // other methods never open a page, so they reveal nothing.
+  const notFound = (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0] ?? '';
+    const reads = req.method === 'GET' || req.method === 'HEAD';
+    if (reads && path.startsWith(TOKEN_PATH)) return lookUp(req, reply, path.slice(TOKEN_PATH.length));
+    return sendPage(reply, 404, pages.render('not-found'));
+  };
+
+  const app = Fastify({
+    logger: false,
+    // Behind the reverse proxy, only the hop it adds to X-Forwarded-For is
+    // believed: anything further left was written by the client.
+    trustProxy: runtime.config.http.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
+    routerOptions: { maxParamLength: 256 },
+    bodyLimit: 1024,
+    requestTimeout: 30_000,
+    // Bad percent-encoding and over-long tokens never reach a route; they
+    // must still look exactly like any other unknown link.
+    frameworkErrors: (_err, req, reply) => notFound(req, reply),
+  });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.headers(SECURITY_HEADERS);
+    return payload;
+  });
+
+  app.setNotFoundHandler(notFound);
+
+  app.setErrorHandler((err: Error, _req, reply) => {
+    runtime.logger.error({ code: WEB_REQUEST_FAILED, error: err.message }, 'status page request failed');
+    return reply.code(500).type('text/plain; charset=utf-8').send('Something went wrong on our side. Please try again later.\n');
+  });
+
+  app.get<{ Params: { token: string } }>('/t/:token', (req, reply) => lookUp(req, reply, req.params.token));
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const report = await o.readiness();
+    return reply.code(report.ok ? 200 : 503).send(report);
+  });
+
+  return app;
+}
+
+/**
+ * Loads the pages, then listens on `http.host:http.port`. `extend` adds
+ * routes of other areas (`/metrics`) before the server starts listening.
+ */
+export async function startWebServer(
+  o: Omit<WebServerOptions, 'pages'> & { extend?: (app: FastifyInstance) => void },
+): Promise<WebServer> {
+  const { host, port } = o.runtime.config.http;
+  const app = buildWebServer({ ...o, pages: loadWebPages(o.runtime.config) });
+  o.extend?.(app);
+  const url = await app.listen({ host, port });
+  o.runtime.logger.info({ code: 'WEB_LISTENING', url }, 'status page listening');
+  return { app, url, close: () => app.close() };
+}

@@ -1,0 +1,263 @@
+import { DateTime } from 'luxon';
+import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
+import type { PublicEvent, PublicMessage, StatusPageData } from '../store/status-page-store.js';
+
+/** What the SLA engine promises next for a ticket (see `Runtime.slaPromise`). */
+export interface SlaPromise {
+  target: 'first-response' | 'resolution';
+  due: Date;
+}
+
+/** A moment as the page shows it: words for people, ISO for `<time datetime>`. */
+export interface ShownTime {
+  text: string;
+  iso: string;
+}
+
+export type TimelineEntry =
+  | { kind: 'received'; at: ShownTime }
+  | { kind: 'acknowledged'; at: ShownTime }
+  | { kind: 'status'; at: ShownTime; newStatus: TicketStatus; reason: string }
+  | { kind: 'reopened'; at: ShownTime }
+  | { kind: 'handoff'; at: ShownTime; team: string }
+  | {
+      kind: 'message';
+      at: ShownTime;
+      fromUs: boolean;
+      fromRequester: boolean;
+      /** The sender's address when it is neither us nor the requester. */
+      from: string;
+      text: string;
+      /** True when the text was cut at MAX_MESSAGE_CHARS. */
+      shortened: boolean;
+      attachments: string[];
+    };
+
+/**
+ * What the status page shows, as data: templates turn the codes (status,
+ * promise target, timeline kinds) into words in their own language. Every
+ * string that came from an email is plain text here; templates escape it.
+ */
+export interface StatusView {
+  ref: string;
+  subject: string;
+  requesterName: string;
+  receivedAt: ShownTime;
+  status: TicketStatus;
+  /** The public reason while on hold, '' otherwise. */
+  onHoldReason: string;
+  /** Open requests of the same mailbox ahead of this one; null when the ticket is not waiting in the queue. */
+  queue: { ahead: number } | null;
+  promise: { target: SlaPromise['target']; due: ShownTime } | null;
+  /** Whether there is anything to say under "what happens next". */
+  hasNextSteps: boolean;
+  timeline: TimelineEntry[];
+  /** Where replies go; the page tells the customer to quote the reference. */
+  mailboxAddress: string;
+  replyMailto: string;
+  shownAt: ShownTime;
+}
+
+export interface StatusViewInput {
+  data: StatusPageData;
+  promise: SlaPromise | null;
+  mailboxAddress: string;
+  /** The configured public URL: links to status pages found in message text are cut down to it. */
+  publicUrl: string;
+  /** Locale for dates, from the language of the template used. */
+  locale: string;
+  now: Date;
+}
+
+/** Longer messages are cut; the full text stays in the ticket. */
+export const MAX_MESSAGE_CHARS = 20_000;
+
+/** Tickets in these states are waiting in the queue the acknowledgement counted. */
+const QUEUED: ReadonlySet<TicketStatus> = new Set(['open', 'on-hold']);
+
+// C0 controls other than tab and newline, and DEL: never meaningful on a page.
+const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F]/g;
+
+const QUOTED_LINE = /^\s*>/;
+const ATTRIBUTION = /^\s*(?:On\s.*\swrote|Am\s.*\sschrieb[^:]*)\s*:\s*$/i;
+const ATTRIBUTION_START = /^\s*(?:On|Am)\s/i;
+const ORIGINAL_MESSAGE = /^\s*-{2,}\s*(?:Original Message|Ursprüngliche Nachricht)\s*-{2,}\s*$/i;
+const SIGNATURE = /^-- ?$/;
+const OUTLOOK_RULE = /^\s*_{10,}\s*$/;
+const OUTLOOK_HEADER = /^\s*(?:From|Von):\s/i;
+
+/**
+ * The new part of a reply: drops `>` lines and cuts at the first attribution
+ * line ("On … wrote:", also when wrapped onto two lines), an
+ * "-----Original Message-----" or Outlook separator, or a "-- " signature
+ * delimiter (our own replies carry the status link below one).
+ */
+export function stripQuotedHistory(text: string): string {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  const kept: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const next = lines[i + 1] ?? '';
+    const cut =
+      ATTRIBUTION.test(line) ||
+      (ATTRIBUTION_START.test(line) && ATTRIBUTION.test(`${line} ${next}`)) ||
+      ORIGINAL_MESSAGE.test(line) ||
+      SIGNATURE.test(line) ||
+      (OUTLOOK_RULE.test(line) && OUTLOOK_HEADER.test(next));
+    if (cut) break;
+    if (!QUOTED_LINE.test(line)) kept.push(line);
+  }
+  return kept
+    .join('\n')
+    .replace(/\n[ \t]*(\n[ \t]*){2,}/g, '\n\n')
+    .trim();
+}
+
+function statusLinkPattern(publicUrl: string): RegExp {
+  return new RegExp(`${publicUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/t/[A-Za-z0-9_-]+`, 'g');
+}
+
+function plainText(text: string): string {
+  return text.replace(/\r\n?/g, '\n').replace(CONTROL_CHARS, '');
+}
+
+function oneLine(text: string): string {
+  return plainText(text).replace(/\s+/g, ' ').trim();
+}
+
+function shownTime(at: number | Date, locale: string): ShownTime {
+  const dt = DateTime.fromMillis(new Date(at).getTime(), { zone: 'utc' });
+  return { text: `${dt.setLocale(locale).toLocaleString(DateTime.DATETIME_MED)} UTC`, iso: dt.toISO() ?? '' };
+}
+
+function isStatus(value: unknown): value is TicketStatus {
+  return typeof value === 'string' && (TICKET_STATUSES as readonly string[]).includes(value);
+}
+
+function eventEntry(e: PublicEvent, locale: string): TimelineEntry | null {
+  const at = shownTime(e.at, locale);
+  switch (e.type) {
+    case 'received':
+      return { kind: 'received', at };
+    case 'acknowledged':
+      return { kind: 'acknowledged', at };
+    case 'reopened':
+      return { kind: 'reopened', at };
+    case 'status': {
+      const status = e.detail.status;
+      if (!isStatus(status)) return null;
+      const reason = status === 'on-hold' && typeof e.detail.reason === 'string' ? oneLine(e.detail.reason) : '';
+      return { kind: 'status', at, newStatus: status, reason };
+    }
+    case 'handoff':
+      return typeof e.detail.team === 'string' ? { kind: 'handoff', at, team: oneLine(e.detail.team) } : null;
+    default:
+      return null;
+  }
+}
+
+function messageEntry(m: PublicMessage, input: StatusViewInput): TimelineEntry {
+  const t = input.data.ticket;
+  const fromUs = m.direction === 'out';
+  const fromRequester = !fromUs && (m.from === t.requester || m.from === t.replyTo);
+  let text = stripQuotedHistory(plainText(m.text)).replace(statusLinkPattern(input.publicUrl), `${input.publicUrl}/t/…`);
+  const shortened = text.length > MAX_MESSAGE_CHARS;
+  if (shortened) text = text.slice(0, MAX_MESSAGE_CHARS);
+  return {
+    kind: 'message',
+    at: shownTime(m.at, input.locale),
+    fromUs,
+    fromRequester,
+    from: fromUs || fromRequester ? '' : m.from,
+    text,
+    shortened,
+    attachments: m.attachmentNames.map(oneLine),
+  };
+}
+
+// At the same instant the request is received, then shown, then acknowledged.
+function rank(entry: TimelineEntry): number {
+  return entry.kind === 'received' ? 0 : entry.kind === 'message' ? 1 : 2;
+}
+
+export function statusView(input: StatusViewInput): StatusView {
+  const { ticket, messages, events, queuePosition } = input.data;
+  const timeline = [
+    ...events.flatMap((e) => {
+      const entry = eventEntry(e, input.locale);
+      return entry ? [{ entry, at: e.at, seq: e.id }] : [];
+    }),
+    ...messages.map((m) => ({ entry: messageEntry(m, input), at: m.at, seq: m.id })),
+  ]
+    .sort((a, b) => a.at - b.at || rank(a.entry) - rank(b.entry) || a.seq - b.seq)
+    .map((x) => x.entry);
+  const queue = QUEUED.has(ticket.status) ? { ahead: queuePosition } : null;
+  const promise = input.promise ? { target: input.promise.target, due: shownTime(input.promise.due, input.locale) } : null;
+  return {
+    ref: ticket.ref,
+    subject: oneLine(ticket.subject),
+    requesterName: oneLine(ticket.requesterName),
+    receivedAt: shownTime(ticket.createdAt, input.locale),
+    status: ticket.status,
+    onHoldReason: ticket.status === 'on-hold' ? oneLine(ticket.onHoldReason ?? '') : '',
+    queue,
+    promise,
+    hasNextSteps: queue !== null || promise !== null,
+    timeline,
+    mailboxAddress: input.mailboxAddress,
+    replyMailto: `mailto:${input.mailboxAddress}?subject=${encodeURIComponent(`[${ticket.ref}]`)}`,
+    shownAt: shownTime(input.now, input.locale),
+  };
+}
+
+/**
+ * Views that together take every branch a status template can have; the
+ * page loader renders each template with all of them, so a misspelt
+ * variable is refused at load rather than failing in front of a customer.
+ */
+export function sampleStatusViews(): StatusView[] {
+  const at = shownTime(Date.UTC(2025, 2, 3, 9, 41), 'en');
+  const full: StatusView = {
+    ref: 'ACME-7K3QH9',
+    subject: 'Printer on the 3rd floor keeps jamming',
+    requesterName: 'Jane Doe',
+    receivedAt: at,
+    status: 'on-hold',
+    onHoldReason: 'waiting for a spare part',
+    queue: { ahead: 12 },
+    promise: { target: 'first-response', due: at },
+    hasNextSteps: true,
+    timeline: [
+      { kind: 'received', at },
+      { kind: 'message', at, fromUs: false, fromRequester: true, from: '', text: 'It jams.', shortened: true, attachments: ['jam.jpg'] },
+      { kind: 'acknowledged', at },
+      { kind: 'handoff', at, team: 'Hardware' },
+      { kind: 'message', at, fromUs: true, fromRequester: false, from: '', text: 'We ordered a roller.', shortened: false, attachments: [] },
+      { kind: 'message', at, fromUs: false, fromRequester: false, from: 'colleague@example.com', text: '', shortened: false, attachments: [] },
+      { kind: 'status', at, newStatus: 'on-hold', reason: 'waiting for a spare part' },
+      { kind: 'reopened', at },
+    ],
+    mailboxAddress: 'support@example.com',
+    replyMailto: 'mailto:support@example.com?subject=%5BACME-7K3QH9%5D',
+    shownAt: at,
+  };
+  const perStatus = TICKET_STATUSES.map(
+    (status): StatusView => ({
+      ...full,
+      status,
+      timeline: [...full.timeline, ...TICKET_STATUSES.map((s): TimelineEntry => ({ kind: 'status', at, newStatus: s, reason: '' }))],
+    }),
+  );
+  const sparse: StatusView = {
+    ...full,
+    subject: '',
+    requesterName: '',
+    status: 'pending',
+    onHoldReason: '',
+    queue: { ahead: 0 },
+    promise: { target: 'resolution', due: at },
+    timeline: [],
+  };
+  const bare: StatusView = { ...sparse, queue: null, promise: null, hasNextSteps: false };
+  return [full, ...perStatus, sparse, bare];
+}

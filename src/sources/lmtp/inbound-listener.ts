@@ -1,0 +1,191 @@
+// An LMTP (or plain SMTP) server on loopback that an MTA delivers to. It is
+// the final delivery agent: the MTA keeps a message until we answer 250, and
+// we answer 250 only after the message is committed, so a crash before the
+// reply makes the MTA deliver again and the Message-ID dedup makes that safe.
+
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { InboundConfig } from '../../config/load-config.js';
+import type { Logger } from '../../core/logger.js';
+import { takeMessages, type Pipeline } from '../../pipeline/take-messages.js';
+import type { IntakeResult } from '../../store/store.js';
+
+export const INBOUND_LISTEN_FAILED = 'TICKETD_INBOUND_LISTEN_FAILED';
+
+export class InboundListenError extends Error {
+  readonly code = INBOUND_LISTEN_FAILED;
+}
+
+/** A mailbox as the listener sees it: the addresses that deliver to it. */
+export interface InboundMailbox {
+  name: string;
+  address: string;
+  aliases: readonly string[];
+}
+
+export interface InboundListenerOptions {
+  config: InboundConfig;
+  pipeline: Pipeline;
+  /** Read at every RCPT, so an alias added by a reload is accepted without a restart. */
+  mailboxes: () => readonly InboundMailbox[];
+  logger: Logger;
+  /** How long close() lets a transfer in progress finish before dropping the connection (the MTA then retries). */
+  closeTimeoutMs?: number;
+}
+
+export interface InboundListener {
+  /** The bound port (the configured one, or the kernel's choice for port 0). */
+  port: number;
+  /** Stops accepting, lets the message in hand commit and be answered, then drops idle connections. */
+  close(): Promise<void>;
+}
+
+function smtpError(code: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+export async function startInboundListener(o: InboundListenerOptions): Promise<InboundListener> {
+  const { config, pipeline } = o;
+  const log = o.logger.child({ listener: config.protocol });
+  const lmtp = config.protocol === 'lmtp';
+  /** The mailbox each accepted recipient was mapped to at RCPT time. */
+  const recipientMailbox = new WeakMap<SMTPServerAddress, string>();
+  const inFlight = new Set<Promise<void>>();
+  let closing: Promise<void> | null = null;
+
+  const mailboxFor = (address: string): string | null => {
+    const wanted = address.toLowerCase();
+    const hit = o.mailboxes().find((m) => m.address === wanted || m.aliases.includes(wanted));
+    return hit?.name ?? null;
+  };
+
+  const take = async (raw: Buffer, session: SMTPServerSession): Promise<string | string[]> => {
+    const rcpts = session.envelope.rcptTo;
+    // Each accepted recipient was mapped at RCPT; `inbound.mailbox` is only the last resort.
+    const byRecipient = rcpts.map((r) => recipientMailbox.get(r) ?? config.mailbox);
+    // Several recipients of one mailbox (an address and its alias) make one ticket, not two.
+    const mailboxes = [...new Set(byRecipient)];
+    const sender = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
+    // As the final delivery agent we record the envelope sender (RFC 5321 4.4);
+    // classification reads it to recognise bounces sent from the null sender.
+    const delivered = Buffer.concat([Buffer.from(`Return-Path: <${sender}>\r\n`), raw]);
+    const results = await takeMessages(
+      pipeline,
+      mailboxes.map((mailbox) => ({ origin: { via: 'lmtp' as const, mailbox }, raw: delivered })),
+    );
+    const byMailbox = new Map(mailboxes.map((m, i) => [m, results[i]!]));
+    log.info(
+      {
+        code: 'INBOUND_ACCEPTED',
+        session: session.id,
+        from: sender,
+        rcpt: rcpts.map((r) => r.address),
+        size: raw.length,
+        results: results.map((r) => ({ mailbox: r.origin.mailbox, action: r.outcome, ref: r.ref })),
+      },
+      'inbound message committed',
+    );
+    const reply = (r: IntakeResult) => `${r.outcome}${r.ref ? ` ${r.ref}` : ''}`;
+    if (!lmtp) return results.map(reply).join(', ');
+    return byRecipient.map((m) => reply(byMailbox.get(m)!));
+  };
+
+  const server = new SMTPServer({
+    lmtp,
+    secure: false,
+    // Loopback only, from the local MTA: no AUTH, and no STARTTLS to negotiate.
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    authOptional: true,
+    hideSTARTTLS: true,
+    // Enhanced status codes (4.3.0, 5.1.1, ...) let the MTA log and bounce with the precise reason.
+    hideENHANCEDSTATUSCODES: false,
+    size: config.maxMessageBytes,
+    rejectOversized: true,
+    logger: false,
+    banner: 'ticketd',
+    closeTimeout: o.closeTimeoutMs ?? 10_000,
+    onRcptTo(address, _session, callback) {
+      const mailbox = mailboxFor(address.address);
+      if (mailbox === null) {
+        log.info({ code: 'INBOUND_RCPT_REFUSED', rcpt: address.address }, 'recipient is not one of our mailboxes');
+        callback(smtpError(550, `<${address.address}>: no such mailbox here`));
+        return;
+      }
+      recipientMailbox.set(address, mailbox);
+      callback();
+    },
+    onData(stream: SMTPServerDataStream, session, callback) {
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      let settle!: () => void;
+      const transaction = new Promise<void>((resolve) => (settle = resolve));
+      inFlight.add(transaction);
+      let answered = false;
+      const finish = (err: Error | null, message?: string | string[]) => {
+        if (answered) return;
+        answered = true;
+        inFlight.delete(transaction);
+        settle();
+        callback(err, message);
+      };
+      stream.on('data', (chunk: Buffer) => {
+        kept += chunk.length;
+        // Past the cap the rest is only drained; the server answers 552 itself.
+        if (kept <= config.maxMessageBytes) chunks.push(chunk);
+      });
+      stream.on('error', (err) => {
+        // The client went away mid-message; nothing was taken and nobody hears the answer.
+        log.info({ code: 'INBOUND_ABORTED', session: session.id, error: err.message }, 'inbound transfer aborted');
+        finish(smtpError(451, 'message not received in full'));
+      });
+      stream.on('end', () => {
+        if (stream.sizeExceeded) {
+          log.info({ code: 'INBOUND_TOO_LARGE', session: session.id, size: stream.byteLength, max: config.maxMessageBytes }, 'inbound message over the size limit');
+          finish(smtpError(552, `message exceeds the maximum size of ${config.maxMessageBytes} bytes`));
+          return;
+        }
+        take(Buffer.concat(chunks), session).then(
+          (reply) => finish(null, reply),
+          (err: unknown) => {
+            const e = err as { code?: string; message?: string };
+            log.warn(
+              { code: 'INBOUND_TEMPFAIL', session: session.id, error: e.message ?? String(err), cause: e.code },
+              'inbound message not committed; the MTA will retry',
+            );
+            finish(smtpError(451, 'temporary failure, try again later'));
+          },
+        );
+      });
+    },
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new InboundListenError(`cannot listen on ${config.host}:${config.port} (${err.code ?? err.message})`));
+    server.once('error', onError);
+    server.listen(config.port, config.host, () => {
+      server.off('error', onError);
+      const address = server.server.address();
+      resolve(typeof address === 'object' && address ? address.port : config.port);
+    });
+  });
+  server.on('error', (err: Error) => log.error({ code: 'INBOUND_SERVER_ERROR', error: err.message }, 'inbound listener error'));
+  log.info({ code: 'INBOUND_LISTENING', host: config.host, port, protocol: config.protocol }, 'inbound listener ready');
+
+  return {
+    port,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Commands after close() get a 421; only a DATA already under way is worth waiting for.
+        await Promise.race([Promise.all([...inFlight]), closed]);
+        for (const connection of server.connections) {
+          connection.send(421, 'ticketd shutting down');
+          connection.close();
+        }
+        await closed;
+        log.info({ code: 'INBOUND_CLOSED' }, 'inbound listener closed');
+      })();
+      return closing;
+    },
+  };
+}

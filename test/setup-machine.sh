@@ -5,7 +5,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly PACKAGES=(dovecot-imapd chromium)
+readonly PACKAGES=(dovecot-imapd chromium systemd)
 
 log() { printf 'setup-machine: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }

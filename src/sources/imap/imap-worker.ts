@@ -1,13 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { buffer } from 'node:stream/consumers';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { ImapConfig, MailboxConfig } from '../../config/load-config.js';
-import { resolveSecret } from '../../config/secrets.js';
 import { takeMessages, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
 import type { IntakeOutcome } from '../../store/store.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffSchedule } from './reconnect-backoff.js';
+import { createImapClient } from './imap-client.js';
 import { withDeadline } from './with-deadline.js';
 
 export const IMAP_NOT_CONFIGURED = 'TICKETD_IMAP_NOT_CONFIGURED';
@@ -204,16 +204,7 @@ export class ImapWorker {
       this.dropSession();
     }
     const imap = this.imap;
-    const secret = await resolveSecret(imap.auth);
-    const client = new ImapFlow({
-      host: imap.host,
-      port: imap.port,
-      secure: imap.secure,
-      tls: { rejectUnauthorized: imap.tlsRejectUnauthorized },
-      auth: secret.kind === 'password' ? { user: imap.auth.user, pass: secret.value } : { user: imap.auth.user, accessToken: secret.value },
-      logger: false,
-      // IDLE is entered and left here, where stop() and the poll interval can break it
-      disableAutoIdle: true,
+    const client = await createImapClient(imap, {
       maxLiteralSize: imap.maxLiteralSize ?? this.pipeline.limits.maxMessageBytes + LITERAL_HEADROOM_BYTES,
     });
     // imapflow emits 'error' on a broken connection; unhandled it would take the process down

@@ -1,0 +1,211 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import type { ImapFlow } from 'imapflow';
+import { ConfigError, loadConfig, smtpFor, type Config, type MailboxConfig, type SmtpConfig } from '../config/load-config.js';
+import { createMailer } from '../send/mailer.js';
+import { createImapClient } from '../sources/imap/imap-client.js';
+import { withDeadline } from '../sources/imap/with-deadline.js';
+import { loadMigrations } from '../store/migrate.js';
+import { formatProblem } from './runtime.js';
+import { checkTemplates } from './templates-check.js';
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  /** One line; never holds a secret. */
+  detail: string;
+}
+
+/** Upper bound for each network check, so doctor answers well before a 60 s operation timeout. */
+const CHECK_TIMEOUT_MS = 15_000;
+const HTTP_PROBE_MS = 2_000;
+
+export function formatCheck(c: DoctorCheck): string {
+  return `${c.ok ? 'OK    ' : 'FAILED'}  ${c.name}: ${c.detail}`;
+}
+
+/**
+ * The checks behind `ticketd doctor`, yielded as each finishes so a slow
+ * server shows up while it is being waited for. Every failure becomes a
+ * failed check; nothing here throws for a broken installation.
+ */
+export async function* runDoctor(configPath: string): AsyncGenerator<DoctorCheck> {
+  let config: Config;
+  try {
+    config = loadConfig(configPath);
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [errorText(err)];
+    yield { name: 'config', ok: false, detail: problems.join('; ') };
+    return;
+  }
+  yield { name: 'config', ok: true, detail: `${configPath}: ${config.mailboxes.length} mailbox(es)` };
+  yield checkDatabase(config.database);
+  yield templatesLine(config);
+  for (const mailbox of config.mailboxes) {
+    if (mailbox.imap) yield await checkImap(mailbox, CHECK_TIMEOUT_MS);
+  }
+  for (const { smtp, mailboxes } of smtpServers(config)) yield await checkSmtp(smtp, mailboxes, CHECK_TIMEOUT_MS);
+  yield await checkHttp(config);
+}
+
+function checkDatabase(path: string): DoctorCheck {
+  const name = 'database';
+  if (!existsSync(path)) {
+    const dir = nearestExisting(dirname(path));
+    return writable(dir)
+      ? { name, ok: true, detail: `${path} does not exist yet; it is created at the first start` }
+      : { name, ok: false, detail: `${path} does not exist and ${dir} is not writable` };
+  }
+  let db: BetterSqlite3.Database | null = null;
+  try {
+    db = new BetterSqlite3(path, { fileMustExist: true, timeout: 5_000 });
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const latest = loadMigrations().at(-1)?.version ?? 0;
+    if (version > latest) {
+      return { name, ok: false, detail: `${path}: schema version ${version} is newer than this ticketd (${latest})` };
+    }
+    // WAL mode writes -wal and -shm files next to the database.
+    if (!writable(path) || !writable(dirname(path))) return { name, ok: false, detail: `${path} or its folder is not writable` };
+    // Takes the write lock without writing: fails on a read-only file or a lock held too long.
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    const tickets = version === 0 ? 0 : (db.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number }).n;
+    const schema = version === latest ? `schema version ${version}` : `schema version ${version}, ${latest - version} migration(s) pending (applied at start)`;
+    return { name, ok: true, detail: `${path}: ${schema}, writable, ${tickets} ticket(s)` };
+  } catch (err) {
+    return { name, ok: false, detail: `${path}: ${errorText(err)}` };
+  } finally {
+    db?.close();
+  }
+}
+
+function templatesLine(config: Config): DoctorCheck {
+  const checked = checkTemplates(config);
+  if (checked.ok) return { name: 'templates', ok: true, detail: `${checked.files.length} file(s) in ${config.templatesDir}` };
+  return {
+    name: 'templates',
+    ok: false,
+    detail: `${checked.problems.length} problem(s), first: ${formatProblem(checked.problems[0]!)} (all of them: ticketd templates check)`,
+  };
+}
+
+/** Connects, logs in and opens the folder read-only, the way the worker starts. */
+async function checkImap(mailbox: MailboxConfig, timeoutMs: number): Promise<DoctorCheck> {
+  const imap = mailbox.imap!;
+  const name = `imap ${mailbox.name}`;
+  const target = `${imap.auth.user} at ${imap.host}:${imap.port}, folder ${mailbox.folder}`;
+  const ms = Math.min(imap.operationTimeoutMs, timeoutMs);
+  let client: ImapFlow | null = null;
+  let step = 'connect';
+  try {
+    client = await createImapClient(imap);
+    // A broken connection is reported through the command that fails; unhandled it would end the process.
+    client.on('error', () => undefined);
+    await withDeadline(client.connect(), ms, 'connect and login');
+    step = 'open the folder';
+    const opened = await withDeadline(client.mailboxOpen(mailbox.folder, { readOnly: true }), ms, `EXAMINE ${mailbox.folder}`);
+    return { name, ok: true, detail: `${target}: logged in, ${opened.exists} message(s) in the folder` };
+  } catch (err) {
+    return { name, ok: false, detail: `${target}: ${imapErrorText(err, step)}` };
+  } finally {
+    if (client) {
+      await withDeadline(client.logout(), ms, 'LOGOUT').catch(() => undefined);
+      client.close();
+    }
+  }
+}
+
+/** The distinct servers the mailboxes send through, each checked once. */
+function smtpServers(config: Config): { smtp: SmtpConfig; mailboxes: string[] }[] {
+  const servers = new Map<string, { smtp: SmtpConfig; mailboxes: string[] }>();
+  for (const mailbox of config.mailboxes) {
+    const smtp = smtpFor(config, mailbox);
+    const key = JSON.stringify([smtp.transport, smtp.host, smtp.port, smtp.secure, smtp.auth?.user, smtp.fileDir]);
+    const entry = servers.get(key) ?? { smtp, mailboxes: [] };
+    entry.mailboxes.push(mailbox.name);
+    servers.set(key, entry);
+  }
+  return [...servers.values()];
+}
+
+async function checkSmtp(smtp: SmtpConfig, mailboxes: string[], timeoutMs: number): Promise<DoctorCheck> {
+  const name = smtp.transport === 'file' ? `smtp file ${smtp.fileDir}` : `smtp ${smtp.host}:${smtp.port}`;
+  const used = `used by ${mailboxes.join(', ')}`;
+  const mailer = createMailer({ ...smtp, sendTimeoutMs: Math.min(smtp.sendTimeoutMs, timeoutMs) });
+  try {
+    await mailer.verify();
+    return { name, ok: true, detail: `${smtp.transport === 'file' ? 'folder writable' : 'server ready'}${smtp.auth ? `, logged in as ${smtp.auth.user}` : ''} (${used})` };
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return { name, ok: false, detail: `${typeof code === 'string' ? `${code}: ` : ''}${errorText(err)} (${used})` };
+  } finally {
+    mailer.close();
+  }
+}
+
+async function checkHttp(config: Config): Promise<DoctorCheck> {
+  const { host, port, enabled } = config.http;
+  const name = 'http';
+  if (!enabled) return { name, ok: true, detail: 'disabled in the config' };
+  const where = `${host}:${port}`;
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, resolve);
+    });
+    return { name, ok: true, detail: `${where} can be listened on` };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      return (await answersAsTicketd(host, port))
+        ? { name, ok: true, detail: `${where} is in use by a running ticketd (it answers /metrics)` }
+        : { name, ok: false, detail: `${where} is in use by another program` };
+    }
+    if (code === 'EACCES') return { name, ok: false, detail: `${where}: not allowed to listen there (ports below 1024 need privileges)` };
+    if (code === 'EADDRNOTAVAIL') return { name, ok: false, detail: `${where}: ${host} is not an address of this machine` };
+    return { name, ok: false, detail: `${where}: ${errorText(err)}` };
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+async function answersAsTicketd(host: string, port: number): Promise<boolean> {
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_PROBE_MS) });
+    return response.ok && (await response.text()).includes('ticketd_messages_taken_total');
+  } catch {
+    return false;
+  }
+}
+
+function nearestExisting(dir: string): string {
+  let current = dir;
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The server's answer and codes, never the command, which for LOGIN holds the password. */
+function imapErrorText(err: unknown, step: string): string {
+  const e = err as { authenticationFailed?: unknown; response?: unknown; responseText?: unknown; code?: unknown };
+  const answer = typeof e.responseText === 'string' && e.responseText !== '' ? e.responseText : typeof e.response === 'string' ? e.response : '';
+  if (e.authenticationFailed === true) return `login refused${answer ? ` (server said: ${answer})` : ''}`;
+  const code = typeof e.code === 'string' ? ` [${e.code}]` : '';
+  return `cannot ${step}: ${errorText(err)}${answer ? ` (server said: ${answer})` : ''}${code}`;
+}

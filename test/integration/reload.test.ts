@@ -1,0 +1,104 @@
+// SIGHUP against the real daemon process: a broken template is refused and
+// the acknowledgements keep using the old wording; a fixed one is taken.
+// A daemon never starts with a broken template.
+
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/config/package-root.js';
+import { customerMail, startTicketdEnv, SUPPORT, type DaemonProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+
+const OLD_WORDING = 'Thank you for writing to us.';
+const NEW_WORDING = 'Thanks a lot, a person will read this today.';
+
+let env: TicketdEnv;
+let templatesDir: string;
+let ackText: string;
+let original: string;
+
+beforeAll(async () => {
+  env = await startTicketdEnv();
+  templatesDir = join(env.dir, 'templates');
+  cpSync(join(packageRoot(), 'templates'), templatesDir, { recursive: true });
+  ackText = join(templatesDir, 'ack.text.hbs');
+  original = readFileSync(ackText, 'utf8');
+  expect(original).toContain(OLD_WORDING);
+  env.writeConfig((c) => (c.templatesDir = templatesDir));
+}, 60_000);
+afterAll(async () => {
+  await env?.stop();
+});
+
+/** The template with `{{reff}}` on a line of its own; returns that line's number. */
+function breakTemplate(): number {
+  const lines = original.split('\n');
+  const at = lines.findIndex((l) => l.includes(OLD_WORDING));
+  lines.splice(at + 1, 0, 'Your case: {{reff}}');
+  writeFileSync(ackText, lines.join('\n'));
+  return at + 2;
+}
+
+let sent = 0;
+/** Puts a new customer mail in the mailbox and returns the text of the acknowledgement it gets. */
+async function ackFor(n: number): Promise<string> {
+  await env.dovecot.appendMessage(
+    SUPPORT,
+    'INBOX',
+    customerMail({ from: `Customer ${n} <c${n}@customer.example>`, subject: `Reload question ${n}`, messageId: `reload${n}@customer.example` }),
+  );
+  const messages = await env.smtp.waitFor(++sent, 20_000);
+  const ack = messages[sent - 1]!;
+  expect(ack.envelope.to).toEqual([`c${n}@customer.example`]);
+  return ack.parsed.text ?? '';
+}
+
+describe('SIGHUP reload', () => {
+  let daemon: DaemonProcess;
+
+  it('refuses a broken template, keeps the old one in force, then takes the fixed one', { timeout: 120_000 }, async () => {
+    daemon = env.spawnDaemon();
+    try {
+      await daemon.waitForLog((e) => e.code === 'DAEMON_STARTED');
+      expect(await ackFor(1)).toContain(OLD_WORDING);
+
+      const line = breakTemplate();
+      daemon.child.kill('SIGHUP');
+      const refused = await daemon.waitForLog((e) => e.code === 'CONFIG_RELOAD_REFUSED');
+      expect(refused.level).toBe('error');
+      expect(refused.problems).toEqual([expect.objectContaining({ file: ackText, line, message: expect.stringContaining('unknown variable "reff"') })]);
+
+      const withBroken = await ackFor(2);
+      expect(withBroken).toContain(OLD_WORDING);
+      expect(withBroken).not.toContain('Your case');
+
+      writeFileSync(ackText, original.replace(OLD_WORDING, NEW_WORDING));
+      daemon.child.kill('SIGHUP');
+      await daemon.waitForLog((e) => e.code === 'CONFIG_RELOADED');
+      const afterFix = await ackFor(3);
+      expect(afterFix).toContain(NEW_WORDING);
+      expect(afterFix).not.toContain(OLD_WORDING);
+    } finally {
+      daemon.child.kill('SIGTERM');
+    }
+    expect(await daemon.exited).toEqual({ code: 0, signal: null });
+    expect(daemon.lines.filter((l) => l.includes('"code":"CONFIG_RELOADED"'))).toHaveLength(1);
+    await daemon.waitForLog((e) => e.code === 'DAEMON_STOPPED');
+  });
+
+  it('refuses to start with a broken template: exit 78, naming file and line', { timeout: 60_000 }, async () => {
+    const line = breakTemplate();
+    try {
+      const refused = env.spawnDaemon();
+      expect(await refused.exited).toEqual({ code: 78, signal: null });
+      const stderr = refused.lines.filter((l) => l.startsWith('stderr: ')).join('');
+      expect(stderr).toContain(`${ackText}:${line}: unknown variable "reff"`);
+      expect(refused.lines.some((l) => l.includes('DAEMON_STARTED'))).toBe(false);
+      // `templates check` finds what the daemon refused, so an operator can check before reloading.
+      const check = await env.cli(['templates', 'check']);
+      expect(check.code).toBe(1);
+      expect(check.stdout).toContain(`${ackText}:${line}: unknown variable "reff"`);
+    } finally {
+      writeFileSync(ackText, original);
+    }
+  });
+});

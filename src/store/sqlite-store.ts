@@ -48,7 +48,10 @@ export interface SqliteStoreOptions {
 /**
  * The embedded store. better-sqlite3 is synchronous, so every method runs to
  * completion inside the event-loop turn that called it: a transaction can
- * never interleave with another.
+ * never interleave with another. Write transactions begin IMMEDIATE: one that
+ * reads first and upgrades to writing later fails at once with SQLITE_BUSY
+ * when another process (the CLI, `ingest`) holds the lock, instead of
+ * waiting out the busy timeout.
  */
 export class SqliteStore implements Store {
   readonly db: Database;
@@ -90,7 +93,7 @@ export class SqliteStore implements Store {
     const results: IntakeResult[] = [];
     this.db.transaction(() => {
       for (const item of items) results.push(this.takeOne(item, policy));
-    })();
+    }).immediate();
     return results;
   }
 
@@ -398,7 +401,7 @@ export class SqliteStore implements Store {
     const stmt = this.s('settle-receipt');
     this.db.transaction(() => {
       for (const uid of uids) stmt.run(at, mailbox, uidValidity, uid);
-    })();
+    }).immediate();
   }
 
   // ---- outbox ----------------------------------------------------------------
@@ -410,7 +413,7 @@ export class SqliteStore implements Store {
       // row while this one is still talking to the server.
       for (const r of rows) this.s('lease-outbox').run(now + leaseMs, r.id);
       return rows.map(toOutboxJob);
-    })();
+    }).immediate();
   }
 
   async saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void> {
@@ -418,7 +421,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       this.s('insert-raw').run(sha, raw.length, raw, now);
       this.s('set-message-raw').run(sha, messageRow);
-    })();
+    }).immediate();
   }
 
   async markOutboxSent(id: number, now: number): Promise<void> {
@@ -498,7 +501,7 @@ export class SqliteStore implements Store {
       this.event(t.id, 'reply', true, {}, now);
       this.afterTicketChange?.(t.id, 'agent-reply', now);
       return this.ticketRow(t.id)!;
-    })();
+    }).immediate();
   }
 
   async setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow> {
@@ -508,7 +511,7 @@ export class SqliteStore implements Store {
       this.event(t.id, 'status', true, { status, ...(status === 'on-hold' && opts.reason ? { reason: opts.reason } : {}) }, opts.now);
       this.afterTicketChange?.(t.id, 'status', opts.now);
       return this.ticketRow(t.id)!;
-    })();
+    }).immediate();
   }
 
   private ticketRowByRef(ref: string): TicketRow {

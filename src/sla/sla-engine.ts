@@ -1,0 +1,154 @@
+// The SLA engine as the rest of ticketd sees it: the store calls
+// `onTicketChange` inside every ticket change's transaction, the scheduler
+// and `ticketd sla tick` call `tick`, the acknowledgement and the status
+// page ask for the estimate and the promise.
+
+import type { TemplateRegistry } from '../compose/template-registry.js';
+import type { Config } from '../config/load-config.js';
+import type { Logger } from '../core/logger.js';
+import { SlaStore } from '../store/sla-store.js';
+import type { SqliteStore } from '../store/sqlite-store.js';
+import type { TicketRow } from '../store/store.js';
+import type { StatusLinks } from '../web/status-links.js';
+import { HISTORY_WINDOW_MS, estimateDelay, type DelayEstimate } from './delay-estimate.js';
+import { applyChange, nextDue, type SlaTarget } from './sla-clock.js';
+import { SlaPolicies, type SlaPolicy } from './sla-policy.js';
+import { describeSla, type SlaTicketStatus } from './sla-status.js';
+import { runTick, type TickReport } from './sla-tick.js';
+
+export interface SlaEngineDeps {
+  store: SqliteStore;
+  /** Read on every use, so a reload takes effect at the next change or tick. */
+  config: () => Config;
+  templates: () => TemplateRegistry;
+  links: StatusLinks;
+  logger: Logger;
+}
+
+export class SlaEngine {
+  readonly sla: SlaStore;
+  private readonly compiled = new WeakMap<Config, SlaPolicies>();
+  /** Told after a change moved a deadline, so a waiting scheduler looks again (after the commit). */
+  onDeadlineChange: (() => void) | null = null;
+
+  constructor(private readonly d: SlaEngineDeps) {
+    this.sla = new SlaStore(d.store);
+    this.prepare(d.config());
+  }
+
+  /** Compiles the policies of a config; throws (with a `code`) when one cannot run, so a reload can refuse it. */
+  prepare(config: Config): SlaPolicies {
+    let policies = this.compiled.get(config);
+    if (!policies) {
+      policies = SlaPolicies.compile(config);
+      this.compiled.set(config, policies);
+    }
+    return policies;
+  }
+
+  policies(): SlaPolicies {
+    return this.prepare(this.d.config());
+  }
+
+  /**
+   * Brings a ticket's clock up to date after a change at `now`. Runs inside
+   * the change's transaction; an SLA failure is logged, never allowed to
+   * undo the change (a message must be taken even if its deadline cannot be
+   * computed).
+   */
+  onTicketChange(ticketId: number, now: number): void {
+    try {
+      const ticket = this.d.store.ticketRow(ticketId);
+      if (!ticket) return;
+      const policy = this.policies().forTicket(ticket);
+      const stored = this.sla.get(ticketId);
+      if (!policy) {
+        if (stored) this.sla.remove(ticketId);
+        return;
+      }
+      const state = applyChange(stored?.state ?? null, policy, ticket, now);
+      const recorded = stored ? this.sla.records(ticketId) : [];
+      const due = nextDue(state, policy.plan, recorded, policy.calendar);
+      this.sla.save(ticketId, state, due, now);
+      if (due !== stored?.nextDue) this.onDeadlineChange?.();
+    } catch (err) {
+      this.d.logger.error(
+        { code: 'SLA_CHANGE_ERROR', ticketId, error: (err as Error).message, errorCode: (err as { code?: string }).code },
+        'SLA deadlines of a ticket could not be updated',
+      );
+    }
+  }
+
+  /** One evaluation pass at `now`; see runTick. */
+  tick(now: number, opts: { limit?: number; dryRun?: boolean } = {}): TickReport {
+    const config = this.d.config();
+    const estimates = new Map<string, DelayEstimate>();
+    return runTick(
+      {
+        store: this.d.store,
+        sla: this.sla,
+        policies: this.prepare(config),
+        config,
+        templates: this.d.templates(),
+        links: this.d.links,
+        logger: this.d.logger,
+        // One history lookup per policy and target per pass, however many notices go out.
+        estimate: (policy, target, at) => {
+          const key = `${policy.name}|${target}`;
+          let e = estimates.get(key);
+          if (!e) {
+            e = this.estimate(policy, target, at);
+            estimates.set(key, e);
+          }
+          return e;
+        },
+      },
+      now,
+      opts,
+    );
+  }
+
+  /** The earliest instant any ticket is due, or null. */
+  nextDue(): number | null {
+    return this.sla.nextDue();
+  }
+
+  /** Honest expected time to meet `target` from `at`: recent history of the policy, else the target. */
+  estimate(policy: SlaPolicy, target: SlaTarget, at: number): DelayEstimate {
+    return estimateDelay({
+      history: this.sla.history(policy.name, target, at - HISTORY_WINDOW_MS, at),
+      targetMs: target === 'first-response' ? policy.firstResponseMs : policy.resolutionMs,
+      calendar: policy.calendar,
+      from: at,
+    });
+  }
+
+  /** Expected time to a first reply in words for the acknowledgement; '' when no policy applies. */
+  firstResponseEstimate(ticket: TicketRow): string {
+    const policy = this.policies().forTicket(ticket);
+    return policy ? this.estimate(policy, 'first-response', ticket.createdAt).words : '';
+  }
+
+  /** The next deadline the customer is waiting on, or null when none is running. */
+  promise(ticket: TicketRow): { target: SlaTarget; due: Date } | null {
+    const stored = this.sla.get(ticket.id);
+    if (!stored) return null;
+    const { firstResponse, resolution } = stored.state;
+    if (firstResponse.metAt === null && firstResponse.dueAt !== null) return { target: 'first-response', due: new Date(firstResponse.dueAt) };
+    if (resolution.metAt === null && resolution.dueAt !== null) return { target: 'resolution', due: new Date(resolution.dueAt) };
+    return null;
+  }
+
+  /** SLA status of one ticket, or of every open, pending or on-hold ticket with an SLA. */
+  status(ticket: TicketRow | null, now: number): SlaTicketStatus[] {
+    const ids = ticket ? [ticket.id] : this.sla.liveTickets();
+    const policies = this.policies();
+    return ids.flatMap((id) => {
+      const t = ticket ?? this.d.store.ticketRow(id);
+      if (!t) return [];
+      const stored = this.sla.get(id);
+      const calendar = stored ? (policies.named(stored.state.policy)?.calendar ?? null) : null;
+      return [describeSla(t, stored, calendar, this.sla.noticesQueued(id), now)];
+    });
+  }
+}

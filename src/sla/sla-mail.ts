@@ -1,0 +1,63 @@
+// The two mails the SLA engine sends: the delay notice to the customer and
+// the warning to staff. Both are automatic, so both say so (RFC 3834).
+
+import { composeToRequester, newMessageId, senderOf, type ComposeContext } from '../compose/compose-mail.js';
+import type { TemplateVars } from '../compose/template-schema.js';
+import type { OutboundDraft, TicketRow } from '../store/store.js';
+
+// auto-generated rather than auto-replied: the notice answers no message,
+// a clock sent it. Exchange honours X-Auto-Response-Suppress.
+const AUTO_GENERATED = { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' };
+
+export function composeDelayNotice(
+  ctx: ComposeContext,
+  ticket: TicketRow,
+  vars: Omit<TemplateVars<'delay-notice'>, 'ref' | 'subject' | 'customerName' | 'mailboxAddress'>,
+  thread: { inReplyTo: string | null; references: string[] },
+): OutboundDraft {
+  return composeToRequester(
+    ctx,
+    'delay-notice',
+    ticket,
+    { ref: ticket.ref, subject: ticket.subject, customerName: ticket.requesterName, mailboxAddress: ctx.mailbox.address, ...vars },
+    thread,
+    AUTO_GENERATED,
+  );
+}
+
+export function composeStaffWarning(
+  ctx: ComposeContext,
+  ticket: TicketRow,
+  to: string,
+  vars: Omit<TemplateVars<'staff-warning'>, 'ref' | 'subject' | 'requester'>,
+): OutboundDraft {
+  const rendered = ctx.templates.render(
+    'staff-warning',
+    {
+      ref: ticket.ref,
+      subject: ticket.subject,
+      requester: ticket.requesterName ? `${ticket.requesterName} <${ticket.requester}>` : ticket.requester,
+      ...vars,
+    },
+    { mailbox: ctx.mailbox.name, lang: ctx.mailbox.language },
+  );
+  return {
+    kind: 'staff-warning',
+    from: senderOf(ctx.config, ctx.mailbox),
+    to: [{ address: to, name: '' }],
+    subject: rendered.subject,
+    text: rendered.text,
+    html: rendered.html,
+    messageId: newMessageId(ctx.mailbox),
+    // Not threaded into the customer's conversation: staff replies must not land there.
+    inReplyTo: null,
+    references: [],
+    headers: AUTO_GENERATED,
+  };
+}
+
+/** Where the ticket stands, in the words of the delay notice. */
+export function statusWords(ticket: TicketRow): string {
+  if (ticket.status === 'on-hold') return 'on hold';
+  return ticket.firstResponseAt === null ? 'waiting in the queue for a reply from our team' : 'we are working on it';
+}

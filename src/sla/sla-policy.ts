@@ -1,0 +1,111 @@
+// SLA policies from the config, compiled once per config: durations parsed,
+// calendars built, thresholds laid out. A bad calendar fails here, at start
+// or reload, never in the middle of taking mail.
+
+import type { Config, MailboxConfig, SlaPolicyConfig } from '../config/load-config.js';
+import { ROUND_THE_CLOCK } from '../config/schema.js';
+import type { TicketRow } from '../store/store.js';
+import { BusinessCalendar, CALENDAR_INVALID, CalendarError } from './calendar.js';
+import { parseDuration, parsePercent } from './duration.js';
+import type { MilestonePlan, PolicyClock } from './sla-clock.js';
+
+export interface NoticeRule {
+  /** Share of the target at which the first notice of the rule falls due. */
+  share: number;
+  /** Business time between repeats; null sends one notice. */
+  repeatMs: number | null;
+  max: number;
+}
+
+export interface SlaPolicy extends PolicyClock {
+  match: SlaPolicyConfig['match'];
+  /** The policy's own staff address; the mailbox's is the fallback. */
+  staffAddress: string | null;
+  plan: MilestonePlan;
+}
+
+export class SlaPolicies {
+  private constructor(
+    readonly list: readonly SlaPolicy[],
+    private readonly mailboxes: readonly MailboxConfig[],
+  ) {}
+
+  /** Throws CalendarError or DurationError (each with a `code`) for a policy that cannot run. */
+  static compile(config: Config): SlaPolicies {
+    const calendars = new Map<string, BusinessCalendar>();
+    const calendarNamed = (name: string): BusinessCalendar => {
+      let cal = calendars.get(name);
+      if (!cal) {
+        const spec = name === ROUND_THE_CLOCK ? ROUND_THE_CLOCK : config.calendars[name];
+        if (spec === undefined) throw new CalendarError(CALENDAR_INVALID, `no calendar named "${name}"`);
+        cal = BusinessCalendar.from(spec);
+        calendars.set(name, cal);
+      }
+      return cal;
+    };
+    return new SlaPolicies(
+      config.sla.policies.map((p) => compilePolicy(p, calendarNamed(p.calendar))),
+      config.mailboxes,
+    );
+  }
+
+  /** The first policy whose every `match` field fits the ticket, or null. */
+  forTicket(ticket: Pick<TicketRow, 'mailbox' | 'priority'>): SlaPolicy | null {
+    return (
+      this.list.find(
+        (p) =>
+          (p.match.mailbox === undefined || p.match.mailbox === ticket.mailbox) &&
+          (p.match.priority === undefined || p.match.priority === ticket.priority),
+      ) ?? null
+    );
+  }
+
+  named(name: string): SlaPolicy | null {
+    return this.list.find((p) => p.name === name) ?? null;
+  }
+
+  /** Where warnings for a ticket of `mailbox` go under `policy`, or null when nowhere is configured. */
+  staffAddressFor(policy: SlaPolicy, mailbox: string): string | null {
+    return policy.staffAddress ?? this.mailboxes.find((m) => m.name === mailbox)?.staffAddress ?? null;
+  }
+}
+
+function compilePolicy(p: SlaPolicyConfig, calendar: BusinessCalendar): SlaPolicy {
+  const notices = p.customerNotices.map(
+    (n): NoticeRule => ({
+      share: parsePercent(n.at),
+      repeatMs: n.repeatEvery === undefined ? null : parseDuration(n.repeatEvery),
+      max: n.max,
+    }),
+  );
+  const warnings = [...new Set(p.staffWarnings)].map((label) => ({ label, share: parsePercent(label) }));
+  const plan: MilestonePlan = (targetMs: number) => [
+    ...noticePoints(notices, targetMs).map((atMs, i) => ({ kind: 'notice' as const, threshold: String(i + 1), atMs })),
+    ...warnings.map((w) => ({ kind: 'warning' as const, threshold: w.label, atMs: Math.round(w.share * targetMs) })),
+    { kind: 'breach' as const, threshold: '100%', atMs: targetMs },
+  ];
+  return {
+    name: p.name,
+    match: p.match,
+    firstResponseMs: parseDuration(p.firstResponse),
+    resolutionMs: parseDuration(p.resolution),
+    calendar,
+    staffAddress: p.staffAddress ?? null,
+    plan,
+  };
+}
+
+/**
+ * The points (business time used) at which customer notices fall due, all
+ * rules merged: `{ at: '100%', repeatEvery: '24h', max: 3 }` on a 4h target
+ * gives 4h, 28h and 52h. Numbered in this order, so notice n is the n-th.
+ */
+export function noticePoints(rules: readonly NoticeRule[], targetMs: number): number[] {
+  const points = new Set<number>();
+  for (const rule of rules) {
+    const first = Math.round(rule.share * targetMs);
+    const count = rule.repeatMs === null || rule.repeatMs === 0 ? 1 : rule.max;
+    for (let k = 0; k < count; k++) points.add(first + k * (rule.repeatMs ?? 0));
+  }
+  return [...points].sort((a, b) => a - b);
+}

@@ -1,0 +1,86 @@
+// Sleeps until the next ticket is due, runs a pass, sleeps again. Finding
+// the next due instant is one index probe (min(next_due)), so an idle desk
+// costs nothing however many tickets are open.
+
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { SlaEngine } from './sla-engine.js';
+import type { TickReport } from './sla-tick.js';
+
+/**
+ * Longest sleep. Changes made by another process (`ticketd tickets status`)
+ * can move a deadline earlier without waking this one; looking again every
+ * minute bounds how late that makes a notice.
+ */
+export const MAX_SLEEP_MS = 60_000;
+
+export interface SlaSchedulerOptions {
+  engine: SlaEngine;
+  clock: Clock;
+  logger: Logger;
+  /** After each pass (wake the outbox for what it queued, count breaches). */
+  onPass?: (report: TickReport) => void;
+  maxSleepMs?: number;
+}
+
+export class SlaScheduler {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+
+  constructor(private readonly o: SlaSchedulerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.o.engine.onDeadlineChange = () => this.wake();
+    this.loop = this.run();
+  }
+
+  /** Look at the next due instant again (a deadline moved, or the clock did). */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.o.engine.onDeadlineChange = null;
+    this.wake();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      // A wake from inside a ticket change's transaction lands here only
+      // after that synchronous transaction committed.
+      await new Promise((resolve) => setImmediate(resolve));
+      this.woken = false;
+      let sleepMs = this.o.maxSleepMs ?? MAX_SLEEP_MS;
+      try {
+        const now = this.o.clock.now().getTime();
+        const due = this.o.engine.nextDue();
+        if (due !== null && due <= now) {
+          const report = this.o.engine.tick(now);
+          this.o.onPass?.(report);
+          // The pass moved the deadlines it handled; read the next one afresh.
+          continue;
+        } else if (due !== null) {
+          sleepMs = Math.min(sleepMs, due - now);
+        }
+      } catch (err) {
+        this.o.logger.error({ code: 'SLA_SCHEDULER_ERROR', error: (err as Error).message }, 'SLA pass failed');
+      }
+      if (!this.running || this.woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, sleepMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = null;
+    }
+  }
+}

@@ -10,5 +10,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: more parallel files only make the real servers compete.
     maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });

@@ -6,13 +6,17 @@ import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
 import { startDaemon } from '../daemon/daemon.js';
-import { Runtime, TemplatesInvalidError } from '../daemon/runtime.js';
+import { TemplatesInvalidError } from '../daemon/templates-check.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { migrate } from '../store/migrate.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { registerDemoCommand } from './demo.js';
+import { registerInboundCommands } from './inbound-commands.js';
+import { registerOpsCommands } from './ops-commands.js';
 import { out, printTable, UsageError } from './output.js';
+import { registerSlaCommands } from './sla-commands.js';
+import { registerStatusLinkCommands } from './status-link-commands.js';
 
 const program = new Command('ticketd')
   .description('Email-to-ticket daemon: every support mail becomes a ticket, acknowledged at once.')
@@ -156,7 +160,11 @@ tickets
   });
 
 // Command modules of the other areas (status page, SLA, operations).
+registerSlaCommands(program, ctx);
+registerOpsCommands(program, ctx);
+registerInboundCommands(program, ctx);
 registerDemoCommand(program);
+registerStatusLinkCommands(tickets, ctx);
 
 function fail(err: unknown): never {
   if (err instanceof ConfigError) {

@@ -7,7 +7,8 @@ import type { RenderedMail, TemplateRegistry } from '../compose/template-registr
 import { TEMPLATE_KINDS, isTemplateKind, sampleVars, type TemplateKind, type TemplateVars } from '../compose/template-schema.js';
 import { backupDatabase } from '../daemon/backup.js';
 import { formatCheck, runDoctor } from '../daemon/doctor.js';
-import { formatProblem, loadTemplates, type Runtime } from '../daemon/runtime.js';
+import type { Runtime } from '../daemon/runtime.js';
+import { formatProblem, loadTemplates } from '../daemon/templates-check.js';
 import { checkTemplates } from '../daemon/templates-check.js';
 import { hiddenFromService, installedPaths, renderSystemdUnit } from '../daemon/systemd-unit.js';
 import { statusUrlFor } from '../pipeline/intake-policy.js';
@@ -67,8 +68,8 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
         process.exitCode = EXIT.error;
         return;
       }
-      for (const f of checked.files) process.stdout.write(`OK ${f}\n`);
-      process.stderr.write(`${checked.files.length} template file(s) OK in ${config.templatesDir}\n`);
+      for (const f of checked.templates.files) process.stdout.write(`OK ${f}\n`);
+      process.stderr.write(`${checked.templates.files.length} template file(s) OK in ${config.templatesDir}\n`);
     });
 
   templates
@@ -82,7 +83,7 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
       if (opts.ticket === undefined) {
         const config = loadConfig(ctx.configPath());
         const mailbox = mailboxArg(config, opts.mailbox);
-        printMail(renderSample(loadTemplates(config), kind, mailbox, opts.lang));
+        printMail(renderSample(loadTemplates(config).mail, kind, mailbox, opts.lang));
         return;
       }
       const ref = refArg(opts.ticket);
@@ -107,7 +108,7 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
       if (!z.email().safeParse(opts.to).success) throw new UsageError(`not an email address: ${JSON.stringify(opts.to)}`);
       const config = loadConfig(ctx.configPath());
       const mailbox = mailboxArg(config, opts.mailbox);
-      const mail = renderSample(loadTemplates(config), kind, mailbox, opts.lang);
+      const mail = renderSample(loadTemplates(config).mail, kind, mailbox, opts.lang);
       const from = senderOf(config, mailbox);
       const raw = await composeMime(
         {
@@ -168,7 +169,7 @@ function ticketValues(runtime: Runtime, t: TicketRow, mailbox: MailboxConfig): V
     mailboxAddress: mailbox.address,
     queuePosition: runtime.store.queuePosition(t),
     receivedAt: formatWhen(t.createdAt),
-    firstResponseEstimate: runtime.firstResponseEstimate(t),
+    firstResponseEstimate: runtime.sla.firstResponseEstimate(t),
     ...(statusUrl !== null && { statusUrl, ticketUrl: statusUrl }),
   };
 }

@@ -4,7 +4,13 @@ import type { Logger } from '../core/logger.js';
 import { OutboxWorker } from '../outbox/outbox-worker.js';
 import { RetrySchedule } from '../outbox/retry-schedule.js';
 import { ImapWorker } from '../sources/imap/imap-worker.js';
+import { startInboundListener, type InboundListener } from '../sources/lmtp/inbound-listener.js';
 import { Runtime } from './runtime.js';
+import { createMetrics, recordIntake, recordSlaBreach, registerMetricsRoute, type Metrics } from '../web/metrics.js';
+import { checkReadiness } from '../web/readiness.js';
+import { startWebServer, type WebServer } from '../web/server.js';
+import { StatusPageStore } from '../store/status-page-store.js';
+import { SlaScheduler } from '../sla/sla-scheduler.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -18,6 +24,14 @@ export interface Daemon {
   runtime: Runtime;
   imap: Map<string, ImapWorker>;
   outbox: OutboxWorker;
+  /** Served at GET /metrics; the SLA engine counts breaches into it (recordSlaBreach). */
+  metrics: Metrics;
+  /** The LMTP/SMTP listener, when `inbound` is configured. */
+  inbound: InboundListener | null;
+  /** Runs SLA passes when tickets fall due; `wake()` makes it look again now. */
+  sla: SlaScheduler;
+  /** The status page, `/healthz`, `/readyz` and `/metrics`; null when `http.enabled` is false. */
+  web: WebServer | null;
   reload(): boolean;
   stop(): Promise<void>;
 }
@@ -36,17 +50,63 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     batchSize: config.outbox.batchSize,
     leaseMs: Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) * 2,
   });
-  runtime.pipeline.onResult = (r) => {
-    if (r.ackQueued) outbox.wake();
-  };
-
   const imap = new Map<string, ImapWorker>();
   for (const mailbox of config.mailboxes) {
     if (!mailbox.imap) continue;
-    imap.set(mailbox.name, new ImapWorker({ mailbox, pipeline: runtime.pipeline, logger: o.logger.child({ mailbox: mailbox.name }), clock: o.clock }));
+    imap.set(mailbox.name, new ImapWorker({ mailbox, pipeline: runtime.pipeline, logger: o.logger, clock: o.clock }));
+  }
+
+  const metrics = createMetrics({
+    outboxCounts: () => runtime.store.outboxCounts(),
+    lastPolls: () => [...imap].map(([name, w]) => [name, w.health().lastPollAt] as [string, number | null]),
+  });
+  runtime.pipeline.onResult = (r) => {
+    if (r.ackQueued) outbox.wake();
+    recordIntake(metrics, r);
+  };
+
+  const inbound = config.inbound
+    ? await startInboundListener({
+        config: config.inbound,
+        pipeline: runtime.pipeline,
+        mailboxes: () => runtime.config.mailboxes,
+        logger: o.logger,
+      })
+    : null;
+
+  const sla = new SlaScheduler({
+    engine: runtime.sla,
+    clock: o.clock,
+    logger: o.logger,
+    onPass: (report) => {
+      if (report.queued.length > 0) outbox.wake();
+      for (const b of report.breached) recordSlaBreach(metrics, b.policy, b.target);
+    },
+  });
+
+  let web: WebServer | null = null;
+  if (config.http.enabled) {
+    const statusStore = new StatusPageStore(runtime.store);
+    const mailboxes = config.mailboxes.flatMap((m) => {
+      const worker = imap.get(m.name);
+      return worker && m.imap ? [{ name: m.name, pollIntervalMs: m.imap.pollIntervalMs, health: () => worker.health() }] : [];
+    });
+    try {
+      web = await startWebServer({
+        runtime,
+        readiness: () =>
+          checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes, clock: o.clock }),
+        extend: (app) => registerMetricsRoute(app, metrics),
+      });
+    } catch (err) {
+      await inbound?.close();
+      runtime.close();
+      throw err;
+    }
   }
 
   outbox.start();
+  sla.start();
   for (const w of imap.values()) w.start();
   o.logger.info(
     { code: 'DAEMON_STARTED', mailboxes: config.mailboxes.map((m) => m.name), database: config.database, pid: process.pid },
@@ -58,6 +118,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     runtime,
     imap,
     outbox,
+    metrics,
+    inbound,
+    sla,
+    web,
     reload() {
       try {
         runtime.reload(loadConfig(o.configPath));
@@ -75,7 +139,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     stop() {
       stopping ??= (async () => {
         o.logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: finishing the messages in hand');
+        await web?.close();
+        await inbound?.close();
         await Promise.all([...imap.values()].map((w) => w.stop()));
+        await sla.stop();
         // Give what is already due one last chance to go out before exiting;
         // anything left stays queued in the database for the next start.
         await Promise.race([outbox.stop(), new Promise((r) => setTimeout(r, o.stopDeadlineMs ?? 10_000))]);

@@ -8,8 +8,7 @@ import { createMailer } from '../send/mailer.js';
 import { createImapClient } from '../sources/imap/imap-client.js';
 import { withDeadline } from '../sources/imap/with-deadline.js';
 import { loadMigrations } from '../store/migrate.js';
-import { formatProblem } from './runtime.js';
-import { checkTemplates } from './templates-check.js';
+import { checkTemplates, formatProblem } from './templates-check.js';
 
 export interface DoctorCheck {
   name: string;
@@ -83,7 +82,7 @@ function checkDatabase(path: string): DoctorCheck {
 
 function templatesLine(config: Config): DoctorCheck {
   const checked = checkTemplates(config);
-  if (checked.ok) return { name: 'templates', ok: true, detail: `${checked.files.length} file(s) in ${config.templatesDir}` };
+  if (checked.ok) return { name: 'templates', ok: true, detail: `${checked.templates.files.length} file(s) in ${config.templatesDir}` };
   return {
     name: 'templates',
     ok: false,

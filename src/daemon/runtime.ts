@@ -3,34 +3,17 @@ import type { Config, MailboxConfig } from '../config/load-config.js';
 import { smtpFor } from '../config/load-config.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import { TemplateRegistry, type TemplateProblem } from '../compose/template-registry.js';
+import type { TemplateRegistry } from '../compose/template-registry.js';
 import { messageIdDomain } from '../compose/compose-mail.js';
 import { buildIntakePolicy, mailboxNamed, ownAddresses } from '../pipeline/intake-policy.js';
 import type { Pipeline } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
+import { SlaEngine } from '../sla/sla-engine.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { IntakePolicy, TicketRow } from '../store/store.js';
+import type { WebPages } from '../web/page-templates.js';
 import { StatusLinks } from '../web/status-links.js';
-
-export const TEMPLATES_INVALID = 'TICKETD_TEMPLATES_INVALID';
-
-export class TemplatesInvalidError extends Error {
-  readonly code = TEMPLATES_INVALID;
-  constructor(readonly problems: TemplateProblem[]) {
-    super(`templates refused:\n  ${problems.map(formatProblem).join('\n  ')}`);
-  }
-}
-
-export function formatProblem(p: TemplateProblem): string {
-  return `${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`;
-}
-
-/** Loads and checks every template; a template that fails never reaches a customer. */
-export function loadTemplates(config: Config): TemplateRegistry {
-  const loaded = TemplateRegistry.load(config.templatesDir, { mailboxes: config.mailboxes.map((m) => m.name) });
-  if (!loaded.ok) throw new TemplatesInvalidError(loaded.errors);
-  return loaded.registry;
-}
+import { loadTemplates, type LoadedTemplates } from './templates-check.js';
 
 /**
  * Everything the daemon and the CLI share: config, store, templates, the
@@ -41,12 +24,9 @@ export class Runtime {
   readonly store: SqliteStore;
   readonly links: StatusLinks;
   readonly pipeline: Pipeline;
-  private current: { config: Config; templates: TemplateRegistry; policy: IntakePolicy };
+  readonly sla: SlaEngine;
+  private current: { config: Config; templates: LoadedTemplates; policy: IntakePolicy };
   private mailers = new Map<string, Mailer>();
-  /** Supplied by the SLA engine when it runs; '' means no estimate. */
-  firstResponseEstimate: (ticket: TicketRow) => string = () => '';
-  /** What the status page promises next; supplied by the SLA engine, null where no SLA applies. */
-  slaPromise: (ticket: TicketRow) => { target: 'first-response' | 'resolution'; due: Date } | null = () => null;
 
   constructor(
     config: Config,
@@ -56,7 +36,10 @@ export class Runtime {
     const templates = loadTemplates(config);
     this.store = new SqliteStore(config.database);
     this.links = StatusLinks.loadOrCreate(join(config.dataDir, 'status-link.key'));
-    this.current = { config, templates, policy: this.buildPolicy(config, templates) };
+    this.current = { config, templates, policy: this.buildPolicy(config, templates.mail) };
+    this.sla = new SlaEngine({ store: this.store, config: () => this.config, templates: () => this.templates, links: this.links, logger });
+    // Deadlines move in the transaction of the change that moved them.
+    this.store.afterTicketChange = (ticketId, _change, now) => this.sla.onTicketChange(ticketId, now);
     // Getters, so a reload reaches sources that hold on to the pipeline.
     const live = () => this.current.config;
     this.pipeline = {
@@ -82,7 +65,7 @@ export class Runtime {
       templates,
       links: this.links,
       clock: this.clock,
-      firstResponseEstimate: (t) => this.firstResponseEstimate(t),
+      firstResponseEstimate: (t: TicketRow) => this.sla.firstResponseEstimate(t),
     });
   }
 
@@ -91,7 +74,12 @@ export class Runtime {
   }
 
   get templates(): TemplateRegistry {
-    return this.current.templates;
+    return this.current.templates.mail;
+  }
+
+  /** The status page's templates; null when the web server is disabled. */
+  get pages(): WebPages | null {
+    return this.current.templates.web;
   }
 
   mailbox(name: string): MailboxConfig {
@@ -101,7 +89,8 @@ export class Runtime {
   /** Swaps in a new config and templates; throws (keeping the old ones) if the templates fail. */
   reload(config: Config): void {
     const templates = loadTemplates(config);
-    this.current = { config, templates, policy: this.buildPolicy(config, templates) };
+    this.sla.prepare(config);
+    this.current = { config, templates, policy: this.buildPolicy(config, templates.mail) };
     for (const m of this.mailers.values()) m.close();
     this.mailers.clear();
   }

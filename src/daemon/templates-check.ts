@@ -4,19 +4,50 @@ import type { Config } from '../config/load-config.js';
 import { TemplateRegistry, type TemplateProblem } from '../compose/template-registry.js';
 import { WebPages } from '../web/page-templates.js';
 
-export type TemplatesCheck = { ok: true; files: string[] } | { ok: false; problems: TemplateProblem[] };
+export const TEMPLATES_INVALID = 'TICKETD_TEMPLATES_INVALID';
+
+/** Everything operators can edit under `templatesDir`, loaded and checked together. */
+export interface LoadedTemplates {
+  mail: TemplateRegistry;
+  /** The status page's templates; null when the web server is disabled. */
+  web: WebPages | null;
+  files: string[];
+}
+
+export type TemplatesCheck = { ok: true; templates: LoadedTemplates } | { ok: false; problems: TemplateProblem[] };
+
+export class TemplatesInvalidError extends Error {
+  readonly code = TEMPLATES_INVALID;
+  constructor(readonly problems: TemplateProblem[]) {
+    super(`templates refused:\n  ${problems.map(formatProblem).join('\n  ')}`);
+  }
+}
+
+export function formatProblem(p: TemplateProblem): string {
+  return `${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`;
+}
 
 /**
- * Loads every template the daemon would load at start: the mail templates,
- * and the status page's when the web server is enabled. Loading renders each
- * with the sample data of its schema.
+ * Loads every template the daemon uses: the mail templates, and the status
+ * page's when the web server is enabled. Loading renders each with the sample
+ * data of its schema, so a template that would fail never reaches anyone.
  */
 export function checkTemplates(config: Config): TemplatesCheck {
   const mail = TemplateRegistry.load(config.templatesDir, { mailboxes: config.mailboxes.map((m) => m.name) });
   const webDir = join(config.templatesDir, 'web');
   const web = config.http.enabled ? WebPages.load(webDir) : null;
   const problems = [...(mail.ok ? [] : mail.errors), ...(web?.ok === false ? web.errors : [])];
-  if (!mail.ok || problems.length > 0) return { ok: false, problems };
+  if (!mail.ok || web?.ok === false) return { ok: false, problems };
   const webFiles = web ? readdirSync(webDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.hbs')).map((f) => join(webDir, f)) : [];
-  return { ok: true, files: [...mail.registry.files.map((f) => f.path), ...webFiles].sort() };
+  return {
+    ok: true,
+    templates: { mail: mail.registry, web: web?.pages ?? null, files: [...mail.registry.files.map((f) => f.path), ...webFiles].sort() },
+  };
+}
+
+/** Like checkTemplates, but throws TemplatesInvalidError listing every problem. */
+export function loadTemplates(config: Config): LoadedTemplates {
+  const checked = checkTemplates(config);
+  if (!checked.ok) throw new TemplatesInvalidError(checked.problems);
+  return checked.templates;
 }

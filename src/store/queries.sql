@@ -152,8 +152,11 @@ FROM messages WHERE ticket_id = ? ORDER BY id;
 -- name: ticket-events
 SELECT type, public, detail, created_at AS at FROM events WHERE ticket_id = ? ORDER BY id;
 
--- name: last-message-ids
-SELECT message_id AS messageId FROM messages WHERE ticket_id = ? AND kind NOT IN ('bounce', 'out-of-office') ORDER BY id DESC LIMIT 20;
+-- Staff warnings are not part of the customer's conversation, so their
+-- Message-IDs stay out of what we send the customer.
+-- name: thread-message-ids
+SELECT message_id AS messageId FROM messages
+WHERE ticket_id = ? AND public = 1 AND kind NOT IN ('bounce', 'out-of-office') ORDER BY id DESC LIMIT 20;
 
 -- name: list-quarantine
 SELECT q.id, q.mailbox, q.origin, q.reason, q.created_at AS createdAt, q.released_at AS releasedAt,

@@ -330,6 +330,11 @@ export class SqliteStore implements Store {
     );
   }
 
+  /** Message-IDs of the ticket's public conversation, oldest first, for In-Reply-To and References. */
+  threadIds(ticketId: number): string[] {
+    return (this.s('thread-message-ids').all(ticketId) as { messageId: string }[]).map((r) => r.messageId).reverse();
+  }
+
   /** Queues a mail: its message row and outbox row. Call inside the transaction that caused it. */
   queueOutbound(ticketId: number, mailbox: string, draft: OutboundDraft, now: number): number {
     const rcpt = draft.to[0]?.address ?? null;
@@ -493,7 +498,7 @@ export class SqliteStore implements Store {
   ): Promise<TicketRow> {
     return this.db.transaction(() => {
       const t = this.ticketRowByRef(ref);
-      const ids = (this.s('last-message-ids').all(t.id) as { messageId: string }[]).map((r) => r.messageId).reverse();
+      const ids = this.threadIds(t.id);
       const statusUrl = policy.statusUrl(this.tokenFor(t.id, t.replyTo, policy.links, now));
       const draft = compose(t, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids });
       this.queueOutbound(t.id, t.mailbox, draft, now);

@@ -1,10 +1,8 @@
-import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Config } from '../config/load-config.js';
-import { TemplatesInvalidError, type Runtime } from '../daemon/runtime.js';
+import type { Runtime } from '../daemon/runtime.js';
 import { StatusPageStore } from '../store/status-page-store.js';
 import { FailedLookupLimiter } from './failed-lookup-limiter.js';
-import { WebPages } from './page-templates.js';
+import type { WebPages } from './page-templates.js';
 import type { Readiness } from './readiness.js';
 import { statusView } from './status-page.js';
 import { StatusLinks } from './status-links.js';
@@ -28,7 +26,6 @@ const NO_MATCH_HASH = '0'.repeat(64);
 
 export interface WebServerOptions {
   runtime: Runtime;
-  pages: WebPages;
   /** What `/readyz` reports; the daemon builds it from its workers. */
   readiness: () => Promise<Readiness>;
 }
@@ -40,20 +37,18 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-/** Loads `templates/web/`; a page that fails is refused with its file and line, like the mail templates. */
-export function loadWebPages(config: Config): WebPages {
-  const loaded = WebPages.load(join(config.templatesDir, 'web'));
-  if (!loaded.ok) throw new TemplatesInvalidError(loaded.errors);
-  return loaded.pages;
-}
-
 /**
  * The customer-facing HTTP server: `/t/<token>` (the status page),
  * `/healthz` and `/readyz`. Request logging stays off, because every status
  * URL carries a secret.
  */
 export function buildWebServer(o: WebServerOptions): FastifyInstance {
-  const { runtime, pages } = o;
+  const { runtime } = o;
+  // Read per request, so a SIGHUP reload reaches the pages too.
+  const pages = (): WebPages => {
+    if (!runtime.pages) throw new Error('the web server runs only with http.enabled');
+    return runtime.pages;
+  };
   const statusStore = new StatusPageStore(runtime.store);
   const limiter = new FailedLookupLimiter(() => runtime.config.statusPage.failedLookupsPerMinute, runtime.clock);
 
@@ -76,7 +71,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
 
   const lookUp = (req: FastifyRequest, reply: FastifyReply, token: string) => {
     const wait = limiter.blockedFor(req.ip);
-    if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages.render('too-many-requests'));
+    if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages().render('too-many-requests'));
     const ticketId = ticketFor(token);
     const data = ticketId === null ? null : statusStore.pageData(ticketId);
     if (data === null) {
@@ -84,19 +79,19 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
       if (limiter.blockedFor(req.ip) > 0) {
         runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip }, 'too many failed status-link lookups from one client');
       }
-      return sendPage(reply, 404, pages.render('not-found'));
+      return sendPage(reply, 404, pages().render('not-found'));
     }
     const mailbox = runtime.mailbox(data.ticket.mailbox);
-    const lang = pages.languageFor('status', data.ticket.language ?? mailbox.language);
+    const lang = pages().languageFor('status', data.ticket.language ?? mailbox.language);
     const view = statusView({
       data,
-      promise: runtime.slaPromise(data.ticket),
+      promise: runtime.sla.promise(data.ticket),
       mailboxAddress: mailbox.address,
       publicUrl: runtime.config.publicUrl,
       locale: lang ?? 'en',
       now: runtime.clock.now(),
     });
-    return sendPage(reply, 200, pages.render('status', view, lang));
+    return sendPage(reply, 200, pages().render('status', view, lang));
   };
 
   // Anything that is not a route gets the same 404 page. A GET under /t/ is
@@ -106,7 +101,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     const path = req.url.split('?')[0] ?? '';
     const reads = req.method === 'GET' || req.method === 'HEAD';
     if (reads && path.startsWith(TOKEN_PATH)) return lookUp(req, reply, path.slice(TOKEN_PATH.length));
-    return sendPage(reply, 404, pages.render('not-found'));
+    return sendPage(reply, 404, pages().render('not-found'));
   };
 
   const app = Fastify({
@@ -147,14 +142,14 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
 }
 
 /**
- * Loads the pages, then listens on `http.host:http.port`. `extend` adds
+ * Listens on `http.host:http.port`. `extend` adds
  * routes of other areas (`/metrics`) before the server starts listening.
  */
 export async function startWebServer(
-  o: Omit<WebServerOptions, 'pages'> & { extend?: (app: FastifyInstance) => void },
+  o: WebServerOptions & { extend?: (app: FastifyInstance) => void },
 ): Promise<WebServer> {
   const { host, port } = o.runtime.config.http;
-  const app = buildWebServer({ ...o, pages: loadWebPages(o.runtime.config) });
+  const app = buildWebServer(o);
   o.extend?.(app);
   const url = await app.listen({ host, port });
   o.runtime.logger.info({ code: 'WEB_LISTENING', url }, 'status page listening');

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReadiness } from '../../src/web/readiness.js';
 import { createMetrics, recordIntake, registerMetricsRoute } from '../../src/web/metrics.js';
-import { buildWebServer, loadWebPages } from '../../src/web/server.js';
+import { buildWebServer } from '../../src/web/server.js';
 import { StatusPageStore } from '../../src/store/status-page-store.js';
 import { freePort } from '../harness/free-port.js';
 import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
@@ -42,7 +42,6 @@ describe('/metrics', () => {
     const statusStore = new StatusPageStore(runtime.store);
     const app = buildWebServer({
       runtime,
-      pages: loadWebPages(runtime.config),
       readiness: () => checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes: [], clock: td.clock }),
     });
     registerMetricsRoute(app, metrics);

@@ -18,7 +18,7 @@ import { StatusPageStore } from '../../src/store/status-page-store.js';
 import type { ImapWorkerHealth } from '../../src/sources/imap/imap-worker.js';
 import type { OutboxCounts } from '../../src/store/store.js';
 import { checkReadiness, type Readiness } from '../../src/web/readiness.js';
-import { buildWebServer, loadWebPages, SECURITY_HEADERS } from '../../src/web/server.js';
+import { buildWebServer, SECURITY_HEADERS } from '../../src/web/server.js';
 import { StatusLinks } from '../../src/web/status-links.js';
 
 const START = '2026-03-02T10:00:00.000Z';
@@ -159,7 +159,7 @@ let readinessImpl: () => Promise<Readiness> = async () => {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-status-page-'));
   runtime = new Runtime(config(), silentLogger(), clock);
-  app = buildWebServer({ runtime, pages: loadWebPages(runtime.config), readiness: () => readinessImpl() });
+  app = buildWebServer({ runtime, readiness: () => readinessImpl() });
 });
 
 afterAll(async () => {
@@ -471,7 +471,7 @@ describe('failed lookups', () => {
     ip = freshIp();
     const t = await openTicket({ from: 'proxy@customer.example' });
     runtime.reload(config((c) => (c.http.trustProxy = true)));
-    const proxied = buildWebServer({ runtime, pages: loadWebPages(runtime.config), readiness: () => readinessImpl() });
+    const proxied = buildWebServer({ runtime, readiness: () => readinessImpl() });
     try {
       const proxy = freshIp();
       const client = freshIp();

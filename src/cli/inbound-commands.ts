@@ -6,7 +6,7 @@ import { ingestMessages, readPipedMessage } from '../sources/pipe/ingest.js';
 import type { IntakeResult, QuarantineEntry } from '../store/store.js';
 import { EXIT, withRuntime, type CliContext } from './cli-context.js';
 import { out, printTable, UsageError } from './output.js';
-import { createProgress } from './progress.js';
+import { createProgress } from '../core/progress.js';
 
 /** `reason` of an over-size quarantine entry, as the pipeline writes it. */
 const TOO_LARGE_REASON = /^too-large: (\d+) bytes/;

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { OutboxWorker } from '../outbox/outbox-worker.js';
 import { RetrySchedule } from '../outbox/retry-schedule.js';
+import { createProgress } from '../core/progress.js';
 import { ImapWorker } from '../sources/imap/imap-worker.js';
 import { startInboundListener, type InboundListener } from '../sources/lmtp/inbound-listener.js';
 import { Runtime } from './runtime.js';
@@ -53,7 +54,17 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const imap = new Map<string, ImapWorker>();
   for (const mailbox of config.mailboxes) {
     if (!mailbox.imap) continue;
-    imap.set(mailbox.name, new ImapWorker({ mailbox, pipeline: runtime.pipeline, logger: o.logger, clock: o.clock }));
+    imap.set(
+      mailbox.name,
+      new ImapWorker({
+        mailbox,
+        pipeline: runtime.pipeline,
+        logger: o.logger,
+        clock: o.clock,
+        // On a terminal a first sync shows a bar; under systemd the IMAP_BATCH lines carry `remaining`.
+        ...(process.stderr.isTTY ? { progress: createProgress } : {}),
+      }),
+    );
   }
 
   const metrics = createMetrics({

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig, type MailboxConfig } from '../../src/config/load-config.js';
 import type { Pipeline } from '../../src/pipeline/take-messages.js';
+import { createProgress } from '../../src/core/progress.js';
 import { ImapWorker, type ImapWorkerOptions } from '../../src/sources/imap/imap-worker.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IntakePolicy, IntakeResult } from '../../src/store/store.js';
@@ -459,11 +460,21 @@ describe('ImapWorker against Dovecot', () => {
     expect(log.codes()).toContain('IMAP_LOGGED_OUT');
     expect(worker.health().connected).toBe(false);
 
-    // the rest is still there for the next run
-    const next = rig(user, { imap: { batchSize: 2 }, store });
+    // the rest is still there for the next run, taken as a backlog with progress shown
+    const shown: string[] = [];
+    const next = rig(user, {
+      imap: { batchSize: 2 },
+      store,
+      worker: { progress: (o) => createProgress({ ...o, stream: { isTTY: false, write: (t: string) => shown.push(t) }, lineIntervalMs: 0 }) },
+    });
     expect(await next.worker.runOnce()).toEqual({ taken: 3 });
     expect(await store.listTickets()).toHaveLength(5);
-    expect(next.log.lines.filter((l) => l.code === 'IMAP_BATCH').map((l) => l.count)).toEqual([2, 1]);
+    const batches = next.log.lines.filter((l) => l.code === 'IMAP_BATCH');
+    expect(batches.map((l) => [l.count, l.remaining])).toEqual([
+      [2, 1],
+      [1, 0],
+    ]);
+    expect(shown).toEqual(['support: taking 3 messages: 2/3 (66%)\n', 'support: taking 3 messages: 3/3 (100%)\n', expect.stringMatching(/^support: taking 3 messages: 3\/3 done in /)]);
   });
 
   it('reconnects with backoff after Dovecot is stopped and started again', TEST, async () => {

@@ -1,6 +1,6 @@
 // The progress display used by `quarantine retry --all` (and long first syncs).
 import { describe, expect, it } from 'vitest';
-import { createProgress } from '../../src/cli/progress.js';
+import { createProgress } from '../../src/core/progress.js';
 
 function sink(isTTY: boolean) {
   const writes: string[] = [];

@@ -3,6 +3,7 @@ import { buffer } from 'node:stream/consumers';
 import type { ImapFlow } from 'imapflow';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
+import type { Progress, ProgressOptions } from '../../core/progress.js';
 import type { ImapConfig, MailboxConfig } from '../../config/load-config.js';
 import { takeMessages, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
 import type { IntakeOutcome } from '../../store/store.js';
@@ -46,6 +47,8 @@ export interface ImapWorkerOptions {
    * flagged; a throw here acts like a crash at that point (tests use it).
    */
   beforeSettle?: (uids: readonly number[]) => void | Promise<void>;
+  /** A progress display for a backlog larger than one batch (a first sync); the IMAP_BATCH lines log it either way. */
+  progress?: (o: ProgressOptions) => Progress;
 }
 
 export interface ImapWorkerHealth {
@@ -76,6 +79,7 @@ export class ImapWorker {
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly backoff: BackoffSchedule;
   private readonly beforeSettle: ImapWorkerOptions['beforeSettle'];
+  private readonly progress: ImapWorkerOptions['progress'];
   private readonly abort = new AbortController();
 
   private session: Session | null = null;
@@ -101,6 +105,7 @@ export class ImapWorker {
     this.sleep = opts.sleep ?? abortableSleep;
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.beforeSettle = opts.beforeSettle;
+    this.progress = opts.progress;
   }
 
   /** Runs the take-wait-reconnect loop in the background until stop(). */
@@ -184,13 +189,25 @@ export class ImapWorker {
     let taken = 0;
     while (!this.stopping) {
       this.newMail = false;
-      const uids = await this.searchNew(session.client, after);
-      if (uids.length === 0) {
+      // One search per pass: a backlog is then worked through in batches
+      // without listing it again for each one.
+      const pending = await this.searchNew(session.client, after);
+      if (pending.length === 0) {
         this.lastPollAt = this.clock.now().getTime();
         break;
       }
-      after = uids[uids.length - 1]!;
-      taken += await this.takeBatch(session, uidValidity, uids);
+      const batchSize = this.imap.batchSize;
+      const progress = pending.length > batchSize ? this.progress?.({ label: `${this.mailbox.name}: taking ${pending.length} messages`, total: pending.length }) : undefined;
+      try {
+        for (let i = 0; i < pending.length && !this.stopping; i += batchSize) {
+          const uids = pending.slice(i, i + batchSize);
+          after = uids[uids.length - 1]!;
+          taken += await this.takeBatch(session, uidValidity, uids, pending.length - i - uids.length);
+          progress?.tick(uids.length);
+        }
+      } finally {
+        progress?.done();
+      }
     }
     this.lastError = null;
     return taken;
@@ -253,18 +270,17 @@ export class ImapWorker {
     this.log.info({ code: 'IMAP_SETTLED_OWED', count: owed.length }, 'settled messages committed by an earlier run');
   }
 
-  /** UIDs above `after`, ascending, at most one batch. */
+  /** UIDs above `after`, ascending. */
   private async searchNew(client: ImapFlow, after: number): Promise<number[]> {
     const found = await this.deadline(client.search({ uid: `${after + 1}:*` }, { uid: true }), 'UID SEARCH');
     if (!Array.isArray(found)) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID SEARCH was refused');
     // `N:*` always matches the highest UID, even one below N
     return found
       .filter((uid) => uid > after)
-      .sort((a, b) => a - b)
-      .slice(0, this.imap.batchSize);
+      .sort((a, b) => a - b);
   }
 
-  private async takeBatch(session: Session, uidValidity: number, uids: number[]): Promise<number> {
+  private async takeBatch(session: Session, uidValidity: number, uids: number[], remaining: number): Promise<number> {
     const started = performance.now();
     const { client } = session;
     const store = this.pipeline.store;
@@ -288,7 +304,7 @@ export class ImapWorker {
     const outcomes = results.flatMap((r) => (r.origin.via === 'imap' ? [{ uid: r.origin.uid, outcome: r.outcome }] : []));
     await this.beforeSettle?.(outcomes.map((o) => o.uid));
     await this.settle(session, uidValidity, outcomes);
-    this.log.info({ code: 'IMAP_BATCH', count: mails.length, ms: Math.round(performance.now() - started) }, 'IMAP batch taken');
+    this.log.info({ code: 'IMAP_BATCH', count: mails.length, remaining, ms: Math.round(performance.now() - started) }, 'IMAP batch taken');
     return mails.length;
   }
 

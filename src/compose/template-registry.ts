@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import {
@@ -12,6 +12,7 @@ import {
   type TemplatePart,
   type TemplateVars,
 } from './template-schema.js';
+import { errorMessage, helperName, LANGUAGE_TAG, languageCandidates, parseTemplateFile, templateProblem } from './template-source.js';
 
 export const TEMPLATE_RENDER_ERROR = 'TICKETD_TEMPLATE_RENDER';
 
@@ -69,7 +70,6 @@ type Template = Handlebars.TemplateDelegate;
 
 // `web/` belongs to the status page, which loads its own templates.
 const WEB_FOLDER = 'web';
-const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
 const FILE_NAME = /^(.+)\.(subject|text|html)\.hbs$/;
 
 // Helpers a template may call and how many values each takes. Checked before
@@ -188,7 +188,7 @@ class TemplateChecker {
     helpers: ReadonlyMap<string, number>,
     unknown: (name: string) => string,
   ): void {
-    const name = helperName(node.path as hbs.AST.PathExpression);
+    const name = helperName(node.path);
     const arity = name === null ? undefined : helpers.get(name);
     if (arity === undefined) {
       this.report(node, unknown((node.path as hbs.AST.PathExpression).original));
@@ -230,49 +230,12 @@ class TemplateChecker {
   }
 }
 
-function helperName(path: hbs.AST.PathExpression): string | null {
-  return !path.data && path.depth === 0 && path.parts.length === 1 ? (path.parts[0] ?? null) : null;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function errorLine(error: unknown, source: string): number | null {
-  const lineNumber = (error as { lineNumber?: unknown } | null)?.lineNumber;
-  if (typeof lineNumber === 'number') return lineNumber;
-  const text = errorText(error);
-  const parseLine = /^Parse error on line (\d+)/.exec(text);
-  if (parseLine) return Number(parseLine[1]);
-  // Strict-mode lookups don't always carry a location: point at where the name first appears.
-  const missing = /^"([^"]+)" not defined/.exec(text);
-  if (missing) {
-    const index = source.split('\n').findIndex((line) => line.includes(missing[1] ?? ''));
-    return index === -1 ? null : index + 1;
-  }
-  return null;
-}
-
-function problemMessage(error: unknown): string {
-  const text = errorText(error).replace(/ - \d+:\d+$/, '');
-  const missing = /^"([^"]+)" not defined/.exec(text);
-  return missing ? `unknown variable "${missing[1]}"` : text;
-}
-
 function oneLine(text: string): string {
   return text.replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ').trim();
 }
 
 function templateKey(mailbox: string | null, lang: string | null, kind: TemplateKind, part: TemplatePart): string {
   return JSON.stringify([mailbox, lang, kind, part]);
-}
-
-/** `de-CH` becomes `de-ch`, then `de`. */
-function languageCandidates(lang: string | null | undefined): string[] {
-  const subtags = (lang ?? '').trim().toLowerCase().replace(/_/g, '-').split('-').filter(Boolean);
-  const out: string[] = [];
-  for (let n = subtags.length; n > 0; n--) out.push(subtags.slice(0, n).join('-'));
-  return out;
 }
 
 function holdsTemplates(dir: string): boolean {
@@ -355,19 +318,9 @@ function compileFile(hb: Env, file: TemplateFile): Compiled {
     ok: false,
     problems: [{ file: file.path, line, message }],
   });
-  let source: string;
-  try {
-    // Editors on some systems save a byte-order mark, which would end up in the subject.
-    source = readFileSync(file.path, 'utf8').replace(/^\uFEFF/, '');
-  } catch (error) {
-    return fail(null, `cannot read: ${errorText(error)}`);
-  }
-  let ast: hbs.AST.Program;
-  try {
-    ast = hb.parse(source);
-  } catch (error) {
-    return fail(errorLine(error, source), errorText(error));
-  }
+  const parsed = parseTemplateFile(hb, file.path);
+  if (!parsed.ok) return { ok: false, problems: [{ file: file.path, ...parsed.problem }] };
+  const { source, ast } = parsed;
   const checker = new TemplateChecker(file.kind, file.part);
   checker.program(ast);
   if (checker.problems.length > 0) {
@@ -379,7 +332,7 @@ function compileFile(hb: Env, file: TemplateFile): Compiled {
   try {
     rendered = template(sampleVars(file.kind));
   } catch (error) {
-    return fail(errorLine(error, source), problemMessage(error));
+    return { ok: false, problems: [{ file: file.path, ...templateProblem(error, source) }] };
   }
   if (file.part === 'subject' && TEMPLATE_SCHEMA[file.kind].audience === 'customer') {
     if (!rendered.includes(`[${TEMPLATE_SCHEMA[file.kind].variables.ref.sample}]`)) {
@@ -478,7 +431,7 @@ export class TemplateRegistry {
         try {
           return template(context);
         } catch (error) {
-          throw new TemplateRenderError(`${kind}.${part}: ${problemMessage(error)}`);
+          throw new TemplateRenderError(`${kind}.${part}: ${errorMessage(error)}`);
         }
       }
       throw new TemplateRenderError(`${kind}.${part}: no template loaded`);

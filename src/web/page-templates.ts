@@ -1,7 +1,8 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import type { TemplateProblem } from '../compose/template-registry.js';
+import { helperName, LANGUAGE_TAG, languageCandidates, parseTemplateFile, templateProblem } from '../compose/template-source.js';
 import { sampleStatusViews, type StatusView } from './status-page.js';
 
 /** The pages of `templates/web/`: the status page and the one page every failed lookup gets. */
@@ -13,7 +14,6 @@ export type WebPagesLoadResult = { ok: true; pages: WebPages } | { ok: false; er
 type Env = typeof Handlebars;
 type Template = Handlebars.TemplateDelegate;
 
-const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
 const BLOCK_HELPERS = new Set(['if', 'unless', 'each']);
 const INLINE_HELPERS: ReadonlyMap<string, number> = new Map([
   ['eq', 2],
@@ -80,38 +80,11 @@ function checkAst(program: hbs.AST.Program | undefined, report: (node: hbs.AST.N
   }
 }
 
-function helperName(path: hbs.AST.Node): string | null {
-  if (path.type !== 'PathExpression') return null;
-  const p = path as hbs.AST.PathExpression;
-  return !p.data && p.depth === 0 && p.parts.length === 1 ? (p.parts[0] ?? null) : null;
-}
-
-function errorText(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/ - \d+:\d+$/, '');
-}
-
-function errorLine(error: unknown): number | null {
-  const lineNumber = (error as { lineNumber?: unknown } | null)?.lineNumber;
-  if (typeof lineNumber === 'number') return lineNumber;
-  const parseLine = /^Parse error on line (\d+)/.exec(errorText(error));
-  return parseLine ? Number(parseLine[1]) : null;
-}
-
 function compileFile(hb: Env, path: string, page: WebPage): { ok: true; template: Template } | { ok: false; problems: TemplateProblem[] } {
   const problems: TemplateProblem[] = [];
-  const fail = (line: number | null, message: string) => ({ ok: false as const, problems: [{ file: path, line, message }] });
-  let source: string;
-  try {
-    source = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
-  } catch (error) {
-    return fail(null, `cannot read: ${errorText(error)}`);
-  }
-  let ast: hbs.AST.Program;
-  try {
-    ast = hb.parse(source);
-  } catch (error) {
-    return fail(errorLine(error), errorText(error));
-  }
+  const parsed = parseTemplateFile(hb, path);
+  if (!parsed.ok) return { ok: false, problems: [{ file: path, ...parsed.problem }] };
+  const { source, ast } = parsed;
   checkAst(ast, (node, message) => problems.push({ file: path, line: node.loc.start.line, message }));
   if (problems.length > 0) return { ok: false, problems };
   let template: Template;
@@ -120,18 +93,9 @@ function compileFile(hb: Env, path: string, page: WebPage): { ok: true; template
     // Strict lookups only fail when a template runs, so run it on every sample.
     for (const sample of samplesFor(page)) template(sample);
   } catch (error) {
-    const missing = /^"([^"]+)" not defined/.exec(errorText(error));
-    return fail(errorLine(error), missing ? `unknown variable "${missing[1]}"` : errorText(error));
+    return { ok: false, problems: [{ file: path, ...templateProblem(error, source) }] };
   }
   return { ok: true, template };
-}
-
-/** `de-CH` becomes `de-ch`, then `de`. */
-function languageCandidates(lang: string | null | undefined): string[] {
-  const subtags = (lang ?? '').trim().toLowerCase().replace(/_/g, '-').split('-').filter(Boolean);
-  const out: string[] = [];
-  for (let n = subtags.length; n > 0; n--) out.push(subtags.slice(0, n).join('-'));
-  return out;
 }
 
 function key(lang: string | null, page: WebPage): string {

@@ -199,7 +199,9 @@ function assemble(raw: Buffer, sha256: string, collected: Collected, opts: Parse
     text: body.text,
     textFromHtml: body.fromHtml,
     attachments: collected.attachments.filter((record) => record !== undefined),
-    language: (first('content-language') ?? '').split(',')[0]?.trim().toLowerCase() || null,
+    // Content-Language says what the customer wrote in; some mail programs
+    // only send Accept-Language (what the reader prefers, best first).
+    language: firstLanguageTag(first('content-language')) ?? firstLanguageTag(first('accept-language')),
     contentType: contentType.value,
     report: reportParts(contentType, collected),
     size: raw.length,
@@ -249,4 +251,10 @@ function cap(text: string, maxChars: number): string {
   // Cutting between the halves of a surrogate pair would leave invalid UTF-16.
   const end = /[\uD800-\uDBFF]/.test(text.charAt(maxChars - 1)) ? maxChars - 1 : maxChars;
   return text.slice(0, end);
+}
+
+/** The first tag of a Content-Language or Accept-Language value, lower-cased, without a `;q=` weight. */
+function firstLanguageTag(value: string | undefined): string | null {
+  const tag = (value ?? '').split(',')[0]?.split(';')[0]?.trim().toLowerCase();
+  return tag && /^[a-z]{1,8}(-[a-z0-9]{1,8})*$/.test(tag) ? tag : null;
 }

@@ -207,6 +207,15 @@ describe('parseMessage: headers and addresses', () => {
     const msg = await parseOk(fixture('windows-1252-qp.eml'));
     expect(msg.language).toBe('de-de');
   });
+
+  it('falls back to the first Accept-Language tag, and ignores values that are no language', async () => {
+    const accepted = await parseOk('From: a@example.org\nAccept-Language: fr-CH;q=1, en;q=0.5\n\nx\n');
+    expect(accepted.language).toBe('fr-ch');
+    const both = await parseOk('From: a@example.org\nContent-Language: de\nAccept-Language: fr\n\nx\n');
+    expect(both.language).toBe('de');
+    const junk = await parseOk('From: a@example.org\nContent-Language: <script>\n\nx\n');
+    expect(junk.language).toBeNull();
+  });
 });
 
 describe('parseMessage: body text', () => {

@@ -5,7 +5,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly PACKAGES=(dovecot-imapd chromium systemd)
+# fonts-noto-color-emoji: customers write emoji; without the font the screenshots show empty boxes.
+readonly PACKAGES=(dovecot-imapd chromium systemd fonts-noto-color-emoji)
 
 log() { printf 'setup-machine: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }

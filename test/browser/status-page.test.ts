@@ -2,8 +2,7 @@
 // mailbox, the daemon takes it and sends the acknowledgement through SMTP,
 // and the link in that mail is opened in real headless Chromium.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +10,10 @@ import { composeAgentReply } from '../../src/compose/compose-mail.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { startDovecot, type DovecotServer } from '../harness/dovecot.js';
+import type { DovecotServer } from '../harness/dovecot.js';
 import { freePort } from '../harness/free-port.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import type { SmtpCapture } from '../harness/smtp-capture.js';
+import { startTicketdEnv, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const SUPPORT = 'support@example.com';
 const SCREENSHOTS = resolve(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
@@ -58,7 +58,7 @@ function customerMail(o: { from: string; subject: string; body: string; messageI
   ].join('\r\n');
 }
 
-let dir: string;
+let env: TicketdEnv;
 let dovecot: DovecotServer;
 let smtp: SmtpCapture;
 let daemon: Daemon;
@@ -91,40 +91,18 @@ async function open(url: string, viewport: { width: number; height: number }): P
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ticketd-browser-'));
   mkdirSync(SCREENSHOTS, { recursive: true });
-  [dovecot, smtp] = await Promise.all([startDovecot(), startSmtpCapture()]);
+  env = await startTicketdEnv();
+  ({ dovecot, smtp } = env);
   const port = await freePort();
   publicUrl = `http://127.0.0.1:${port}`;
-  const configPath = join(dir, 'config.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify({
-      database: './data/ticketd.sqlite',
-      publicUrl,
-      http: { host: '127.0.0.1', port, enabled: true },
-      smtp: { host: smtp.host, port: smtp.port, secure: false, from: 'ACME Support <support@example.com>', sendTimeoutMs: 5000 },
-      outbox: { pollIntervalMs: 200 },
-      sla: { policies: [{ name: 'standard', match: { mailbox: 'support' }, firstResponse: '4h', resolution: '3d', calendar: '24x7' }] },
-      mailboxes: [
-        {
-          name: 'support',
-          address: SUPPORT,
-          referencePrefix: 'ACME',
-          imap: {
-            host: dovecot.host,
-            port: dovecot.port,
-            secure: false,
-            auth: { user: SUPPORT, pass: 'secret' },
-            pollIntervalMs: 500,
-            operationTimeoutMs: 10_000,
-          },
-        },
-      ],
-    }),
-  );
-  daemon = await startDaemon({ configPath, logger: silentLogger(), clock: systemClock });
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+  env.writeConfig((c) => {
+    c.publicUrl = publicUrl;
+    c.http = { host: '127.0.0.1', port, enabled: true };
+    c.sla = { policies: [{ name: 'standard', match: { mailbox: 'support' }, firstResponse: '4h', resolution: '3d', calendar: '24x7' }] };
+  });
+  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
+  context = await chromium.launchPersistentContext(join(env.dir, 'chromium-profile'), {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: CHROMIUM_ARGS,
@@ -134,8 +112,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   await daemon?.stop();
-  await Promise.allSettled([dovecot?.stop(), smtp?.stop()]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await env?.stop();
 }, 60_000);
 
 describe('status page in Chromium', () => {

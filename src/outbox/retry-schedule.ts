@@ -16,9 +16,4 @@ export class RetrySchedule {
   delayAfter(attempts: number): number | null {
     return this.delaysMs[attempts - 1] ?? null;
   }
-
-  /** Total time a message keeps being retried. */
-  get spanMs(): number {
-    return this.delaysMs.reduce((a, b) => a + b, 0);
-  }
 }

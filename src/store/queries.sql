@@ -5,9 +5,6 @@
 INSERT INTO raw_messages (sha256, size, data, created_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (sha256) DO NOTHING;
 
--- name: get-raw
-SELECT data FROM raw_messages WHERE sha256 = ?;
-
 -- name: get-cursor
 SELECT uid_validity AS uidValidity, last_uid AS lastUid FROM mailbox_cursors WHERE mailbox = ?;
 
@@ -132,9 +129,6 @@ UPDATE outbox SET status = 'failed', last_error = ?, sent_at = NULL, next_attemp
 
 -- name: outbox-counts
 SELECT status, count(*) AS n FROM outbox GROUP BY status;
-
--- name: outbox-next-due
-SELECT min(next_attempt_at) AS due FROM outbox WHERE status = 'pending';
 
 -- name: list-tickets
 SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.created_at AS createdAt,

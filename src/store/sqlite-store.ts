@@ -447,9 +447,6 @@ export class SqliteStore implements Store {
     return counts;
   }
 
-  async nextOutboxDue(): Promise<number | null> {
-    return (this.s('outbox-next-due').get() as { due: number | null }).due;
-  }
 
   // ---- tickets ---------------------------------------------------------------
 
@@ -539,10 +536,6 @@ export class SqliteStore implements Store {
 
   async markQuarantineReleased(id: number, outcome: string, now: number): Promise<void> {
     this.s('release-quarantine').run(now, outcome, id);
-  }
-
-  async rawMessage(sha256: string): Promise<Buffer | null> {
-    return ((this.s('get-raw').get(sha256) as { data: Buffer } | undefined)?.data ?? null);
   }
 }
 

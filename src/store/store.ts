@@ -177,7 +177,6 @@ export interface Store {
   markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markOutboxFailed(id: number, error: string, now: number): Promise<void>;
   outboxCounts(): Promise<OutboxCounts>;
-  nextOutboxDue(): Promise<number | null>;
 
   listTickets(filter?: { status?: TicketStatus; mailbox?: string }): Promise<TicketSummary[]>;
   ticketByRef(ref: string): Promise<TicketRow | null>;
@@ -195,6 +194,5 @@ export interface Store {
   quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null>;
   markQuarantineReleased(id: number, outcome: string, now: number): Promise<void>;
 
-  rawMessage(sha256: string): Promise<Buffer | null>;
   close(): void;
 }

@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 // Crockford base32 leaves out I, L, O and U so a reference read aloud or
 // typed from paper cannot be mistaken; on input we map the look-alikes back.
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-export const REFERENCE_CODE_LENGTH = 6;
+const REFERENCE_CODE_LENGTH = 6;
 
 export function newReference(prefix: string, random: (max: number) => number = randomInt): string {
   let code = '';

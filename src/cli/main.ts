@@ -83,7 +83,7 @@ tickets
         ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
       });
       if (opts.json) out(list);
-      else printTable(list, ['ref', 'status', 'mailbox', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
+      else printTable(list, ['ref', 'status', 'mailbox', 'team', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
     });
   });
 
@@ -116,10 +116,11 @@ tickets
       printTable(messages, ['date', 'direction', 'kind', 'from', 'subject']);
       if (events.length) {
         process.stdout.write('\n');
-        printTable(
-          events.map((e) => ({ at: new Date(e.at).toISOString(), type: e.type, public: e.public, detail: JSON.stringify(e.detail) })),
-          ['at', 'type', 'public', 'detail'],
-        );
+        // Written out in full: an internal note is what the next team reads.
+        for (const e of events) {
+          const detail = Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+          process.stdout.write(`${new Date(e.at).toISOString()}  ${e.type.padEnd(16)} ${(e.public ? 'public' : 'internal').padEnd(9)} ${detail.join(' ')}\n`);
+        }
       }
     });
   });
@@ -156,6 +157,20 @@ tickets
         now: runtime.clock.now().getTime(),
       });
       process.stderr.write(`${t.ref} is now ${t.status}\n`);
+    });
+  });
+
+tickets
+  .command('handoff <ref>')
+  .description('hand a ticket to another team; the customer sees the team, the team reads the note')
+  .requiredOption('--team <name>', 'the team taking over')
+  .option('--note <text>', 'what the team needs to know (internal, never shown to the customer)')
+  .action(async (refText: string, opts: { team: string; note?: string }) => {
+    const team = opts.team.trim();
+    if (!team) throw new UsageError('--team must name a team');
+    await withRuntime(ctx, async (runtime) => {
+      const t = await runtime.store.handoff(refArg(refText), team, opts.note?.trim() || null, runtime.clock.now().getTime());
+      process.stderr.write(`${t.ref} handed to ${team}\n`);
     });
   });
 

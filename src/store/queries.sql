@@ -39,7 +39,7 @@ SELECT id FROM tickets WHERE ref = ?;
 
 -- name: ticket-by-id
 SELECT id, ref, mailbox, status, subject, requester, requester_name AS requesterName, reply_to AS replyTo,
-       language, priority, on_hold_reason AS onHoldReason, linked_to AS linkedTo, created_at AS createdAt,
+       language, priority, on_hold_reason AS onHoldReason, team, linked_to AS linkedTo, created_at AS createdAt,
        updated_at AS updatedAt, first_response_at AS firstResponseAt, resolved_at AS resolvedAt, closed_at AS closedAt
 FROM tickets WHERE id = ?;
 
@@ -74,6 +74,9 @@ WHERE id = @id;
 
 -- name: touch-ticket
 UPDATE tickets SET updated_at = ? WHERE id = ?;
+
+-- name: set-ticket-team
+UPDATE tickets SET team = ?, updated_at = ? WHERE id = ?;
 
 -- name: mark-first-response
 UPDATE tickets SET first_response_at = coalesce(first_response_at, @now), updated_at = @now WHERE id = @id;
@@ -131,7 +134,7 @@ UPDATE outbox SET status = 'failed', last_error = ?, sent_at = NULL, next_attemp
 SELECT status, count(*) AS n FROM outbox GROUP BY status;
 
 -- name: list-tickets
-SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.created_at AS createdAt,
+SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.team, t.created_at AS createdAt,
        (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS messageCount,
        (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo
 FROM tickets t

@@ -516,6 +516,16 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  async handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow> {
+    return this.db.transaction(() => {
+      const t = this.ticketRowByRef(ref);
+      this.s('set-ticket-team').run(team, now, t.id);
+      this.event(t.id, 'handoff', true, { team }, now);
+      if (note) this.event(t.id, 'note', false, { team, text: note }, now);
+      return this.ticketRow(t.id)!;
+    }).immediate();
+  }
+
   private ticketRowByRef(ref: string): TicketRow {
     const row = this.s('ticket-id-by-ref').get(ref) as { id: number } | undefined;
     const t = row ? this.ticketRow(row.id) : null;
@@ -590,6 +600,7 @@ interface RawSummary {
   subject: string;
   requester: string;
   mailbox: string;
+  team: string | null;
   createdAt: number;
   messageCount: number;
   linkedTo: string | null;

@@ -75,6 +75,8 @@ export interface TicketRow {
   language: string | null;
   priority: string;
   onHoldReason: string | null;
+  /** The team it was last handed to, if any. */
+  team: string | null;
   linkedTo: number | null;
   createdAt: number;
   updatedAt: number;
@@ -89,6 +91,7 @@ export interface TicketSummary {
   subject: string;
   requester: string;
   mailbox: string;
+  team: string | null;
   createdAt: string;
   messageCount: number;
   linkedTo: string | null;
@@ -189,6 +192,8 @@ export interface Store {
     now: number,
   ): Promise<TicketRow>;
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow>;
+  /** Hands a ticket to a team: a public event naming the team, and the note for the team as an internal one. */
+  handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow>;
 
   listQuarantine(opts?: { includeReleased?: boolean }): Promise<QuarantineEntry[]>;
   quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null>;

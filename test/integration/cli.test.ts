@@ -3,6 +3,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load-config.js';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { Runtime } from '../../src/daemon/runtime.js';
+import type { Readiness } from '../../src/web/readiness.js';
+import { buildWebServer } from '../../src/web/server.js';
 import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let env: TicketdEnv;
@@ -84,6 +90,33 @@ describe('ticketd CLI', () => {
       expect(list.map((t: { ref: string }) => t.ref)).toEqual([ref]);
     } finally {
       await td.close();
+    }
+  });
+
+  it('hands a ticket to a team: the customer sees the team, only staff see the note', async () => {
+    const [ticket] = JSON.parse((await env.cli(['tickets', 'list', '--status', 'on-hold', '--json'])).stdout);
+    const r = await env.cli(['tickets', 'handoff', ticket.ref, '--team', 'Hardware', '--note', 'Serial 4711, lamp already replaced once']);
+    expect(r.code, r.stderr).toBe(0);
+
+    const shown = JSON.parse((await env.cli(['tickets', 'show', ticket.ref, '--json'])).stdout);
+    expect(shown.team).toBe('Hardware');
+    const human = await env.cli(['tickets', 'show', ticket.ref]);
+    expect(human.stdout).toContain('Serial 4711, lamp already replaced once');
+
+    env.writeConfig((c) => (c.http = { enabled: true }));
+    const runtime = new Runtime(loadConfig(env.configPath), silentLogger(), systemClock);
+    const app = buildWebServer({ runtime, readiness: async () => ({ ok: true }) as unknown as Readiness });
+    try {
+      const row = (await runtime.store.ticketByRef(ticket.ref))!;
+      const token = runtime.store.tokenFor(row.id, row.replyTo, runtime.links, Date.now());
+      const page = await app.inject({ method: 'GET', url: `/t/${token}` });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toMatch(/Handed to the <span class="user-text">Hardware<\/span> team/);
+      expect(page.body).not.toContain('Serial 4711');
+    } finally {
+      await app.close();
+      runtime.close();
+      env.writeConfig();
     }
   });
 

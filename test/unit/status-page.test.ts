@@ -62,6 +62,7 @@ function ticket(over: Partial<TicketRow> = {}): TicketRow {
     language: null,
     priority: 'normal',
     onHoldReason: null,
+    team: null,
     linkedTo: null,
     createdAt: T0,
     updatedAt: T0,

@@ -38,6 +38,14 @@ program
       logger.info({ code: 'SIGNAL', signal }, `received ${signal}`);
       void daemon.stop().then(() => process.exit(EXIT.ok));
     };
+    // Anything that escapes every worker's own handling is a bug: say so in
+    // the log and exit, so the service manager restarts from the database.
+    const crash = (err: unknown) => {
+      logger.fatal({ code: 'DAEMON_CRASHED', error: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack }, 'unexpected error, exiting');
+      process.exit(EXIT.error);
+    };
+    process.on('uncaughtException', crash);
+    process.on('unhandledRejection', crash);
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => daemon.reload());

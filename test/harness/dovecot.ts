@@ -59,7 +59,13 @@ export const DEFAULT_USERS: readonly MailUser[] = [
   { user: 'sales@example.com', pass: 'secret' },
 ];
 
-export async function startDovecot(opts: { users?: MailUser[] } = {}): Promise<DovecotServer> {
+export interface DovecotOptions {
+  users?: MailUser[];
+  /** Also accept OAuth2 bearer tokens (XOAUTH2, OAUTHBEARER), checked against this RFC 7662 introspection URL. */
+  oauth2IntrospectionUrl?: string;
+}
+
+export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotServer> {
   if (process.getuid?.() !== 0) {
     throw new Error('startDovecot must run as root: Dovecot is started from a private config and drops privileges itself');
   }
@@ -82,7 +88,15 @@ export async function startDovecot(opts: { users?: MailUser[] } = {}): Promise<D
     stateDir: path.join(dir, 'state'),
     homes: path.join(dir, 'home'),
     log: path.join(dir, 'dovecot.log'),
+    oauth2: opts.oauth2IntrospectionUrl === undefined ? null : path.join(dir, 'oauth2.conf.ext'),
   };
+  if (paths.oauth2 !== null) {
+    await fs.writeFile(
+      paths.oauth2,
+      `introspection_mode = post\nintrospection_url = ${opts.oauth2IntrospectionUrl}\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n`,
+      { mode: 0o644 },
+    );
+  }
   await fs.mkdir(paths.baseDir, { mode: 0o755 });
   await fs.mkdir(paths.stateDir, { mode: 0o755 });
   await fs.mkdir(paths.homes, { mode: 0o755 });
@@ -228,7 +242,7 @@ async function mailAccount(): Promise<{ uid: number; gid: number }> {
   return { uid, gid };
 }
 
-function configText(paths: { baseDir: string; stateDir: string; log: string; passwd: string; homes: string }, port: number): string {
+function configText(paths: { baseDir: string; stateDir: string; log: string; passwd: string; homes: string; oauth2: string | null }, port: number): string {
   return `# Private test instance: nothing from /etc/dovecot is included.
 base_dir = ${paths.baseDir}
 state_dir = ${paths.stateDir}
@@ -238,7 +252,7 @@ protocols = imap
 listen = ${HOST}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${paths.oauth2 ? ' xoauth2 oauthbearer' : ''}
 default_login_user = dovenull
 default_internal_user = dovecot
 first_valid_uid = 1
@@ -249,7 +263,16 @@ passdb {
   driver = passwd-file
   args = scheme=PLAIN ${paths.passwd}
 }
-userdb {
+${
+  paths.oauth2
+    ? `passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = ${paths.oauth2}
+}
+`
+    : ''
+}userdb {
   driver = static
   args = uid=mail gid=mail home=${paths.homes}/%u
 }

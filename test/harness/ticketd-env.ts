@@ -13,7 +13,7 @@ import { Runtime } from '../../src/daemon/runtime.js';
 import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { ImapWorker } from '../../src/sources/imap/imap-worker.js';
-import { startDovecot, type DovecotServer } from './dovecot.js';
+import { startDovecot, type DovecotOptions, type DovecotServer } from './dovecot.js';
 import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
@@ -54,9 +54,9 @@ export interface DaemonProcess {
 
 export const SUPPORT = 'support@example.com';
 
-export async function startTicketdEnv(): Promise<TicketdEnv> {
+export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): Promise<TicketdEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'ticketd-it-'));
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot(opts.dovecot);
   const smtp = await startSmtpCapture();
   const configPath = join(dir, 'config.json');
   const base = (): Record<string, any> => ({

@@ -81,6 +81,7 @@ describe('IMAP to ticket to acknowledgement', () => {
         subject: 'Printer on fire',
         requester: 'jane@customer.example',
         mailbox: 'support',
+        team: null,
         createdAt: expect.any(String),
         messageCount: 2,
         linkedTo: null,

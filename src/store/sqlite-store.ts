@@ -594,17 +594,8 @@ function toOutboxJob(r: DueRow): OutboxJob {
   };
 }
 
-interface RawSummary {
-  ref: string;
-  status: TicketStatus;
-  subject: string;
-  requester: string;
-  mailbox: string;
-  team: string | null;
-  createdAt: number;
-  messageCount: number;
-  linkedTo: string | null;
-}
+/** A `list-tickets` row: the summary with the time still in epoch milliseconds. */
+type RawSummary = Omit<TicketSummary, 'createdAt'> & { createdAt: number };
 
 function toSummary(r: RawSummary): TicketSummary {
   return { ...r, createdAt: new Date(r.createdAt).toISOString() };

@@ -25,10 +25,15 @@ install_packages() {
   [[ ${#missing[@]} -eq 0 ]] && return 0
 
   is_root || die "missing Debian package(s): ${missing[*]}; run as root or install them with: apt-get install ${missing[*]}"
-  log "installing ${missing[*]}"
+  log "installing ${missing[*]} (without Recommends)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q "${missing[@]}"
+  # A package that conflicts with one already here would be removed by apt; we never remove
+  # anything, so a simulated run decides first and names the conflict instead.
+  local removals
+  removals=$(apt-get install -s -y -q --no-install-recommends "${missing[@]}" | awk '/^Remv /{print $2}')
+  [[ -z $removals ]] || die "installing ${missing[*]} would remove: ${removals//$'\n'/ }; install them by hand after resolving that conflict"
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
 # Tests start private Dovecot instances on their own ports and base dirs; the system-wide

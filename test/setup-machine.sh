@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Prepares a Debian machine for the whole test suite: the real Dovecot and Chromium the
+# Prepares a Debian machine for the whole test suite: the real Dovecot, Cyrus and Chromium the
 # integration tests run against, and node_modules. Idempotent; a no-op run takes well under a second.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # fonts-noto-color-emoji: customers write emoji; without the font the screenshots show empty boxes.
-readonly PACKAGES=(dovecot-imapd chromium systemd fonts-noto-color-emoji)
+# cyrus-common (master, ctl_cyrusdb) and sasl2-bin (saslpasswd2) coexist with Dovecot; the
+# cyrus-imapd package itself conflicts with dovecot-imapd and is unpacked instead (install_cyrus_imapd).
+readonly PACKAGES=(dovecot-imapd chromium systemd fonts-noto-color-emoji cyrus-common sasl2-bin)
+
+# Where the imapd and idled binaries of cyrus-imapd are unpacked; test/harness/cyrus.ts runs them from here.
+readonly CYRUS_IMAPD_ROOT=${TICKETD_CYRUS_IMAPD_ROOT:-/var/cache/ticketd-test/cyrus-imapd}
 
 log() { printf 'setup-machine: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -36,6 +41,34 @@ install_packages() {
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# cyrus-imapd declares a conflict with every other IMAP server, so apt would remove Dovecot to
+# install it. Its binaries are fetched with `apt-get download` and unpacked with `dpkg -x`: they
+# only need cyrus-common's libraries, which are installed. The stamp names the version unpacked,
+# so an upgraded cyrus-common (their versions must match) brings a fresh copy.
+install_cyrus_imapd() {
+  local version stamp=$CYRUS_IMAPD_ROOT/.version
+  version=$(dpkg-query -W -f='${Version}' cyrus-common)
+  if [[ -x $CYRUS_IMAPD_ROOT/usr/lib/cyrus/bin/imapd && -f $stamp && $(cat "$stamp") == "$version" ]]; then
+    return 0
+  fi
+  is_root || die "Cyrus imapd is not unpacked under $CYRUS_IMAPD_ROOT; run this script as root once"
+  log "unpacking cyrus-imapd $version into $CYRUS_IMAPD_ROOT (not installed: it conflicts with dovecot-imapd)"
+  local tmp
+  tmp=$(mktemp -d)
+  # _apt cannot write into a private mktemp folder; it downloads as root then, which is fine here
+  (cd "$tmp" && apt-get download -q "cyrus-imapd=$version" >/dev/null 2>&1) ||
+    { apt-get update -q && (cd "$tmp" && apt-get download -q "cyrus-imapd=$version"); } ||
+    { rm -rf "$tmp"; die "cannot download cyrus-imapd $version to match cyrus-common"; }
+  rm -rf "$CYRUS_IMAPD_ROOT.new"
+  mkdir -p "$CYRUS_IMAPD_ROOT.new"
+  dpkg -x "$tmp"/cyrus-imapd_*.deb "$CYRUS_IMAPD_ROOT.new"
+  rm -rf "$tmp"
+  printf '%s\n' "$version" >"$CYRUS_IMAPD_ROOT.new/.version"
+  # swapped in whole, so an interrupted run never leaves half a tree behind the stamp
+  rm -rf "$CYRUS_IMAPD_ROOT"
+  mv "$CYRUS_IMAPD_ROOT.new" "$CYRUS_IMAPD_ROOT"
+}
+
 # Tests start private Dovecot instances on their own ports and base dirs; the system-wide
 # one the package may have started is not used and is kept off so nothing depends on it.
 stop_system_dovecot() {
@@ -55,12 +88,13 @@ stop_system_dovecot() {
 
 check_tools() {
   local path user
-  for path in /usr/sbin/dovecot /usr/bin/doveadm /usr/bin/chromium; do
+  for path in /usr/sbin/dovecot /usr/bin/doveadm /usr/bin/chromium /usr/lib/cyrus/bin/master /usr/sbin/saslpasswd2 \
+    "$CYRUS_IMAPD_ROOT/usr/lib/cyrus/bin/imapd" "$CYRUS_IMAPD_ROOT/usr/lib/cyrus/bin/idled"; do
     [[ -x $path ]] || die "$path is missing after installing ${PACKAGES[*]}"
   done
   # Dovecot refuses to run its login and internal processes as root
-  for user in dovenull dovecot mail; do
-    id "$user" >/dev/null 2>&1 || die "system user '$user' is missing (normally created by the dovecot-core package)"
+  for user in dovenull dovecot mail cyrus; do
+    id "$user" >/dev/null 2>&1 || die "system user '$user' is missing (normally created by the dovecot-core and cyrus-common packages)"
   done
 }
 
@@ -101,6 +135,7 @@ install_node_modules() {
 }
 
 install_packages
+install_cyrus_imapd
 stop_system_dovecot
 check_tools
 install_node_modules

@@ -52,6 +52,13 @@ export interface DovecotServer {
    * at 1). Open sessions of `user` are disconnected, as a real server does when it rebuilds a mailbox.
    */
   resetUidValidity(user: string, folder: string): Promise<void>;
+  /**
+   * Stops the master (clients see their connections close), runs `whileDown`, then starts it again on
+   * the same port with the same mail.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
+  /** The post-login CAPABILITY list, as a client sees it. */
+  capabilities(): Promise<string[]>;
 }
 
 export const DEFAULT_USERS: readonly MailUser[] = [
@@ -63,6 +70,11 @@ export interface DovecotOptions {
   users?: MailUser[];
   /** Also accept OAuth2 bearer tokens (XOAUTH2, OAUTHBEARER), checked against this RFC 7662 introspection URL. */
   oauth2IntrospectionUrl?: string;
+  /**
+   * Capabilities left out of what Dovecot advertises after login (e.g. IDLE, MOVE, UIDPLUS), to stand in
+   * for an older or plainer server. Dovecot still accepts the commands; a client going by the list does not send them.
+   */
+  withoutCapabilities?: string[];
 }
 
 export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotServer> {
@@ -89,6 +101,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
     homes: path.join(dir, 'home'),
     log: path.join(dir, 'dovecot.log'),
     oauth2: opts.oauth2IntrospectionUrl === undefined ? null : path.join(dir, 'oauth2.conf.ext'),
+    capability: null as string | null,
   };
   if (paths.oauth2 !== null) {
     await fs.writeFile(
@@ -107,6 +120,18 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
   try {
     port = await launch(paths);
     await waitForGreeting(port, paths.log);
+    if (opts.withoutCapabilities?.length) {
+      // imap_capability replaces the whole list, so it is the server's own list minus the ones to hide
+      const hidden = new Set(opts.withoutCapabilities.map((c) => c.toUpperCase()));
+      const first = users[0]!;
+      const all = await postLoginCapabilities(port, first.user, first.pass);
+      paths.capability = all.filter((c) => !hidden.has(c.toUpperCase())).join(' ');
+      await stopMaster(paths.baseDir);
+      await launch(paths, port);
+      await waitForGreeting(port, paths.log);
+      const now = await postLoginCapabilities(port, first.user, first.pass);
+      if (now.some((c) => hidden.has(c.toUpperCase()))) throw new Error(`dovecot still advertises some of ${[...hidden].join(', ')}: ${now.join(' ')}`);
+    }
   } catch (err) {
     await stopMaster(paths.baseDir);
     await fs.rm(dir, { recursive: true, force: true, maxRetries: 5 });
@@ -206,6 +231,18 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
       await fs.rename(tmpFile, path.join(maildir, 'new', name));
     },
 
+    async restart(whileDown) {
+      await stopMaster(paths.baseDir);
+      await whileDown?.();
+      await launch(paths, port);
+      await waitForGreeting(port, paths.log);
+    },
+
+    capabilities() {
+      const first = users[0]!;
+      return postLoginCapabilities(port, first.user, first.pass);
+    },
+
     async resetUidValidity(user, folder) {
       const before = await folderStatus(user, folder);
       await kickUser(paths.config, user);
@@ -242,7 +279,10 @@ async function mailAccount(): Promise<{ uid: number; gid: number }> {
   return { uid, gid };
 }
 
-function configText(paths: { baseDir: string; stateDir: string; log: string; passwd: string; homes: string; oauth2: string | null }, port: number): string {
+function configText(
+  paths: { baseDir: string; stateDir: string; log: string; passwd: string; homes: string; oauth2: string | null; capability: string | null },
+  port: number,
+): string {
   return `# Private test instance: nothing from /etc/dovecot is included.
 base_dir = ${paths.baseDir}
 state_dir = ${paths.stateDir}
@@ -258,7 +298,7 @@ default_internal_user = dovecot
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 100
-
+${paths.capability === null ? '' : `imap_capability = ${paths.capability}\n`}
 passdb {
   driver = passwd-file
   args = scheme=PLAIN ${paths.passwd}
@@ -289,10 +329,13 @@ service imap-login {
 `;
 }
 
-/** Starts the master on a free port; another process may grab the port in between, so retry on EADDRINUSE. */
-async function launch(paths: Parameters<typeof configText>[0] & { config: string }): Promise<number> {
+/**
+ * Starts the master on a free port (or `fixedPort`, for a restart); another process may grab a free port
+ * in between, so retry on EADDRINUSE.
+ */
+async function launch(paths: Parameters<typeof configText>[0] & { config: string }, fixedPort?: number): Promise<number> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort(HOST);
+    const port = fixedPort ?? (await freePort(HOST));
     await fs.writeFile(paths.config, configText(paths, port), { mode: 0o644 });
     // the master daemonizes after binding its listeners, so the exit code tells whether the bind worked
     const code = await new Promise<number | null>((resolve, reject) => {
@@ -303,7 +346,7 @@ async function launch(paths: Parameters<typeof configText>[0] & { config: string
     if (code === 0) return port;
     const log = await fs.readFile(paths.log, 'utf8').catch(() => '');
     const portTaken = log.includes(`${port}) failed: Address already in use`);
-    if (!portTaken || attempt >= START_ATTEMPTS) {
+    if (!portTaken || fixedPort !== undefined || attempt >= START_ATTEMPTS) {
       throw new Error(`dovecot exited with code ${code} on port ${port} (attempt ${attempt}); log:\n${log}`);
     }
   }
@@ -324,6 +367,31 @@ async function waitForGreeting(port: number, logFile: string): Promise<void> {
   }
   const log = await fs.readFile(logFile, 'utf8').catch(() => '');
   throw new Error(`dovecot on port ${port} did not greet within ${READY_TIMEOUT_MS} ms (${lastError}); log:\n${log}`);
+}
+
+/** LOGIN over a raw socket and the CAPABILITY list of its tagged OK, exactly as the server words it. */
+function postLoginCapabilities(port: number, user: string, pass: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: HOST, port });
+    let received = '';
+    let sent = false;
+    const quote = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+    socket.setTimeout(5_000, () => socket.destroy(new Error('timed out reading capabilities')));
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      if (!sent && received.includes('\r\n')) {
+        sent = true;
+        socket.write(`a LOGIN ${quote(user)} ${quote(pass)}\r\n`);
+      }
+      const tagged = /^a (OK|NO|BAD)([^\r\n]*)\r\n/m.exec(received);
+      if (!tagged) return;
+      socket.end('b LOGOUT\r\n');
+      const inline = /\[CAPABILITY ([^\]]*)\]/.exec(tagged[2]!);
+      if (tagged[1] !== 'OK' || !inline) reject(new Error(`LOGIN gave no capability list: ${tagged[0].trim()}`));
+      else resolve(inline[1]!.split(' ').filter(Boolean));
+    });
+    socket.once('error', reject);
+  });
 }
 
 function readGreeting(port: number): Promise<string> {

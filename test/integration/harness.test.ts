@@ -229,3 +229,49 @@ describe('smtp capture', () => {
     }
   });
 });
+
+describe('dovecot harness options', () => {
+  it('hides IDLE, MOVE and UIDPLUS when asked, and imapflow then goes without them', TIMEOUT, async () => {
+    const plain = await startDovecot({ withoutCapabilities: ['IDLE', 'MOVE', 'UIDPLUS'] });
+    const full = await startDovecot();
+    try {
+      const caps = await plain.capabilities();
+      for (const cap of ['IDLE', 'MOVE', 'UIDPLUS']) expect(caps).not.toContain(cap);
+      expect(caps).toContain('IMAP4rev1');
+      const fullCaps = await full.capabilities();
+      for (const cap of ['IDLE', 'MOVE', 'UIDPLUS']) expect(fullCaps).toContain(cap);
+      expect(caps.length).toBe(fullCaps.length - 3);
+
+      const client = new ImapFlow({ host: plain.host, port: plain.port, secure: false, auth: { user: 'support@example.com', pass: 'secret' }, logger: false });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        expect(['IDLE', 'MOVE', 'UIDPLUS'].filter((c) => client.capabilities.has(c))).toEqual([]);
+      } finally {
+        await client.logout();
+      }
+    } finally {
+      await Promise.all([plain.stop(), full.stop()]);
+    }
+  });
+
+  it('restarts on the same port with the same mail', TIMEOUT, async () => {
+    const server = await startDovecot();
+    try {
+      await server.appendMessage('support@example.com', 'INBOX', rawMessage('kept@example.org', 'Kept'));
+      const port = server.port;
+      let refused = false;
+      await server.restart(async () => {
+        refused = await folderStatus(server, 'support@example.com', 'INBOX').then(
+          () => false,
+          () => true,
+        );
+      });
+      expect(refused).toBe(true);
+      expect(server.port).toBe(port);
+      expect((await server.listFolder('support@example.com', 'INBOX')).map((m) => m.messageId)).toEqual(['<kept@example.org>']);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -9,7 +9,7 @@ import { takeMessages, type Pipeline, type RawMail } from '../../pipeline/take-m
 import type { IntakeOutcome } from '../../store/store.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffSchedule } from './reconnect-backoff.js';
 import { createImapClient } from './imap-client.js';
-import { withDeadline } from './with-deadline.js';
+import { ImapTimeoutError, withDeadline } from './with-deadline.js';
 
 export const IMAP_NOT_CONFIGURED = 'TICKETD_IMAP_NOT_CONFIGURED';
 export const IMAP_WORKER_BUSY = 'TICKETD_IMAP_WORKER_BUSY';
@@ -22,6 +22,13 @@ const OVERSIZE_HEAD_BYTES = 64 * 1024;
 /** Larger than imapflow's default so a big message takes tens of round trips, not hundreds. */
 const DOWNLOAD_CHUNK_BYTES = 1024 * 1024;
 const LITERAL_HEADROOM_BYTES = 1024 * 1024;
+/**
+ * How long a server may take to answer the command that ends IDLE or follows
+ * a poll. A live server answers in milliseconds; a connection a NAT or
+ * firewall dropped without RST or FIN never answers, and waiting the whole
+ * operation timeout for it would leave the mailbox deaf that long.
+ */
+const LIVENESS_TIMEOUT_MS = 5_000;
 
 export class ImapWorkerError extends Error {
   constructor(
@@ -92,6 +99,8 @@ export class ImapWorker {
   private idling = false;
   private lastPollAt: number | null = null;
   private lastError: string | null = null;
+  /** The background loop recorded in the store that it watches this mailbox. */
+  private watched = false;
 
   constructor(opts: ImapWorkerOptions) {
     if (opts.mailbox.imap === undefined) {
@@ -124,6 +133,7 @@ export class ImapWorker {
     this.wake();
     await this.running?.catch(() => undefined);
     await this.logout();
+    if (this.watched) await this.recordWatch(null);
   }
 
   /** One full cycle on the current (or a new) connection until the folder has nothing new; no waiting. */
@@ -156,10 +166,13 @@ export class ImapWorker {
   }
 
   private async loop(): Promise<void> {
+    this.watched = true;
+    await this.recordWatch(this.clock.now().getTime());
     let attempt = 0;
     while (!this.stopping) {
       try {
         await this.cycle();
+        await this.recordRead();
         attempt = 0;
         if (!this.stopping) await this.waitForMail();
       } catch (err) {
@@ -241,7 +254,9 @@ export class ImapWorker {
       throw err;
     }
     this.session = { client, folders: new Set([this.mailbox.folder]) };
-    this.log.info({ code: 'IMAP_CONNECTED', host: imap.host, port: imap.port, folder: this.mailbox.folder }, 'IMAP connected');
+    // What the session goes without changes how mail is waited for and moved; see moveTo and waitForMail
+    const lacks = ['IDLE', 'MOVE', 'UIDPLUS'].filter((cap) => !client.capabilities.has(cap));
+    this.log.info({ code: 'IMAP_CONNECTED', host: imap.host, port: imap.port, folder: this.mailbox.folder, lacks }, 'IMAP connected');
     return this.session;
   }
 
@@ -352,26 +367,98 @@ export class ImapWorker {
       items.map((i) => i.uid),
       this.clock.now().getTime(),
     );
+    // a long first sync is progress too, not a stalled mailbox
+    await this.recordRead();
   }
 
+  /**
+   * UID MOVE where the server has it (RFC 6851); else COPY and then expunge
+   * exactly the copied messages (see expungeOwn).
+   */
   private async moveTo(session: Session, uids: number[], folder: string): Promise<void> {
     const { client } = session;
-    if (!session.folders.has(folder)) {
-      // imapflow treats ALREADYEXISTS as success
-      await this.deadline(client.mailboxCreate(folder), 'CREATE');
-      session.folders.add(folder);
+    await this.ensureFolder(session, folder);
+    const set = uids.join(',');
+    if (client.capabilities.has('MOVE')) {
+      const moved = await this.deadline(client.messageMove(set, folder, { uid: true }), 'UID MOVE');
+      if (!moved) throw new ImapWorkerError(IMAP_COMMAND_FAILED, `UID MOVE to ${folder} was refused`);
+      return;
     }
-    const moved = await this.deadline(client.messageMove(uids.join(','), folder, { uid: true }), 'UID MOVE');
-    if (!moved) throw new ImapWorkerError(IMAP_COMMAND_FAILED, `UID MOVE to ${folder} was refused`);
+    // A crash after the COPY copies again on the next run: a duplicate in the
+    // processed folder, never a message lost from both.
+    const copied = await this.deadline(client.messageCopy(set, folder, { uid: true }), 'UID COPY');
+    if (!copied) throw new ImapWorkerError(IMAP_COMMAND_FAILED, `UID COPY to ${folder} was refused`);
+    await this.expungeOwn(client, uids);
   }
 
-  /** IDLE when the server has it, else sleep; either way at most pollIntervalMs, so a missed notification costs one interval. */
+  /**
+   * Creates the folder once per session. Whether CREATE of an existing folder
+   * says [ALREADYEXISTS] (RFC 5530, which imapflow takes as success) is up to
+   * the server: Cyrus answers a plain NO. So a refused CREATE is followed by a
+   * look at the folder, and only a folder that is really missing is an error.
+   */
+  private async ensureFolder(session: Session, folder: string): Promise<void> {
+    if (session.folders.has(folder)) return;
+    const { client } = session;
+    try {
+      await this.deadline(client.mailboxCreate(folder), 'CREATE');
+    } catch (err) {
+      if (err instanceof ImapTimeoutError || !(await this.folderExists(client, folder))) throw err;
+    }
+    session.folders.add(folder);
+  }
+
+  private async folderExists(client: ImapFlow, folder: string): Promise<boolean> {
+    // imapflow throws for a folder that does not exist
+    const status = await this.deadline(client.status(folder, { messages: true }), 'STATUS').catch(() => false as const);
+    return status !== false;
+  }
+
+  /**
+   * Flags `uids` \Deleted and expunges them, and nothing else. With UIDPLUS
+   * that is UID EXPUNGE (RFC 4315). Without it, EXPUNGE removes every
+   * \Deleted message of the folder, including ones a person marked and
+   * ticketd has not taken yet: those lose the flag for the length of the
+   * EXPUNGE and get it back after. A message someone marks in that instant
+   * is expunged as their client's own EXPUNGE would; a crash in it leaves
+   * their messages unmarked, never gone.
+   */
+  private async expungeOwn(client: ImapFlow, uids: number[]): Promise<void> {
+    const set = uids.join(',');
+    if (client.capabilities.has('UIDPLUS')) {
+      const expunged = await this.deadline(client.messageDelete(set, { uid: true }), 'UID EXPUNGE');
+      if (!expunged) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID EXPUNGE was refused');
+      return;
+    }
+    const ours = new Set(uids);
+    const marked = await this.deadline(client.search({ deleted: true }, { uid: true }), 'UID SEARCH DELETED');
+    if (!Array.isArray(marked)) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID SEARCH DELETED was refused');
+    const others = marked.filter((uid) => !ours.has(uid)).join(',');
+    if (others !== '') {
+      const unmarked = await this.deadline(client.messageFlagsRemove(others, ['\\Deleted'], { uid: true }), 'UID STORE');
+      if (!unmarked) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID STORE -FLAGS (\\Deleted) was refused');
+    }
+    const expunged = await this.deadline(client.messageDelete(set, { uid: true }), 'EXPUNGE');
+    if (others !== '') {
+      const remarked = await this.deadline(client.messageFlagsAdd(others, ['\\Deleted'], { uid: true }), 'UID STORE');
+      if (!remarked) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID STORE +FLAGS (\\Deleted) was refused');
+    }
+    if (!expunged) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'EXPUNGE was refused');
+  }
+
+  /**
+   * IDLE when the server has it, else sleep; either way at most
+   * pollIntervalMs, so a missed notification costs one interval. Either way
+   * it ends with a command the server must answer within a few seconds, so a
+   * connection that died silently is given up after one interval.
+   */
   private async waitForMail(): Promise<void> {
     const session = this.session;
     if (session === null || this.newMail) return;
     const { client } = session;
     if (!this.imap.idle || !client.capabilities.has('IDLE')) {
       await this.sleep(this.imap.pollIntervalMs, this.abort.signal);
+      if (!this.stopping && client.usable) await this.liveness(client.noop(), 'NOOP');
       return;
     }
     this.idling = true;
@@ -389,7 +476,7 @@ export class ImapWorker {
       // On stop, the LOGOUT that follows ends IDLE
       if (this.stopping) return;
       // Any command breaks IDLE; NOOP is the one with no other effect
-      if (!idleOver && client.usable) await this.deadline(client.noop(), 'NOOP');
+      if (!idleOver && client.usable) await this.liveness(client.noop(), 'NOOP ending IDLE');
       const outcome = await this.deadline(idle, 'IDLE');
       if (!client.usable) throw new ImapWorkerError(IMAP_CONNECTION_LOST, `connection closed during IDLE${reasonSuffix(client)}`);
       if (outcome === 'refused') {
@@ -418,12 +505,38 @@ export class ImapWorker {
     });
   }
 
+  /**
+   * What `ticketd doctor` reads to tell a stalled mailbox from a quiet one. A
+   * database that refuses the write is logged, not fatal: the mail still gets
+   * taken, and doctor shows the mailbox as unread, which says to look.
+   */
+  private async recordRead(): Promise<void> {
+    try {
+      await this.pipeline.store.markRead(this.mailbox.name, this.clock.now().getTime());
+    } catch (err) {
+      this.log.warn({ code: 'IMAP_READ_NOT_RECORDED', ...errorFields(err) }, 'could not record that the mailbox was read');
+    }
+  }
+
+  private async recordWatch(since: number | null): Promise<void> {
+    try {
+      await this.pipeline.store.markWatched(this.mailbox.name, since);
+    } catch (err) {
+      this.log.warn({ code: 'IMAP_READ_NOT_RECORDED', ...errorFields(err) }, 'could not record that the mailbox is watched');
+    }
+  }
+
   private wake(): void {
     this.wakeWaiter?.();
   }
 
   private deadline<T>(promise: Promise<T>, label: string): Promise<T> {
     return withDeadline(promise, this.imap.operationTimeoutMs, label);
+  }
+
+  /** A deadline for a command any live server answers at once. */
+  private liveness<T>(promise: Promise<T>, label: string): Promise<T> {
+    return withDeadline(promise, Math.min(this.imap.operationTimeoutMs, LIVENESS_TIMEOUT_MS), label);
   }
 
   /** Logs why the connection is being given up and drops it; the next cycle connects anew. */

@@ -28,6 +28,14 @@ SELECT uid, outcome FROM imap_receipts WHERE mailbox = ? AND uid_validity = ? AN
 -- name: settle-receipt
 UPDATE imap_receipts SET settled_at = ? WHERE mailbox = ? AND uid_validity = ? AND uid = ?;
 
+-- name: mark-watched
+INSERT INTO mailbox_reads (mailbox, watched_since) VALUES (?, ?)
+ON CONFLICT (mailbox) DO UPDATE SET watched_since = excluded.watched_since;
+
+-- name: mark-read
+INSERT INTO mailbox_reads (mailbox, read_at) VALUES (?, ?)
+ON CONFLICT (mailbox) DO UPDATE SET read_at = max(coalesce(read_at, 0), excluded.read_at);
+
 -- name: inbound-by-message-id
 SELECT id FROM messages WHERE direction = 'in' AND mailbox = ? AND message_id = ?;
 

@@ -393,6 +393,14 @@ export class SqliteStore implements Store {
     this.s('upsert-cursor').run({ mailbox, uidValidity, lastUid: 0, now: at });
   }
 
+  async markWatched(mailbox: string, since: number | null): Promise<void> {
+    this.s('mark-watched').run(mailbox, since);
+  }
+
+  async markRead(mailbox: string, at: number): Promise<void> {
+    this.s('mark-read').run(mailbox, at);
+  }
+
   async unsettledReceipts(mailbox: string, uidValidity: number): Promise<UnsettledReceipt[]> {
     return this.s('unsettled-receipts').all(mailbox, uidValidity) as UnsettledReceipt[];
   }

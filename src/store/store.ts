@@ -173,6 +173,10 @@ export interface Store {
   markSettled(mailbox: string, uidValidity: number, uids: number[], at: number): Promise<void>;
   /** Starts a new cursor when the server reports a new UIDVALIDITY. */
   resetCursor(mailbox: string, uidValidity: number, at: number): Promise<void>;
+  /** A running worker started (`since`) or stopped (null) watching the mailbox; what doctor judges a stall by. */
+  markWatched(mailbox: string, since: number | null): Promise<void>;
+  /** The worker read the folder through, or committed a batch from it. */
+  markRead(mailbox: string, at: number): Promise<void>;
 
   claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxJob[]>;
   saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void>;

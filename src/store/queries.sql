@@ -36,8 +36,14 @@ ON CONFLICT (mailbox) DO UPDATE SET watched_since = excluded.watched_since;
 INSERT INTO mailbox_reads (mailbox, read_at) VALUES (?, ?)
 ON CONFLICT (mailbox) DO UPDATE SET read_at = max(coalesce(read_at, 0), excluded.read_at);
 
+-- A message sent to two of our mailboxes (To one, Cc the other, or through
+-- a list) arrives once in each; the copy found later is the same message,
+-- not a new one. Across mailboxes the sender must match too, so two senders'
+-- clashing Message-IDs cannot swallow each other's mail.
 -- name: inbound-by-message-id
-SELECT id FROM messages WHERE direction = 'in' AND mailbox = ? AND message_id = ?;
+SELECT id, mailbox FROM messages
+WHERE direction = 'in' AND message_id = @messageId AND (mailbox = @mailbox OR from_addr = @from)
+ORDER BY mailbox = @mailbox DESC, id LIMIT 1;
 
 -- name: ticket-by-message-id
 SELECT DISTINCT t.id FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.message_id = ? AND t.mailbox = ?;

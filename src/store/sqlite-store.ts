@@ -126,10 +126,13 @@ export class SqliteStore implements Store {
   ): IntakeResult {
     const mailbox = item.origin.mailbox;
     const messageId = msg.messageId ?? `sha256:${msg.sha256}`;
-    const dup = this.s('inbound-by-message-id').get(mailbox, messageId) as { id: number } | undefined;
+    const dup = this.s('inbound-by-message-id').get({ messageId, mailbox, from: msg.from?.address ?? '' }) as
+      | { id: number; mailbox: string }
+      | undefined;
     if (dup) {
       this.receipt(item.origin, 'duplicate', dup.id, null, now);
-      return result(item.origin, 'duplicate', 'message-id-already-taken', null, false, null);
+      const reason = dup.mailbox === mailbox ? 'message-id-already-taken' : 'message-id-taken-in-another-mailbox';
+      return result(item.origin, 'duplicate', reason, null, false, null);
     }
 
     const rules = policy.rulesFor(mailbox);

@@ -80,6 +80,23 @@ describe('SqliteStore intake', () => {
     expect(await store.getCursor('support')).toEqual({ uidValidity: 2, lastUid: 1 });
   });
 
+  it('takes a message that reached two of our mailboxes once, unless another sender reused its Message-ID', async () => {
+    const sales = (uid: number): MessageOrigin => ({ via: 'imap', mailbox: 'sales', uidValidity: 1, uid });
+    const [first] = await store.takeBatch([await item(mail('both@c'), imap(1))], policy());
+    const [copy] = await store.takeBatch([await item(mail('both@c'), sales(1))], policy());
+    expect(first).toMatchObject({ outcome: 'taken', ackQueued: true });
+    expect(copy).toMatchObject({ outcome: 'duplicate', reason: 'message-id-taken-in-another-mailbox', ackQueued: false, ref: null });
+    expect(await store.unsettledReceipts('sales', 1)).toEqual([{ uid: 1, outcome: 'duplicate' }]);
+    // a clash between two senders is not the same message
+    const [clash] = await store.takeBatch([await item(mail('both@c', 'mallory@other.example'), sales(2))], policy());
+    expect(clash).toMatchObject({ outcome: 'taken' });
+    expect((await store.listTickets()).map((t) => [t.mailbox, t.requester])).toEqual([
+      ['support', 'jane@customer.example'],
+      ['sales', 'mallory@other.example'],
+    ]);
+    expect((await store.outboxCounts()).pending).toBe(2);
+  });
+
   it('deduplicates mail without a Message-ID by the hash of its raw bytes', async () => {
     const raw = 'From: jane@customer.example\r\nSubject: no id\r\n\r\nhello\r\n';
     await store.takeBatch([await item(raw, { via: 'pipe', mailbox: 'support' })], policy());

@@ -42,8 +42,9 @@ export async function* runDoctor(configPath: string): AsyncGenerator<DoctorCheck
   yield { name: 'config', ok: true, detail: `${configPath}: ${config.mailboxes.length} mailbox(es)` };
   yield checkDatabase(config.database);
   yield templatesLine(config);
+  const reads = mailboxReads(config.database);
   for (const mailbox of config.mailboxes) {
-    if (mailbox.imap) yield await checkImap(mailbox, CHECK_TIMEOUT_MS);
+    if (mailbox.imap) yield await checkImap(mailbox, CHECK_TIMEOUT_MS, reads.get(mailbox.name) ?? null);
   }
   for (const { smtp, mailboxes } of smtpServers(config)) yield await checkSmtp(smtp, mailboxes, CHECK_TIMEOUT_MS);
   yield await checkHttp(config);
@@ -90,8 +91,58 @@ function templatesLine(config: Config): DoctorCheck {
   };
 }
 
-/** Connects, logs in and opens the folder read-only, the way the worker starts. */
-async function checkImap(mailbox: MailboxConfig, timeoutMs: number): Promise<DoctorCheck> {
+/** What a running ticketd recorded about reading a mailbox (table mailbox_reads). */
+interface MailboxRead {
+  watchedSince: number | null;
+  readAt: number | null;
+}
+
+/** Read-only and forgiving: a database that is missing, older than the table or unreadable has no reads, and the database line says why. */
+function mailboxReads(path: string): Map<string, MailboxRead> {
+  const reads = new Map<string, MailboxRead>();
+  if (!existsSync(path)) return reads;
+  let db: BetterSqlite3.Database | null = null;
+  try {
+    db = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: 5_000 });
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox_reads'").get();
+    if (table === undefined) return reads;
+    const rows = db.prepare('SELECT mailbox, watched_since AS watchedSince, read_at AS readAt FROM mailbox_reads').all() as (MailboxRead & { mailbox: string })[];
+    for (const { mailbox, ...read } of rows) reads.set(mailbox, read);
+  } catch {
+    // checkDatabase reports the problem
+  } finally {
+    db?.close();
+  }
+  return reads;
+}
+
+/**
+ * Whether a running ticketd keeps reading the mailbox: it reads at least once
+ * per poll interval (IDLE ends after one too), and a pass may take one
+ * operation timeout. A ticketd that stopped cleanly is not judged; one that
+ * crashed or hangs still counts as watching, and is reported.
+ */
+function readingVerdict(mailbox: MailboxConfig, read: MailboxRead | null, now: number): { ok: boolean; text: string } | null {
+  if (read === null || read.watchedSince === null) return null;
+  const imap = mailbox.imap!;
+  const last = Math.max(read.readAt ?? 0, read.watchedSince);
+  const age = Math.max(0, now - last);
+  if (age <= imap.pollIntervalMs + imap.operationTimeoutMs) return { ok: true, text: `read by ticketd ${duration(age)} ago` };
+  const since = read.readAt === null ? `since it started watching ${duration(age)} ago` : `for ${duration(age)}`;
+  return {
+    ok: false,
+    text: `but ticketd has not read it ${since} (poll interval ${duration(imap.pollIntervalMs)}); see IMAP_DISCONNECTED in its log`,
+  };
+}
+
+function duration(ms: number): string {
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 3_600_000)} h`;
+}
+
+/** Connects, logs in and opens the folder read-only, the way the worker starts; then how recently the running ticketd read it. */
+async function checkImap(mailbox: MailboxConfig, timeoutMs: number, read: MailboxRead | null): Promise<DoctorCheck> {
   const imap = mailbox.imap!;
   const name = `imap ${mailbox.name}`;
   const target = `${imap.auth.user} at ${imap.host}:${imap.port}, folder ${mailbox.folder}`;
@@ -105,7 +156,9 @@ async function checkImap(mailbox: MailboxConfig, timeoutMs: number): Promise<Doc
     await withDeadline(client.connect(), ms, 'connect and login');
     step = 'open the folder';
     const opened = await withDeadline(client.mailboxOpen(mailbox.folder, { readOnly: true }), ms, `EXAMINE ${mailbox.folder}`);
-    return { name, ok: true, detail: `${target}: logged in, ${opened.exists} message(s) in the folder` };
+    const detail = `${target}: logged in, ${opened.exists} message(s) in the folder`;
+    const reading = readingVerdict(mailbox, read, Date.now());
+    return reading === null ? { name, ok: true, detail } : { name, ok: reading.ok, detail: `${detail}, ${reading.text}` };
   } catch (err) {
     return { name, ok: false, detail: `${target}: ${imapErrorText(err, step)}` };
   } finally {

@@ -1,9 +1,11 @@
-// The running daemon against real Dovecot: doctor telling a mailbox nobody
-// reads from a quiet one, and one message sent to two watched mailboxes.
+// The running daemon against real Dovecot and Cyrus: doctor telling a
+// mailbox nobody reads from a quiet one, one message sent to two watched
+// mailboxes, and restarts of ticketd and of Cyrus.
 
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCyrus } from '../harness/cyrus.js';
 import { customerMail, startTicketdEnv, SUPPORT, type DaemonProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const TEST = { timeout: 120_000 };
@@ -101,5 +103,53 @@ describe('one message to two watched mailboxes', () => {
     // both copies left the INBOXes
     expect(await env.dovecot.listFolder(SUPPORT, 'INBOX')).toEqual([]);
     expect(await env.dovecot.listFolder(SALES, 'INBOX')).toEqual([]);
+  });
+});
+
+describe('ticketd against Cyrus IMAP', () => {
+  it('goes on taking mail after ticketd restarts and after Cyrus restarts', { timeout: 180_000 }, async () => {
+    const cyrus = await startCyrus({ users: [{ user: SUPPORT, pass: 'secret' }] });
+    try {
+      env.smtp.clear();
+      env.writeConfig((c) => {
+        Object.assign(c.mailboxes[0].imap, { host: cyrus.host, port: cyrus.port, pollIntervalMs: 1_000, operationTimeoutMs: 10_000 });
+      });
+      const mail = (n: number) => customerMail({ subject: `Cyrus ${n}`, messageId: `cyrus${n}@customer.example`, from: `C${n} <c${n}@customer.example>` });
+
+      const first = env.spawnDaemon();
+      try {
+        await cyrus.appendMessage(SUPPORT, 'INBOX', mail(1));
+        await env.smtp.waitFor(1, 30_000);
+      } finally {
+        await stopDaemon(first);
+      }
+
+      // a new session finds Processed there already, and Cyrus refuses CREATE with a plain NO
+      const second = env.spawnDaemon();
+      try {
+        await cyrus.appendMessage(SUPPORT, 'INBOX', mail(2));
+        await env.smtp.waitFor(2, 30_000);
+        await cyrus.restart(() => second.waitForLog((e) => e.code === 'IMAP_DISCONNECTED', 30_000).then(() => undefined));
+        await cyrus.appendMessage(SUPPORT, 'INBOX', mail(3));
+        await env.smtp.waitFor(3, 30_000);
+        await second.waitForLog((e) => e.code === 'IMAP_CONNECTED' && second.lines.filter((l) => l.includes('"IMAP_CONNECTED"')).length === 2);
+        const doctor = await env.cli(['doctor']);
+        expect(imapLine(doctor.stdout, 'support')).toMatch(/^OK {6}imap support: .*, read by ticketd \d+ m?s ago$/);
+      } finally {
+        await stopDaemon(second);
+      }
+      expect(await cyrus.listFolder(SUPPORT, 'INBOX')).toEqual([]);
+      expect((await cyrus.listFolder(SUPPORT, 'INBOX.Processed')).map((m) => m.messageId)).toEqual([
+        '<cyrus1@customer.example>',
+        '<cyrus2@customer.example>',
+        '<cyrus3@customer.example>',
+      ]);
+      const subjects = env.smtp.messages.map((m) => m.parsed.subject ?? '');
+      expect(subjects).toHaveLength(3);
+      for (const n of [1, 2, 3]) expect(subjects.filter((x) => x.includes(`Cyrus ${n}`))).toHaveLength(1);
+    } finally {
+      await cyrus.stop();
+      env.writeConfig();
+    }
   });
 });

@@ -378,7 +378,7 @@ export class ImapWorker {
   private async moveTo(session: Session, uids: number[], folder: string): Promise<void> {
     const { client } = session;
     await this.ensureFolder(session, folder);
-    const set = uids.join(',');
+    const set = uidSet(uids);
     if (client.capabilities.has('MOVE')) {
       const moved = await this.deadline(client.messageMove(set, folder, { uid: true }), 'UID MOVE');
       if (!moved) throw new ImapWorkerError(IMAP_COMMAND_FAILED, `UID MOVE to ${folder} was refused`);
@@ -424,7 +424,7 @@ export class ImapWorker {
    * their messages unmarked, never gone.
    */
   private async expungeOwn(client: ImapFlow, uids: number[]): Promise<void> {
-    const set = uids.join(',');
+    const set = uidSet(uids);
     if (client.capabilities.has('UIDPLUS')) {
       const expunged = await this.deadline(client.messageDelete(set, { uid: true }), 'UID EXPUNGE');
       if (!expunged) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID EXPUNGE was refused');
@@ -433,7 +433,8 @@ export class ImapWorker {
     const ours = new Set(uids);
     const marked = await this.deadline(client.search({ deleted: true }, { uid: true }), 'UID SEARCH DELETED');
     if (!Array.isArray(marked)) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID SEARCH DELETED was refused');
-    const others = marked.filter((uid) => !ours.has(uid)).join(',');
+    // a folder nobody expunges can hold thousands of them: ranges keep the command short
+    const others = uidSet(marked.filter((uid) => !ours.has(uid)));
     if (others !== '') {
       const unmarked = await this.deadline(client.messageFlagsRemove(others, ['\\Deleted'], { uid: true }), 'UID STORE');
       if (!unmarked) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID STORE -FLAGS (\\Deleted) was refused');
@@ -566,6 +567,19 @@ export class ImapWorker {
     }
     this.log.info({ code: 'IMAP_LOGGED_OUT' }, 'IMAP logged out');
   }
+}
+
+/** `1:3,7` for [1, 2, 3, 7]: a UID set in ranges. */
+export function uidSet(uids: readonly number[]): string {
+  const sorted = [...new Set(uids)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}:${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -126,7 +126,11 @@ export class SqliteStore implements Store {
   ): IntakeResult {
     const mailbox = item.origin.mailbox;
     const messageId = msg.messageId ?? `sha256:${msg.sha256}`;
-    const dup = this.s('inbound-by-message-id').get({ messageId, mailbox, from: msg.from?.address ?? '' }) as
+    // The LMTP listener is handed one message for several desks at once and
+    // answers each recipient with that desk's own ticket (see README); every
+    // other source gets a separate copy per mailbox, and those are one message.
+    const across = item.origin.via === 'lmtp' ? 0 : 1;
+    const dup = this.s('inbound-by-message-id').get({ messageId, mailbox, from: msg.from?.address ?? '', across }) as
       | { id: number; mailbox: string }
       | undefined;
     if (dup) {

@@ -95,6 +95,9 @@ describe('SqliteStore intake', () => {
       ['sales', 'mallory@other.example'],
     ]);
     expect((await store.outboxCounts()).pending).toBe(2);
+    // the listener's one message for two desks keeps a ticket per desk
+    const lmtp = await store.takeBatch([await item(mail('desks@c'), { via: 'lmtp', mailbox: 'support' }), await item(mail('desks@c'), { via: 'lmtp', mailbox: 'sales' })], policy());
+    expect(lmtp.map((r) => r.outcome)).toEqual(['taken', 'taken']);
   });
 
   it('deduplicates mail without a Message-ID by the hash of its raw bytes', async () => {

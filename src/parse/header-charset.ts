@@ -124,6 +124,31 @@ export function headerCharset(raw: Buffer, chunks: Buffer[]): string {
   return FALLBACK_CHARSET;
 }
 
+// A Q-encoded word (RFC 2047 section 4.2). Some mailers put raw 8-bit bytes
+// inside one instead of =XX escapes; those bytes are in the word's own charset.
+const Q_WORD = /(=\?[^?\s]+\?q\?[^?]*\?=)/i;
+
+/** A header line split into the text outside Q-encoded words (even indexes) and the words (odd ones), as latin1 strings. */
+function segments(line: Buffer): string[] {
+  return line.toString('latin1').split(Q_WORD);
+}
+
+/** The bytes of a line outside its encoded words. */
+function outsideWords(line: Buffer): Buffer {
+  return Buffer.from(segments(line).filter((_, i) => i % 2 === 0).join(''), 'latin1');
+}
+
+/** A line re-encoded: text outside encoded words from `charset` to UTF-8, raw bytes inside Q words escaped as =XX. */
+function convertLine(line: Buffer, charset: TextDecoder): Buffer {
+  return Buffer.concat(
+    segments(line).map((part, i) =>
+      i % 2 === 1
+        ? Buffer.from(part.replace(/[\x80-\xff]/g, (c) => `=${c.charCodeAt(0).toString(16).toUpperCase()}`), 'latin1')
+        : Buffer.from(charset.decode(Buffer.from(part, 'latin1')), 'utf8'),
+    ),
+  );
+}
+
 /**
  * The message with its header section in UTF-8: lines holding 8-bit bytes
  * that are not UTF-8 are decoded with `headerCharset` and re-encoded. The body
@@ -137,7 +162,8 @@ export function headersAsUtf8(raw: Buffer): Buffer {
   const headerLines = lines(section);
   const foreign = headerLines.filter((line) => has8bit(line) && !isUtf8(line));
   if (foreign.length === 0) return raw;
-  const charset = decoder(headerCharset(raw, foreign), false) ?? new TextDecoder(FALLBACK_CHARSET);
-  const converted = headerLines.map((line) => (foreign.includes(line) ? Buffer.from(charset.decode(line), 'utf8') : line));
+  const samples = foreign.map(outsideWords).filter(has8bit);
+  const charset = samples.length === 0 ? new TextDecoder(FALLBACK_CHARSET) : (decoder(headerCharset(raw, samples), false) ?? new TextDecoder(FALLBACK_CHARSET));
+  const converted = headerLines.map((line) => (foreign.includes(line) ? convertLine(line, charset) : line));
   return Buffer.concat([...converted, raw.subarray(end)]);
 }

@@ -66,6 +66,12 @@ describe('raw 8-bit headers', () => {
     expect((await parsed(raw8bit(Buffer.from('Caf\xe9 cr\xe8me', 'latin1'), 'text/plain'))).subject).toBe('Café crème');
   });
 
+  it('reads raw 8-bit bytes inside a Q-encoded word in that word’s charset', async () => {
+    const subject = Buffer.from('=?iso-8859-1?Q?Die_Hasen_und_die_Fr\xf6sche?=', 'latin1');
+    expect((await parsed(raw8bit(subject, 'text/plain; charset=iso-8859-1'))).subject).toBe('Die Hasen und die Frösche');
+    expect((await parsed(raw8bit(subject, 'text/plain'))).subject).toBe('Die Hasen und die Frösche');
+  });
+
   it('leaves UTF-8 headers and 7-bit messages untouched', async () => {
     const utf8 = raw8bit(Buffer.from('Grüße aus Köln'), 'text/plain; charset=iso-8859-1');
     expect(headersAsUtf8(utf8)).toBe(utf8);

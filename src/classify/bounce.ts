@@ -166,7 +166,34 @@ function sesBounce(msg: ParsedMessage): BounceInfo {
   return { originalMessageIds: unique(ids), recipients };
 }
 
-/** What bounced and for whom; recipients come from the report or, failing that, Exim's X-Failed-Recipients. */
+const ADDRESS = /[a-z0-9._%+'=-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}/gi;
+// Where a bounce text stops and the returned message (or its headers) starts.
+const RETURNED_MESSAGE_START = /^[>\s]*(?:received|return-path|message-id|dkim-signature):/im;
+// Delay notices say the MTA keeps trying; anything else in a bounce text is a failure.
+const DELAY_NOTICE = /\bdelayed\b|\bwarning\b|not yet been delivered|will (?:continue|keep) trying|will be retried|\(delay\)/i;
+
+/**
+ * Addresses a bounce without a machine-readable report names in its text,
+ * before the returned message: most MTAs write the failed recipient there
+ * in a format of their own. The store suppresses only those a message of
+ * ours was sent to, so an address named in passing costs nothing.
+ */
+function noticeRecipients(msg: ParsedMessage): DeliveryRecipient[] {
+  const text = msg.text.slice(0, BODY_SCAN_CHARS);
+  const start = text.search(RETURNED_MESSAGE_START);
+  const notice = start < 0 ? text : text.slice(0, start);
+  const action = DELAY_NOTICE.test(msg.subject) || DELAY_NOTICE.test(notice) ? 'delayed' : 'failed';
+  const sender = msg.from?.address ?? '';
+  const addresses = unique((notice.match(ADDRESS) ?? []).map((address) => address.toLowerCase()));
+  return addresses
+    .filter((address) => address !== sender && !SYSTEM_LOCAL_PART.test(localPart(address)))
+    .map((address) => ({ address, action, status: '', diagnostic: '' }));
+}
+
+/**
+ * What bounced and for whom: recipients come from the report, else Exim's
+ * X-Failed-Recipients, else the addresses the bounce text names.
+ */
 export function extractBounce(msg: ParsedMessage): BounceInfo {
   if (sesNotificationType(msg) === 'bounce') return sesBounce(msg);
   let recipients = msg.report?.deliveryStatus ? parseDeliveryStatus(msg.report.deliveryStatus) : [];
@@ -177,5 +204,6 @@ export function extractBounce(msg: ParsedMessage): BounceInfo {
       .filter((address) => address !== '')
       .map((address) => ({ address, action: 'failed', status: '', diagnostic: '' }));
   }
+  if (recipients.length === 0) recipients = noticeRecipients(msg);
   return { originalMessageIds: originalMessageIds(msg), recipients };
 }

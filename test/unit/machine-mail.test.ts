@@ -55,8 +55,20 @@ describe('machine mail beyond the standards', () => {
     });
   });
 
-  it('finds the bounced acknowledgement quoted in non-standard bounces', async () => {
-    expect(classify(await parsed('bounce-opensmtpd.eml'), ctx).bounce?.originalMessageIds).toEqual(['ack.T-2001.1752048700@support.example.com']);
-    expect(classify(await parsed('bounce-exim-delay.eml'), ctx).bounce?.recipients).toMatchObject([{ address: 'slow@example.org' }]);
+  it('finds the bounced acknowledgement and the failed recipient in non-standard bounce texts', async () => {
+    expect(classify(await parsed('bounce-opensmtpd.eml'), ctx).bounce).toEqual({
+      originalMessageIds: ['ack.T-2001.1752048700@support.example.com'],
+      recipients: [{ address: 'lost@example.net', action: 'failed', status: '', diagnostic: '' }],
+    });
+    expect(classify(await parsed('bounce-mailru.eml'), ctx).bounce?.recipients).toEqual([
+      { address: 'nobody@mail.example.ru', action: 'failed', status: '', diagnostic: '' },
+    ]);
+    expect(classify(await parsed('bounce-carrier-noreply.eml'), ctx).bounce?.recipients).toMatchObject([{ address: 'mobile-user@carrier.example.jp', action: 'failed' }]);
+  });
+
+  it('reads a delay notice as delayed, which suppresses nobody', async () => {
+    expect(classify(await parsed('bounce-exim-delay.eml'), ctx).bounce?.recipients).toEqual([
+      { address: 'slow@example.org', action: 'delayed', status: '', diagnostic: '' },
+    ]);
   });
 });

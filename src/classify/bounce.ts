@@ -1,14 +1,22 @@
 import type { Address, BounceInfo, ParsedMessage } from '../core/types.js';
 import { parseMessageIds, readFields } from '../parse/header-values.js';
+import { BOUNCE_SUBJECTS, NOREPLY_LOCAL_PART, SYSTEM_LOCAL_PART } from './machine-rules.js';
 
 export type DeliveryRecipient = BounceInfo['recipients'][number];
 
-const SYSTEM_LOCAL_PARTS = new Set(['mailer-daemon', 'postmaster']);
-
-// Subjects of the bounces MTAs send without a machine-readable report
-// (qmail, older Exim and Exchange setups, mailbox providers' own formats).
-const BOUNCE_SUBJECT =
-  /^\s*(undelivered mail returned to sender|undeliver(?:ed|able)\b|delivery status notification \((?:failure|delay)\)|mail delivery (?:failed|failure)|returned mail\b|delivery failure|failure notice|non[- ]?delivery|message delivery failure|delayed mail|unzustellbar|nicht zustellbar|non remis|no se puede entregar)/i;
+// Parts in which a report returns the message it is about, or its status.
+const RETURNED_PART_TYPES = new Set([
+  'message/delivery-status',
+  'message/global-delivery-status',
+  'message/rfc822',
+  'message/global',
+  'text/rfc822-headers',
+  'message/global-headers',
+]);
+// An SMTP reply quoted in a bounce text: a 4xx/5xx code followed by an
+// enhanced status code or words about the recipient.
+const SMTP_FAILURE = /\b[45]\d\d[ -]+(?:#?[45]\.\d{1,3}\.\d{1,3}\b|[^\n]{0,80}\b(?:user|mailbox|recipient|address|rejected|unknown|denied|refused|quota|full)\b)/i;
+const BODY_SCAN_CHARS = 8000;
 
 function localPart(address: string): string {
   const at = address.lastIndexOf('@');
@@ -17,17 +25,69 @@ function localPart(address: string): string {
 
 /** True for the MAILER-DAEMON and postmaster mailboxes that MTAs send their reports from. */
 export function isMailerDaemon(from: Address | null): boolean {
-  return from !== null && SYSTEM_LOCAL_PARTS.has(localPart(from.address).toLowerCase());
+  return from !== null && SYSTEM_LOCAL_PART.test(localPart(from.address));
+}
+
+/** True for noreply@-style addresses: a sign of machine mail, but not enough on its own. */
+export function isNoReply(from: Address | null): boolean {
+  return from !== null && NOREPLY_LOCAL_PART.test(localPart(from.address));
 }
 
 /**
- * A delivery status notification: a standard RFC 3464 report, or a system
- * sender (null envelope, MAILER-DAEMON, postmaster) with a bounce subject.
+ * The null envelope sender (in Return-Path, or written as `From: <>` by
+ * gateways that copy it there), or a mail system's own mailbox in From or
+ * Return-Path.
+ */
+export function isSystemSender(msg: ParsedMessage): boolean {
+  if (msg.returnPath === '' || isMailerDaemon(msg.from)) return true;
+  if (msg.returnPath !== null && SYSTEM_LOCAL_PART.test(localPart(msg.returnPath))) return true;
+  return (msg.headers.get('from') ?? []).some((value) => value.trim() === '<>');
+}
+
+/** The message returns another one or its delivery status: enclosed, quoted headers, or an SMTP failure. */
+function returnsOriginal(msg: ParsedMessage): boolean {
+  if (msg.attachments.some((a) => RETURNED_PART_TYPES.has(a.contentType))) return true;
+  if (msg.headers.has('x-failed-recipients')) return true;
+  const text = msg.text.slice(0, BODY_SCAN_CHARS);
+  return SMTP_FAILURE.test(text) || /^[>\s]*(?:received|message-id|return-path):/im.test(text);
+}
+
+/**
+ * The JSON of an Amazon SES notification delivered through SNS, with the
+ * escaping undone that SNS adds when it wraps the notification in its own
+ * JSON envelope; null for other mail.
+ */
+function sesNotification(msg: ParsedMessage): string | null {
+  return msg.headers.has('x-amz-sns-message-id') ? msg.text.replace(/\\"/g, '"') : null;
+}
+
+function sesNotificationType(msg: ParsedMessage): string | null {
+  const json = sesNotification(msg);
+  return json === null ? null : (/"notificationType"\s*:\s*"(\w+)"/.exec(json)?.[1]?.toLowerCase() ?? null);
+}
+
+/** An SES bounce or complaint notification: feedback about mail we sent. */
+export function isSesFeedback(msg: ParsedMessage): boolean {
+  return sesNotificationType(msg) === 'complaint';
+}
+
+/**
+ * A delivery status notification: a standard RFC 3464 report, an Amazon SES
+ * bounce notification, or mail from a system sender (null envelope,
+ * MAILER-DAEMON, postmaster) or a noreply address that has a bounce subject
+ * or returns the original message. Other reports (read receipts, feedback)
+ * are not bounces whoever sends them.
  */
 export function isBounce(msg: ParsedMessage): boolean {
-  if (msg.report?.reportType === 'delivery-status') return true;
-  const systemSender = msg.returnPath === '' || isMailerDaemon(msg.from);
-  return systemSender && BOUNCE_SUBJECT.test(msg.subject);
+  const reportType = msg.report?.reportType ?? '';
+  if (reportType === 'delivery-status') return true;
+  if (reportType !== '') return false;
+  if (sesNotificationType(msg) === 'bounce') return true;
+  const system = isSystemSender(msg);
+  if (!system && !isNoReply(msg.from)) return false;
+  if (BOUNCE_SUBJECTS.some((rule) => rule.pattern.test(msg.subject))) return true;
+  if (msg.contentType === 'multipart/report') return true;
+  return system ? returnsOriginal(msg) : msg.attachments.some((a) => RETURNED_PART_TYPES.has(a.contentType));
 }
 
 /** Only a failed action or a permanent (5.x.x) status means the address does not work. */
@@ -86,8 +146,56 @@ function originalMessageIds(msg: ParsedMessage): string[] {
   return unique(quoted.flatMap((match) => parseMessageIds(match[1] ?? '')));
 }
 
-/** What bounced and for whom; recipients come from the report or, failing that, Exim's X-Failed-Recipients. */
+/**
+ * Recipients and Message-ID of an SES bounce notification. Its JSON is read
+ * field by field because SNS wraps long lines, which breaks the document
+ * for a JSON parser.
+ */
+function sesBounce(msg: ParsedMessage): BounceInfo {
+  const json = sesNotification(msg) ?? '';
+  const permanent = /"bounceType"\s*:\s*"Permanent"/.test(json);
+  const recipients: DeliveryRecipient[] = [];
+  const list = /"bouncedRecipients"\s*:\s*\[([^\]]*)\]/.exec(json)?.[1] ?? '';
+  for (const entry of list.match(/\{[^{}]*\}/g) ?? []) {
+    const field = (name: string) => new RegExp(`"${name}"\\s*:\\s*"([^"]*)"`).exec(entry)?.[1] ?? '';
+    const address = field('emailAddress').trim().toLowerCase();
+    if (address === '') continue;
+    recipients.push({ address, action: field('action') || (permanent ? 'failed' : 'delayed'), status: field('status'), diagnostic: field('diagnosticCode') });
+  }
+  const ids = [...json.matchAll(/"name"\s*:\s*"Message-ID"\s*,\s*"value"\s*:\s*"([^"]*)"/gi)].flatMap((m) => parseMessageIds(m[1] ?? ''));
+  return { originalMessageIds: unique(ids), recipients };
+}
+
+const ADDRESS = /[a-z0-9._%+'=-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}/gi;
+// Where a bounce text stops and the returned message (or its headers) starts.
+const RETURNED_MESSAGE_START = /^[>\s]*(?:received|return-path|message-id|dkim-signature):/im;
+// Delay notices say the MTA keeps trying; anything else in a bounce text is a failure.
+const DELAY_NOTICE = /\bdelayed\b|\bwarning\b|not yet been delivered|will (?:continue|keep) trying|will be retried|\(delay\)/i;
+
+/**
+ * Addresses a bounce without a machine-readable report names in its text,
+ * before the returned message: most MTAs write the failed recipient there
+ * in a format of their own. The store suppresses only those a message of
+ * ours was sent to, so an address named in passing costs nothing.
+ */
+function noticeRecipients(msg: ParsedMessage): DeliveryRecipient[] {
+  const text = msg.text.slice(0, BODY_SCAN_CHARS);
+  const start = text.search(RETURNED_MESSAGE_START);
+  const notice = start < 0 ? text : text.slice(0, start);
+  const action = DELAY_NOTICE.test(msg.subject) || DELAY_NOTICE.test(notice) ? 'delayed' : 'failed';
+  const sender = msg.from?.address ?? '';
+  const addresses = unique((notice.match(ADDRESS) ?? []).map((address) => address.toLowerCase()));
+  return addresses
+    .filter((address) => address !== sender && !SYSTEM_LOCAL_PART.test(localPart(address)))
+    .map((address) => ({ address, action, status: '', diagnostic: '' }));
+}
+
+/**
+ * What bounced and for whom: recipients come from the report, else Exim's
+ * X-Failed-Recipients, else the addresses the bounce text names.
+ */
 export function extractBounce(msg: ParsedMessage): BounceInfo {
+  if (sesNotificationType(msg) === 'bounce') return sesBounce(msg);
   let recipients = msg.report?.deliveryStatus ? parseDeliveryStatus(msg.report.deliveryStatus) : [];
   if (recipients.length === 0) {
     recipients = (msg.headers.get('x-failed-recipients') ?? [])
@@ -96,5 +204,6 @@ export function extractBounce(msg: ParsedMessage): BounceInfo {
       .filter((address) => address !== '')
       .map((address) => ({ address, action: 'failed', status: '', diagnostic: '' }));
   }
+  if (recipients.length === 0) recipients = noticeRecipients(msg);
   return { originalMessageIds: originalMessageIds(msg), recipients };
 }

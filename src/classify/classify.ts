@@ -1,5 +1,6 @@
 import type { Classification, MessageKind, ParsedMessage } from '../core/types.js';
-import { extractBounce, isBounce, isMailerDaemon } from './bounce.js';
+import { extractBounce, isBounce, isSesFeedback, isSystemSender } from './bounce.js';
+import { FEEDBACK_SUBJECT, MACHINE_HEADERS } from './machine-rules.js';
 
 export interface ClassifyContext {
   /** Mailboxes this installation sends from, lower-case. */
@@ -52,6 +53,22 @@ function xAutoreply(msg: ParsedMessage): boolean {
   return msg.headers.has('x-autoreply') || msg.headers.has('x-autorespond');
 }
 
+/** The first machine-only header the message carries, as its reason. */
+function machineHeader(msg: ParsedMessage): string | undefined {
+  return MACHINE_HEADERS.find((rule) => msg.headers.has(rule.header))?.reason;
+}
+
+/**
+ * An abuse or spam complaint about mail we sent: an RFC 5965 feedback
+ * report, an SES complaint notification, or the older Hotmail format (a
+ * complaint subject with the reported message enclosed).
+ */
+function feedbackReport(msg: ParsedMessage): boolean {
+  if (msg.report?.reportType === 'feedback-report') return true;
+  if (isSesFeedback(msg)) return true;
+  return FEEDBACK_SUBJECT.test(msg.subject) && msg.attachments.some((a) => a.contentType === 'message/rfc822');
+}
+
 function ownAddress(msg: ParsedMessage, ctx: ClassifyContext): boolean {
   return msg.from !== null && ctx.ownAddresses.includes(msg.from.address);
 }
@@ -77,10 +94,12 @@ function isAutomatic(msg: ParsedMessage, ctx: ClassifyContext): boolean {
     msg.headers.has('x-loop') ||
     ownAddress(msg, ctx) ||
     ownMessageId(msg, ctx) ||
-    msg.returnPath === '' ||
-    isMailerDaemon(msg.from) ||
+    isSystemSender(msg) ||
+    machineHeader(msg) !== undefined ||
+    feedbackReport(msg) ||
     // Reports other than DSNs (read receipts, abuse feedback) are machine-made too.
-    msg.report !== null
+    msg.report !== null ||
+    msg.contentType === 'multipart/report'
   );
 }
 
@@ -96,12 +115,16 @@ function kindOf(msg: ParsedMessage, ctx: ClassifyContext): MessageKind {
  * so the order decides which reason gets recorded when several apply:
  * - The null envelope sender comes first: MTAs set it (RFC 5321 section 4.5.5,
  *   RFC 3834 section 2) and it is the one marker a message author cannot forget.
- * - MAILER-DAEMON/postmaster in From is the same system mail when the envelope
- *   was lost on the way (a pipe delivery without Return-Path).
+ * - MAILER-DAEMON/postmaster in From (or Return-Path) is the same system mail
+ *   when the envelope was lost on the way (a pipe delivery without Return-Path).
+ * - A feedback report (RFC 5965, or a provider's own complaint format) is a
+ *   machine relaying a complaint, whoever it names as sender.
  * - Auto-Submitted is the RFC 3834 marker the sender declared itself.
  * - Then the older conventions, from the most to the least widely honoured:
  *   Precedence, RFC 2369/2919 List-* headers, Microsoft's
- *   X-Auto-Response-Suppress, X-Autoreply/X-Autorespond and X-Loop.
+ *   X-Auto-Response-Suppress, X-Autoreply/X-Autorespond, the other headers
+ *   only machines write (machine-rules.ts: inbox rules, list servers,
+ *   provider notifications) and X-Loop.
  * - Our own loop guards follow the sender's markers, so a log line names the
  *   sender's reason when there is one; they still stop our own mail whose
  *   markers were stripped by a forwarder.
@@ -109,13 +132,16 @@ function kindOf(msg: ParsedMessage, ctx: ClassifyContext): MessageKind {
  */
 function suppressReason(msg: ParsedMessage, ctx: ClassifyContext): string | null {
   if (msg.returnPath === '') return 'null-sender';
-  if (isMailerDaemon(msg.from)) return 'mailer-daemon';
+  if (isSystemSender(msg)) return 'mailer-daemon';
+  if (feedbackReport(msg)) return 'feedback-report';
   if (autoSubmitted(msg)) return 'auto-submitted';
   const precedence = bulkPrecedence(msg);
   if (precedence !== undefined) return `precedence-${precedence}`;
   if (listMail(msg)) return 'list-mail';
   if (autoResponseSuppress(msg)) return 'auto-response-suppress';
   if (xAutoreply(msg)) return 'x-autoreply';
+  const header = machineHeader(msg);
+  if (header !== undefined) return header;
   if (msg.headers.has('x-loop')) return 'x-loop';
   if (ownAddress(msg, ctx)) return 'own-address';
   if (ownMessageId(msg, ctx)) return 'own-message-id';

@@ -1,4 +1,4 @@
-import type { AddressObject, EmailAddress, HeaderLines, HeaderValue } from 'mailparser';
+import { parseAddressHeader, type AddressObject, type EmailAddress, type HeaderLines, type HeaderValue } from 'mailparser';
 import type { Address } from '../core/types.js';
 
 /** Joins folded lines (RFC 5322 section 2.2.3): a line break followed by white space is not a break. */
@@ -72,4 +72,29 @@ export function addressList(value: HeaderValue | undefined): Address[] {
     .flatMap((object) => flatten(object.value ?? []))
     .map(toAddress)
     .filter((address) => address !== null);
+}
+
+/** A mailbox that can be written to: a local part, `@`, a domain. */
+function deliverable(address: Address): boolean {
+  return /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address.address);
+}
+
+/**
+ * Who sent a message, from its raw header values (name to values, as
+ * `rawHeaderMap` gives them). The first deliverable From wins, so of two
+ * From lines the first usable one counts; a message without one falls back
+ * to Reply-To, then Sender, then the envelope's Return-Path, which name the
+ * same person or their system when a mail program lost or mangled From.
+ * With none of them deliverable, a bare From such as `MAILER-DAEMON` is still
+ * returned, for the classify stage to recognise.
+ */
+export function senderAddress(headers: Map<string, string[]>): Address | null {
+  const parsed = (name: string): Address[] => addressList(parseAddressHeader(headers.get(name) ?? []));
+  const from = parsed('from');
+  for (const name of ['reply-to', 'sender', 'return-path']) {
+    if (from.some(deliverable)) break;
+    const fallback = parsed(name).find(deliverable);
+    if (fallback) return fallback;
+  }
+  return from.find(deliverable) ?? from[0] ?? null;
 }

@@ -5,7 +5,8 @@ import { convert } from 'html-to-text';
 import { MailParser, type AttachmentStream, type HeaderLines, type Headers, type MessageText, type StructuredHeader } from 'mailparser';
 import type { AttachmentRecord, ParsedMessage, ReportParts } from '../core/types.js';
 import { storeAttachment, type AttachmentBudget } from './attachment-store.js';
-import { addressList, parseMessageIds, rawHeaderMap } from './header-values.js';
+import { headersAsUtf8 } from './header-charset.js';
+import { addressList, parseMessageIds, rawHeaderMap, senderAddress } from './header-values.js';
 
 export const PARSE_FAILED = 'parse-failed';
 export const PARSE_TIMEOUT = 'parse-timeout';
@@ -127,7 +128,8 @@ async function parse(raw: Buffer, opts: ParseOptions, signal: AbortSignal): Prom
     });
     // mailsplit hands a single large write on as one chunk, which would decode
     // a whole attachment in memory at once; slices keep the decoding streamed.
-    Readable.from(slices(raw)).pipe(parser);
+    // Raw 8-bit headers in a legacy charset reach the parser as UTF-8.
+    Readable.from(slices(headersAsUtf8(raw))).pipe(parser);
   });
 }
 
@@ -189,7 +191,7 @@ function assemble(raw: Buffer, sha256: string, collected: Collected, opts: Parse
     inReplyTo: (rawHeaders.get('in-reply-to') ?? []).flatMap(parseMessageIds),
     references: (rawHeaders.get('references') ?? []).flatMap(parseMessageIds),
     subject: typeof subject === 'string' ? subject : '',
-    from: addressList(headers.get('from'))[0] ?? null,
+    from: senderAddress(rawHeaders),
     replyTo: addressList(headers.get('reply-to')),
     to: addressList(headers.get('to')),
     cc: addressList(headers.get('cc')),

@@ -66,6 +66,12 @@ INSERT INTO participants (ticket_id, address, role) VALUES (?, ?, ?) ON CONFLICT
 -- name: is-suppressed
 SELECT 1 FROM suppressions WHERE address = ?;
 
+-- Who an outgoing message of ours went to: its To header and its envelope.
+-- name: outbound-recipients
+SELECT m.to_addrs AS toAddrs, o.envelope_to AS envelopeTo
+FROM messages m LEFT JOIN outbox o ON o.message_row = m.id
+WHERE m.direction = 'out' AND m.message_id = ?;
+
 -- name: insert-suppression
 INSERT INTO suppressions (address, reason, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO NOTHING;
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
-import type { Address, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
+import { isDeliveryFailure } from '../classify/bounce.js';
+import type { Address, BounceInfo, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
 import { StatusLinks } from '../web/status-links.js';
@@ -165,18 +166,19 @@ export class SqliteStore implements Store {
       }
       case 'record': {
         const row = this.insertInbound(verdict.ticketId, mailbox, msg, cls.kind, messageId, now);
+        let reason = verdict.reason;
         if (verdict.ticketId !== null) {
           if (cls.kind === 'bounce') {
-            const failed = (cls.bounce?.recipients ?? []).filter((r) => r.action === 'failed' || r.status.startsWith('5'));
-            for (const r of failed) this.s('insert-suppression').run(r.address.toLowerCase(), 'bounced', now);
-            this.event(verdict.ticketId, 'delivery-failure', false, { recipients: cls.bounce?.recipients ?? [] }, now);
+            const { suppressed, refused } = this.suppressBounced(cls.bounce, now);
+            if (refused.length > 0) reason = 'bounce-not-our-recipient';
+            this.event(verdict.ticketId, 'delivery-failure', false, { recipients: cls.bounce?.recipients ?? [], suppressed, refused }, now);
           } else {
             this.event(verdict.ticketId, 'out-of-office', false, { from: sender }, now);
           }
           this.s('touch-ticket').run(now, verdict.ticketId);
         }
         this.receipt(item.origin, 'recorded', row, null, now);
-        return result(item.origin, 'recorded', verdict.reason, this.refOf(verdict.ticketId), false, null);
+        return result(item.origin, 'recorded', reason, this.refOf(verdict.ticketId), false, null);
       }
       case 'thread': {
         const row = this.insertInbound(verdict.ticketId, mailbox, msg, 'reply', messageId, now);
@@ -211,6 +213,36 @@ export class SqliteStore implements Store {
         return result(item.origin, 'taken', verdict.ackSuppressedBy ?? verdict.reason, ticket.ref, ackQueued, null);
       }
     }
+  }
+
+  /**
+   * Suppresses the failed recipients of a delivery report, but only those a
+   * message of ours went to: the report must name the Message-ID of an
+   * outgoing message in this database (one ticketd generated), and the address
+   * must be among that message's To or envelope recipients. Anyone can send a
+   * report listing any address, so whatever else it lists is refused.
+   */
+  private suppressBounced(bounce: BounceInfo | null, now: number): { suppressed: string[]; refused: string[] } {
+    const sentTo = new Set<string>();
+    for (const id of bounce?.originalMessageIds ?? []) {
+      for (const row of this.s('outbound-recipients').all(id) as { toAddrs: string; envelopeTo: string | null }[]) {
+        const to = JSON.parse(row.toAddrs) as (Address | string)[];
+        const envelope = JSON.parse(row.envelopeTo ?? '[]') as string[];
+        for (const a of [...to, ...envelope]) sentTo.add((typeof a === 'string' ? a : a.address).toLowerCase());
+      }
+    }
+    const suppressed: string[] = [];
+    const refused: string[] = [];
+    for (const r of (bounce?.recipients ?? []).filter(isDeliveryFailure)) {
+      const address = r.address.toLowerCase();
+      if (sentTo.has(address)) {
+        this.s('insert-suppression').run(address, 'bounced', now);
+        suppressed.push(address);
+      } else {
+        refused.push(address);
+      }
+    }
+    return { suppressed, refused };
   }
 
   private quarantine(item: IntakeItem, reason: string, now: number): IntakeResult {

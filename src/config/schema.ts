@@ -223,6 +223,14 @@ export const configSchema = z
         protocol: z.enum(['lmtp', 'smtp']).default('lmtp'),
         mailbox: text().optional(),
         maxMessageBytes: positiveInt().default(26_214_400),
+        /** MTA connections served at once; more are answered 421 and retried by the MTA. */
+        maxConnections: positiveInt().default(32),
+        /** Message bytes held by all transfers in progress together; a message that does not fit gets 451. */
+        maxInFlightBytes: positiveInt().default(67_108_864),
+        /** A connection that sends nothing for this long is answered 421 and dropped. */
+        idleTimeoutMs: positiveInt().default(60_000),
+        /** Each transaction (MAIL FROM to the answer after DATA) must be done within this; else 421 and dropped. */
+        transactionTimeoutMs: positiveInt().default(300_000),
       })
       .optional(),
     smtp: smtpSchema,
@@ -307,6 +315,13 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
       report(['inbound', 'mailbox'], 'required when more than one mailbox is configured');
     }
     knownMailbox(['inbound', 'mailbox'], cfg.inbound.mailbox);
+  }
+
+  // A message the budget can never hold would be deferred until the MTA gives up on it.
+  if (cfg.inbound !== undefined && trusted(['inbound', 'maxInFlightBytes']) && trusted(['inbound', 'maxMessageBytes'])) {
+    if (cfg.inbound.maxInFlightBytes < cfg.inbound.maxMessageBytes) {
+      report(['inbound', 'maxInFlightBytes'], `must be at least inbound.maxMessageBytes (${cfg.inbound.maxMessageBytes})`);
+    }
   }
 
   if (trusted(['smtp'])) {

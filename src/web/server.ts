@@ -106,9 +106,10 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
 
   const app = Fastify({
     logger: false,
-    // Behind the reverse proxy, only the hop it adds to X-Forwarded-For is
-    // believed: anything further left was written by the client.
-    trustProxy: runtime.config.http.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
+    // Only the listed proxies are believed: X-Forwarded-For is read from the
+    // right, and the first address that is not one of them is the client.
+    // Anything further left was written by the client.
+    trustProxy: runtime.config.http.trustProxy,
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 1024,
     requestTimeout: 30_000,

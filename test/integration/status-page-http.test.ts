@@ -470,10 +470,10 @@ describe('failed lookups', () => {
   it('with trustProxy, count per address the proxy saw, not what the client wrote', async () => {
     ip = freshIp();
     const t = await openTicket({ from: 'proxy@customer.example' });
-    runtime.reload(config((c) => (c.http.trustProxy = true)));
+    const proxy = freshIp();
+    runtime.reload(config((c) => (c.http.trustProxy = [proxy])));
     const proxied = buildWebServer({ runtime, readiness: () => readinessImpl() });
     try {
-      const proxy = freshIp();
       const client = freshIp();
       for (let i = 0; i < LIMIT; i++) {
         // Each request claims a different address on the left; the proxy appends the real one.
@@ -484,6 +484,30 @@ describe('failed lookups', () => {
       expect(blocked.statusCode).toBe(429);
       const other = await get(`/t/${t.token}`, { server: proxied, ip: proxy, headers: { 'x-forwarded-for': freshIp() } });
       expect(other.statusCode).toBe(200);
+    } finally {
+      await proxied.close();
+      runtime.reload(config());
+    }
+  });
+});
+
+describe('trusted proxies', () => {
+  it('believe X-Forwarded-For only from a listed proxy: any other peer is counted by its own address', async () => {
+    ip = freshIp();
+    const t = await openTicket({ from: 'notproxy@customer.example' });
+    runtime.reload(config((c) => (c.http.trustProxy = ['127.0.0.1', '10.0.0.0/8'])));
+    const proxied = buildWebServer({ runtime, readiness: () => readinessImpl() });
+    try {
+      // A direct client claims a fresh address each time; it must still be counted as itself.
+      const direct = freshIp();
+      for (let i = 0; i < LIMIT; i++) {
+        const res = await get(`/t/${'F'.repeat(42)}${i}`, { server: proxied, ip: direct, headers: { 'x-forwarded-for': freshIp() } });
+        expect(res.statusCode).toBe(404);
+      }
+      expect((await get(`/t/${t.token}`, { server: proxied, ip: direct, headers: { 'x-forwarded-for': freshIp() } })).statusCode).toBe(429);
+      // Through a proxy inside the listed network, the forwarded address counts.
+      expect((await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': direct } })).statusCode).toBe(429);
+      expect((await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': freshIp() } })).statusCode).toBe(200);
     } finally {
       await proxied.close();
       runtime.reload(config());

@@ -5,6 +5,7 @@
 
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { InboundConfig } from '../../config/load-config.js';
+import { inboundLimits } from '../../config/schema.js';
 import type { Logger } from '../../core/logger.js';
 import { takeMessages, type Pipeline } from '../../pipeline/take-messages.js';
 import type { IntakeResult } from '../../store/store.js';
@@ -81,10 +82,11 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
   const { config, pipeline } = o;
   const log = o.logger.child({ listener: config.protocol });
   const lmtp = config.protocol === 'lmtp';
+  const limits = inboundLimits(config);
   /** The mailbox each accepted recipient was mapped to at RCPT time. */
   const recipientMailbox = new WeakMap<SMTPServerAddress, string>();
   const inFlight = new Set<Promise<void>>();
-  const budget = new ByteBudget(config.maxInFlightBytes);
+  const budget = new ByteBudget(limits.maxInFlightBytes);
   /** Per connection, the deadline of the transaction it is in or about to start. */
   const deadlines = new Map<string, NodeJS.Timeout>();
   let closing: Promise<void> | null = null;
@@ -97,10 +99,10 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
       deadlines.delete(sessionId);
       const connection = [...server.connections].find((c) => c.id === sessionId);
       if (!connection) return;
-      log.warn({ code: 'INBOUND_TIMEOUT', session: sessionId, limitMs: config.transactionTimeoutMs }, 'inbound transaction took too long; connection dropped');
+      log.warn({ code: 'INBOUND_TIMEOUT', session: sessionId, limitMs: limits.transactionTimeoutMs }, 'inbound transaction took too long; connection dropped');
       connection.send(421, 'transaction took too long, closing connection');
       connection.close();
-    }, config.transactionTimeoutMs);
+    }, limits.transactionTimeoutMs);
     timer.unref();
     deadlines.set(sessionId, timer);
   };
@@ -156,13 +158,13 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     logger: false,
     banner: 'ticketd',
     closeTimeout: o.closeTimeoutMs ?? 10_000,
-    socketTimeout: config.idleTimeoutMs,
+    socketTimeout: limits.idleTimeoutMs,
     // Loopback: the peer is the local MTA, a reverse lookup tells nothing.
     disableReverseLookup: true,
     onConnect(session, callback) {
       // The new connection is already counted.
-      if (server.connections.size > config.maxConnections) {
-        log.warn({ code: 'INBOUND_BUSY', session: session.id, limit: config.maxConnections }, 'too many inbound connections; answered 421');
+      if (server.connections.size > limits.maxConnections) {
+        log.warn({ code: 'INBOUND_BUSY', session: session.id, limit: limits.maxConnections }, 'too many inbound connections; answered 421');
         callback(smtpError(421, 'too many connections, try again later'));
         return;
       }
@@ -212,7 +214,7 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
         held = 0;
         chunks.length = 0;
         log.warn(
-          { code: 'INBOUND_BUSY', session: session.id, inFlightBytes: budget.inUse, limit: config.maxInFlightBytes },
+          { code: 'INBOUND_BUSY', session: session.id, inFlightBytes: budget.inUse, limit: limits.maxInFlightBytes },
           'inbound byte budget exhausted; message answered 451',
         );
       };

@@ -19,6 +19,17 @@ export interface PublicMessage {
   text: string;
   attachmentNames: string[];
   at: number;
+  /** True when `text` is only the beginning of the stored body. */
+  truncated?: boolean;
+}
+
+/** One entry of a ticket's public history before its content is read: enough to order and page it. */
+export interface TimelineHead {
+  source: 'message' | 'event';
+  id: number;
+  /** The event type; 'message' for messages. */
+  type: string;
+  at: number;
 }
 
 export interface PublicEvent {
@@ -45,6 +56,7 @@ interface RawMessage {
   kind: string;
   from: string;
   text: string;
+  truncated: number;
   attachments: string;
   at: number;
 }
@@ -64,12 +76,28 @@ export class StatusPageStore {
     return (this.store.s('status-link-by-hash').get(hash) as StatusLinkRow | undefined) ?? null;
   }
 
-  /** Public messages and events only; internal notes, bounces and link events never leave here. */
-  pageData(ticketId: number): StatusPageData | null {
+  /**
+   * Public messages and events only; internal notes, bounces and link events
+   * never leave here. `pick` chooses, from the heads of the whole history,
+   * the entries to show; only theirs are read, each message text up to
+   * `maxTextChars`. One snapshot, so the page and its numbering agree.
+   */
+  pageData(ticketId: number, pick: (heads: TimelineHead[]) => TimelineHead[], maxTextChars: number): StatusPageData | null {
     return this.store.db.transaction(() => {
       const ticket = this.store.ticketRow(ticketId);
       if (!ticket) return null;
-      const messages = (this.store.s('status-page-messages').all(ticketId) as RawMessage[]).map(
+      const heads: TimelineHead[] = [
+        ...(this.store.s('status-page-message-heads').all(ticketId) as { id: number; at: number }[]).map(
+          (m): TimelineHead => ({ source: 'message', id: m.id, type: 'message', at: m.at }),
+        ),
+        ...(this.store.s('status-page-event-heads').all(ticketId) as { id: number; type: string; at: number }[]).map(
+          (e): TimelineHead => ({ source: 'event', id: e.id, type: e.type, at: e.at }),
+        ),
+      ];
+      const picked = pick(heads);
+      const ids = (source: TimelineHead['source']) => JSON.stringify(picked.filter((h) => h.source === source).map((h) => h.id));
+      const rawMessages = this.store.s('status-page-messages').all({ ticketId, maxChars: maxTextChars, ids: ids('message') }) as RawMessage[];
+      const messages = rawMessages.map(
         (m): PublicMessage => ({
           id: m.id,
           direction: m.direction,
@@ -78,9 +106,11 @@ export class StatusPageStore {
           text: m.text,
           attachmentNames: (JSON.parse(m.attachments) as AttachmentRecord[]).map((a) => a.filename),
           at: m.at,
+          truncated: m.truncated === 1,
         }),
       );
-      const events = (this.store.s('status-page-events').all(ticketId) as RawEvent[]).map(
+      const rawEvents = this.store.s('status-page-events').all({ ticketId, ids: ids('event') }) as RawEvent[];
+      const events = rawEvents.map(
         (e): PublicEvent => ({ id: e.id, type: e.type, detail: JSON.parse(e.detail) as Record<string, unknown>, at: e.at }),
       );
       return { ticket, messages, events, queuePosition: this.store.queuePosition(ticket) };

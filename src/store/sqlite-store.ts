@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
+import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../core/private-files.js';
 import type { Address, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
@@ -63,9 +64,16 @@ export class SqliteStore implements Store {
   afterTicketChange: ((ticketId: number, change: TicketChange, now: number) => void) | null = null;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // SQLite gives -wal and -shm the mode of the database file, so a private
+      // database file keeps all three private.
+      makePrivateDirSync(dirname(path));
+      if (existsSync(path)) restrictFileSync(path);
+      else createPrivateFileSync(path);
+    }
     this.db = new BetterSqlite3(path);
     this.db.pragma('journal_mode = WAL');
+    if (path !== ':memory:') for (const suffix of ['-wal', '-shm']) restrictFileSync(`${path}${suffix}`);
     // We move or delete mail on the server only after a commit, so a
     // committed row must survive a power cut: FULL syncs the WAL on commit.
     this.db.pragma('synchronous = FULL');

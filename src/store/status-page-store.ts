@@ -1,3 +1,5 @@
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { AttachmentRecord } from '../core/types.js';
 import type { SqliteStore } from './sqlite-store.js';
 import type { TicketRow } from './store.js';
@@ -46,6 +48,11 @@ export interface StatusPageData {
   events: PublicEvent[];
   queuePosition: number;
 }
+
+/** Fewer spare pages than this (one insert with its index updates) and the next write may fail. */
+const MIN_SPARE_PAGES = 16;
+/** Less free space than this on the database's file system and the next write, or WAL growth, may fail. */
+const MIN_FREE_DISK_BYTES = 16 * 1024 * 1024;
 
 /** `code` is SQLite's error code (e.g. SQLITE_BUSY, SQLITE_READONLY), `message` its text. */
 export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
@@ -132,13 +139,32 @@ export class StatusPageStore {
     })();
   }
 
-  /** Whether a write transaction can be opened right now (readiness). */
+  /**
+   * Whether a write can succeed right now (readiness): a write transaction
+   * can be opened, and the database has room to grow. The lock alone says
+   * nothing about room: a full database (its max_page_count reached, or its
+   * file system out of space) still takes the lock, then fails every insert
+   * with SQLITE_FULL.
+   */
   probeWrite(): WriteProbe {
     try {
       this.store.db.transaction(() => this.store.s('readiness-write-probe').run()).immediate();
-      return { ok: true };
     } catch (err) {
       return { ok: false, code: (err as { code?: string }).code ?? 'UNKNOWN', message: (err as Error).message };
     }
+    const db = this.store.db;
+    const pragma = (name: string) => db.pragma(name, { simple: true }) as number;
+    const spare = pragma('max_page_count') - pragma('page_count') + pragma('freelist_count');
+    if (spare < MIN_SPARE_PAGES) {
+      return { ok: false, code: 'SQLITE_FULL', message: `the database is at its max_page_count (${spare} page(s) to spare)` };
+    }
+    if (!db.memory) {
+      const fs = statfsSync(dirname(db.name));
+      const free = fs.bavail * fs.bsize;
+      if (free < MIN_FREE_DISK_BYTES) {
+        return { ok: false, code: 'SQLITE_FULL', message: `only ${free} bytes free on the database's file system` };
+      }
+    }
+    return { ok: true };
   }
 }

@@ -745,6 +745,24 @@ describe('health', () => {
     expect(res.json().outbox).toEqual({ ok: false, pending: 1000, failed: 0, limit: 1000 });
   });
 
+  it('/readyz is 503 when the database is full: the lock is free but every write fails with SQLITE_FULL', async () => {
+    counts = { pending: 0, failed: 0, sent: 0 };
+    health = { connected: true, lastPollAt: clock.now().getTime(), lastError: null, idle: true };
+    const db = runtime.store.db;
+    const limit = db.pragma('max_page_count', { simple: true }) as number;
+    // Clamped to the current size: not one more page can be added.
+    db.pragma('max_page_count = 1');
+    try {
+      expect(() => db.exec('CREATE TABLE readiness_full_check (x)')).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
+      const res = await get('/readyz');
+      expect(res.statusCode).toBe(503);
+      expect(res.json().database).toEqual({ ok: false, error: 'SQLITE_FULL' });
+    } finally {
+      db.pragma(`max_page_count = ${limit}`);
+    }
+    expect((await get('/readyz')).statusCode).toBe(200);
+  });
+
   it('/readyz is 503 when the database cannot be written', async () => {
     counts = { pending: 0, failed: 0, sent: 0 };
     runtime.store.db.pragma('query_only = ON');

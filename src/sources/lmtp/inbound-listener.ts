@@ -92,9 +92,12 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
   let closing: Promise<void> | null = null;
 
   // A trickling client keeps the idle timer from firing; this one runs from
-  // the connection or the previous answered message, whatever arrives.
+  // the connection or the previous answered message, however steadily bytes keep arriving.
   const armDeadline = (sessionId: string) => {
     clearTimeout(deadlines.get(sessionId));
+    deadlines.delete(sessionId);
+    // A transfer can be answered after its connection went away; nothing to guard then.
+    if (![...server.connections].some((c) => c.id === sessionId)) return;
     const timer = setTimeout(() => {
       deadlines.delete(sessionId);
       const connection = [...server.connections].find((c) => c.id === sessionId);
@@ -277,6 +280,8 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const timer of deadlines.values()) clearTimeout(timer);
+        deadlines.clear();
         // Commands after close() get a 421; only a DATA already under way is worth waiting for.
         await Promise.race([Promise.all([...inFlight]), closed]);
         for (const connection of server.connections) {

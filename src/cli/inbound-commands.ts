@@ -5,7 +5,7 @@ import { takeMessages } from '../pipeline/take-messages.js';
 import { ingestMessages, readPipedMessage } from '../sources/pipe/ingest.js';
 import type { IntakeResult, QuarantineEntry } from '../store/store.js';
 import { EXIT, withRuntime, type CliContext } from './cli-context.js';
-import { out, printTable, UsageError } from './output.js';
+import { out, print, printErr, printTable, UsageError } from './output.js';
 import { createProgress } from '../core/progress.js';
 
 /** `reason` of an over-size quarantine entry, as the pipeline writes it. */
@@ -101,8 +101,8 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
           ['size', found.raw.length],
         ];
         if (e.releasedAt !== null) fields.push(['released', `${new Date(e.releasedAt).toISOString()} ${e.releaseOutcome ?? ''}`]);
-        for (const [k, v] of fields) process.stdout.write(`${k.padEnd(9)} ${v}\n`);
-        process.stdout.write(`\n${headers}\n`);
+        for (const [k, v] of fields) print(`${k.padEnd(9)} ${v}\n`);
+        print(`\n${headers}\n`);
       });
     });
 
@@ -199,7 +199,7 @@ async function ingest(ctx: CliContext, files: string[], opts: { mailbox: string;
       ackQueued: r.ackQueued,
       quarantineId: r.quarantineId,
     }));
-    for (const l of lines) process.stderr.write(`ticketd ingest: ${l.source}: ${describeIngest(l)}\n`);
+    for (const l of lines) printErr(`ticketd ingest: ${l.source}: ${describeIngest(l)}\n`);
     if (opts.json) out(lines);
     return EXIT.ok;
   } finally {
@@ -211,7 +211,7 @@ function tempfail(err: unknown): number {
   const e = err as { code?: unknown; message?: string; problems?: string[] };
   const code = typeof e.code === 'string' ? e.code : 'TICKETD_INGEST_FAILED';
   const detail = e.problems?.length ? e.problems.join('; ') : (e.message ?? String(err));
-  process.stderr.write(`ticketd ingest: temporary failure, try again later: ${code}: ${detail}\n`);
+  printErr(`ticketd ingest: temporary failure, try again later: ${code}: ${detail}\n`);
   return EXIT.tempfail;
 }
 

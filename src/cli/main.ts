@@ -14,7 +14,7 @@ import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { registerDemoCommand } from './demo.js';
 import { registerInboundCommands } from './inbound-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
-import { out, printTable, UsageError } from './output.js';
+import { out, print, printErr, printTable, UsageError } from './output.js';
 import { registerSlaCommands } from './sla-commands.js';
 import { registerStatusLinkCommands } from './status-link-commands.js';
 
@@ -119,7 +119,7 @@ tickets
         return;
       }
       const { messages: _m, ...head } = rest;
-      for (const [k, v] of Object.entries(head)) process.stdout.write(`${k.padEnd(13)} ${v ?? ''}\n`);
+      for (const [k, v] of Object.entries(head)) print(`${k.padEnd(13)} ${v ?? ''}\n`);
       process.stdout.write('\n');
       printTable(messages, ['date', 'direction', 'kind', 'from', 'subject']);
       if (events.length) {
@@ -127,7 +127,7 @@ tickets
         // Written out in full: an internal note is what the next team reads.
         for (const e of events) {
           const detail = Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-          process.stdout.write(`${new Date(e.at).toISOString()}  ${e.type.padEnd(16)} ${(e.public ? 'public' : 'internal').padEnd(9)} ${detail.join(' ')}\n`);
+          print(`${new Date(e.at).toISOString()}  ${e.type.padEnd(16)} ${(e.public ? 'public' : 'internal').padEnd(9)} ${detail.join(' ')}\n`);
         }
       }
     });
@@ -147,7 +147,7 @@ tickets
         runtime.pipeline.policy(),
         runtime.clock.now().getTime(),
       );
-      process.stderr.write(`reply to ${ticket.ref} queued for ${ticket.replyTo}\n`);
+      printErr(`reply to ${ticket.ref} queued for ${ticket.replyTo}\n`);
     });
   });
 
@@ -178,7 +178,7 @@ tickets
     if (!team) throw new UsageError('--team must name a team');
     await withRuntime(ctx, async (runtime) => {
       const t = await runtime.store.handoff(refArg(refText), team, opts.note?.trim() || null, runtime.clock.now().getTime());
-      process.stderr.write(`${t.ref} handed to ${team}\n`);
+      printErr(`${t.ref} handed to ${team}\n`);
     });
   });
 
@@ -195,15 +195,15 @@ function fail(err: unknown): never {
     process.exit(EXIT.config);
   }
   if (err instanceof TemplatesInvalidError) {
-    process.stderr.write(`${err.message}\n`);
+    printErr(`${err.message}\n`);
     process.exit(EXIT.config);
   }
   if (err instanceof UsageError) {
-    process.stderr.write(`ticketd: ${err.message}\n`);
+    printErr(`ticketd: ${err.message}\n`);
     process.exit(EXIT.usage);
   }
   const e = err as { code?: string; message?: string };
-  process.stderr.write(`ticketd: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+  printErr(`ticketd: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
   process.exit(EXIT.error);
 }
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { SlaTicketStatus } from '../sla/sla-status.js';
 import type { TickReport } from '../sla/sla-tick.js';
 import { refArg, withRuntime, type CliContext } from './cli-context.js';
-import { out, printTable, UsageError } from './output.js';
+import { out, print, printTable, UsageError } from './output.js';
 
 /** `ticketd sla status` and `ticketd sla tick`. */
 export function registerSlaCommands(program: Command, ctx: CliContext): void {
@@ -92,7 +92,7 @@ function targetCell(t: NonNullable<SlaTicketStatus['targets']>['resolution']): s
 }
 
 function printTick(r: TickReport): void {
-  const w = (line: string) => process.stdout.write(`${line}\n`);
+  const w = (line: string) => print(`${line}\n`);
   w(`${r.dryRun ? 'dry run ' : ''}at ${r.now}: ${r.tickets} ticket(s) due, ${r.queued.length} mail(s) queued`);
   for (const q of r.queued) {
     const extra = q.kind === 'delay-notice' ? ` notice #${q.noticeNumber} (estimate from ${q.estimateSource})` : '';

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const DURATION_PATTERN = /^(\d+[smhdw]\s*)+$/;
@@ -6,6 +7,34 @@ const HOURS_PATTERN = /^\d\d:\d\d-\d\d:\d\d(,\d\d:\d\d-\d\d:\d\d)*$/;
 const MAILBOX_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const REFERENCE_PREFIX_PATTERN = /^[A-Z][A-Z0-9]{1,9}$/;
 const LANGUAGE_PATTERN = /^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
+
+/**
+ * Defaults of the LMTP/SMTP listener's resource bounds. They are applied by
+ * inboundLimits rather than by the schema, so configs parse to the same
+ * shape as before these settings existed.
+ */
+export const INBOUND_LIMIT_DEFAULTS = {
+  /** MTA connections served at once; more are answered 421 and retried by the MTA. */
+  maxConnections: 32,
+  /** Message bytes all transfers in progress may hold together (never less than maxMessageBytes); a message that does not fit gets 451. */
+  maxInFlightBytes: 64 * 1024 * 1024,
+  /** A connection that sends nothing for this long is answered 421 and dropped. */
+  idleTimeoutMs: 60_000,
+  /** From the connection, or the previous answered message, until the next message is answered; else 421 and dropped. */
+  transactionTimeoutMs: 300_000,
+} as const;
+
+export type InboundLimits = { -readonly [K in keyof typeof INBOUND_LIMIT_DEFAULTS]: number };
+
+/** The listener's bounds with the unset ones defaulted. */
+export function inboundLimits(inbound: Partial<InboundLimits> & { maxMessageBytes: number }): InboundLimits {
+  return {
+    maxConnections: inbound.maxConnections ?? INBOUND_LIMIT_DEFAULTS.maxConnections,
+    maxInFlightBytes: inbound.maxInFlightBytes ?? Math.max(INBOUND_LIMIT_DEFAULTS.maxInFlightBytes, inbound.maxMessageBytes),
+    idleTimeoutMs: inbound.idleTimeoutMs ?? INBOUND_LIMIT_DEFAULTS.idleTimeoutMs,
+    transactionTimeoutMs: inbound.transactionTimeoutMs ?? INBOUND_LIMIT_DEFAULTS.transactionTimeoutMs,
+  };
+}
 
 /** The calendar name that needs no entry under `calendars`: every hour counts. */
 export const ROUND_THE_CLOCK = '24x7';
@@ -49,6 +78,31 @@ function isHttpUrl(value: string): boolean {
   const url = new URL(value);
   return (url.protocol === 'http:' || url.protocol === 'https:') && url.host !== '';
 }
+
+/** An IPv4 or IPv6 address, optionally with a /prefix length: what a reverse proxy connects from. */
+function isAddressOrCidr(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+// `true` used to trust every peer, so anyone reaching the port directly
+// could choose the address the rate limits count. It is refused rather than
+// narrowed silently: a proxy on another host would then be counted as one
+// client, and every customer behind it would share one limit.
+function trustProxySchema() {
+  return z.union([z.literal(false), z.array(z.string().refine(isAddressOrCidr, { error: 'expected an IP address or CIDR like "10.0.0.0/8"' })).min(1)], {
+    error: (issue) =>
+      issue.input === true
+        ? 'true would trust any peer: list the addresses of your reverse proxies instead, e.g. ["127.0.0.1", "::1"]'
+        : 'expected false or a list of proxy addresses, e.g. ["127.0.0.1"]',
+  });
+}
+
+/** Status-page lookups (valid or not) one client may make per minute when `statusPage.lookupsPerMinute` is unset. */
+export const STATUS_PAGE_LOOKUPS_PER_MINUTE = 60;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -213,7 +267,7 @@ export const configSchema = z
         host: text().default('127.0.0.1'),
         port: port().default(8080),
         enabled: z.boolean().default(true),
-        trustProxy: z.boolean().default(false),
+        trustProxy: trustProxySchema().default(false),
       })
       .prefault({}),
     inbound: z
@@ -223,6 +277,11 @@ export const configSchema = z
         protocol: z.enum(['lmtp', 'smtp']).default('lmtp'),
         mailbox: text().optional(),
         maxMessageBytes: positiveInt().default(26_214_400),
+        // Resource bounds; unset ones take INBOUND_LIMIT_DEFAULTS (see inboundLimits).
+        maxConnections: positiveInt().optional(),
+        maxInFlightBytes: positiveInt().optional(),
+        idleTimeoutMs: positiveInt().optional(),
+        transactionTimeoutMs: positiveInt().optional(),
       })
       .optional(),
     smtp: smtpSchema,
@@ -246,6 +305,8 @@ export const configSchema = z
       .strictObject({
         linkExpiryDaysAfterClose: countInt().default(30),
         failedLookupsPerMinute: positiveInt().default(20),
+        /** Unset: STATUS_PAGE_LOOKUPS_PER_MINUTE. */
+        lookupsPerMinute: positiveInt().optional(),
       })
       .prefault({}),
     calendars: z.record(text(), calendarSchema).prefault({}),
@@ -307,6 +368,13 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
       report(['inbound', 'mailbox'], 'required when more than one mailbox is configured');
     }
     knownMailbox(['inbound', 'mailbox'], cfg.inbound.mailbox);
+  }
+
+  // A message the budget can never hold would be deferred until the MTA gives up on it.
+  if (cfg.inbound !== undefined && trusted(['inbound', 'maxInFlightBytes']) && trusted(['inbound', 'maxMessageBytes'])) {
+    if (cfg.inbound.maxInFlightBytes !== undefined && cfg.inbound.maxInFlightBytes < cfg.inbound.maxMessageBytes) {
+      report(['inbound', 'maxInFlightBytes'], `must be at least inbound.maxMessageBytes (${cfg.inbound.maxMessageBytes})`);
+    }
   }
 
   if (trusted(['smtp'])) {

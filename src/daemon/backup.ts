@@ -1,6 +1,7 @@
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { createPrivateFileSync } from '../core/private-files.js';
 
 export const BACKUP_TARGET_EXISTS = 'TICKETD_BACKUP_TARGET_EXISTS';
 export const BACKUP_SOURCE_MISSING = 'TICKETD_BACKUP_SOURCE_MISSING';
@@ -37,7 +38,7 @@ export async function backupDatabase(source: string, dest: string, opts: { force
   if (!existsSync(source)) throw new BackupError(BACKUP_SOURCE_MISSING, `database ${source} does not exist`);
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   // Created first, so the copy of customer mail is private from its first byte.
-  writeFileSync(tmp, '', { mode: 0o600, flag: 'wx' });
+  createPrivateFileSync(tmp);
   try {
     const db = new BetterSqlite3(source, { fileMustExist: true, timeout: 5_000 });
     try {

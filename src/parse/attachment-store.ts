@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { makePrivateDir, openPrivateFile } from '../core/private-files.js';
 import type { AttachmentRecord } from '../core/types.js';
 
 /** Bytes still allowed on disk for the current message; shared by all its attachments. */
@@ -55,9 +56,9 @@ export async function storeAttachment(
   // Opening the file only when some budget is left keeps parts past the cap
   // from leaving empty files behind; the directory appears with the first file.
   if (budget.remaining > 0) {
-    await mkdir(target.dir, { recursive: true });
+    await makePrivateDir(target.dir);
     filePath = path.resolve(target.dir, `${target.index}-${safeFileName(target.filename)}`);
-    file = await open(filePath, 'w');
+    file = await openPrivateFile(filePath);
   }
 
   try {

@@ -1,8 +1,9 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../config/load-config.js';
 import { resolveSecret } from '../config/secrets.js';
+import { makePrivateDir, writePrivateFile } from '../core/private-files.js';
 
 export interface Envelope {
   from: string;
@@ -101,16 +102,16 @@ export class FileMailer implements Mailer {
   constructor(private readonly dir: string) {}
 
   async send(envelope: Envelope, raw: Buffer): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    await makePrivateDir(this.dir);
     const name = `${Date.now()}-${process.pid}-${++this.seq}-${envelope.to[0]?.replace(/[^\w.@-]/g, '_') ?? 'none'}.eml`;
     // Written under a temporary name and renamed, so a reader never sees half a message.
     const tmp = join(this.dir, `.${name}.tmp`);
-    await writeFile(tmp, raw);
+    await writePrivateFile(tmp, raw);
     await rename(tmp, join(this.dir, name));
   }
 
   async verify(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    await makePrivateDir(this.dir);
   }
 
   close(): void {}

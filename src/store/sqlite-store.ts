@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import { isDeliveryFailure } from '../classify/bounce.js';
+import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../core/private-files.js';
 import type { Address, BounceInfo, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
@@ -64,14 +65,24 @@ export class SqliteStore implements Store {
   afterTicketChange: ((ticketId: number, change: TicketChange, now: number) => void) | null = null;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // SQLite gives -wal and -shm the mode of the database file, so a private
+      // database file keeps all three private.
+      makePrivateDirSync(dirname(path));
+      if (existsSync(path)) restrictFileSync(path);
+      else createPrivateFileSync(path);
+    }
     this.db = new BetterSqlite3(path);
     this.db.pragma('journal_mode = WAL');
+    if (path !== ':memory:') for (const suffix of ['-wal', '-shm']) restrictFileSync(`${path}${suffix}`);
     // We move or delete mail on the server only after a commit, so a
     // committed row must survive a power cut: FULL syncs the WAL on commit.
     this.db.pragma('synchronous = FULL');
     this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     this.db.pragma('foreign_keys = ON');
+    // Deleted and overwritten content is zeroed, so a status link redacted
+    // after sending does not linger in free pages of the file.
+    this.db.pragma('secure_delete = ON');
     if (opts.migrate !== false) migrate(this.db);
     this.q = {};
     for (const [name, sql] of loadNamedQueries()) this.q[name] = this.db.prepare(sql);
@@ -477,7 +488,36 @@ export class SqliteStore implements Store {
   }
 
   async markOutboxSent(id: number, now: number): Promise<void> {
-    this.s('outbox-sent').run(now, id);
+    this.db.transaction(() => {
+      this.s('outbox-sent').run(now, id);
+      this.redactSentStatusLinks(id);
+    }).immediate();
+  }
+
+  /**
+   * Once a mail is sent its status links are needed no more: the token in
+   * the stored text and HTML becomes `/t/[redacted]` (staff still see where
+   * the link was), and the sent bytes are dropped. Only strings that hash to
+   * one of the ticket's tokens are touched.
+   */
+  private redactSentStatusLinks(outboxId: number): void {
+    const mail = this.s('sent-mail-for-redaction').get(outboxId) as
+      | { id: number; ticketId: number | null; text: string; html: string | null; rawSha: string | null }
+      | undefined;
+    if (!mail || mail.ticketId === null) return;
+    const hashes = new Set((this.s('ticket-token-hashes').all(mail.ticketId) as { tokenHash: string }[]).map((r) => r.tokenHash));
+    let found = false;
+    const redact = (body: string) =>
+      body.replace(/\/t\/([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/g, (match, token: string) => {
+        if (!hashes.has(StatusLinks.hash(token))) return match;
+        found = true;
+        return '/t/[redacted]';
+      });
+    const text = redact(mail.text);
+    const html = mail.html === null ? null : redact(mail.html);
+    if (!found) return;
+    this.s('redact-sent-mail').run({ text, html, id: mail.id });
+    if (mail.rawSha !== null) this.s('drop-unused-raw').run({ sha: mail.rawSha });
   }
 
   async markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {

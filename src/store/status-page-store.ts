@@ -1,3 +1,5 @@
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { AttachmentRecord } from '../core/types.js';
 import type { SqliteStore } from './sqlite-store.js';
 import type { TicketRow } from './store.js';
@@ -19,6 +21,17 @@ export interface PublicMessage {
   text: string;
   attachmentNames: string[];
   at: number;
+  /** True when `text` is only the beginning of the stored body. */
+  truncated?: boolean;
+}
+
+/** One entry of a ticket's public history before its content is read: enough to order and page it. */
+export interface TimelineHead {
+  source: 'message' | 'event';
+  id: number;
+  /** The event type; 'message' for messages. */
+  type: string;
+  at: number;
 }
 
 export interface PublicEvent {
@@ -36,6 +49,11 @@ export interface StatusPageData {
   queuePosition: number;
 }
 
+/** Fewer spare pages than this (one insert with its index updates) and the next write may fail. */
+const MIN_SPARE_PAGES = 16;
+/** Less free space than this on the database's file system and the next write, or WAL growth, may fail. */
+const MIN_FREE_DISK_BYTES = 16 * 1024 * 1024;
+
 /** `code` is SQLite's error code (e.g. SQLITE_BUSY, SQLITE_READONLY), `message` its text. */
 export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
 
@@ -45,6 +63,7 @@ interface RawMessage {
   kind: string;
   from: string;
   text: string;
+  truncated: number;
   attachments: string;
   at: number;
 }
@@ -64,12 +83,28 @@ export class StatusPageStore {
     return (this.store.s('status-link-by-hash').get(hash) as StatusLinkRow | undefined) ?? null;
   }
 
-  /** Public messages and events only; internal notes, bounces and link events never leave here. */
-  pageData(ticketId: number): StatusPageData | null {
+  /**
+   * Public messages and events only; internal notes, bounces and link events
+   * never leave here. `pick` chooses, from the heads of the whole history,
+   * the entries to show; only theirs are read, each message text up to
+   * `maxTextChars`. One snapshot, so the page and its numbering agree.
+   */
+  pageData(ticketId: number, pick: (heads: TimelineHead[]) => TimelineHead[], maxTextChars: number): StatusPageData | null {
     return this.store.db.transaction(() => {
       const ticket = this.store.ticketRow(ticketId);
       if (!ticket) return null;
-      const messages = (this.store.s('status-page-messages').all(ticketId) as RawMessage[]).map(
+      const heads: TimelineHead[] = [
+        ...(this.store.s('status-page-message-heads').all(ticketId) as { id: number; at: number }[]).map(
+          (m): TimelineHead => ({ source: 'message', id: m.id, type: 'message', at: m.at }),
+        ),
+        ...(this.store.s('status-page-event-heads').all(ticketId) as { id: number; type: string; at: number }[]).map(
+          (e): TimelineHead => ({ source: 'event', id: e.id, type: e.type, at: e.at }),
+        ),
+      ];
+      const picked = pick(heads);
+      const ids = (source: TimelineHead['source']) => JSON.stringify(picked.filter((h) => h.source === source).map((h) => h.id));
+      const rawMessages = this.store.s('status-page-messages').all({ ticketId, maxChars: maxTextChars, ids: ids('message') }) as RawMessage[];
+      const messages = rawMessages.map(
         (m): PublicMessage => ({
           id: m.id,
           direction: m.direction,
@@ -78,9 +113,11 @@ export class StatusPageStore {
           text: m.text,
           attachmentNames: (JSON.parse(m.attachments) as AttachmentRecord[]).map((a) => a.filename),
           at: m.at,
+          truncated: m.truncated === 1,
         }),
       );
-      const events = (this.store.s('status-page-events').all(ticketId) as RawEvent[]).map(
+      const rawEvents = this.store.s('status-page-events').all({ ticketId, ids: ids('event') }) as RawEvent[];
+      const events = rawEvents.map(
         (e): PublicEvent => ({ id: e.id, type: e.type, detail: JSON.parse(e.detail) as Record<string, unknown>, at: e.at }),
       );
       return { ticket, messages, events, queuePosition: this.store.queuePosition(ticket) };
@@ -102,13 +139,32 @@ export class StatusPageStore {
     })();
   }
 
-  /** Whether a write transaction can be opened right now (readiness). */
+  /**
+   * Whether a write can succeed right now (readiness): a write transaction
+   * can be opened, and the database has room to grow. The lock alone says
+   * nothing about room: a full database (its max_page_count reached, or its
+   * file system out of space) still takes the lock, then fails every insert
+   * with SQLITE_FULL.
+   */
   probeWrite(): WriteProbe {
     try {
       this.store.db.transaction(() => this.store.s('readiness-write-probe').run()).immediate();
-      return { ok: true };
     } catch (err) {
       return { ok: false, code: (err as { code?: string }).code ?? 'UNKNOWN', message: (err as Error).message };
     }
+    const db = this.store.db;
+    const pragma = (name: string) => db.pragma(name, { simple: true }) as number;
+    const spare = pragma('max_page_count') - pragma('page_count') + pragma('freelist_count');
+    if (spare < MIN_SPARE_PAGES) {
+      return { ok: false, code: 'SQLITE_FULL', message: `the database is at its max_page_count (${spare} page(s) to spare)` };
+    }
+    if (!db.memory) {
+      const fs = statfsSync(dirname(db.name));
+      const free = fs.bavail * fs.bsize;
+      if (free < MIN_FREE_DISK_BYTES) {
+        return { ok: false, code: 'SQLITE_FULL', message: `only ${free} bytes free on the database's file system` };
+      }
+    }
+    return { ok: true };
   }
 }

@@ -5,13 +5,12 @@ const WINDOW_MS = 60_000;
 const MAX_CLIENTS = 10_000;
 
 /**
- * Counts failed status-link lookups per client address over a sliding
- * minute. Once a client is at the limit every lookup it makes is refused,
- * valid or not, so guessing cannot go on by telling 404 from 200.
+ * Counts status-link lookups per client address over a sliding minute.
+ * Once a client is at the limit every lookup it makes is refused.
  */
-export class FailedLookupLimiter {
-  /** Failure times per client, oldest first; Map order is least recently failed first. */
-  private readonly failures = new Map<string, number[]>();
+export class LookupLimiter {
+  /** Lookup times per client, oldest first; Map order is least recently seen first. */
+  private readonly seen = new Map<string, number[]>();
 
   constructor(
     private readonly perMinute: () => number,
@@ -27,20 +26,30 @@ export class FailedLookupLimiter {
     return Math.max(1, Math.ceil((freedAt - this.clock.now().getTime()) / 1000));
   }
 
-  recordFailure(client: string): void {
+  record(client: string): void {
     const times = this.recent(client);
     times.push(this.clock.now().getTime());
-    // Re-inserting moves the client to the end, keeping the map in failure order.
-    this.failures.delete(client);
-    this.failures.set(client, times);
-    while (this.failures.size > MAX_CLIENTS) this.failures.delete(this.failures.keys().next().value!);
+    // Re-inserting moves the client to the end, keeping the map in order of last use.
+    this.seen.delete(client);
+    this.seen.set(client, times);
+    while (this.seen.size > MAX_CLIENTS) this.seen.delete(this.seen.keys().next().value!);
   }
 
   private recent(client: string): number[] {
     const since = this.clock.now().getTime() - WINDOW_MS;
-    const times = (this.failures.get(client) ?? []).filter((t) => t > since);
-    if (times.length === 0) this.failures.delete(client);
-    else this.failures.set(client, times);
+    const times = (this.seen.get(client) ?? []).filter((t) => t > since);
+    if (times.length === 0) this.seen.delete(client);
+    else this.seen.set(client, times);
     return times;
+  }
+}
+
+/**
+ * Failed lookups only: once a client is at the limit every lookup it makes
+ * is refused, valid or not, so guessing cannot go on by telling 404 from 200.
+ */
+export class FailedLookupLimiter extends LookupLimiter {
+  recordFailure(client: string): void {
+    this.record(client);
   }
 }

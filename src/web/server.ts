@@ -1,10 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Runtime } from '../daemon/runtime.js';
 import { StatusPageStore } from '../store/status-page-store.js';
-import { FailedLookupLimiter } from './failed-lookup-limiter.js';
+import { STATUS_PAGE_LOOKUPS_PER_MINUTE } from '../config/schema.js';
+import { FailedLookupLimiter, LookupLimiter } from './failed-lookup-limiter.js';
 import type { WebPages } from './page-templates.js';
 import type { Readiness } from './readiness.js';
-import { statusView } from './status-page.js';
+import { MESSAGE_READ_CHARS, pickHistoryPage, statusView } from './status-page.js';
 import { StatusLinks } from './status-links.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
@@ -37,6 +38,12 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
+/** `?page=N` of a status URL; null (the newest page) when absent or not a page number. */
+function requestedPage(req: FastifyRequest): number | null {
+  const value = (req.query as Record<string, unknown> | undefined)?.page;
+  return typeof value === 'string' && /^[1-9]\d{0,5}$/.test(value) ? Number(value) : null;
+}
+
 /**
  * The customer-facing HTTP server: `/t/<token>` (the status page),
  * `/healthz` and `/readyz`. Request logging stays off, because every status
@@ -51,6 +58,9 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   };
   const statusStore = new StatusPageStore(runtime.store);
   const limiter = new FailedLookupLimiter(() => runtime.config.statusPage.failedLookupsPerMinute, runtime.clock);
+  // Valid links are limited too: every page view costs a database read and a
+  // render, so one link must not let a client keep the server busy.
+  const lookups = new LookupLimiter(() => runtime.config.statusPage.lookupsPerMinute ?? STATUS_PAGE_LOOKUPS_PER_MINUTE, runtime.clock);
 
   // The headers are set here as well as in onSend: replies to framework
   // errors (bad percent-encoding) do not pass through the hooks.
@@ -70,14 +80,24 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   };
 
   const lookUp = (req: FastifyRequest, reply: FastifyReply, token: string) => {
-    const wait = limiter.blockedFor(req.ip);
+    const wait = Math.max(limiter.blockedFor(req.ip), lookups.blockedFor(req.ip));
     if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages().render('too-many-requests'));
+    lookups.record(req.ip);
+    if (lookups.blockedFor(req.ip) > 0) {
+      runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'all' }, 'too many status-page lookups from one client');
+    }
     const ticketId = ticketFor(token);
-    const data = ticketId === null ? null : statusStore.pageData(ticketId);
+    let page: { number: number; count: number } = { number: 1, count: 1 };
+    const pick = (heads: Parameters<typeof pickHistoryPage>[0]) => {
+      const picked = pickHistoryPage(heads, requestedPage(req));
+      page = { number: picked.number, count: picked.count };
+      return picked.heads;
+    };
+    const data = ticketId === null ? null : statusStore.pageData(ticketId, pick, MESSAGE_READ_CHARS);
     if (data === null) {
       limiter.recordFailure(req.ip);
       if (limiter.blockedFor(req.ip) > 0) {
-        runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip }, 'too many failed status-link lookups from one client');
+        runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'failed' }, 'too many failed status-link lookups from one client');
       }
       return sendPage(reply, 404, pages().render('not-found'));
     }
@@ -90,6 +110,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
       publicUrl: runtime.config.publicUrl,
       locale: lang ?? 'en',
       now: runtime.clock.now(),
+      page,
     });
     return sendPage(reply, 200, pages().render('status', view, lang));
   };
@@ -106,9 +127,10 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
 
   const app = Fastify({
     logger: false,
-    // Behind the reverse proxy, only the hop it adds to X-Forwarded-For is
-    // believed: anything further left was written by the client.
-    trustProxy: runtime.config.http.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
+    // Only the listed proxies are believed: X-Forwarded-For is read from the
+    // right, and the first address that is not one of them is the client.
+    // Anything further left was written by the client.
+    trustProxy: runtime.config.http.trustProxy,
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 1024,
     requestTimeout: 30_000,

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makePrivateDirSync } from '../core/private-files.js';
 
 /**
  * Status-page link tokens. A token is HMAC-SHA256(site key, nonce) over a
@@ -20,7 +21,7 @@ export class StatusLinks {
   /** Reads the site key, creating it (mode 0600) on first start. */
   static loadOrCreate(path: string): StatusLinks {
     if (!existsSync(path)) {
-      mkdirSync(dirname(path), { recursive: true });
+      makePrivateDirSync(dirname(path));
       writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
     }
     chmodSync(path, 0o600);

@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
-import type { PublicEvent, PublicMessage, StatusPageData } from '../store/status-page-store.js';
+import type { PublicEvent, PublicMessage, StatusPageData, TimelineHead } from '../store/status-page-store.js';
 
 /** What the SLA engine promises next for a ticket (see `Runtime.slaPromise`). */
 export interface SlaPromise {
@@ -30,8 +30,24 @@ export type TimelineEntry =
       text: string;
       /** True when the text was cut at MAX_MESSAGE_CHARS. */
       shortened: boolean;
+      /** At most MAX_ATTACHMENT_NAMES names, then "… (+N)" for the rest. */
       attachments: string[];
     };
+
+/**
+ * Which part of a long history the page shows. Page 1 holds the oldest
+ * entries; without a page asked for, the page shows the newest. The links are
+ * relative (`?page=N`), so the view never carries the token; '' when there
+ * is no such page.
+ */
+export interface HistoryPage {
+  /** More than one page: the page shows where it is and links on. */
+  paged: boolean;
+  number: number;
+  count: number;
+  earlierHref: string;
+  laterHref: string;
+}
 
 /**
  * What the status page shows, as data: templates turn the codes (status,
@@ -52,6 +68,7 @@ export interface StatusView {
   /** Whether there is anything to say under "what happens next". */
   hasNextSteps: boolean;
   timeline: TimelineEntry[];
+  history: HistoryPage;
   /** Where replies go; the page tells the customer to quote the reference. */
   mailboxAddress: string;
   replyMailto: string;
@@ -67,10 +84,23 @@ export interface StatusViewInput {
   /** Locale for dates, from the language of the template used. */
   locale: string;
   now: Date;
+  /** The page of the history `data` holds (see pickHistoryPage); a single page when left out. */
+  page?: { number: number; count: number };
 }
 
 /** Longer messages are cut; the full text stays in the ticket. */
 export const MAX_MESSAGE_CHARS = 20_000;
+/**
+ * How much of a stored body is read for one message: more than is shown,
+ * because quoted history is removed before the text is cut.
+ */
+export const MESSAGE_READ_CHARS = 4 * MAX_MESSAGE_CHARS;
+/** History entries on one page. With MAX_MESSAGE_CHARS, a page carries at most 200,000 characters of mail text (about 1.2 MB once escaped, at worst). */
+export const HISTORY_PAGE_SIZE = 10;
+/** One-line fields from mail (subject, names, reasons, file names) are cut here. */
+export const MAX_LINE_CHARS = 300;
+/** File names listed per message; the rest are counted. */
+export const MAX_ATTACHMENT_NAMES = 20;
 
 /** Tickets in these states are waiting in the queue the acknowledgement counted. */
 const QUEUED: ReadonlySet<TicketStatus> = new Set(['open', 'on-hold']);
@@ -122,7 +152,8 @@ function plainText(text: string): string {
 }
 
 function oneLine(text: string): string {
-  return plainText(text).replace(/\s+/g, ' ').trim();
+  const line = plainText(text.slice(0, 4 * MAX_LINE_CHARS)).replace(/\s+/g, ' ').trim();
+  return line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS - 1)}…` : line;
 }
 
 function shownTime(at: number | Date, locale: string): ShownTime {
@@ -160,9 +191,9 @@ function messageEntry(m: PublicMessage, input: StatusViewInput): TimelineEntry {
   const t = input.data.ticket;
   const fromUs = m.direction === 'out';
   const fromRequester = !fromUs && (m.from === t.requester || m.from === t.replyTo);
-  let text = stripQuotedHistory(plainText(m.text)).replace(statusLinkPattern(input.publicUrl), `${input.publicUrl}/t/…`);
-  const shortened = text.length > MAX_MESSAGE_CHARS;
-  if (shortened) text = text.slice(0, MAX_MESSAGE_CHARS);
+  let text = stripQuotedHistory(plainText(m.text.slice(0, MESSAGE_READ_CHARS))).replace(statusLinkPattern(input.publicUrl), `${input.publicUrl}/t/…`);
+  const shortened = text.length > MAX_MESSAGE_CHARS || m.truncated === true || m.text.length > MESSAGE_READ_CHARS;
+  if (text.length > MAX_MESSAGE_CHARS) text = text.slice(0, MAX_MESSAGE_CHARS);
   return {
     kind: 'message',
     at: shownTime(m.at, input.locale),
@@ -171,13 +202,33 @@ function messageEntry(m: PublicMessage, input: StatusViewInput): TimelineEntry {
     from: fromUs || fromRequester ? '' : m.from,
     text,
     shortened,
-    attachments: m.attachmentNames.map(oneLine),
+    attachments: [
+      ...m.attachmentNames.slice(0, MAX_ATTACHMENT_NAMES).map(oneLine),
+      // Language-neutral, so every page template shows it as it is.
+      ...(m.attachmentNames.length > MAX_ATTACHMENT_NAMES ? [`… (+${m.attachmentNames.length - MAX_ATTACHMENT_NAMES})`] : []),
+    ],
   };
 }
 
 // At the same instant the request is received, then shown, then acknowledged.
-function rank(entry: TimelineEntry): number {
-  return entry.kind === 'received' ? 0 : entry.kind === 'message' ? 1 : 2;
+function rank(kind: string): number {
+  return kind === 'received' ? 0 : kind === 'message' ? 1 : 2;
+}
+
+/** The history's order: by time; at one instant received, then messages, then other events. */
+function byTimeline(a: { at: number; kind: string; seq: number }, b: { at: number; kind: string; seq: number }): number {
+  return a.at - b.at || rank(a.kind) - rank(b.kind) || a.seq - b.seq;
+}
+
+/**
+ * One page of a ticket's history, in timeline order. `requested` is the
+ * page asked for (1 = oldest); null, or a page past the end, gives the newest.
+ */
+export function pickHistoryPage(heads: TimelineHead[], requested: number | null): { heads: TimelineHead[]; number: number; count: number } {
+  const sorted = [...heads].sort((a, b) => byTimeline({ at: a.at, kind: a.type, seq: a.id }, { at: b.at, kind: b.type, seq: b.id }));
+  const count = Math.max(1, Math.ceil(sorted.length / HISTORY_PAGE_SIZE));
+  const number = requested === null || requested > count ? count : Math.max(1, requested);
+  return { heads: sorted.slice((number - 1) * HISTORY_PAGE_SIZE, number * HISTORY_PAGE_SIZE), number, count };
 }
 
 export function statusView(input: StatusViewInput): StatusView {
@@ -185,12 +236,20 @@ export function statusView(input: StatusViewInput): StatusView {
   const timeline = [
     ...events.flatMap((e) => {
       const entry = eventEntry(e, input.locale);
-      return entry ? [{ entry, at: e.at, seq: e.id }] : [];
+      return entry ? [{ entry, at: e.at, kind: entry.kind, seq: e.id }] : [];
     }),
-    ...messages.map((m) => ({ entry: messageEntry(m, input), at: m.at, seq: m.id })),
+    ...messages.map((m) => ({ entry: messageEntry(m, input), at: m.at, kind: 'message', seq: m.id })),
   ]
-    .sort((a, b) => a.at - b.at || rank(a.entry) - rank(b.entry) || a.seq - b.seq)
+    .sort(byTimeline)
     .map((x) => x.entry);
+  const page = input.page ?? { number: 1, count: 1 };
+  const history: HistoryPage = {
+    paged: page.count > 1,
+    number: page.number,
+    count: page.count,
+    earlierHref: page.number > 1 ? `?page=${page.number - 1}` : '',
+    laterHref: page.number < page.count ? `?page=${page.number + 1}` : '',
+  };
   const queue = QUEUED.has(ticket.status) ? { ahead: queuePosition } : null;
   const promise = input.promise ? { target: input.promise.target, due: shownTime(input.promise.due, input.locale) } : null;
   return {
@@ -204,6 +263,7 @@ export function statusView(input: StatusViewInput): StatusView {
     promise,
     hasNextSteps: queue !== null || promise !== null,
     timeline,
+    history,
     mailboxAddress: input.mailboxAddress,
     replyMailto: `mailto:${input.mailboxAddress}?subject=${encodeURIComponent(`[${ticket.ref}]`)}`,
     shownAt: shownTime(input.now, input.locale),
@@ -237,6 +297,7 @@ export function sampleStatusViews(): StatusView[] {
       { kind: 'status', at, newStatus: 'on-hold', reason: 'waiting for a spare part' },
       { kind: 'reopened', at },
     ],
+    history: { paged: true, number: 2, count: 3, earlierHref: '?page=1', laterHref: '?page=3' },
     mailboxAddress: 'support@example.com',
     replyMailto: 'mailto:support@example.com?subject=%5BACME-7K3QH9%5D',
     shownAt: at,
@@ -257,6 +318,7 @@ export function sampleStatusViews(): StatusView[] {
     queue: { ahead: 0 },
     promise: { target: 'resolution', due: at },
     timeline: [],
+    history: { paged: false, number: 1, count: 1, earlierHref: '', laterHref: '' },
   };
   const bare: StatusView = { ...sparse, queue: null, promise: null, hasNextSteps: false };
   return [full, ...perStatus, sparse, bare];

@@ -470,10 +470,10 @@ describe('failed lookups', () => {
   it('with trustProxy, count per address the proxy saw, not what the client wrote', async () => {
     ip = freshIp();
     const t = await openTicket({ from: 'proxy@customer.example' });
-    runtime.reload(config((c) => (c.http.trustProxy = true)));
+    const proxy = freshIp();
+    runtime.reload(config((c) => (c.http.trustProxy = [proxy])));
     const proxied = buildWebServer({ runtime, readiness: () => readinessImpl() });
     try {
-      const proxy = freshIp();
       const client = freshIp();
       for (let i = 0; i < LIMIT; i++) {
         // Each request claims a different address on the left; the proxy appends the real one.
@@ -484,6 +484,120 @@ describe('failed lookups', () => {
       expect(blocked.statusCode).toBe(429);
       const other = await get(`/t/${t.token}`, { server: proxied, ip: proxy, headers: { 'x-forwarded-for': freshIp() } });
       expect(other.statusCode).toBe(200);
+    } finally {
+      await proxied.close();
+      runtime.reload(config());
+    }
+  });
+});
+
+describe('bounds', () => {
+  it('pages a history of 500 replies of 20 KB: each page stays small, newest first by default, with links to the rest', async () => {
+    ip = freshIp();
+    const first = await deliver({ from: 'long@customer.example', subject: 'Long story' });
+    const replies = 500;
+    for (let i = 0; i < replies; i++) {
+      // Distinct lines, so nothing is taken for quoted history.
+      const body = Array.from({ length: 256 }, (_, l) => `reply ${i} line ${l} ${'y'.repeat(64)}`).join('\r\n');
+      await deliver({ from: 'long@customer.example', subject: 'Re: Long story', inReplyTo: first.messageId, body });
+      clock.advance(1_000);
+    }
+    const detail = await runtime.store.ticketDetail(first.ref!);
+    expect(detail!.messages.filter((m) => m.kind === 'reply')).toHaveLength(replies);
+    const ack = detail!.messages.find((x) => x.kind === 'ack')!;
+    const token = new RegExp(`${PUBLIC_URL}/t/([A-Za-z0-9_-]{43})`).exec(ack.text)![1]!;
+
+    const newest = await page(token);
+    expect(newest.statusCode).toBe(200);
+    // 503 entries (received, request, acknowledged, 500 replies) make 51 pages of 10.
+    expect(newest.body).toContain('Page 51 of 51.');
+    expect(newest.body).toContain(`reply ${replies - 1} line 0`);
+    expect(newest.body).not.toContain('reply 480 line 0');
+    expect(newest.body).not.toContain('We received your request');
+    expect(newest.body).toContain('href="?page&#x3D;50" rel="prev"');
+    expect(newest.body).not.toContain('rel="next"');
+    const bound = 256 * 1024;
+    expect(Buffer.byteLength(newest.body)).toBeLessThan(bound);
+
+    const oldest = await get(`/t/${token}?page=1`);
+    expect(oldest.body).toContain('Page 1 of 51.');
+    expect(oldest.body).toContain('We received your request');
+    expect(oldest.body).toContain('reply 0 line 0');
+    expect(oldest.body).toContain('href="?page&#x3D;2" rel="next"');
+    expect(oldest.body).not.toContain('rel="prev"');
+    // Anything that is not a page number shows the newest page.
+    for (const q of ['?page=999', '?page=abc', '?page=0', '?page=-1', '?page=1&page=2']) {
+      const res = await get(`/t/${token}${q}`);
+      expect(res.statusCode, q).toBe(200);
+      expect(res.body, q).toContain('Page 51 of 51.');
+    }
+
+    const sizes: number[] = [];
+    const rssBefore = process.memoryUsage().rss;
+    for (let i = 0; i < 300; i++) {
+      // Every page in turn, so the full ones (10 replies each) are measured too.
+      const res = await get(`/t/${token}?page=${(i % 51) + 1}`, { ip: `10.77.${Math.floor(i / 200)}.${(i % 200) + 1}` });
+      expect(res.statusCode).toBe(200);
+      sizes.push(Buffer.byteLength(res.body));
+    }
+    const rssAfter = process.memoryUsage().rss;
+    const mb = (n: number) => Math.round(n / 1024 / 1024);
+    console.log(
+      `status page: ${replies} replies of 20 KB; page ${Math.max(...sizes)} bytes (bound ${bound}); ` +
+        `300 loads: RSS ${mb(rssBefore)} MB -> ${mb(rssAfter)} MB`,
+    );
+    expect(Math.max(...sizes)).toBeLessThan(bound);
+    // Loose on purpose (the collector decides when to give memory back); the
+    // same loads of the unbounded 10 MB page took RSS to about 2.9 GB.
+    expect(rssAfter - rssBefore).toBeLessThan(600 * 1024 * 1024);
+  }, 300_000);
+
+  it('cuts a long message with a note, and a long subject and file list', async () => {
+    ip = freshIp();
+    const t = await openTicket({ from: 'cut@customer.example', rawSubject: `S${'s'.repeat(5_000)}`, body: 'z'.repeat(200_000) });
+    const html = (await page(t.token)).body;
+    expect(html).toContain('This message is long; only its beginning is shown here.');
+    expect(html).not.toContain('z'.repeat(20_001));
+    expect(html).toContain(`S${'s'.repeat(298)}…</h1>`);
+    expect(Buffer.byteLength(html)).toBeLessThan(64 * 1024);
+  });
+
+  it('limits valid lookups per client too (statusPage.lookupsPerMinute)', async () => {
+    ip = freshIp();
+    const t = await openTicket({ from: 'often@customer.example' });
+    runtime.reload(config((c) => (c.statusPage.lookupsPerMinute = 3)));
+    try {
+      const reader = freshIp();
+      for (let i = 0; i < 3; i++) expect((await page(t.token, reader)).statusCode).toBe(200);
+      const blocked = await page(t.token, reader);
+      expect(blocked.statusCode).toBe(429);
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await page(t.token, freshIp())).statusCode).toBe(200);
+      clock.advance(60_001);
+      expect((await page(t.token, reader)).statusCode).toBe(200);
+    } finally {
+      runtime.reload(config());
+    }
+  });
+});
+
+describe('trusted proxies', () => {
+  it('believe X-Forwarded-For only from a listed proxy: any other peer is counted by its own address', async () => {
+    ip = freshIp();
+    const t = await openTicket({ from: 'notproxy@customer.example' });
+    runtime.reload(config((c) => (c.http.trustProxy = ['127.0.0.1', '10.0.0.0/8'])));
+    const proxied = buildWebServer({ runtime, readiness: () => readinessImpl() });
+    try {
+      // A direct client claims a fresh address each time; it must still be counted as itself.
+      const direct = freshIp();
+      for (let i = 0; i < LIMIT; i++) {
+        const res = await get(`/t/${'F'.repeat(42)}${i}`, { server: proxied, ip: direct, headers: { 'x-forwarded-for': freshIp() } });
+        expect(res.statusCode).toBe(404);
+      }
+      expect((await get(`/t/${t.token}`, { server: proxied, ip: direct, headers: { 'x-forwarded-for': freshIp() } })).statusCode).toBe(429);
+      // Through a proxy inside the listed network, the forwarded address counts.
+      expect((await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': direct } })).statusCode).toBe(429);
+      expect((await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': freshIp() } })).statusCode).toBe(200);
     } finally {
       await proxied.close();
       runtime.reload(config());
@@ -629,6 +743,24 @@ describe('health', () => {
     const res = await get('/readyz');
     expect(res.statusCode).toBe(503);
     expect(res.json().outbox).toEqual({ ok: false, pending: 1000, failed: 0, limit: 1000 });
+  });
+
+  it('/readyz is 503 when the database is full: the lock is free but every write fails with SQLITE_FULL', async () => {
+    counts = { pending: 0, failed: 0, sent: 0 };
+    health = { connected: true, lastPollAt: clock.now().getTime(), lastError: null, idle: true };
+    const db = runtime.store.db;
+    const limit = db.pragma('max_page_count', { simple: true }) as number;
+    // Clamped to the current size: not one more page can be added.
+    db.pragma('max_page_count = 1');
+    try {
+      expect(() => db.exec('CREATE TABLE readiness_full_check (x)')).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
+      const res = await get('/readyz');
+      expect(res.statusCode).toBe(503);
+      expect(res.json().database).toEqual({ ok: false, error: 'SQLITE_FULL' });
+    } finally {
+      db.pragma(`max_page_count = ${limit}`);
+    }
+    expect((await get('/readyz')).statusCode).toBe(200);
   });
 
   it('/readyz is 503 when the database cannot be written', async () => {

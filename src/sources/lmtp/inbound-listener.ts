@@ -5,6 +5,7 @@
 
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { InboundConfig } from '../../config/load-config.js';
+import { inboundLimits } from '../../config/schema.js';
 import type { Logger } from '../../core/logger.js';
 import { takeMessages, type Pipeline } from '../../pipeline/take-messages.js';
 import type { IntakeResult } from '../../store/store.js';
@@ -43,14 +44,71 @@ function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
+/**
+ * The message bytes all transfers in progress hold together. A transfer
+ * reserves what it declared with SIZE= up front and grows its reservation as
+ * data arrives; what does not fit is refused rather than buffered, so many
+ * parallel deliveries cost at most the budget, not the sum of their sizes.
+ */
+class ByteBudget {
+  private used = 0;
+  constructor(readonly limit: number) {}
+
+  /** Grows a reservation from `held` to `wanted` bytes; false (nothing changed) when that does not fit. */
+  grow(held: number, wanted: number): boolean {
+    if (wanted <= held) return true;
+    if (this.used + wanted - held > this.limit) return false;
+    this.used += wanted - held;
+    return true;
+  }
+
+  release(held: number): void {
+    this.used -= held;
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+}
+
+/** The size an MTA declared with `MAIL FROM:<…> SIZE=n` (RFC 1870), 0 when none. */
+function declaredSize(session: SMTPServerSession): number {
+  const args = session.envelope.mailFrom === false ? undefined : (session.envelope.mailFrom.args as Record<string, string> | false | undefined);
+  const size = args ? Number(args.SIZE) : 0;
+  return Number.isSafeInteger(size) && size > 0 ? size : 0;
+}
+
 export async function startInboundListener(o: InboundListenerOptions): Promise<InboundListener> {
   const { config, pipeline } = o;
   const log = o.logger.child({ listener: config.protocol });
   const lmtp = config.protocol === 'lmtp';
+  const limits = inboundLimits(config);
   /** The mailbox each accepted recipient was mapped to at RCPT time. */
   const recipientMailbox = new WeakMap<SMTPServerAddress, string>();
   const inFlight = new Set<Promise<void>>();
+  const budget = new ByteBudget(limits.maxInFlightBytes);
+  /** Per connection, the deadline of the transaction it is in or about to start. */
+  const deadlines = new Map<string, NodeJS.Timeout>();
   let closing: Promise<void> | null = null;
+
+  // A trickling client keeps the idle timer from firing; this one runs from
+  // the connection or the previous answered message, however steadily bytes keep arriving.
+  const armDeadline = (sessionId: string) => {
+    clearTimeout(deadlines.get(sessionId));
+    deadlines.delete(sessionId);
+    // A transfer can be answered after its connection went away; nothing to guard then.
+    if (![...server.connections].some((c) => c.id === sessionId)) return;
+    const timer = setTimeout(() => {
+      deadlines.delete(sessionId);
+      const connection = [...server.connections].find((c) => c.id === sessionId);
+      if (!connection) return;
+      log.warn({ code: 'INBOUND_TIMEOUT', session: sessionId, limitMs: limits.transactionTimeoutMs }, 'inbound transaction took too long; connection dropped');
+      connection.send(421, 'transaction took too long, closing connection');
+      connection.close();
+    }, limits.transactionTimeoutMs);
+    timer.unref();
+    deadlines.set(sessionId, timer);
+  };
 
   const mailboxFor = (address: string): string | null => {
     const wanted = address.toLowerCase();
@@ -58,16 +116,16 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     return hit?.name ?? null;
   };
 
-  const take = async (raw: Buffer, session: SMTPServerSession): Promise<string | string[]> => {
+  const envelopeSender = (session: SMTPServerSession) => (session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address);
+
+  /** `delivered` is the message as received, with the Return-Path line already in front. */
+  const take = async (delivered: Buffer, session: SMTPServerSession): Promise<string | string[]> => {
     const rcpts = session.envelope.rcptTo;
     // Each accepted recipient was mapped at RCPT; `inbound.mailbox` is only the last resort.
     const byRecipient = rcpts.map((r) => recipientMailbox.get(r) ?? config.mailbox);
     // Several recipients of one mailbox (an address and its alias) make one ticket, not two.
     const mailboxes = [...new Set(byRecipient)];
-    const sender = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
-    // As the final delivery agent we record the envelope sender (RFC 5321 4.4);
-    // classification reads it to recognise bounces sent from the null sender.
-    const delivered = Buffer.concat([Buffer.from(`Return-Path: <${sender}>\r\n`), raw]);
+    const sender = envelopeSender(session);
     const results = await takeMessages(
       pipeline,
       mailboxes.map((mailbox) => ({ origin: { via: 'lmtp' as const, mailbox }, raw: delivered })),
@@ -79,7 +137,7 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
         session: session.id,
         from: sender,
         rcpt: rcpts.map((r) => r.address),
-        size: raw.length,
+        size: delivered.length,
         results: results.map((r) => ({ mailbox: r.origin.mailbox, action: r.outcome, ref: r.ref })),
       },
       'inbound message committed',
@@ -103,6 +161,23 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     logger: false,
     banner: 'ticketd',
     closeTimeout: o.closeTimeoutMs ?? 10_000,
+    socketTimeout: limits.idleTimeoutMs,
+    // Loopback: the peer is the local MTA, a reverse lookup tells nothing.
+    disableReverseLookup: true,
+    onConnect(session, callback) {
+      // The new connection is already counted.
+      if (server.connections.size > limits.maxConnections) {
+        log.warn({ code: 'INBOUND_BUSY', session: session.id, limit: limits.maxConnections }, 'too many inbound connections; answered 421');
+        callback(smtpError(421, 'too many connections, try again later'));
+        return;
+      }
+      armDeadline(session.id);
+      callback();
+    },
+    onClose(session) {
+      clearTimeout(deadlines.get(session.id));
+      deadlines.delete(session.id);
+    },
     onRcptTo(address, _session, callback) {
       const mailbox = mailboxFor(address.address);
       if (mailbox === null) {
@@ -114,8 +189,14 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
       callback();
     },
     onData(stream: SMTPServerDataStream, session, callback) {
-      const chunks: Buffer[] = [];
+      // As the final delivery agent we record the envelope sender (RFC 5321 4.4);
+      // classification reads it to recognise bounces sent from the null sender.
+      // It goes first in the list, so the message is copied once, not twice.
+      const chunks: Buffer[] = [Buffer.from(`Return-Path: <${envelopeSender(session)}>\r\n`)];
       let kept = 0;
+      // What this transfer holds of the budget; declared sizes are reserved up front.
+      let held = 0;
+      let overBudget = false;
       let settle!: () => void;
       const transaction = new Promise<void>((resolve) => (settle = resolve));
       inFlight.add(transaction);
@@ -123,14 +204,33 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
       const finish = (err: Error | null, message?: string | string[]) => {
         if (answered) return;
         answered = true;
+        budget.release(held);
+        held = 0;
         inFlight.delete(transaction);
         settle();
+        armDeadline(session.id);
         callback(err, message);
       };
+      const refuseForBudget = () => {
+        overBudget = true;
+        budget.release(held);
+        held = 0;
+        chunks.length = 0;
+        log.warn(
+          { code: 'INBOUND_BUSY', session: session.id, inFlightBytes: budget.inUse, limit: limits.maxInFlightBytes },
+          'inbound byte budget exhausted; message answered 451',
+        );
+      };
+      const declared = Math.min(declaredSize(session), config.maxMessageBytes);
+      if (budget.grow(0, declared)) held = declared;
+      else refuseForBudget();
       stream.on('data', (chunk: Buffer) => {
         kept += chunk.length;
-        // Past the cap the rest is only drained; the server answers 552 itself.
-        if (kept <= config.maxMessageBytes) chunks.push(chunk);
+        // Past the cap or the budget the rest is only drained; the server answers 552 itself.
+        if (overBudget || kept > config.maxMessageBytes) return;
+        if (!budget.grow(held, kept)) return refuseForBudget();
+        held = Math.max(held, kept);
+        chunks.push(chunk);
       });
       stream.on('error', (err) => {
         // The client went away mid-message; nothing was taken and nobody hears the answer.
@@ -141,6 +241,10 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
         if (stream.sizeExceeded) {
           log.info({ code: 'INBOUND_TOO_LARGE', session: session.id, size: stream.byteLength, max: config.maxMessageBytes }, 'inbound message over the size limit');
           finish(smtpError(552, `message exceeds the maximum size of ${config.maxMessageBytes} bytes`));
+          return;
+        }
+        if (overBudget) {
+          finish(smtpError(451, 'too much mail in progress, try again later'));
           return;
         }
         take(Buffer.concat(chunks), session).then(
@@ -176,6 +280,8 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const timer of deadlines.values()) clearTimeout(timer);
+        deadlines.clear();
         // Commands after close() get a 421; only a DATA already under way is worth waiting for.
         await Promise.race([Promise.all([...inFlight]), closed]);
         for (const connection of server.connections) {

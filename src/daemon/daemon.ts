@@ -49,6 +49,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     clock: o.clock,
     pollIntervalMs: config.outbox.pollIntervalMs,
     batchSize: config.outbox.batchSize,
+    concurrency: runtime.outboxConcurrency(),
     leaseMs: Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) * 2,
   });
   const imap = new Map<string, ImapWorker>();

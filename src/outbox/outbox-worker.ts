@@ -12,7 +12,10 @@ export interface OutboxWorkerOptions {
   logger: Logger;
   clock: Clock;
   pollIntervalMs: number;
+  /** Rows claimed at most at once. */
   batchSize: number;
+  /** Sends in flight at once: the SMTP pool's connections, so none waits in the pool's own queue. */
+  concurrency: number;
   /** How long a claimed row stays invisible to other workers; longer than any send deadline. */
   leaseMs: number;
 }
@@ -24,14 +27,27 @@ export interface OutboxPass {
 }
 
 /**
- * Sends what the outbox holds. A row is marked sent only after the server
- * accepted the message; a crash in between sends it again after the lease
- * (at least once: SMTP offers nothing stronger), never loses it.
+ * Sends what the outbox holds, several rows at once. A row is marked sent
+ * only after the server accepted the message; a crash in between sends it
+ * again after the lease (at least once: SMTP offers nothing stronger), never
+ * loses it.
+ *
+ * The loop claims whenever enough send slots are free rather than in passes
+ * that wait for their slowest send, so one server that stalls until the
+ * deadline holds up one slot, not the queue. Each claim gives half its rows
+ * to the newest mail never tried and half to the oldest due (see
+ * `Store.claimOutbox`): a fresh acknowledgement goes out within one claim
+ * however long the backlog, and the backlog still drains in order.
  */
 export class OutboxWorker {
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private inFlight = new Set<Promise<unknown>>();
+  /** Set by wake() at any time, so a wake during a claim or a send is not lost. */
+  private woken = false;
+  private nudge: (() => void) | null = null;
+  /** With a single free slot, whether it goes to the newest or the oldest row; alternates so neither end starves. */
+  private freshTurn = true;
   private lastPassAt: number | null = null;
 
   constructor(private readonly o: OutboxWorkerOptions) {}
@@ -44,13 +60,14 @@ export class OutboxWorker {
 
   /** Lets the worker send right away instead of at its next poll (new mail was queued). */
   wake(): void {
-    this.wakeUp?.();
+    this.woken = true;
+    this.nudge?.();
   }
 
-  /** Finishes the send in hand, then stops. */
+  /** Finishes the sends in hand, then stops. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake();
+    this.nudge?.();
     await this.loop;
   }
 
@@ -59,34 +76,79 @@ export class OutboxWorker {
   }
 
   private async run(): Promise<void> {
+    // Whether the last claim filled every slot it asked for: more may be due.
+    let more = true;
+    let nextPoll = 0;
     while (this.running) {
-      try {
-        const pass = await this.runOnce();
-        if (pass.sent + pass.retrying + pass.failed >= this.o.batchSize) continue;
-      } catch (err) {
-        this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'outbox pass failed');
+      const free = Math.min(this.o.concurrency - this.inFlight.size, this.o.batchSize);
+      const due = this.woken || more || Date.now() >= nextPoll;
+      // Claiming costs a write transaction; waiting for half the slots keeps
+      // that cost per row small during a backlog.
+      const worthIt = this.inFlight.size === 0 || free * 2 >= this.o.concurrency;
+      if (due && free > 0 && worthIt) {
+        this.woken = false;
+        nextPoll = Date.now() + this.o.pollIntervalMs;
+        try {
+          const jobs = await this.claim(free);
+          more = jobs.length === free;
+          for (const job of jobs) this.track(job);
+        } catch (err) {
+          more = false;
+          this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'outbox pass failed');
+        }
+        continue;
       }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.o.pollIntervalMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = null;
+      await this.sleep(due ? null : nextPoll - Date.now());
     }
+    await Promise.all(this.inFlight);
   }
 
-  /** One pass over the rows that are due now. */
+  /** Waits for wake(), stop(), a finished send, or `ms` (null: no timer). */
+  private sleep(ms: number | null): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = ms === null ? undefined : setTimeout(done, Math.max(0, ms));
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.nudge = null;
+        resolve();
+      }
+      this.nudge = done;
+    });
+  }
+
+  private track(job: OutboxJob): void {
+    const p = this.deliver(job).catch((err: unknown) => {
+      // Recording the outcome failed (the database); the lease brings the row back.
+      this.o.logger.error({ code: 'OUTBOX_ERROR', outboxId: job.id, err: (err as Error).message }, 'outbox send could not be recorded');
+    });
+    this.inFlight.add(p);
+    void p.finally(() => {
+      this.inFlight.delete(p);
+      this.nudge?.();
+    });
+  }
+
+  private async claim(limit: number): Promise<OutboxJob[]> {
+    let fresh = Math.floor(limit / 2);
+    if (limit % 2 === 1) {
+      if (this.freshTurn) fresh++;
+      this.freshTurn = !this.freshTurn;
+    }
+    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), limit, this.o.leaseMs, fresh);
+    this.lastPassAt = this.o.clock.now().getTime();
+    return jobs;
+  }
+
+  /** One pass over the rows that are due now (up to `batchSize`), `concurrency` at a time. */
   async runOnce(): Promise<OutboxPass> {
     const pass: OutboxPass = { sent: 0, retrying: 0, failed: 0 };
-    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), this.o.batchSize, this.o.leaseMs);
-    for (const job of jobs) {
-      pass[await this.deliver(job)]++;
-      if (!this.running && this.loop !== null) break;
-    }
-    this.lastPassAt = this.o.clock.now().getTime();
+    const jobs = await this.claim(this.o.batchSize);
+    let next = 0;
+    const lane = async () => {
+      while (next < jobs.length) pass[await this.deliver(jobs[next++]!)]++;
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, jobs.length) }, lane));
     return pass;
   }
 
@@ -118,7 +180,13 @@ export class OutboxWorker {
       }
       const next = this.o.clock.now().getTime() + delay;
       await this.o.store.markOutboxRetry(job.id, next, reason);
-      this.o.logger.warn({ code: 'OUTBOX_RETRY', ...log, error: reason, nextAttemptAt: new Date(next).toISOString() }, 'send failed, will retry');
+      const retry = { ...log, error: reason, nextAttemptAt: new Date(next).toISOString() };
+      if (failure.auth) {
+        // Every mail waits until someone fixes the login: say so loudly.
+        this.o.logger.error({ code: 'OUTBOX_AUTH_FAILED', ...retry }, 'the SMTP server refused our login; mail stays queued and is retried');
+      } else {
+        this.o.logger.warn({ code: 'OUTBOX_RETRY', ...retry }, 'send failed, will retry');
+      }
       return 'retrying';
     }
   }

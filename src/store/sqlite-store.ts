@@ -17,6 +17,7 @@ import type {
   MessageSummary,
   OutboundDraft,
   OutboxCounts,
+  OutboxEntry,
   OutboxJob,
   QuarantineEntry,
   Store,
@@ -411,13 +412,18 @@ export class SqliteStore implements Store {
 
   // ---- outbox ----------------------------------------------------------------
 
-  async claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxJob[]> {
+  async claimOutbox(now: number, limit: number, leaseMs: number, fresh = 0): Promise<OutboxJob[]> {
     return this.db.transaction(() => {
-      const rows = this.s('due-outbox').all(now, limit) as DueRow[];
+      // The newest never-tried rows first, then the oldest due ones. Leasing
+      // moves a row's next attempt past `now`, so the second query cannot
+      // return what the first one took.
+      const rows = this.s('due-outbox-fresh').all(now, Math.min(fresh, limit)) as DueRow[];
       // The lease keeps a second worker (or a restart) from sending the same
       // row while this one is still talking to the server.
       for (const r of rows) this.s('lease-outbox').run(now + leaseMs, r.id);
-      return rows.map(toOutboxJob);
+      const oldest = limit > rows.length ? (this.s('due-outbox').all(now, limit - rows.length) as DueRow[]) : [];
+      for (const r of oldest) this.s('lease-outbox').run(now + leaseMs, r.id);
+      return [...rows, ...oldest].map(toOutboxJob);
     }).immediate();
   }
 
@@ -439,6 +445,16 @@ export class SqliteStore implements Store {
 
   async markOutboxFailed(id: number, error: string, now: number): Promise<void> {
     this.s('outbox-failed').run(error, now, id);
+  }
+
+  async listOutbox(filter: { failedOnly?: boolean; id?: number } = {}): Promise<OutboxEntry[]> {
+    const rows = this.s('list-outbox').all({ id: filter.id ?? null, failed: filter.failedOnly ? 1 : 0 }) as RawOutboxEntry[];
+    return rows.map((r) => ({ ...r, envelopeTo: JSON.parse(r.envelopeTo) as string[] }));
+  }
+
+  async requeueOutbox(which: { id: number } | 'failed', now: number): Promise<number[]> {
+    const rows = this.s('outbox-requeue').all({ id: which === 'failed' ? null : which.id, now }) as { id: number }[];
+    return rows.map((r) => r.id);
   }
 
   async outboxCounts(): Promise<OutboxCounts> {
@@ -566,6 +582,8 @@ interface DueRow {
   toAddrs: string;
   raw: Buffer | null;
 }
+
+type RawOutboxEntry = Omit<OutboxEntry, 'envelopeTo'> & { envelopeTo: string };
 
 function toOutboxJob(r: DueRow): OutboxJob {
   const h = JSON.parse(r.headers) as Record<string, unknown>;

@@ -39,8 +39,10 @@ export interface SmtpCapture {
   setFailureMode(mode: SmtpFailureMode | null): void;
   /** Refuses every login with this reply (535: credentials invalid, 454: temporary), whatever the credentials; null accepts them again. */
   setAuthFailure(code: 454 | 535 | null): void;
-  /** While on, the server reads each message but never answers the end of DATA, like a hung or overloaded server. */
+  /** While on, the server reads each message but never answers the end of DATA, like a hung or overloaded server; such messages are not captured. */
   setStallData(on: boolean): void;
+  /** Messages left unanswered by setStallData. */
+  readonly stalled: number;
   /** Connections accepted since the start (or the last clear()): a pooling client opens few. */
   readonly connections: number;
   clear(): void;
@@ -72,6 +74,7 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
   let authFailure: 454 | 535 | null = null;
   let stallData = false;
   let connections = 0;
+  let stalled = 0;
 
   const failureError = (mode: SmtpFailureMode): Error =>
     Object.assign(new Error(mode.message ?? DEFAULT_FAILURE_TEXT[mode.code]), { responseCode: mode.code });
@@ -124,7 +127,10 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
       stream.once('error', (err) => callback(err));
       stream.once('end', () => {
         // The callback is never called: the client waits for an answer that does not come.
-        if (stallData) return;
+        if (stallData) {
+          stalled++;
+          return;
+        }
         if (failure !== null && failure.at !== 'rcpt') {
           callback(failureError(failure));
           return;
@@ -208,9 +214,14 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
       return connections;
     },
 
+    get stalled() {
+      return stalled;
+    },
+
     clear() {
       messages.length = 0;
       connections = 0;
+      stalled = 0;
     },
 
     close,

@@ -50,7 +50,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     pollIntervalMs: config.outbox.pollIntervalMs,
     batchSize: config.outbox.batchSize,
     concurrency: runtime.outboxConcurrency(),
-    leaseMs: Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) * 2,
+    // A claimed row may wait for the sends ahead of it in its batch, then take its own deadline.
+    leaseMs:
+      Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) *
+      (Math.ceil(config.outbox.batchSize / runtime.outboxConcurrency()) + 1),
   });
   const imap = new Map<string, ImapWorker>();
   for (const mailbox of config.mailboxes) {

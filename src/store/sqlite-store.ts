@@ -423,20 +423,27 @@ export class SqliteStore implements Store {
       for (const r of rows) this.s('lease-outbox').run(now + leaseMs, r.id);
       const oldest = limit > rows.length ? (this.s('due-outbox').all(now, limit - rows.length) as DueRow[]) : [];
       for (const r of oldest) this.s('lease-outbox').run(now + leaseMs, r.id);
-      return [...rows, ...oldest].map(toOutboxJob);
+      // Interleaved, so the send order within a claim favours neither end.
+      const both: DueRow[] = [];
+      for (let i = 0; i < Math.max(rows.length, oldest.length); i++) both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
+      return both.map(toOutboxJob);
     }).immediate();
   }
 
-  async saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void> {
-    const sha = sha256Hex(raw);
+  async saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void> {
     this.db.transaction(() => {
-      this.s('insert-raw').run(sha, raw.length, raw, now);
-      this.s('set-message-raw').run(sha, messageRow);
+      for (const { messageRow, raw } of items) {
+        const sha = sha256Hex(raw);
+        this.s('insert-raw').run(sha, raw.length, raw, now);
+        this.s('set-message-raw').run(sha, messageRow);
+      }
     }).immediate();
   }
 
-  async markOutboxSent(id: number, now: number): Promise<void> {
-    this.s('outbox-sent').run(now, id);
+  async markOutboxSent(ids: number[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of ids) this.s('outbox-sent').run(now, id);
+    }).immediate();
   }
 
   async markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {

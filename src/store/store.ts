@@ -196,8 +196,10 @@ export interface Store {
    * tried, the rest the oldest due (first attempts and retries alike).
    */
   claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number): Promise<OutboxJob[]>;
-  saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void>;
-  markOutboxSent(id: number, now: number): Promise<void>;
+  /** Keeps composed messages, several in one commit, so every retry sends the same bytes. */
+  saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void>;
+  /** Marks rows the server accepted, several in one commit. */
+  markOutboxSent(ids: number[], now: number): Promise<void>;
   markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markOutboxFailed(id: number, error: string, now: number): Promise<void>;
   outboxCounts(): Promise<OutboxCounts>;

@@ -76,7 +76,7 @@ export class OutboxWorker {
     this.nudge?.();
   }
 
-  /** Finishes the sends in hand, then stops; claimed rows not started go back when their lease ends. */
+  /** Finishes the sends in hand, gives back claimed rows not started, then stops. */
   async stop(): Promise<void> {
     this.running = false;
     this.nudge?.();
@@ -116,6 +116,14 @@ export class OutboxWorker {
       await this.sleep(due ? null : nextPoll - Date.now());
     }
     await Promise.all(this.settling);
+    // Rows claimed but not started go back at once rather than after their lease.
+    const unsent = this.queue.splice(0).map((j) => j.id);
+    if (unsent.length === 0) return;
+    try {
+      await this.o.store.releaseOutbox(unsent, this.o.clock.now().getTime());
+    } catch (err) {
+      this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'claimed mail could not be given back; it is sent after its lease');
+    }
   }
 
   /** Waits for wake(), stop(), a finished send, or `ms` (null: no timer). */

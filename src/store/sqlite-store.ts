@@ -446,6 +446,12 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  async releaseOutbox(ids: number[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of ids) this.s('outbox-release').run(now, id);
+    }).immediate();
+  }
+
   async markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
     this.s('outbox-retry').run(nextAttemptAt, error, id);
   }

@@ -200,6 +200,8 @@ export interface Store {
   saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void>;
   /** Marks rows the server accepted, several in one commit. */
   markOutboxSent(ids: number[], now: number): Promise<void>;
+  /** Gives claimed rows back unsent before their lease ends (a clean stop). */
+  releaseOutbox(ids: number[], now: number): Promise<void>;
   markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markOutboxFailed(id: number, error: string, now: number): Promise<void>;
   outboxCounts(): Promise<OutboxCounts>;

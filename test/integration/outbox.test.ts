@@ -199,6 +199,23 @@ describe('outbox', () => {
     expect(env.smtp.connections - before).toBeLessThanOrEqual(MAX_CONNECTIONS);
   });
 
+  it('gives claimed rows it has not started back at once when it stops', async () => {
+    const t = open((c) => (c.smtp.sendTimeoutMs = 2000));
+    env.smtp.setStallData(true);
+    await queueAcks(t, 10, 'stop');
+    t.outbox.start();
+    await until(() => env.smtp.stalled === MAX_CONNECTIONS);
+    await t.outbox.stop();
+    const rows = await t.runtime.store.listOutbox();
+    const started = rows.filter((r) => r.attempts === 1);
+    expect(started).toHaveLength(MAX_CONNECTIONS);
+    for (const r of started) expect(r.lastError).toContain('SEND_DEADLINE');
+    // The others were never tried: due now, not after the lease.
+    const unsent = rows.filter((r) => r.attempts === 0);
+    expect(unsent).toHaveLength(10 - MAX_CONNECTIONS);
+    for (const r of unsent) expect(r.nextAttemptAt).toBeLessThanOrEqual(t.clock.now().getTime());
+  });
+
   it('keeps a pool across a reload that leaves its settings alone and replaces it when they change', async () => {
     const t = open();
     const pool = t.runtime.mailerFor('support');

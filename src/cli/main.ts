@@ -14,6 +14,7 @@ import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { registerDemoCommand } from './demo.js';
 import { registerInboundCommands } from './inbound-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
+import { registerOutboxCommands } from './outbox-commands.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
 import { registerSlaCommands } from './sla-commands.js';
 import { registerStatusLinkCommands } from './status-link-commands.js';
@@ -186,6 +187,7 @@ tickets
 registerSlaCommands(program, ctx);
 registerOpsCommands(program, ctx);
 registerInboundCommands(program, ctx);
+registerOutboxCommands(program, ctx);
 registerDemoCommand(program);
 registerStatusLinkCommands(tickets, ctx);
 

@@ -140,6 +140,12 @@ const imapAuthSchema = z
 const transportSchema = z.enum(['smtp', 'file']);
 const fromSchema = () => z.string().refine(isFromAddress, { error: 'expected an address or "Name <address>"' });
 
+/**
+ * Applied where the pool is built rather than by the schema, so the parsed
+ * config (and `check-config --json`) shows only what the operator wrote here.
+ */
+export const SMTP_POOL_DEFAULTS = { maxConnections: 5, maxMessages: 100 } as const;
+
 const smtpSchema = z
   .strictObject({
     host: text().optional(),
@@ -151,6 +157,10 @@ const smtpSchema = z
     auth: smtpAuthSchema.optional(),
     from: fromSchema(),
     sendTimeoutMs: positiveInt().default(60_000),
+    /** Connections kept open to the server; the outbox sends this many mails at once. Default: SMTP_POOL_DEFAULTS. */
+    maxConnections: intBetween(1, 100).optional(),
+    /** Mails sent over one connection before it is replaced with a fresh one. Default: SMTP_POOL_DEFAULTS. */
+    maxMessages: positiveInt().optional(),
     transport: transportSchema.default('smtp'),
     /** With transport "file", outbound mail is written here as .eml files instead of sent. */
     fileDir: text().optional(),
@@ -174,6 +184,8 @@ const smtpOverrideSchema = z.strictObject({
   auth: smtpAuthSchema,
   from: fromSchema(),
   sendTimeoutMs: positiveInt(),
+  maxConnections: intBetween(1, 100),
+  maxMessages: positiveInt(),
   transport: transportSchema,
   fileDir: text(),
 }).partial();

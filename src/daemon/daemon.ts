@@ -49,7 +49,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     clock: o.clock,
     pollIntervalMs: config.outbox.pollIntervalMs,
     batchSize: config.outbox.batchSize,
-    leaseMs: Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) * 2,
+    concurrency: runtime.outboxConcurrency(),
+    // A claimed row may wait for the sends ahead of it in its batch, then take its own deadline.
+    leaseMs:
+      Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) *
+      (Math.ceil(config.outbox.batchSize / runtime.outboxConcurrency()) + 1),
   });
   const imap = new Map<string, ImapWorker>();
   for (const mailbox of config.mailboxes) {

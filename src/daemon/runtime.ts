@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Config, MailboxConfig } from '../config/load-config.js';
-import { smtpFor } from '../config/load-config.js';
+import { smtpFor, type SmtpConfig } from '../config/load-config.js';
+import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
@@ -26,6 +27,7 @@ export class Runtime {
   readonly pipeline: Pipeline;
   readonly sla: SlaEngine;
   private current: { config: Config; templates: LoadedTemplates; policy: IntakePolicy };
+  /** Keyed by the settings each was built with (mailerKey). */
   private mailers = new Map<string, Mailer>();
 
   constructor(
@@ -86,20 +88,31 @@ export class Runtime {
     return mailboxNamed(this.config, name);
   }
 
-  /** Swaps in a new config and templates; throws (keeping the old ones) if the templates fail. */
+  /**
+   * Swaps in a new config and templates; throws (keeping the old ones) if the
+   * templates fail. A mail pool whose settings did not change stays open;
+   * the others finish the mails in hand and close.
+   */
   reload(config: Config): void {
     const templates = loadTemplates(config);
     this.sla.prepare(config);
     this.current = { config, templates, policy: this.buildPolicy(config, templates.mail) };
-    for (const m of this.mailers.values()) m.close();
-    this.mailers.clear();
+    const kept = new Set(config.mailboxes.map((m) => mailerKey(smtpFor(config, m))));
+    for (const [key, mailer] of this.mailers) {
+      if (kept.has(key)) continue;
+      mailer.close();
+      this.mailers.delete(key);
+    }
   }
 
+  /** The mailer for a mailbox; mailboxes with the same SMTP settings share one pool of connections. */
   mailerFor(mailbox: string): Mailer {
-    let mailer = this.mailers.get(mailbox);
+    const smtp = smtpFor(this.config, this.mailbox(mailbox));
+    const key = mailerKey(smtp);
+    let mailer = this.mailers.get(key);
     if (!mailer) {
-      mailer = createMailer(smtpFor(this.config, this.mailbox(mailbox)));
-      this.mailers.set(mailbox, mailer);
+      mailer = createMailer(smtp);
+      this.mailers.set(key, mailer);
     }
     return mailer;
   }
@@ -109,8 +122,19 @@ export class Runtime {
     return smtpFor(this.config, this.mailbox(mailbox)).sendTimeoutMs;
   }
 
+  /** Sends the outbox keeps in flight: as many as the largest pool has connections. */
+  outboxConcurrency(): number {
+    return Math.max(
+      ...this.config.mailboxes.map((m) => smtpFor(this.config, m).maxConnections ?? SMTP_POOL_DEFAULTS.maxConnections),
+    );
+  }
+
   close(): void {
     for (const m of this.mailers.values()) m.close();
     this.store.close();
   }
+}
+
+function mailerKey(smtp: SmtpConfig): string {
+  return JSON.stringify(smtp);
 }

@@ -5,6 +5,9 @@ import { SendError, classifySendError, type Mailer } from '../send/mailer.js';
 import type { OutboxJob, Store } from '../store/store.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
+/** How long a sent mark waits for others to share its commit (each commit is an fsync). */
+const SENT_COMMIT_WINDOW_MS = 20;
+
 export interface OutboxWorkerOptions {
   store: Store;
   mailerFor: (mailbox: string) => Mailer;
@@ -12,7 +15,10 @@ export interface OutboxWorkerOptions {
   logger: Logger;
   clock: Clock;
   pollIntervalMs: number;
+  /** Rows claimed at most at once. */
   batchSize: number;
+  /** Sends in flight at once: the SMTP pool's connections, so none waits in the pool's own queue. */
+  concurrency: number;
   /** How long a claimed row stays invisible to other workers; longer than any send deadline. */
   leaseMs: number;
 }
@@ -24,14 +30,36 @@ export interface OutboxPass {
 }
 
 /**
- * Sends what the outbox holds. A row is marked sent only after the server
- * accepted the message; a crash in between sends it again after the lease
- * (at least once: SMTP offers nothing stronger), never loses it.
+ * Sends what the outbox holds, several rows at once. A row is marked sent
+ * only after the server accepted the message; a crash in between sends it
+ * again after the lease (at least once: SMTP offers nothing stronger), never
+ * loses it.
+ *
+ * Rows are claimed up to `batchSize` at a time and fed to `concurrency`
+ * send slots as they free up, rather than in passes that wait for their
+ * slowest send: a server that stalls until the deadline holds up one slot,
+ * not the queue. Each claim gives half its rows to the newest mail never
+ * tried and half to the oldest due (see `Store.claimOutbox`): a fresh
+ * acknowledgement goes out with the next claim however long the backlog,
+ * and the backlog still drains in order. Every commit is an fsync, so the
+ * claim, the composed messages of a claim, and the sent marks of sends that
+ * finish close together each share one.
  */
 export class OutboxWorker {
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  /** Claimed (leased) rows waiting for a send slot. */
+  private queue: OutboxJob[] = [];
+  /** Sends waiting for the server's answer: one per slot. */
+  private inFlight = new Set<Promise<void>>();
+  /** Sends not yet recorded in the database (includes inFlight). */
+  private settling = new Set<Promise<unknown>>();
+  /** Set by wake() at any time, so a wake during a claim or a send is not lost. */
+  private woken = false;
+  private nudge: (() => void) | null = null;
+  /** With an odd claim, whether the extra row goes to the newest or the oldest end; alternates so neither starves. */
+  private freshTurn = true;
+  private sentBatch: { ids: number[]; done: Promise<void> } | null = null;
   private lastPassAt: number | null = null;
 
   constructor(private readonly o: OutboxWorkerOptions) {}
@@ -44,13 +72,14 @@ export class OutboxWorker {
 
   /** Lets the worker send right away instead of at its next poll (new mail was queued). */
   wake(): void {
-    this.wakeUp?.();
+    this.woken = true;
+    this.nudge?.();
   }
 
-  /** Finishes the send in hand, then stops. */
+  /** Finishes the sends in hand, gives back claimed rows not started, then stops. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake();
+    this.nudge?.();
     await this.loop;
   }
 
@@ -59,52 +88,159 @@ export class OutboxWorker {
   }
 
   private async run(): Promise<void> {
+    // Whether the last claim came back full: more may be due.
+    let more = true;
+    let nextPoll = 0;
     while (this.running) {
-      try {
-        const pass = await this.runOnce();
-        if (pass.sent + pass.retrying + pass.failed >= this.o.batchSize) continue;
-      } catch (err) {
-        this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'outbox pass failed');
+      while (this.inFlight.size < this.o.concurrency && this.queue.length > 0) this.track(this.queue.shift()!);
+      const due = this.woken || more || Date.now() >= nextPoll;
+      // Claim once the queue is empty and at least half the slots are free:
+      // claims stay large during a backlog, and a claimed row never waits
+      // more than a batch's worth of sends (the lease covers that).
+      const free = this.o.concurrency - this.inFlight.size;
+      const ready = this.queue.length === 0 && (this.inFlight.size === 0 || free * 2 >= this.o.concurrency);
+      if (due && ready) {
+        this.woken = false;
+        nextPoll = Date.now() + this.o.pollIntervalMs;
+        try {
+          const jobs = await this.claim(this.o.batchSize);
+          more = jobs.length === this.o.batchSize;
+          await this.compose(jobs);
+          this.queue.push(...jobs);
+        } catch (err) {
+          more = false;
+          this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'outbox pass failed');
+        }
+        continue;
       }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.o.pollIntervalMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = null;
+      await this.sleep(due ? null : nextPoll - Date.now());
+    }
+    await Promise.all(this.settling);
+    // Rows claimed but not started go back at once rather than after their lease.
+    const unsent = this.queue.splice(0).map((j) => j.id);
+    if (unsent.length === 0) return;
+    try {
+      await this.o.store.releaseOutbox(unsent, this.o.clock.now().getTime());
+    } catch (err) {
+      this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'claimed mail could not be given back; it is sent after its lease');
     }
   }
 
-  /** One pass over the rows that are due now. */
+  /** Waits for wake(), stop(), a finished send, or `ms` (null: no timer). */
+  private sleep(ms: number | null): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = ms === null ? undefined : setTimeout(done, Math.max(0, ms));
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.nudge = null;
+        resolve();
+      }
+      this.nudge = done;
+    });
+  }
+
+  /** Starts a send in a slot; the slot frees when the server has answered, before the outcome's commit. */
+  private track(job: OutboxJob): void {
+    let release!: () => void;
+    const slot = new Promise<void>((resolve) => (release = resolve));
+    const p = this.deliver(job, release)
+      .catch((err: unknown) => {
+        // Recording the outcome failed (the database); the lease brings the row back.
+        this.o.logger.error({ code: 'OUTBOX_ERROR', outboxId: job.id, err: (err as Error).message }, 'outbox send could not be recorded');
+      })
+      .finally(release);
+    this.inFlight.add(slot);
+    this.settling.add(p);
+    void slot.then(() => {
+      this.inFlight.delete(slot);
+      this.nudge?.();
+    });
+    void p.finally(() => this.settling.delete(p));
+  }
+
+  private async claim(limit: number): Promise<OutboxJob[]> {
+    let fresh = Math.floor(limit / 2);
+    if (limit % 2 === 1) {
+      if (this.freshTurn) fresh++;
+      this.freshTurn = !this.freshTurn;
+    }
+    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), limit, this.o.leaseMs, fresh);
+    this.lastPassAt = this.o.clock.now().getTime();
+    return jobs;
+  }
+
+  /**
+   * Composes the claimed rows sent for the first time and keeps them, in one
+   * commit, so every retry sends the very same bytes. A row whose message
+   * cannot be composed is left to deliver(), which records the failure.
+   */
+  private async compose(jobs: OutboxJob[]): Promise<void> {
+    const fresh = jobs.filter((j) => j.raw === null);
+    if (fresh.length === 0) return;
+    const now = this.o.clock.now();
+    const composed = await Promise.allSettled(fresh.map((j) => composeMime(j.draft, now)));
+    const items: { messageRow: number; raw: Buffer }[] = [];
+    composed.forEach((c, i) => {
+      if (c.status === 'fulfilled') items.push({ messageRow: fresh[i]!.messageRow, raw: c.value });
+    });
+    await this.o.store.saveOutboundRaw(items, now.getTime());
+    composed.forEach((c, i) => {
+      if (c.status === 'fulfilled') fresh[i]!.raw = c.value;
+    });
+  }
+
+  /**
+   * Resolves once the row is marked sent. Sends that finish within
+   * SENT_COMMIT_WINDOW_MS of each other share one commit; a crash inside
+   * that window sends those few mails again, which at-least-once allows.
+   */
+  private markSent(id: number): Promise<void> {
+    if (this.sentBatch === null) {
+      const ids: number[] = [];
+      const done = new Promise<void>((resolve, reject) =>
+        setTimeout(() => {
+          this.sentBatch = null;
+          this.o.store.markOutboxSent(ids, this.o.clock.now().getTime()).then(resolve, reject);
+        }, SENT_COMMIT_WINDOW_MS),
+      );
+      this.sentBatch = { ids, done };
+    }
+    this.sentBatch.ids.push(id);
+    return this.sentBatch.done;
+  }
+
+  /** One pass over the rows that are due now (up to `batchSize`), `concurrency` at a time. */
   async runOnce(): Promise<OutboxPass> {
     const pass: OutboxPass = { sent: 0, retrying: 0, failed: 0 };
-    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), this.o.batchSize, this.o.leaseMs);
-    for (const job of jobs) {
-      pass[await this.deliver(job)]++;
-      if (!this.running && this.loop !== null) break;
-    }
-    this.lastPassAt = this.o.clock.now().getTime();
+    const jobs = await this.claim(this.o.batchSize);
+    await this.compose(jobs);
+    let next = 0;
+    const lane = async () => {
+      while (next < jobs.length) pass[await this.deliver(jobs[next++]!)]++;
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, jobs.length) }, lane));
     return pass;
   }
 
-  private async deliver(job: OutboxJob): Promise<keyof OutboxPass> {
+  /** Sends one row and records the outcome; `answered` runs once the server has answered (or failed to). */
+  private async deliver(job: OutboxJob, answered: () => void = () => undefined): Promise<keyof OutboxPass> {
     const log = { outboxId: job.id, mailbox: job.mailbox, kind: job.kind, attempt: job.attempts };
     const started = Date.now();
     try {
       let raw = job.raw;
       if (raw === null) {
-        // Composed once and kept, so every retry sends the very same bytes.
+        // compose() could not build it; this throws the reason.
         raw = await composeMime(job.draft, this.o.clock.now());
-        await this.o.store.saveOutboundRaw(job.messageRow, raw, this.o.clock.now().getTime());
+        await this.o.store.saveOutboundRaw([{ messageRow: job.messageRow, raw }], this.o.clock.now().getTime());
       }
       await this.o.mailerFor(job.mailbox).send({ from: job.envelopeFrom, to: job.envelopeTo }, raw);
-      await this.o.store.markOutboxSent(job.id, this.o.clock.now().getTime());
+      answered();
+      await this.markSent(job.id);
       this.o.logger.info({ code: 'OUTBOX_SENT', ...log, ms: Date.now() - started }, 'mail sent');
       return 'sent';
     } catch (err) {
+      answered();
       const failure = err instanceof SendError ? err.failure : classifySendError(err);
       const delay = failure.permanent ? null : this.o.schedule.delayAfter(job.attempts);
       const reason = `${failure.code}: ${failure.message}`;
@@ -118,7 +254,13 @@ export class OutboxWorker {
       }
       const next = this.o.clock.now().getTime() + delay;
       await this.o.store.markOutboxRetry(job.id, next, reason);
-      this.o.logger.warn({ code: 'OUTBOX_RETRY', ...log, error: reason, nextAttemptAt: new Date(next).toISOString() }, 'send failed, will retry');
+      const retry = { ...log, error: reason, nextAttemptAt: new Date(next).toISOString() };
+      if (failure.auth) {
+        // Every mail waits until someone fixes the login: say so loudly.
+        this.o.logger.error({ code: 'OUTBOX_AUTH_FAILED', ...retry }, 'the SMTP server refused our login; mail stays queued and is retried');
+      } else {
+        this.o.logger.warn({ code: 'OUTBOX_RETRY', ...retry }, 'send failed, will retry');
+      }
       return 'retrying';
     }
   }

@@ -2,6 +2,7 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../config/load-config.js';
+import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { makePrivateDir, writePrivateFile } from '../core/private-files.js';
 
@@ -10,13 +11,18 @@ export interface Envelope {
   to: string[];
 }
 
-/** Whether a failed send may succeed later (4xx, network) or never will (5xx). */
-export type SendFailure = { permanent: boolean; code: string; message: string };
+/**
+ * Whether a failed send may succeed later (4xx, network) or never will (5xx).
+ * `auth` marks a login the server refused: the message itself is fine and is
+ * retried, but nothing goes out until an operator fixes the credentials.
+ */
+export type SendFailure = { permanent: boolean; code: string; message: string; auth?: boolean };
 
 export interface Mailer {
   /** Resolves once the server accepted the message; rejects with a SendError. */
   send(envelope: Envelope, raw: Buffer): Promise<void>;
   verify(): Promise<void>;
+  /** Lets the sends in hand finish, then closes the connections. */
   close(): void;
 }
 
@@ -29,16 +35,29 @@ export class SendError extends Error {
   }
 }
 
+/**
+ * Replies that refuse the login rather than the message (RFC 4954: 535
+ * credentials invalid, 534 mechanism too weak, 530 authentication or TLS
+ * required, 454 temporary authentication failure).
+ */
+const AUTH_REPLY_CODES = new Set([454, 530, 534, 535]);
+
 /** Maps a nodemailer error onto our retry decision. */
 export function classifySendError(err: unknown): SendFailure {
   const e = err as { code?: string; responseCode?: number; response?: string; message?: string };
   const responseCode = typeof e.responseCode === 'number' ? e.responseCode : null;
   const message = (e.response ?? e.message ?? String(err)).slice(0, 500);
-  if (responseCode !== null && responseCode >= 500 && responseCode < 600) {
-    return { permanent: true, code: `SMTP_${responseCode}`, message };
+  const code = responseCode !== null ? `SMTP_${responseCode}` : (e.code ?? 'SEND_FAILED');
+  // A wrong or expired password says nothing about the message: failing the
+  // queue for good would lose every mail sent while the login was broken.
+  if (e.code === 'EAUTH' || (responseCode !== null && AUTH_REPLY_CODES.has(responseCode))) {
+    return { permanent: false, code, message, auth: true };
   }
-  if (responseCode !== null) return { permanent: false, code: `SMTP_${responseCode}`, message };
-  return { permanent: false, code: e.code ?? 'SEND_FAILED', message };
+  return { permanent: responseCode !== null && responseCode >= 500 && responseCode < 600, code, message };
+}
+
+function deadlineFailure(ms: number): SendError {
+  return new SendError({ permanent: false, code: 'SEND_DEADLINE', message: `no answer from the server within ${ms} ms` });
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
@@ -46,19 +65,33 @@ function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => void): Prom
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       onTimeout();
-      reject(new SendError({ permanent: false, code: 'SEND_DEADLINE', message: `no answer from the server within ${ms} ms` }));
+      reject(deadlineFailure(ms));
     }, ms);
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-/** SMTP delivery; nodemailer neither retries nor bounds a whole send, so both are ours. */
+type Transport = ReturnType<typeof nodemailer.createTransport>;
+
+/**
+ * SMTP delivery over a pool of kept-open connections (nodemailer's pool):
+ * up to `maxConnections` mails in flight, each connection replaced after
+ * `maxMessages` mails and closed after a few idle minutes. nodemailer
+ * neither retries nor bounds a whole send, so both are ours: each send
+ * carries an abort signal at `sendTimeoutMs`, and on abort the pool closes
+ * just the connection that carried it, so one stalled server answer never
+ * wedges the others.
+ */
 export class SmtpMailer implements Mailer {
+  private pool: Promise<Transport> | null = null;
+  private inFlight = 0;
+  private closing = false;
+
   constructor(private readonly cfg: SmtpConfig) {}
 
-  private async transport() {
+  private async options(pool: boolean) {
     const auth = this.cfg.auth ? { user: this.cfg.auth.user, pass: (await resolveSecret(this.cfg.auth)).value } : undefined;
-    return nodemailer.createTransport({
+    return {
       host: this.cfg.host,
       port: this.cfg.port,
       secure: this.cfg.secure,
@@ -68,22 +101,44 @@ export class SmtpMailer implements Mailer {
       connectionTimeout: Math.min(30_000, this.cfg.sendTimeoutMs),
       greetingTimeout: Math.min(30_000, this.cfg.sendTimeoutMs),
       socketTimeout: this.cfg.sendTimeoutMs,
-    });
+      ...(pool
+        ? {
+            pool: true as const,
+            maxConnections: this.cfg.maxConnections ?? SMTP_POOL_DEFAULTS.maxConnections,
+            maxMessages: this.cfg.maxMessages ?? SMTP_POOL_DEFAULTS.maxMessages,
+          }
+        : {}),
+    };
+  }
+
+  private transport(): Promise<Transport> {
+    this.pool ??= this.options(true).then((o) => nodemailer.createTransport(o));
+    return this.pool;
   }
 
   async send(envelope: Envelope, raw: Buffer): Promise<void> {
-    const transport = await this.transport();
+    const signal = AbortSignal.timeout(this.cfg.sendTimeoutMs);
+    this.inFlight++;
     try {
-      await withDeadline(transport.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw }), this.cfg.sendTimeoutMs, () => transport.close());
+      const transport = await this.transport();
+      await transport.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw, signal });
     } catch (err) {
-      throw err instanceof SendError ? err : new SendError(classifySendError(err));
+      if (signal.aborted) throw deadlineFailure(this.cfg.sendTimeoutMs);
+      const failure = classifySendError(err);
+      // Connections log in once; after a refused login the next send opens a
+      // new pool that reads the secret again, so a fixed password file is
+      // picked up without a reload.
+      if (failure.auth) this.dropPool();
+      throw new SendError(failure);
     } finally {
-      transport.close();
+      this.inFlight--;
+      if (this.closing && this.inFlight === 0) this.dropPool();
     }
   }
 
+  /** One connection of its own, so a check never waits behind queued mail. */
   async verify(): Promise<void> {
-    const transport = await this.transport();
+    const transport = nodemailer.createTransport(await this.options(false));
     try {
       await withDeadline(transport.verify(), this.cfg.sendTimeoutMs, () => transport.close());
     } catch (err) {
@@ -93,7 +148,17 @@ export class SmtpMailer implements Mailer {
     }
   }
 
-  close(): void {}
+  close(): void {
+    this.closing = true;
+    if (this.inFlight === 0) this.dropPool();
+  }
+
+  private dropPool(): void {
+    const pool = this.pool;
+    this.pool = null;
+    // Idle connections close at once; one in the middle of a mail finishes it first.
+    void pool?.then((t) => t.close(), () => undefined);
+  }
 }
 
 /** Writes each message as an .eml file instead of sending it (demo and dry runs). */

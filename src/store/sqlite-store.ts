@@ -19,6 +19,7 @@ import type {
   MessageSummary,
   OutboundDraft,
   OutboxCounts,
+  OutboxEntry,
   OutboxJob,
   QuarantineEntry,
   Store,
@@ -469,28 +470,46 @@ export class SqliteStore implements Store {
 
   // ---- outbox ----------------------------------------------------------------
 
-  async claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxJob[]> {
+  async claimOutbox(now: number, limit: number, leaseMs: number, fresh = 0): Promise<OutboxJob[]> {
     return this.db.transaction(() => {
-      const rows = this.s('due-outbox').all(now, limit) as DueRow[];
+      // The newest never-tried rows first, then the oldest due ones. Leasing
+      // moves a row's next attempt past `now`, so the second query cannot
+      // return what the first one took.
+      const rows = this.s('due-outbox-fresh').all(now, Math.min(fresh, limit)) as DueRow[];
       // The lease keeps a second worker (or a restart) from sending the same
       // row while this one is still talking to the server.
       for (const r of rows) this.s('lease-outbox').run(now + leaseMs, r.id);
-      return rows.map(toOutboxJob);
+      const oldest = limit > rows.length ? (this.s('due-outbox').all(now, limit - rows.length) as DueRow[]) : [];
+      for (const r of oldest) this.s('lease-outbox').run(now + leaseMs, r.id);
+      // Interleaved, so the send order within a claim favours neither end.
+      const both: DueRow[] = [];
+      for (let i = 0; i < Math.max(rows.length, oldest.length); i++) both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
+      return both.map(toOutboxJob);
     }).immediate();
   }
 
-  async saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void> {
-    const sha = sha256Hex(raw);
+  async saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void> {
     this.db.transaction(() => {
-      this.s('insert-raw').run(sha, raw.length, raw, now);
-      this.s('set-message-raw').run(sha, messageRow);
+      for (const { messageRow, raw } of items) {
+        const sha = sha256Hex(raw);
+        this.s('insert-raw').run(sha, raw.length, raw, now);
+        this.s('set-message-raw').run(sha, messageRow);
+      }
     }).immediate();
   }
 
-  async markOutboxSent(id: number, now: number): Promise<void> {
+  async markOutboxSent(ids: number[], now: number): Promise<void> {
     this.db.transaction(() => {
-      this.s('outbox-sent').run(now, id);
-      this.redactSentStatusLinks(id);
+      for (const id of ids) {
+        this.s('outbox-sent').run(now, id);
+        this.redactSentStatusLinks(id);
+      }
+    }).immediate();
+  }
+
+  async releaseOutbox(ids: number[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of ids) this.s('outbox-release').run(now, id);
     }).immediate();
   }
 
@@ -526,6 +545,16 @@ export class SqliteStore implements Store {
 
   async markOutboxFailed(id: number, error: string, now: number): Promise<void> {
     this.s('outbox-failed').run(error, now, id);
+  }
+
+  async listOutbox(filter: { failedOnly?: boolean; id?: number } = {}): Promise<OutboxEntry[]> {
+    const rows = this.s('list-outbox').all({ id: filter.id ?? null, failed: filter.failedOnly ? 1 : 0 }) as RawOutboxEntry[];
+    return rows.map((r) => ({ ...r, envelopeTo: JSON.parse(r.envelopeTo) as string[] }));
+  }
+
+  async requeueOutbox(which: { id: number } | 'failed', now: number): Promise<number[]> {
+    const rows = this.s('outbox-requeue').all({ id: which === 'failed' ? null : which.id, now }) as { id: number }[];
+    return rows.map((r) => r.id);
   }
 
   async outboxCounts(): Promise<OutboxCounts> {
@@ -653,6 +682,8 @@ interface DueRow {
   toAddrs: string;
   raw: Buffer | null;
 }
+
+type RawOutboxEntry = Omit<OutboxEntry, 'envelopeTo'> & { envelopeTo: string };
 
 function toOutboxJob(r: DueRow): OutboxJob {
   const h = JSON.parse(r.headers) as Record<string, unknown>;

@@ -155,6 +155,23 @@ export interface QuarantineEntry {
   size: number;
 }
 
+/** An outbox row as `ticketd outbox list` shows it. */
+export interface OutboxEntry {
+  id: number;
+  mailbox: string;
+  kind: string;
+  envelopeTo: string[];
+  subject: string;
+  status: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+  sentAt: number | null;
+  /** The ticket the mail belongs to. */
+  ref: string | null;
+}
+
 export interface OutboxCounts {
   pending: number;
   failed: number;
@@ -178,12 +195,24 @@ export interface Store {
   /** The worker read the folder through, or committed a batch from it. */
   markRead(mailbox: string, at: number): Promise<void>;
 
-  claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxJob[]>;
-  saveOutboundRaw(messageRow: number, raw: Buffer, now: number): Promise<void>;
-  markOutboxSent(id: number, now: number): Promise<void>;
+  /**
+   * Leases up to `limit` due rows: up to `fresh` of them the newest never
+   * tried, the rest the oldest due (first attempts and retries alike).
+   */
+  claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number): Promise<OutboxJob[]>;
+  /** Keeps composed messages, several in one commit, so every retry sends the same bytes. */
+  saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void>;
+  /** Marks rows the server accepted, several in one commit. */
+  markOutboxSent(ids: number[], now: number): Promise<void>;
+  /** Gives claimed rows back unsent before their lease ends (a clean stop). */
+  releaseOutbox(ids: number[], now: number): Promise<void>;
   markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markOutboxFailed(id: number, error: string, now: number): Promise<void>;
   outboxCounts(): Promise<OutboxCounts>;
+  /** Rows not sent yet (pending and failed), only the failed ones, or the one with `id`. */
+  listOutbox(filter?: { failedOnly?: boolean; id?: number }): Promise<OutboxEntry[]>;
+  /** Makes failed rows (one, or all) pending and due now, with the retry schedule started afresh; returns their ids. */
+  requeueOutbox(which: { id: number } | 'failed', now: number): Promise<number[]>;
 
   listTickets(filter?: { status?: TicketStatus; mailbox?: string }): Promise<TicketSummary[]>;
   ticketByRef(ref: string): Promise<TicketRow | null>;

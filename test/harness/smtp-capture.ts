@@ -37,6 +37,14 @@ export interface SmtpCapture {
   waitFor(count: number, timeoutMs?: number): Promise<CapturedMessage[]>;
   /** null accepts mail again. 421 also drops the connection, like a real server going away. */
   setFailureMode(mode: SmtpFailureMode | null): void;
+  /** Refuses every login with this reply (535: credentials invalid, 454: temporary), whatever the credentials; null accepts them again. */
+  setAuthFailure(code: 454 | 535 | null): void;
+  /** While on, the server reads each message but never answers the end of DATA, like a hung or overloaded server; such messages are not captured. */
+  setStallData(on: boolean): void;
+  /** Messages left unanswered by setStallData. */
+  readonly stalled: number;
+  /** Connections accepted since the start (or the last clear()): a pooling client opens few. */
+  readonly connections: number;
   clear(): void;
   /** Stops listening and drops open connections (with a 421), keeping captured messages and the port number. */
   close(): Promise<void>;
@@ -63,6 +71,10 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
   const messages: CapturedMessage[] = [];
   const waiters = new Set<Waiter>();
   let failure: SmtpFailureMode | null = null;
+  let authFailure: 454 | 535 | null = null;
+  let stallData = false;
+  let connections = 0;
+  let stalled = 0;
 
   const failureError = (mode: SmtpFailureMode): Error =>
     Object.assign(new Error(mode.message ?? DEFAULT_FAILURE_TEXT[mode.code]), { responseCode: mode.code });
@@ -85,7 +97,16 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
     logger: false,
     // close() should take the server down promptly, not after the default 30 s grace period
     closeTimeout: 200,
+    onConnect(_session, callback) {
+      connections++;
+      callback();
+    },
     onAuth(auth, _session, callback) {
+      if (authFailure !== null) {
+        const text = authFailure === 535 ? 'Authentication credentials invalid' : 'Temporary authentication failure';
+        callback(Object.assign(new Error(text), { responseCode: authFailure }));
+        return;
+      }
       const expected = opts.auth;
       if (expected !== undefined && (auth.username !== expected.user || auth.password !== expected.pass)) {
         callback(Object.assign(new Error('Authentication credentials invalid'), { responseCode: 535 }));
@@ -105,6 +126,11 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.once('error', (err) => callback(err));
       stream.once('end', () => {
+        // The callback is never called: the client waits for an answer that does not come.
+        if (stallData) {
+          stalled++;
+          return;
+        }
         if (failure !== null && failure.at !== 'rcpt') {
           callback(failureError(failure));
           return;
@@ -176,8 +202,26 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
       failure = mode;
     },
 
+    setAuthFailure(code) {
+      authFailure = code;
+    },
+
+    setStallData(on) {
+      stallData = on;
+    },
+
+    get connections() {
+      return connections;
+    },
+
+    get stalled() {
+      return stalled;
+    },
+
     clear() {
       messages.length = 0;
+      connections = 0;
+      stalled = 0;
     },
 
     close,

@@ -1,0 +1,233 @@
+// The outbox against the real capturing SMTP server: pooled connections,
+// concurrent sends, wakes during a send, fresh mail ahead of a backlog,
+// refused logins, operator retries and the send deadline.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load-config.js';
+import { createLogger, type Logger } from '../../src/core/logger.js';
+import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
+import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
+import { ingestMessages } from '../../src/sources/pipe/ingest.js';
+import { customerMail, startTicketdEnv, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+
+const MAX_CONNECTIONS = 3;
+
+let env: TicketdEnv;
+let td: InProcess | null = null;
+let dbSeq = 0;
+
+beforeAll(async () => {
+  env = await startTicketdEnv();
+}, 60_000);
+afterAll(async () => {
+  await env?.stop();
+});
+afterEach(async () => {
+  await td?.close();
+  td = null;
+  env.smtp.setAuthFailure(null);
+  env.smtp.setStallData(false);
+  env.smtp.setFailureMode(null);
+  env.smtp.clear();
+});
+
+/** A fresh database per test, a pool of MAX_CONNECTIONS, and whatever else the test needs. */
+function open(patch?: (cfg: Record<string, any>) => void, opts: { logger?: Logger } = {}): InProcess {
+  env.writeConfig((c) => {
+    c.database = `./data/outbox-${++dbSeq}.sqlite`;
+    c.smtp.maxConnections = MAX_CONNECTIONS;
+    patch?.(c);
+  });
+  td = env.open(opts);
+  return td;
+}
+
+/** Queues one acknowledgement per new ticket, each for its own customer (the per-sender limits stay out of it). */
+async function queueAcks(t: InProcess, n: number, tag: string): Promise<void> {
+  const mails = Array.from({ length: n }, (_, i) =>
+    Buffer.from(
+      customerMail({
+        from: `customer-${tag}-${i}@customer.example`,
+        subject: `${tag} ${i}`,
+        messageId: `${tag}-${i}@customer.example`,
+      }),
+    ),
+  );
+  // Committed in slices, as a backlog would arrive.
+  for (let i = 0; i < mails.length; i += 100) await ingestMessages(t.runtime.pipeline, 'support', mails.slice(i, i + 100));
+}
+
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function logCollector(): { logger: Logger; entries: Record<string, any>[] } {
+  const entries: Record<string, any>[] = [];
+  const logger = createLogger({ level: 'info', dest: { write: (line: string) => void entries.push(JSON.parse(line)) } });
+  return { logger, entries };
+}
+
+describe('outbox', () => {
+  it('sends many mails over a few pooled connections', async () => {
+    const t = open();
+    await queueAcks(t, 60, 'pool');
+    t.outbox.start();
+    try {
+      await env.smtp.waitFor(60, 30_000);
+    } finally {
+      await t.outbox.stop();
+    }
+    expect(env.smtp.connections).toBeGreaterThan(0);
+    expect(env.smtp.connections).toBeLessThanOrEqual(MAX_CONNECTIONS);
+    expect(await t.runtime.store.outboxCounts()).toMatchObject({ pending: 0, failed: 0, sent: 60 });
+  });
+
+  it('keeps a wake that arrives while a send is in progress', async () => {
+    const t = open((c) => (c.smtp.sendTimeoutMs = 5000));
+    // Polling alone would take a minute: only the wake can make the second mail go out in time.
+    const worker = new OutboxWorker({
+      store: t.runtime.store,
+      mailerFor: (m) => t.runtime.mailerFor(m),
+      schedule: RetrySchedule.parse(['1m']),
+      logger: createLogger({ level: 'silent' }),
+      clock: t.clock,
+      pollIntervalMs: 60_000,
+      batchSize: 50,
+      concurrency: MAX_CONNECTIONS,
+      leaseMs: 30_000,
+    });
+    worker.start();
+    try {
+      // The first send hangs until its deadline, so the worker is busy with it for a while.
+      env.smtp.setStallData(true);
+      await queueAcks(t, 1, 'first');
+      worker.wake();
+      await until(() => env.smtp.stalled === 1);
+      await queueAcks(t, 1, 'second');
+      env.smtp.setStallData(false);
+      worker.wake();
+      const [got] = await env.smtp.waitFor(1, 20_000);
+      expect(got!.envelope.to).toEqual(['customer-second-0@customer.example']);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('sends a fresh acknowledgement before a backlog of older ones', async () => {
+    const t = open();
+    await queueAcks(t, 200, 'backlog');
+    await queueAcks(t, 1, 'fresh');
+    t.outbox.start();
+    try {
+      await env.smtp.waitFor(201, 60_000);
+    } finally {
+      await t.outbox.stop();
+    }
+    const order = env.smtp.messages.map((m) => m.envelope.to[0]);
+    // In the first claim, so among the first sends at once; the old order put it last.
+    expect(order.indexOf('customer-fresh-0@customer.example')).toBeLessThan(MAX_CONNECTIONS * 2);
+    // And the backlog still went out oldest first around it.
+    const backlog = order.filter((a) => a !== 'customer-fresh-0@customer.example');
+    expect(backlog.indexOf('customer-backlog-0@customer.example')).toBeLessThan(MAX_CONNECTIONS * 2);
+  });
+
+  it('retries after a refused login (535) and delivers once the login works, without an operator', async () => {
+    const { logger, entries } = logCollector();
+    const t = open((c) => (c.smtp.auth = { user: 'ticketd', pass: 'secret' }), { logger });
+    env.smtp.setAuthFailure(535);
+    await queueAcks(t, 2, 'auth');
+    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 2, failed: 0 });
+    expect(await t.runtime.store.outboxCounts()).toMatchObject({ pending: 2, failed: 0 });
+    const logged = entries.filter((e) => e.code === 'OUTBOX_AUTH_FAILED');
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toMatchObject({ level: 'error', error: expect.stringContaining('SMTP_535') });
+
+    env.smtp.setAuthFailure(null);
+    t.clock.advance(61_000);
+    expect(await t.outbox.runOnce()).toEqual({ sent: 2, retrying: 0, failed: 0 });
+    expect((await env.smtp.waitFor(2)).map((m) => m.authUser)).toEqual(['ticketd', 'ticketd']);
+  });
+
+  it('`outbox list --failed` shows failed mail and `outbox retry --failed` sends it again', async () => {
+    const t = open();
+    env.smtp.setFailureMode({ code: 550, at: 'rcpt', message: 'No such user' });
+    await queueAcks(t, 2, 'rejected');
+    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 0, failed: 2 });
+    env.smtp.setFailureMode(null);
+
+    const listed = await env.cli(['outbox', 'list', '--failed', '--json']);
+    expect(listed.code).toBe(0);
+    const rows = JSON.parse(listed.stdout) as { id: number; status: string; kind: string; to: string[]; lastError: string }[];
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({ status: 'failed', kind: 'ack', to: ['customer-rejected-0@customer.example'] });
+    expect(rows[0]!.lastError).toContain('SMTP_550');
+
+    const retried = await env.cli(['outbox', 'retry', '--failed', '--json']);
+    expect(retried.code).toBe(0);
+    expect(JSON.parse(retried.stdout)).toEqual({ requeued: rows.map((r) => r.id) });
+    expect(JSON.parse((await env.cli(['outbox', 'list', '--failed', '--json'])).stdout)).toEqual([]);
+
+    // Due now by the system clock, which the CLI used.
+    t.clock.set(new Date());
+    expect(await t.outbox.runOnce()).toEqual({ sent: 2, retrying: 0, failed: 0 });
+    await env.smtp.waitFor(2);
+
+    const again = await env.cli(['outbox', 'retry', String(rows[0]!.id)]);
+    expect(again.code).toBe(64);
+    expect(again.stderr).toContain('was sent');
+    expect((await env.cli(['outbox', 'retry'])).code).toBe(64);
+  });
+
+  it('gives up on a send at the deadline when the server never answers DATA, and the pool goes on', async () => {
+    const t = open((c) => (c.smtp.sendTimeoutMs = 1000));
+    env.smtp.setStallData(true);
+    await queueAcks(t, 1, 'stalled');
+    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 1, failed: 0 });
+    const [row] = await t.runtime.store.listOutbox();
+    expect(row?.lastError).toContain('SEND_DEADLINE');
+
+    env.smtp.setStallData(false);
+    await queueAcks(t, 10, 'after');
+    t.clock.advance(61_000);
+    const before = env.smtp.connections;
+    expect(await t.outbox.runOnce()).toEqual({ sent: 11, retrying: 0, failed: 0 });
+    await env.smtp.waitFor(11);
+    expect(env.smtp.connections - before).toBeLessThanOrEqual(MAX_CONNECTIONS);
+  });
+
+  it('gives claimed rows it has not started back at once when it stops', async () => {
+    const t = open((c) => (c.smtp.sendTimeoutMs = 2000));
+    env.smtp.setStallData(true);
+    await queueAcks(t, 10, 'stop');
+    t.outbox.start();
+    await until(() => env.smtp.stalled === MAX_CONNECTIONS);
+    await t.outbox.stop();
+    const rows = await t.runtime.store.listOutbox();
+    const started = rows.filter((r) => r.attempts === 1);
+    expect(started).toHaveLength(MAX_CONNECTIONS);
+    for (const r of started) expect(r.lastError).toContain('SEND_DEADLINE');
+    // The others were never tried: due now, not after the lease.
+    const unsent = rows.filter((r) => r.attempts === 0);
+    expect(unsent).toHaveLength(10 - MAX_CONNECTIONS);
+    for (const r of unsent) expect(r.nextAttemptAt).toBeLessThanOrEqual(t.clock.now().getTime());
+  });
+
+  it('keeps a pool across a reload that leaves its settings alone and replaces it when they change', async () => {
+    const t = open();
+    const pool = t.runtime.mailerFor('support');
+    t.runtime.reload(loadConfig(env.configPath));
+    expect(t.runtime.mailerFor('support')).toBe(pool);
+
+    env.writeConfig((c) => {
+      c.database = `./data/outbox-${dbSeq}.sqlite`;
+      c.smtp.maxConnections = MAX_CONNECTIONS + 1;
+    });
+    t.runtime.reload(loadConfig(env.configPath));
+    expect(t.runtime.mailerFor('support')).not.toBe(pool);
+    expect(t.runtime.outboxConcurrency()).toBe(MAX_CONNECTIONS + 1);
+  });
+});

@@ -65,6 +65,7 @@ const SIZES = {
 /** How long to keep counting acknowledgements once their messages are all taken. */
 const ACK_WINDOW_MS = size(flags['ack-window-s'], 'BENCH_ACK_WINDOW_S', 60, 20) * 1000;
 const SEED = Number(flags.seed ?? 8);
+const INGEST_BUDGET_MS = 180_000;
 const ONLY = new Set<Part>(flags.only ? (flags.only.split(',').map((p) => p.trim()) as Part[]) : PARTS);
 for (const p of ONLY) if (!PARTS.includes(p)) throw new Error(`--only: unknown part ${p} (parts: ${PARTS.join(', ')})`);
 
@@ -478,12 +479,14 @@ async function ingestPart(): Promise<void> {
     // The first delivery creates and migrates the database, which happens once per installation.
     const firstMs = await runIngest(inst.configPath, singleMail('ingest-first@customer.example', 'First <first@customer.example>', 'First'));
     const times: number[] = [];
-    for (let i = 0; i < n; i++) {
+    // On a machine too busy to start a process in a few seconds, fewer runs are enough to show it.
+    const deadline = performance.now() + INGEST_BUDGET_MS;
+    for (let i = 0; i < n && performance.now() < deadline; i++) {
       times.push(await runIngest(inst.configPath, singleMail(`ingest-${i}@customer.example`, `Customer ${i} <ingest-${i}@customer.example>`, `Piped ${i}`)));
     }
     times.sort((a, b) => a - b);
-    details['ingest.ms'] = { first: round(firstMs), min: round(times[0]!), p50: round(percentile(times, 50)), p90: round(percentile(times, 90)), max: round(times.at(-1)!) };
-    row('ingest', `wall time per message, median of ${n}`, round(percentile(times, 50)), 'ms', below(300, ' ms'));
+    details['ingest.ms'] = { runs: times.length, first: round(firstMs), min: round(times[0]!), p50: round(percentile(times, 50)), p90: round(percentile(times, 90)), max: round(times.at(-1)!) };
+    row('ingest', `wall time per message, median of ${times.length}${times.length < n ? ` (of ${n}: time budget)` : ''}`, round(percentile(times, 50)), 'ms', below(300, ' ms'));
     row('ingest', 'wall time per message, p90', round(percentile(times, 90)), 'ms');
   });
 }

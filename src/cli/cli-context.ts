@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load-config.js';
 import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
-import { Runtime } from '../daemon/runtime.js';
+import { Runtime, type RuntimeOptions } from '../daemon/runtime.js';
 import { parseReference } from '../thread/reference.js';
 import { UsageError } from './output.js';
 
@@ -20,8 +20,13 @@ export function cliContext(program: Command): CliContext {
   const configPath = () => program.opts<{ config: string }>().config;
   return {
     configPath,
-    openRuntime: () => new Runtime(loadConfig(configPath()), createLogger({ level: 'warn', dest: process.stderr }), systemClock),
+    openRuntime: () => openCliRuntime(configPath()),
   };
+}
+
+/** A runtime as one-shot commands open it, with logs on stderr; `opts` narrows what it loads. */
+export function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Runtime {
+  return new Runtime(loadConfig(configPath), createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
 }
 
 /** Runs `fn` with a runtime and always closes it. */

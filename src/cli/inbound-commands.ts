@@ -1,12 +1,21 @@
 import { createReadStream } from 'node:fs';
 import type { Command } from 'commander';
-import type { Runtime } from '../daemon/runtime.js';
+import type { TemplateProblem } from '../compose/template-registry.js';
+import type { Runtime, RuntimeOptions } from '../daemon/runtime.js';
+import { formatProblem } from '../daemon/templates-check.js';
 import { takeMessages } from '../pipeline/take-messages.js';
 import { ingestMessages, readPipedMessage } from '../sources/pipe/ingest.js';
 import type { IntakeResult, QuarantineEntry } from '../store/store.js';
-import { EXIT, withRuntime, type CliContext } from './cli-context.js';
+import { EXIT, openCliRuntime, withRuntime, type CliContext } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
 import { createProgress } from '../core/progress.js';
+
+/**
+ * What `ingest` loads: an MTA starts it once per message, so it compiles only
+ * the acknowledgement (the one mail intake composes) and not the status page.
+ * The other kinds are still checked when the daemon starts or reloads.
+ */
+const INGEST_RUNTIME: RuntimeOptions = { templates: { mailKinds: ['ack'], web: false } };
 
 /** `reason` of an over-size quarantine entry, as the pipeline writes it. */
 const TOO_LARGE_REASON = /^too-large: (\d+) bytes/;
@@ -162,7 +171,7 @@ function usageExit(err: { exitCode: number }): never {
 async function ingest(ctx: CliContext, files: string[], opts: { mailbox: string; json?: boolean }): Promise<number> {
   let rt: Runtime;
   try {
-    rt = ctx.openRuntime();
+    rt = openCliRuntime(ctx.configPath(), INGEST_RUNTIME);
   } catch (err) {
     return tempfail(err);
   }
@@ -208,9 +217,12 @@ async function ingest(ctx: CliContext, files: string[], opts: { mailbox: string;
 }
 
 function tempfail(err: unknown): number {
-  const e = err as { code?: unknown; message?: string; problems?: string[] };
+  const e = err as { code?: unknown; message?: string; problems?: (string | TemplateProblem)[] };
   const code = typeof e.code === 'string' ? e.code : 'TICKETD_INGEST_FAILED';
-  const detail = e.problems?.length ? e.problems.join('; ') : (e.message ?? String(err));
+  // A config error lists its problems as text, a template error as file and line.
+  const detail = e.problems?.length
+    ? e.problems.map((p) => (typeof p === 'string' ? p : formatProblem(p))).join('; ')
+    : (e.message ?? String(err));
   printErr(`ticketd ingest: temporary failure, try again later: ${code}: ${detail}\n`);
   return EXIT.tempfail;
 }

@@ -2,22 +2,17 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { redactConfig } from '../config/secrets.js';
-import { systemClock } from '../core/clock.js';
-import { createLogger } from '../core/logger.js';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
-import { startDaemon } from '../daemon/daemon.js';
 import { TemplatesInvalidError } from '../daemon/templates-check.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { migrate } from '../store/migrate.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
-import { registerDemoCommand } from './demo.js';
-import { registerInboundCommands } from './inbound-commands.js';
-import { registerOpsCommands } from './ops-commands.js';
-import { registerOutboxCommands } from './outbox-commands.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
-import { registerSlaCommands } from './sla-commands.js';
-import { registerStatusLinkCommands } from './status-link-commands.js';
+
+// Modules beyond what every command shares (config, store, templates) load
+// on demand: an MTA runs `ticketd ingest` once per message, and it should not
+// pay for the daemon's IMAP, HTTP and metrics code it never runs.
 
 const program = new Command('ticketd')
   .description('Email-to-ticket daemon: every support mail becomes a ticket, acknowledged at once.')
@@ -32,6 +27,11 @@ program
   .command('start')
   .description('run the daemon: watch the mailboxes, send from the outbox (SIGTERM stops cleanly, SIGHUP reloads)')
   .action(async () => {
+    const [{ startDaemon }, { createLogger }, { systemClock }] = await Promise.all([
+      import('../daemon/daemon.js'),
+      import('../core/logger.js'),
+      import('../core/clock.js'),
+    ]);
     const config = loadConfig(configPath());
     const logger = createLogger({ level: config.log.level });
     const daemon = await startDaemon({ configPath: configPath(), logger, clock: systemClock });
@@ -183,13 +183,30 @@ tickets
     });
   });
 
-// Command modules of the other areas (status page, SLA, operations).
-registerSlaCommands(program, ctx);
-registerOpsCommands(program, ctx);
-registerInboundCommands(program, ctx);
-registerOutboxCommands(program, ctx);
-registerDemoCommand(program);
-registerStatusLinkCommands(tickets, ctx);
+// Command modules of the other areas (status page, SLA, operations), in the
+// order help lists them. Only the module of the command being run is
+// loaded; help, an unknown command or none at all loads every one.
+const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<void> }[] = [
+  { commands: ['sla'], register: async () => (await import('./sla-commands.js')).registerSlaCommands(program, ctx) },
+  {
+    commands: ['systemd-unit', 'doctor', 'backup', 'templates'],
+    register: async () => (await import('./ops-commands.js')).registerOpsCommands(program, ctx),
+  },
+  { commands: ['ingest', 'quarantine'], register: async () => (await import('./inbound-commands.js')).registerInboundCommands(program, ctx) },
+  { commands: ['outbox'], register: async () => (await import('./outbox-commands.js')).registerOutboxCommands(program, ctx) },
+  { commands: ['demo'], register: async () => (await import('./demo.js')).registerDemoCommand(program) },
+  { commands: ['tickets'], register: async () => (await import('./status-link-commands.js')).registerStatusLinkCommands(tickets, ctx) },
+];
+
+/** The command word of argv: the first argument that is neither an option nor the value of `--config`. */
+function commandWord(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '-c' || arg === '--config') i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
 
 function fail(err: unknown): never {
   if (err instanceof ConfigError) {
@@ -209,4 +226,12 @@ function fail(err: unknown): never {
   process.exit(EXIT.error);
 }
 
-program.parseAsync(process.argv).catch(fail);
+async function run(): Promise<void> {
+  const word = commandWord(process.argv.slice(2));
+  const own = COMMAND_MODULES.filter((m) => word !== undefined && m.commands.includes(word));
+  const core = program.commands.some((c) => c.name() === word);
+  for (const m of own.length > 0 || core ? own : COMMAND_MODULES) await m.register();
+  await program.parseAsync(process.argv);
+}
+
+run().catch(fail);

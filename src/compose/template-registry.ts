@@ -29,6 +29,14 @@ export interface TemplateLoadOptions {
   mailboxes: string[];
   /** Language folders to accept; when omitted any folder named like a language tag (`de`, `pt-br`) is one. */
   languages?: string[];
+  /**
+   * Kinds to compile and check now; the others are compiled, with the same
+   * checks, the first time one of them is rendered. Every kind when omitted,
+   * which is what `start`, a reload and `templates check` use: a broken
+   * template is refused before anything runs. A short-lived process that
+   * renders one kind (`ingest` only acknowledges) names just that one.
+   */
+  kinds?: readonly TemplateKind[];
 }
 
 export interface TemplateFile {
@@ -342,9 +350,21 @@ function compileFile(hb: Env, file: TemplateFile): Compiled {
   return { ok: true, template };
 }
 
+/** Compiles the files of one kind into `into`; returns the problems found. */
+function compileKind(hb: Env, files: readonly TemplateFile[], into: Map<string, Template>): TemplateProblem[] {
+  const problems: TemplateProblem[] = [];
+  for (const file of files) {
+    const compiled = compileFile(hb, file);
+    if (compiled.ok) into.set(templateKey(file.mailbox, file.lang, file.kind, file.part), compiled.template);
+    else problems.push(...compiled.problems);
+  }
+  return problems;
+}
+
 /**
- * The compiled mail templates of one templates directory. Immutable: a reload
- * loads a new registry and swaps it in only when loading succeeded.
+ * The compiled mail templates of one templates directory. Immutable to its
+ * users: a reload loads a new registry and swaps it in only when loading
+ * succeeded. Kinds left out of `kinds` at load are compiled on first render.
  */
 export class TemplateRegistry {
   private constructor(
@@ -353,7 +373,10 @@ export class TemplateRegistry {
     readonly files: readonly TemplateFile[],
     /** Language folders that hold at least one template; the top level is the default language. */
     readonly languages: readonly string[],
-    private readonly templates: ReadonlyMap<string, Template>,
+    private readonly hb: Env,
+    private readonly templates: Map<string, Template>,
+    /** Kinds not compiled yet, with their files. */
+    private readonly pending: Map<TemplateKind, TemplateFile[]>,
   ) {}
 
   static load(dir: string, opts: TemplateLoadOptions): TemplateLoadResult {
@@ -378,9 +401,8 @@ export class TemplateRegistry {
       }
     }
 
-    const hb = createEnvironment();
-    const templates = new Map<string, Template>();
     const owners = new Map<string, string>();
+    const pending = new Map<TemplateKind, TemplateFile[]>();
     for (const file of files) {
       const key = templateKey(file.mailbox, file.lang, file.kind, file.part);
       const earlier = owners.get(key);
@@ -389,9 +411,15 @@ export class TemplateRegistry {
         continue;
       }
       owners.set(key, file.path);
-      const compiled = compileFile(hb, file);
-      if (compiled.ok) templates.set(key, compiled.template);
-      else problems.push(...compiled.problems);
+      pending.set(file.kind, [...(pending.get(file.kind) ?? []), file]);
+    }
+
+    const hb = createEnvironment();
+    const templates = new Map<string, Template>();
+    const now = opts.kinds ?? TEMPLATE_KINDS;
+    for (const kind of now) {
+      problems.push(...compileKind(hb, pending.get(kind) ?? [], templates));
+      pending.delete(kind);
     }
 
     if (problems.length > 0) {
@@ -399,7 +427,25 @@ export class TemplateRegistry {
       return { ok: false, errors: problems };
     }
     const languages = [...new Set(files.flatMap((f) => (f.lang === null ? [] : [f.lang])))].sort();
-    return { ok: true, registry: new TemplateRegistry(dir, Object.freeze(files), Object.freeze(languages), templates) };
+    return { ok: true, registry: new TemplateRegistry(dir, Object.freeze(files), Object.freeze(languages), hb, templates, pending) };
+  }
+
+  /** Kinds whose templates are compiled, in schema order. */
+  compiledKinds(): TemplateKind[] {
+    return TEMPLATE_KINDS.filter((kind) => !this.pending.has(kind));
+  }
+
+  /** Compiles a kind left for later at load; its problems make the render fail as a caller error would. */
+  private ensureCompiled(kind: TemplateKind): void {
+    const files = this.pending.get(kind);
+    if (files === undefined) return;
+    const compiled = new Map<string, Template>();
+    const problems = compileKind(this.hb, files, compiled);
+    if (problems.length > 0) {
+      throw new TemplateRenderError(`${kind}: templates refused: ${problems.map((p) => `${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`).join('; ')}`);
+    }
+    for (const [key, template] of compiled) this.templates.set(key, template);
+    this.pending.delete(kind);
   }
 
   /**
@@ -409,6 +455,7 @@ export class TemplateRegistry {
    */
   render<K extends TemplateKind>(kind: K, vars: TemplateVars<K>, target: RenderTarget = {}): RenderedMail {
     if (!isTemplateKind(kind)) throw new TemplateRenderError(`unknown template kind "${String(kind)}"`);
+    this.ensureCompiled(kind);
     const given = vars as Record<string, unknown>;
     const names = Object.keys(variablesOf(kind));
     const missing = names.filter((name) => given[name] === undefined || given[name] === null);

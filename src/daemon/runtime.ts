@@ -14,7 +14,12 @@ import { SqliteStore } from '../store/sqlite-store.js';
 import type { IntakePolicy, TicketRow } from '../store/store.js';
 import type { WebPages } from '../web/page-templates.js';
 import { StatusLinks } from '../web/status-links.js';
-import { loadTemplates, type LoadedTemplates } from './templates-check.js';
+import { loadTemplates, type LoadedTemplates, type TemplatesScope } from './templates-check.js';
+
+export interface RuntimeOptions {
+  /** Templates to load at construction; every one by default (see TemplatesScope). A reload always loads every one. */
+  templates?: TemplatesScope;
+}
 
 /**
  * Everything the daemon and the CLI share: config, store, templates, the
@@ -34,8 +39,9 @@ export class Runtime {
     config: Config,
     readonly logger: Logger,
     readonly clock: Clock,
+    opts: RuntimeOptions = {},
   ) {
-    const templates = loadTemplates(config);
+    const templates = loadTemplates(config, opts.templates);
     this.store = new SqliteStore(config.database);
     this.links = StatusLinks.loadOrCreate(join(config.dataDir, 'status-link.key'));
     this.current = { config, templates, policy: this.buildPolicy(config, templates.mail) };

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { TemplateRegistry, type TemplateProblem } from '../compose/template-registry.js';
+import type { TemplateKind } from '../compose/template-schema.js';
 import { WebPages } from '../web/page-templates.js';
 
 export const TEMPLATES_INVALID = 'TICKETD_TEMPLATES_INVALID';
@@ -9,7 +10,7 @@ export const TEMPLATES_INVALID = 'TICKETD_TEMPLATES_INVALID';
 /** Everything operators can edit under `templatesDir`, loaded and checked together. */
 export interface LoadedTemplates {
   mail: TemplateRegistry;
-  /** The status page's templates; null when the web server is disabled. */
+  /** The status page's templates; null when the web server is disabled or they were not asked for. */
   web: WebPages | null;
   files: string[];
 }
@@ -28,14 +29,30 @@ export function formatProblem(p: TemplateProblem): string {
 }
 
 /**
+ * Which templates to load now. By default every one: the daemon, a reload,
+ * `templates check` and `check-config` refuse a broken template before it
+ * could reach anyone. A one-shot command that renders a single kind names it
+ * in `mailKinds` (the rest compile on first use) and leaves out the status
+ * page it never serves.
+ */
+export interface TemplatesScope {
+  mailKinds?: readonly TemplateKind[];
+  /** Load the status page's templates when http is enabled; default true. */
+  web?: boolean;
+}
+
+/**
  * Loads every template the daemon uses: the mail templates, and the status
  * page's when the web server is enabled. Loading renders each with the sample
  * data of its schema, so a template that would fail never reaches anyone.
  */
-export function checkTemplates(config: Config): TemplatesCheck {
-  const mail = TemplateRegistry.load(config.templatesDir, { mailboxes: config.mailboxes.map((m) => m.name) });
+export function checkTemplates(config: Config, scope: TemplatesScope = {}): TemplatesCheck {
+  const mail = TemplateRegistry.load(config.templatesDir, {
+    mailboxes: config.mailboxes.map((m) => m.name),
+    ...(scope.mailKinds ? { kinds: scope.mailKinds } : {}),
+  });
   const webDir = join(config.templatesDir, 'web');
-  const web = config.http.enabled ? WebPages.load(webDir) : null;
+  const web = config.http.enabled && scope.web !== false ? WebPages.load(webDir) : null;
   const problems = [...(mail.ok ? [] : mail.errors), ...(web?.ok === false ? web.errors : [])];
   if (!mail.ok || web?.ok === false) return { ok: false, problems };
   const webFiles = web ? readdirSync(webDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.hbs')).map((f) => join(webDir, f)) : [];
@@ -46,8 +63,8 @@ export function checkTemplates(config: Config): TemplatesCheck {
 }
 
 /** Like checkTemplates, but throws TemplatesInvalidError listing every problem. */
-export function loadTemplates(config: Config): LoadedTemplates {
-  const checked = checkTemplates(config);
+export function loadTemplates(config: Config, scope: TemplatesScope = {}): LoadedTemplates {
+  const checked = checkTemplates(config, scope);
   if (!checked.ok) throw new TemplatesInvalidError(checked.problems);
   return checked.templates;
 }

@@ -11,12 +11,19 @@ export interface Migration {
   sql: string;
 }
 
+const MIGRATION_FILE = /^\d+_[\w-]+\.sql$/;
+
 /** The numbered plain-SQL files in `migrations/`, in order. */
 export function loadMigrations(dir = join(packageRoot(), 'migrations')): Migration[] {
   return readdirSync(dir)
-    .filter((f) => /^\d+_[\w-]+\.sql$/.test(f))
+    .filter((f) => MIGRATION_FILE.test(f))
     .map((f) => ({ version: Number.parseInt(f, 10), name: f, sql: readFileSync(join(dir, f), 'utf8') }))
     .sort((a, b) => a.version - b.version);
+}
+
+/** The schema version the migrations lead to, from the file names alone. */
+export function latestMigrationVersion(dir = join(packageRoot(), 'migrations')): number {
+  return Math.max(0, ...readdirSync(dir).filter((f) => MIGRATION_FILE.test(f)).map((f) => Number.parseInt(f, 10)));
 }
 
 export class DatabaseTooNewError extends Error {
@@ -29,13 +36,21 @@ export class DatabaseTooNewError extends Error {
 /**
  * Applies pending migrations, each in its own transaction together with the
  * version bump, so a failure leaves the previous version intact. The version
- * lives in SQLite's user_version.
+ * lives in SQLite's user_version. With the shipped migrations, a database
+ * already at the latest version costs one directory listing: every process
+ * opening the store (one `ingest` per delivered message) checks this.
  */
-export function migrate(db: Database, migrations: Migration[] = loadMigrations()): { from: number; to: number } {
+export function migrate(db: Database, migrations?: Migration[]): { from: number; to: number } {
   const from = db.pragma('user_version', { simple: true }) as number;
-  const latest = migrations.at(-1)?.version ?? 0;
+  if (migrations === undefined) {
+    const latest = latestMigrationVersion();
+    if (from > latest) throw new DatabaseTooNewError(from, latest);
+    if (from === latest) return { from, to: from };
+  }
+  const all = migrations ?? loadMigrations();
+  const latest = all.at(-1)?.version ?? 0;
   if (from > latest) throw new DatabaseTooNewError(from, latest);
-  for (const m of migrations) {
+  for (const m of all) {
     if (m.version <= from) continue;
     db.transaction(() => {
       db.exec(m.sql);

@@ -1,0 +1,565 @@
+// `npm run bench`: the figures of issue 8 in one run, against a private
+// Dovecot and a capturing SMTP server on loopback, with the real daemon as a
+// child process. Prints one table and writes the same figures to
+// test-output/bench.json. Needs root (Dovecot drops privileges itself).
+//
+//   node dist/test/bench/bench.js [--quick] [--only backlog,idle,busy,outbound,ingest]
+//     [--backlog N] [--latency N] [--busy-backlog N] [--outbound N] [--ingest N]
+//     [--ack-window-s S] [--cpu-prof] [--seed N]
+//
+// Sizes also come from BENCH_BACKLOG, BENCH_LATENCY, BENCH_BUSY_BACKLOG,
+// BENCH_OUTBOUND and BENCH_INGEST. Every wait is bounded: a figure that
+// did not complete in time is reported as such (">60 s"), not waited for.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { ImapFlow } from 'imapflow';
+import { simpleParser } from 'mailparser';
+import { loadConfig } from '../../src/config/load-config.js';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { Runtime } from '../../src/daemon/runtime.js';
+import { takeMessages } from '../../src/pipeline/take-messages.js';
+import { startDovecot, type DovecotServer } from '../harness/dovecot.js';
+import { freePort } from '../harness/free-port.js';
+import { CLI, startBenchDaemon, type BenchDaemon } from './bench-daemon.js';
+import { loadMaildir, makeMailSet, seededRandom, singleMail, type BenchMessage } from './bench-mail.js';
+import { startBenchSmtp, type BenchSmtp } from './bench-smtp.js';
+import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
+
+const PARTS = ['backlog', 'idle', 'busy', 'outbound', 'ingest'] as const;
+type Part = (typeof PARTS)[number];
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    backlog: { type: 'string' },
+    latency: { type: 'string' },
+    'busy-backlog': { type: 'string' },
+    outbound: { type: 'string' },
+    ingest: { type: 'string' },
+    'ack-window-s': { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    seed: { type: 'string' },
+  },
+});
+
+function size(flag: string | undefined, env: string, full: number, quick: number): number {
+  const value = Number(flag ?? process.env[env] ?? (flags.quick ? quick : full));
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${env}: expected a positive integer, got ${flag ?? process.env[env]}`);
+  return value;
+}
+
+const SIZES = {
+  backlog: size(flags.backlog, 'BENCH_BACKLOG', 10_000, 500),
+  latency: size(flags.latency, 'BENCH_LATENCY', 200, 30),
+  busyBacklog: size(flags['busy-backlog'], 'BENCH_BUSY_BACKLOG', 3_000, 300),
+  outbound: size(flags.outbound, 'BENCH_OUTBOUND', 5_000, 300),
+  ingest: size(flags.ingest, 'BENCH_INGEST', 50, 10),
+};
+/** How long to keep counting acknowledgements once their messages are all taken. */
+const ACK_WINDOW_MS = size(flags['ack-window-s'], 'BENCH_ACK_WINDOW_S', 60, 20) * 1000;
+const SEED = Number(flags.seed ?? 8);
+const INGEST_BUDGET_MS = 180_000;
+const ONLY = new Set<Part>(flags.only ? (flags.only.split(',').map((p) => p.trim()) as Part[]) : PARTS);
+for (const p of ONLY) if (!PARTS.includes(p)) throw new Error(`--only: unknown part ${p} (parts: ${PARTS.join(', ')})`);
+
+const OUTPUT_DIR = resolve(import.meta.dirname, '../../../test-output');
+const PROFILE_DIR = join(OUTPUT_DIR, 'profile');
+const PASS = 'secret';
+const USERS = ['backlog', 'baseline', 'idle', 'busy'].map((u) => ({ user: `${u}@example.com`, pass: PASS }));
+
+// ---- figures ---------------------------------------------------------------
+
+interface Row {
+  part: string;
+  figure: string;
+  value: number | null;
+  unit: string;
+  /** Shown as measured when the value is a lower or upper bound (a wait ran out). */
+  shown?: string;
+  target?: { text: string; met: boolean };
+}
+
+const rows: Row[] = [];
+const details: Record<string, unknown> = {};
+
+function row(part: string, figure: string, value: number | null, unit: string, target?: { text: string; ok: (v: number) => boolean }, shown?: string) {
+  rows.push({
+    part,
+    figure,
+    value,
+    unit,
+    ...(shown !== undefined ? { shown } : {}),
+    ...(target ? { target: { text: target.text, met: value !== null && Number.isFinite(value) && target.ok(value) } } : {}),
+  });
+}
+
+const atLeast = (n: number, unit = '') => ({ text: `>= ${n}${unit}`, ok: (v: number) => v >= n });
+const below = (n: number, unit = '') => ({ text: `< ${n}${unit}`, ok: (v: number) => v < n });
+
+/** Nearest-rank percentile; Infinity stands for an acknowledgement that never came. */
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+function progress(text: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
+}
+
+// ---- environment -------------------------------------------------------------
+
+const cleanups: (() => Promise<void>)[] = [];
+let dovecot: DovecotServer;
+
+async function imapClient(user: string): Promise<ImapFlow> {
+  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user, pass: PASS }, logger: false });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+async function inboxCount(client: ImapFlow): Promise<number> {
+  const status = await client.status('INBOX', { messages: true });
+  if (status === false || status.messages === undefined) throw new Error('STATUS INBOX returned no message count');
+  return status.messages;
+}
+
+interface Installation {
+  dir: string;
+  configPath: string;
+}
+
+/** A config as a new user would write it: defaults everywhere but the servers' addresses. */
+async function installation(name: string, smtp: BenchSmtp, imapUser: string | null): Promise<Installation> {
+  const dir = mkdtempSync(join(os.tmpdir(), `ticketd-bench-${name}-`));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const configPath = join(dir, 'config.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify(
+      {
+        database: join(dir, 'data', 'ticketd.sqlite'),
+        publicUrl: 'https://help.example.com',
+        http: { host: '127.0.0.1', port: await freePort() },
+        smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'ACME Support <support@example.com>' },
+        mailboxes: [
+          {
+            name: 'support',
+            address: 'support@example.com',
+            referencePrefix: 'ACME',
+            ...(imapUser ? { imap: { host: dovecot.host, port: dovecot.port, secure: false, auth: { user: imapUser, pass: PASS } } } : {}),
+          },
+        ],
+      },
+      null,
+      2,
+    ),
+  );
+  return { dir, configPath };
+}
+
+async function withSmtp<T>(fn: (smtp: BenchSmtp) => Promise<T>): Promise<T> {
+  const smtp = await startBenchSmtp();
+  try {
+    return await fn(smtp);
+  } finally {
+    await smtp.stop();
+  }
+}
+
+async function withDaemon<T>(inst: Installation, name: string, fn: (d: BenchDaemon) => Promise<T>): Promise<T> {
+  const eventLoopFile = join(inst.dir, 'event-loop.json');
+  const profile = flags['cpu-prof'] ? join(PROFILE_DIR, name) : undefined;
+  if (profile) mkdirSync(profile, { recursive: true });
+  const daemon = await startBenchDaemon({ configPath: inst.configPath, eventLoopFile, ...(profile ? { cpuProfileDir: profile } : {}) });
+  const stop = () => daemon.stop();
+  cleanups.push(stop);
+  try {
+    return await fn(daemon);
+  } finally {
+    await daemon.stop();
+    cleanups.splice(cleanups.indexOf(stop), 1);
+    try {
+      const delay = JSON.parse(readFileSync(eventLoopFile, 'utf8')) as { p99: number; max: number };
+      details[`${name}.eventLoopDelayMs`] = delay;
+      row(name, 'event-loop delay p99 / max', delay.p99, 'ms', undefined, `${delay.p99} / ${delay.max}`);
+    } catch {
+      // killed before it could write: nothing to report
+    }
+    if (profile) {
+      const file = readdirSync(profile).find((f) => f.endsWith('.cpuprofile'));
+      if (file) details[`${name}.profile`] = { file: join(profile, file), text: formatProfileSummary(summarizeProfile(join(profile, file), 25)) };
+    }
+  }
+}
+
+/** Samples VmRSS while `fn` runs; `mark` records a named sample. */
+async function withMemory<T>(
+  daemon: BenchDaemon,
+  fn: (mark: (name: string) => void) => Promise<T>,
+): Promise<{ result: T; peakMb: number; marks: Record<string, number>; maxRssMb: number }> {
+  const marks: Record<string, number> = { start: daemon.memory().rssMb };
+  let maxRssMb = marks.start!;
+  let peakMb = 0;
+  const timer = setInterval(() => {
+    const m = daemon.memory();
+    maxRssMb = Math.max(maxRssMb, m.rssMb);
+    peakMb = Math.max(peakMb, m.hwmMb);
+  }, 250);
+  try {
+    const result = await fn((name) => (marks[name] = daemon.memory().rssMb));
+    peakMb = Math.max(peakMb, daemon.memory().hwmMb);
+    return { result, peakMb, marks, maxRssMb };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function memoryRow(part: string, peakMb: number) {
+  row(part, 'daemon peak RSS (VmHWM)', peakMb, 'MB', below(200, ' MB'));
+}
+
+/** Puts `messages` into `user`'s INBOX and makes Dovecot index them; returns how long that took. */
+async function prepareMailbox(user: string, messages: readonly BenchMessage[]): Promise<number> {
+  const t = performance.now();
+  loadMaildir(dovecot, user, messages);
+  const client = await imapClient(user);
+  try {
+    const n = await inboxCount(client);
+    if (n !== messages.length) throw new Error(`${user}: INBOX holds ${n} messages after loading ${messages.length}`);
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+  return performance.now() - t;
+}
+
+// ---- parts -----------------------------------------------------------------
+
+/** The bare floor: one session fetching the mailbox's sources, mailparser parsing each. */
+async function baselineFetchParse(user: string, expected: number): Promise<number> {
+  const client = await imapClient(user);
+  try {
+    const started = performance.now();
+    const lock = await client.getMailboxLock('INBOX');
+    let parsed = 0;
+    try {
+      for await (const msg of client.fetch('1:*', { uid: true, source: true })) {
+        await simpleParser(msg.source!);
+        parsed++;
+      }
+    } finally {
+      lock.release();
+    }
+    if (parsed !== expected) throw new Error(`baseline parsed ${parsed} of ${expected} messages`);
+    return parsed / ((performance.now() - started) / 1000);
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+}
+
+async function backlogPart(): Promise<void> {
+  const n = SIZES.backlog;
+  progress(`backlog: generating ${n} messages`);
+  const messages = makeMailSet({ count: n, seed: SEED, tag: 'bl' });
+  const expectedAcks = messages.filter((m) => m.inReplyTo === null).length;
+  const bytes = messages.reduce((s, m) => s + m.raw.length, 0);
+  details['backlog.mailSet'] = {
+    messages: n,
+    megabytes: round(bytes / 2 ** 20, 1),
+    replies: n - expectedAcks,
+    withAttachment: messages.filter((m) => m.raw.includes('Content-Disposition: attachment')).length,
+  };
+  const loadMs = await prepareMailbox('backlog@example.com', messages);
+  await prepareMailbox('baseline@example.com', messages);
+  progress(`backlog: loaded and indexed ${n} messages (${round(bytes / 2 ** 20)} MB) in ${round(loadMs / 1000, 1)} s per copy`);
+
+  const baseline = await baselineFetchParse('baseline@example.com', n);
+  progress(`backlog: baseline fetch+parse ${round(baseline)} msg/s`);
+
+  await withSmtp(async (smtp) => {
+    const inst = await installation('backlog', smtp, 'backlog@example.com');
+    const watcher = await imapClient('backlog@example.com');
+    try {
+      await withDaemon(inst, 'backlog', async (daemon) => {
+        const deadline = daemon.startedAt + Math.max(300_000, n * 30);
+        const { result, peakMb, marks } = await withMemory(daemon, async (mark) => {
+          let left = n;
+          let middle = false;
+          while (left > 0 && performance.now() < deadline) {
+            await sleep(250);
+            left = await inboxCount(watcher);
+            if (!middle && left <= n / 2) {
+              middle = true;
+              mark('middle');
+            }
+          }
+          const doneAt = performance.now();
+          mark('end');
+          progress(`backlog: ${left === 0 ? 'INBOX empty' : `${left} still in INBOX at the deadline`} after ${round((doneAt - daemon.startedAt) / 1000, 1)} s; waiting for acknowledgements`);
+          await smtp.waitFor(expectedAcks, Math.max(0, Math.min(deadline + ACK_WINDOW_MS, doneAt + ACK_WINDOW_MS) - performance.now()));
+          return { left, doneAt };
+        });
+        const seconds = (result.doneAt - daemon.startedAt) / 1000;
+        const rate = (n - result.left) / seconds;
+        const acks = smtp.arrivals.length;
+        const lastAck = smtp.arrivals.at(-1)?.at ?? daemon.startedAt;
+        const ackRate = acks === 0 ? 0 : acks / ((lastAck - daemon.startedAt) / 1000);
+        details['backlog.ticketd'] = { taken: daemon.taken(), leftInInbox: result.left, seconds: round(seconds, 1), acks, expectedAcks };
+        row('backlog', `ticketd, ${n} messages taken and moved`, round(rate), 'msg/s', undefined, result.left > 0 ? `${round(rate)} (${result.left} left at deadline)` : undefined);
+        row('backlog', 'bare imapflow fetch + mailparser', round(baseline), 'msg/s');
+        row('backlog', 'ratio ticketd / bare', round(rate / baseline, 2), '', atLeast(0.8));
+        row(
+          'backlog',
+          `ack drain (${acks} of ${expectedAcks} acks)`,
+          round(ackRate, 1),
+          'acks/s',
+          undefined,
+          acks < expectedAcks ? `${round(ackRate, 1)} (window closed)` : undefined,
+        );
+        memoryRow('backlog', peakMb);
+        const { start = 0, middle = 0, end = 0 } = marks;
+        row('backlog', 'RSS start / middle / end', end, 'MB', { text: 'flat: end <= 1.2 x middle', ok: () => middle > 0 && end <= middle * 1.2 }, `${start} / ${middle} / ${end}`);
+        details['backlog.rssMb'] = marks;
+      });
+    } finally {
+      await watcher.logout().catch(() => watcher.close());
+    }
+  });
+}
+
+/**
+ * Appends `count` single messages with random pauses and times each from
+ * the end of its APPEND to the arrival of its acknowledgement.
+ */
+async function arrivals(
+  smtp: BenchSmtp,
+  user: string,
+  tag: string,
+  count: number,
+  pauseMs: [number, number],
+  waitMs: number,
+): Promise<{ latencies: number[]; missing: number; lastAppendAt: number }> {
+  const client = await imapClient(user);
+  const rnd = seededRandom(SEED + count);
+  const appended = new Map<string, number>();
+  try {
+    for (let i = 0; i < count; i++) {
+      await sleep(pauseMs[0] + rnd() * (pauseMs[1] - pauseMs[0]));
+      const id = `${tag}-${i}@customer.example`;
+      await client.append('INBOX', singleMail(id, `Customer ${i} <${tag}-${i}@customer.example>`, `Question ${i}`));
+      appended.set(id, performance.now());
+    }
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+  const lastAppendAt = performance.now();
+  const deadline = lastAppendAt + waitMs;
+  const received = () => smtp.arrivals.filter((a) => a.inReplyTo !== null && appended.has(a.inReplyTo));
+  while (received().length < count && performance.now() < deadline) await sleep(100);
+  const latencies = received().map((a) => a.at - appended.get(a.inReplyTo!)!);
+  const missing = count - latencies.length;
+  for (let i = 0; i < missing; i++) latencies.push(Number.POSITIVE_INFINITY);
+  latencies.sort((a, b) => a - b);
+  return { latencies, missing, lastAppendAt };
+}
+
+function latencyRows(part: string, r: { latencies: number[]; missing: number }, waitMs: number, targets: { p50?: number; p99: number }) {
+  const show = (v: number) => (Number.isFinite(v) ? undefined : `> ${round(waitMs / 1000)} s`);
+  const p = (q: number) => percentile(r.latencies, q);
+  row(part, 'arrival to ack p50', round(p(50)), 'ms', targets.p50 ? below(targets.p50, ' ms') : undefined, show(p(50)));
+  row(part, 'arrival to ack p95', round(p(95)), 'ms', undefined, show(p(95)));
+  row(part, `arrival to ack p99${r.missing > 0 ? ` (${r.missing} never acked)` : ''}`, round(p(99)), 'ms', below(targets.p99, ' ms'), show(p(99)));
+}
+
+async function idlePart(): Promise<void> {
+  const count = SIZES.latency;
+  const waitMs = 30_000;
+  await withSmtp(async (smtp) => {
+    const inst = await installation('idle', smtp, 'idle@example.com');
+    await withDaemon(inst, 'idle', async (daemon) => {
+      // the worker logs in, finds the mailbox empty and enters IDLE
+      await sleep(2_000);
+      progress(`idle: appending ${count} messages one at a time`);
+      const { result, peakMb } = await withMemory(daemon, () => arrivals(smtp, 'idle@example.com', 'idle', count, [50, 350], waitMs));
+      latencyRows('idle', result, waitMs, { p50: 100, p99: 500 });
+      memoryRow('idle', peakMb);
+    });
+  });
+}
+
+async function busyPart(): Promise<void> {
+  const count = SIZES.latency;
+  const backlog = SIZES.busyBacklog;
+  const waitMs = 60_000;
+  const messages = makeMailSet({ count: backlog, seed: SEED + 1, tag: 'busy' });
+  await prepareMailbox('busy@example.com', messages);
+  await withSmtp(async (smtp) => {
+    const inst = await installation('busy', smtp, 'busy@example.com');
+    const watcher = await imapClient('busy@example.com');
+    try {
+      await withDaemon(inst, 'busy', async (daemon) => {
+        progress(`busy: ${backlog} messages waiting; appending ${count} more while they are taken`);
+        const { result, peakMb } = await withMemory(daemon, async () => {
+          const r = await arrivals(smtp, 'busy@example.com', 'busy', count, [10, 90], waitMs);
+          return r;
+        });
+        // How much of the backlog was still there when the last measured message went in.
+        const left = await inboxCount(watcher);
+        details['busy.backlogTakenWhileAppending'] = { backlog, taken: daemon.taken(), inboxAtEnd: left };
+        latencyRows('busy', result, waitMs, { p99: 2000 });
+        memoryRow('busy', peakMb);
+      });
+    } finally {
+      await watcher.logout().catch(() => watcher.close());
+    }
+  });
+}
+
+async function outboundPart(): Promise<void> {
+  const n = SIZES.outbound;
+  await withSmtp(async (smtp) => {
+    const inst = await installation('outbound', smtp, null);
+    progress(`outbound: queueing ${n} acknowledgements`);
+    const runtime = new Runtime(loadConfig(inst.configPath), silentLogger(), systemClock);
+    try {
+      for (let i = 0; i < n; i += 200) {
+        const batch = Array.from({ length: Math.min(200, n - i) }, (_, j) => ({
+          origin: { via: 'pipe' as const, mailbox: 'support' },
+          raw: singleMail(`out-${i + j}@customer.example`, `Customer ${i + j} <out-${i + j}@customer.example>`, `Order ${i + j}`),
+        }));
+        await takeMessages(runtime.pipeline, batch);
+      }
+      const queued = (await runtime.store.outboxCounts()).pending;
+      if (queued !== n) throw new Error(`outbound: ${queued} acknowledgements queued, expected ${n}`);
+    } finally {
+      runtime.close();
+    }
+    await withDaemon(inst, 'outbound', async (daemon) => {
+      const { peakMb } = await withMemory(daemon, () => smtp.waitFor(n, Math.max(60_000, ACK_WINDOW_MS)));
+      const got = smtp.arrivals.length;
+      const last = smtp.arrivals.at(-1)?.at ?? daemon.startedAt;
+      const rate = got === 0 ? 0 : got / ((last - daemon.startedAt) / 1000);
+      row('outbound', `${n} queued acks drained${got < n ? ` (${got} sent in the window)` : ''}`, round(rate, 1), 'acks/s', atLeast(500, '/s'));
+      memoryRow('outbound', peakMb);
+    });
+  });
+}
+
+function runIngest(configPath: string, raw: Buffer): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CLI, 'ingest', '--mailbox', 'support', '--config', configPath], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolvePromise(performance.now() - started);
+      else reject(new Error(`ticketd ingest exited ${code}: ${stderr}`));
+    });
+    child.stdin.end(raw);
+  });
+}
+
+async function ingestPart(): Promise<void> {
+  const n = SIZES.ingest;
+  await withSmtp(async (smtp) => {
+    const inst = await installation('ingest', smtp, null);
+    // The first delivery creates and migrates the database, which happens once per installation.
+    const firstMs = await runIngest(inst.configPath, singleMail('ingest-first@customer.example', 'First <first@customer.example>', 'First'));
+    const times: number[] = [];
+    // On a machine too busy to start a process in a few seconds, fewer runs are enough to show it.
+    const deadline = performance.now() + INGEST_BUDGET_MS;
+    for (let i = 0; i < n && performance.now() < deadline; i++) {
+      times.push(await runIngest(inst.configPath, singleMail(`ingest-${i}@customer.example`, `Customer ${i} <ingest-${i}@customer.example>`, `Piped ${i}`)));
+    }
+    times.sort((a, b) => a - b);
+    details['ingest.ms'] = { runs: times.length, first: round(firstMs), min: round(times[0]!), p50: round(percentile(times, 50)), p90: round(percentile(times, 90)), max: round(times.at(-1)!) };
+    row('ingest', `wall time per message, median of ${times.length}${times.length < n ? ` (of ${n}: time budget)` : ''}`, round(percentile(times, 50)), 'ms', below(300, ' ms'));
+    row('ingest', 'wall time per message, p90', round(percentile(times, 90)), 'ms');
+  });
+}
+
+// ---- run -------------------------------------------------------------------
+
+function table(): string {
+  const head = ['part', 'figure', 'measured', 'target', 'met'];
+  const body = rows.map((r) => [
+    r.part,
+    r.figure,
+    `${r.shown ?? (r.value === null ? '-' : String(r.value))}${r.unit && r.shown === undefined ? ` ${r.unit}` : ''}`,
+    r.target?.text ?? '',
+    r.target ? (r.target.met ? 'yes' : 'NO') : '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return [line(head), `|${widths.map((w, i) => (i === 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+const machine = {
+  cores: os.cpus().length,
+  loadAverageAtStart: os.loadavg().map((l) => round(l, 2)),
+  node: process.version,
+  startedAt: new Date().toISOString(),
+  sizes: SIZES,
+  quick: flags.quick,
+};
+
+let failed: unknown = null;
+const interrupted = new Promise<void>((resolveInterrupt) => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      progress(`${signal}: stopping the servers`);
+      failed = new Error(`interrupted by ${signal}`);
+      resolveInterrupt();
+    });
+  }
+});
+
+const runAll = async () => {
+  dovecot = await startDovecot({ users: USERS });
+  cleanups.push(() => dovecot.stop());
+  const started = performance.now();
+  if (ONLY.has('backlog')) await backlogPart();
+  if (ONLY.has('idle')) await idlePart();
+  if (ONLY.has('busy')) await busyPart();
+  if (ONLY.has('outbound')) await outboundPart();
+  if (ONLY.has('ingest')) await ingestPart();
+  details.totalSeconds = round((performance.now() - started) / 1000);
+};
+
+try {
+  await Promise.race([runAll(), interrupted]);
+} catch (err) {
+  failed = err;
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+}
+
+const output = `ticketd benchmark: ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' ')} at start, node ${machine.node}${flags.quick ? ', --quick sizes' : ''}\n${table()}\n`;
+process.stdout.write(output);
+for (const [key, value] of Object.entries(details)) {
+  if (key.endsWith('.profile')) process.stdout.write(`\n${key} (${(value as { file: string }).file}):\n${(value as { text: string }).text}\n`);
+}
+mkdirSync(OUTPUT_DIR, { recursive: true });
+writeFileSync(
+  join(OUTPUT_DIR, 'bench.json'),
+  `${JSON.stringify({ machine, rows, details, error: failed ? String((failed as Error).stack ?? failed) : null }, null, 2)}\n`,
+);
+process.stdout.write(`figures written to ${join(OUTPUT_DIR, 'bench.json')}\n`);
+if (failed) {
+  process.stderr.write(`bench failed: ${(failed as Error).stack ?? String(failed)}\n`);
+  process.exit(1);
+}
+process.exit(0);

@@ -95,7 +95,7 @@ function printTick(r: TickReport): void {
   const w = (line: string) => process.stdout.write(`${line}\n`);
   w(`${r.dryRun ? 'dry run ' : ''}at ${r.now}: ${r.tickets} ticket(s) due, ${r.queued.length} mail(s) queued`);
   for (const q of r.queued) {
-    const extra = q.kind === 'delay-notice' ? ` notice #${q.noticeNumber} (estimate from ${q.estimateSource})` : '';
+    const extra = q.kind === 'delay-notice' ? ` notice #${q.noticeNumber} (estimate ${q.estimate} from ${q.estimateSource})` : '';
     w(`  queued   ${q.ref}  ${q.kind}  ${q.target} ${q.threshold} -> ${q.to}${extra}`);
   }
   for (const b of r.breached) w(`  breached ${b.ref}  ${b.target} (policy ${b.policy})`);

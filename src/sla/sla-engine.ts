@@ -123,10 +123,10 @@ export class SlaEngine {
     });
   }
 
-  /** Expected time to a first reply in words for the acknowledgement; '' when no policy applies. */
-  firstResponseEstimate(ticket: TicketRow): string {
+  /** Expected wall-clock time to a first reply in milliseconds, for the acknowledgement; 0 when no policy applies. */
+  firstResponseEstimate(ticket: TicketRow): number {
     const policy = this.policies().forTicket(ticket);
-    return policy ? this.estimate(policy, 'first-response', ticket.createdAt).words : '';
+    return policy ? this.estimate(policy, 'first-response', ticket.createdAt).wallMs : 0;
   }
 
   /** The next deadline the customer is waiting on, or null when none is running. */

@@ -50,6 +50,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     pollIntervalMs: config.outbox.pollIntervalMs,
     batchSize: config.outbox.batchSize,
     leaseMs: Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) * 2,
+    stillValid: (job) => runtime.sla.beforeSend(job, o.clock.now().getTime()),
   });
   const imap = new Map<string, ImapWorker>();
   for (const mailbox of config.mailboxes) {

@@ -15,12 +15,15 @@ export interface OutboxWorkerOptions {
   batchSize: number;
   /** How long a claimed row stays invisible to other workers; longer than any send deadline. */
   leaseMs: number;
+  /** Asked just before each send; false means the row was withdrawn (an SLA notice that no longer holds) and is skipped. */
+  stillValid?: (job: OutboxJob) => boolean | Promise<boolean>;
 }
 
 export interface OutboxPass {
   sent: number;
   retrying: number;
   failed: number;
+  withdrawn: number;
 }
 
 /**
@@ -80,7 +83,7 @@ export class OutboxWorker {
 
   /** One pass over the rows that are due now. */
   async runOnce(): Promise<OutboxPass> {
-    const pass: OutboxPass = { sent: 0, retrying: 0, failed: 0 };
+    const pass: OutboxPass = { sent: 0, retrying: 0, failed: 0, withdrawn: 0 };
     const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), this.o.batchSize, this.o.leaseMs);
     for (const job of jobs) {
       pass[await this.deliver(job)]++;
@@ -93,6 +96,7 @@ export class OutboxWorker {
   private async deliver(job: OutboxJob): Promise<keyof OutboxPass> {
     const log = { outboxId: job.id, mailbox: job.mailbox, kind: job.kind, attempt: job.attempts };
     const started = Date.now();
+    if (this.o.stillValid && !(await this.o.stillValid(job))) return 'withdrawn';
     try {
       let raw = job.raw;
       if (raw === null) {

@@ -178,3 +178,21 @@ describe('format helpers in operator templates', () => {
     }
   });
 });
+
+describe('status page dates', () => {
+  it('are shown in the page language and the mailbox time zone', async () => {
+    const { WebPages } = await import('../../src/web/page-templates.js');
+    const { sampleStatusViews } = await import('../../src/web/status-page.js');
+    const loaded = WebPages.load(join(SHIPPED, 'web'));
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    const view = sampleStatusViews()[0]!;
+    // The samples are at 2025-03-03T09:41Z.
+    const de = loaded.pages.render('status', view, 'de', 'Europe/Berlin');
+    expect(de).toContain('<time datetime="2025-03-03T09:41:00.000Z">3. März 2025, 10:41 MEZ</time>');
+    expect(de).not.toContain('UTC');
+    const en = loaded.pages.render('status', view, 'en', 'America/New_York');
+    expect(en).toMatch(/<time datetime="2025-03-03T09:41:00.000Z">Mar 3, 2025, 4:41\sAM EST<\/time>/);
+    // Without a zone the page keeps showing UTC.
+    expect(loaded.pages.render('status', view, 'en')).toMatch(/Mar 3, 2025, 9:41\sAM UTC/);
+  });
+});

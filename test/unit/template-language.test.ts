@@ -196,3 +196,43 @@ describe('status page dates', () => {
     expect(loaded.pages.render('status', view, 'en')).toMatch(/Mar 3, 2025, 9:41\sAM UTC/);
   });
 });
+
+describe('a German mailbox end to end', () => {
+  it('queues acknowledgement, delay notice, staff warning and agent reply in German, in its time zone', async () => {
+    const { DateTime } = await import('luxon');
+    const { openDesk, outboxOf } = await import('./sla-fixture.js');
+    const { composeAgentReply } = await import('../../src/compose/compose-mail.js');
+    const berlin = (text: string) => DateTime.fromISO(text, { zone: 'Europe/Berlin' }).toMillis();
+    const desk = openDesk(DateTime.fromISO('2026-12-01T09:00', { zone: 'Europe/Berlin' }).toISO()!, {
+      patch: (cfg) => Object.assign(cfg.mailboxes[0], { language: 'de', timezone: 'Europe/Berlin' }),
+    });
+    try {
+      const ref = await desk.receive({ subject: 'X-42', messageId: 'de1@kunde.example', from: 'Ilse Nakamura <ilse@kunde.example>' });
+      desk.runtime.sla.tick(berlin('2026-12-01T13:30'));
+      const rt = desk.runtime;
+      await rt.store.addAgentReply(
+        ref,
+        (t, statusUrl, thread) =>
+          composeAgentReply({ config: rt.config, mailbox: rt.mailbox(t.mailbox), templates: rt.templates }, t, 'X-42', statusUrl, thread),
+        rt.pipeline.policy(),
+        berlin('2026-12-01T14:00'),
+      );
+      const mails = outboxOf(desk, ref);
+      expect(mails.map((m) => m.kind)).toEqual(['ack', 'delay-notice', 'staff-warning', 'agent-reply']);
+      const english = TELL_TALES.en!;
+      for (const m of mails) {
+        const found = words({ subject: m.subject, text: m.text, html: '' }).filter((w) => english.has(w));
+        expect(found, `${m.kind}:\n${m.subject}\n${m.text}`).toEqual([]);
+      }
+      const [ack, notice, warning] = mails;
+      // Received at 09:00 Berlin time; a 4-hour target from 09:00 is 13:00 that day.
+      expect(ack!.text).toContain('Eingegangen: 1. Dez. 2026, 09:00 MEZ');
+      expect(ack!.text).toContain('innerhalb von 4 Stunden');
+      expect(notice!.text).toContain('wartet schon 4 Stunden und 30 Minuten');
+      expect(notice!.text).toContain('Aktueller Stand: Ihre Anfrage wartet auf die erste Antwort unseres Teams.');
+      expect(warning!.text).toContain('Fällig:      1. Dez. 2026, 13:00 MEZ');
+    } finally {
+      desk.close();
+    }
+  });
+});

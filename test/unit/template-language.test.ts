@@ -173,6 +173,16 @@ describe('format helpers in operator templates', () => {
       expect(again.ok).toBe(false);
       if (again.ok) return;
       expect(again.errors[0]?.message).toContain('datetime needs an ISO time');
+
+      writeFileSync(join(dir, 'de', 'ack.text.hbs'), '{{statusUrl}}\n{{date receivedAt}} | {{percent 0.125}} | {{duration 90000}}\n');
+      writeFileSync(join(dir, 'ack.text.hbs'), '{{statusUrl}}\n{{date receivedAt}} | {{percent 0.125}} | {{duration 90000}}\n');
+      const fine = TemplateRegistry.load(dir, { mailboxes: [] });
+      if (!fine.ok) throw new Error(JSON.stringify(fine.errors));
+      const at = { lang: 'de', timeZone: 'Pacific/Auckland' };
+      const de = fine.registry.render('ack', neutral('ack', { receivedAt: '2026-12-02T13:00:00.000Z' }), at);
+      expect(de.text).toMatch(/^3\. Dez\. 2026 \| 12,5\s% \| 2 Minuten$/m);
+      const en = fine.registry.render('ack', neutral('ack', { receivedAt: '2026-12-02T13:00:00.000Z' }), { ...at, lang: 'en' });
+      expect(en.text).toMatch(/^Dec 3, 2026 \| 12\.5% \| 2 minutes$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

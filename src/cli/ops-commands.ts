@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig, smtpFor, type Config, type MailboxConfig } from '../config/load-config.js';
-import { formatWhen, newMessageId, senderOf } from '../compose/compose-mail.js';
+import { newMessageId, senderOf } from '../compose/compose-mail.js';
 import type { RenderedMail, TemplateRegistry } from '../compose/template-registry.js';
 import { TEMPLATE_KINDS, isTemplateKind, sampleVars, type TemplateKind, type TemplateVars } from '../compose/template-schema.js';
 import { backupDatabase } from '../daemon/backup.js';
@@ -83,7 +83,7 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
       if (opts.ticket === undefined) {
         const config = loadConfig(ctx.configPath());
         const mailbox = mailboxArg(config, opts.mailbox);
-        printMail(renderSample(loadTemplates(config).mail, kind, mailbox, opts.lang));
+        printMail(renderSample(loadTemplates(config).mail, kind, config, mailbox, opts.lang));
         return;
       }
       const ref = refArg(opts.ticket);
@@ -91,9 +91,9 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
         const ticket = await runtime.store.ticketByRef(ref);
         if (!ticket) throw new UsageError(`no ticket with reference ${ref}`);
         const mailbox = mailboxArg(runtime.config, opts.mailbox ?? ticket.mailbox);
-        const vars = { ...sampleValues(kind, mailbox), ...ticketValues(runtime, ticket, mailbox) };
+        const vars = { ...sampleValues(kind, runtime.config, mailbox), ...ticketValues(runtime, ticket, mailbox) };
         const lang = opts.lang ?? ticket.language ?? mailbox.language;
-        printMail(runtime.templates.render(kind, onlyVariablesOf(kind, vars), { mailbox: mailbox.name, lang }));
+        printMail(runtime.templates.render(kind, onlyVariablesOf(kind, vars), { mailbox: mailbox.name, lang, timeZone: mailbox.timezone }));
       });
     });
 
@@ -108,7 +108,7 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
       if (!z.email().safeParse(opts.to).success) throw new UsageError(`not an email address: ${JSON.stringify(opts.to)}`);
       const config = loadConfig(ctx.configPath());
       const mailbox = mailboxArg(config, opts.mailbox);
-      const mail = renderSample(loadTemplates(config).mail, kind, mailbox, opts.lang);
+      const mail = renderSample(loadTemplates(config).mail, kind, config, mailbox, opts.lang);
       const from = senderOf(config, mailbox);
       const raw = await composeMime(
         {
@@ -151,9 +151,23 @@ function mailboxArg(config: Config, name: string | undefined): MailboxConfig {
 
 type Values = Record<string, string | number>;
 
-/** The schema's samples, with the mailbox's own address where the kind shows one. */
-function sampleValues(kind: TemplateKind, mailbox: MailboxConfig): Values {
-  return { ...(sampleVars(kind) as Values), mailboxAddress: mailbox.address };
+// Shaped like a real reference and link, and never valid: previews issue no link.
+const SAMPLE_REF_CODE = '7K3QH9';
+const SAMPLE_TOKEN = 'sample-preview-link';
+
+/**
+ * The schema's samples, with what the mailbox's real mail would show: its
+ * reference prefix, its address, and a link under the configured publicUrl.
+ */
+function sampleValues(kind: TemplateKind, config: Config, mailbox: MailboxConfig): Values {
+  const link = statusUrlFor(config, SAMPLE_TOKEN);
+  return {
+    ...(sampleVars(kind) as Values),
+    ref: `${mailbox.referencePrefix}-${SAMPLE_REF_CODE}`,
+    mailboxAddress: mailbox.address,
+    statusUrl: link,
+    ticketUrl: link,
+  };
 }
 
 /** A real ticket's values; whatever a kind needs beyond these (an agent's text, a delay) stays a sample. */
@@ -168,7 +182,7 @@ function ticketValues(runtime: Runtime, t: TicketRow, mailbox: MailboxConfig): V
     requester: t.requesterName ? `${t.requesterName} <${t.requester}>` : t.requester,
     mailboxAddress: mailbox.address,
     queuePosition: runtime.store.queuePosition(t),
-    receivedAt: formatWhen(t.createdAt),
+    receivedAt: new Date(t.createdAt).toISOString(),
     firstResponseEstimate: runtime.sla.firstResponseEstimate(t),
     ...(statusUrl !== null && { statusUrl, ticketUrl: statusUrl }),
   };
@@ -179,8 +193,18 @@ function onlyVariablesOf<K extends TemplateKind>(kind: K, values: Values): Templ
   return Object.fromEntries(names.map((n) => [n, values[n]])) as TemplateVars<K>;
 }
 
-function renderSample(registry: TemplateRegistry, kind: TemplateKind, mailbox: MailboxConfig, lang: string | undefined): RenderedMail {
-  return registry.render(kind, onlyVariablesOf(kind, sampleValues(kind, mailbox)), { mailbox: mailbox.name, lang: lang ?? mailbox.language });
+function renderSample(
+  registry: TemplateRegistry,
+  kind: TemplateKind,
+  config: Config,
+  mailbox: MailboxConfig,
+  lang: string | undefined,
+): RenderedMail {
+  return registry.render(kind, onlyVariablesOf(kind, sampleValues(kind, config, mailbox)), {
+    mailbox: mailbox.name,
+    lang: lang ?? mailbox.language,
+    timeZone: mailbox.timezone,
+  });
 }
 
 function printMail(mail: RenderedMail): void {

@@ -27,10 +27,6 @@ export function senderOf(config: Config, mailbox: MailboxConfig): Address {
   return { address: mailbox.address, name: name ?? '' };
 }
 
-export function formatWhen(at: number | Date): string {
-  return new Date(at).toUTCString().replace(' GMT', ' UTC');
-}
-
 export interface ComposeContext {
   config: Config;
   mailbox: MailboxConfig;
@@ -51,7 +47,11 @@ export function composeToRequester<K extends TemplateKind>(
   thread: Threading,
   headers: Record<string, string>,
 ): OutboundDraft {
-  const rendered = ctx.templates.render(kind, vars, { mailbox: ctx.mailbox.name, lang: ticket.language ?? ctx.mailbox.language });
+  const rendered = ctx.templates.render(kind, vars, {
+    mailbox: ctx.mailbox.name,
+    lang: ticket.language ?? ctx.mailbox.language,
+    timeZone: ctx.mailbox.timezone,
+  });
   return {
     kind,
     from: senderOf(ctx.config, ctx.mailbox),
@@ -76,7 +76,8 @@ export function composeAck(
   inbound: ParsedMessage,
   statusUrl: string,
   queuePosition: number,
-  firstResponseEstimate: string,
+  /** Milliseconds; 0 when no SLA applies. */
+  firstResponseEstimate: number,
 ): OutboundDraft {
   const thread = inbound.messageId
     ? { inReplyTo: inbound.messageId, references: [...inbound.references, inbound.messageId] }
@@ -93,7 +94,7 @@ export function composeAck(
       mailboxAddress: ctx.mailbox.address,
       firstResponseEstimate,
       queuePosition,
-      receivedAt: formatWhen(ticket.createdAt),
+      receivedAt: new Date(ticket.createdAt).toISOString(),
     },
     thread,
     AUTO_REPLIED,

@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
+import { FORMAT_HELPERS, registerFormatHelpers, type FormatData } from './format-helpers.js';
 import {
   TEMPLATE_KINDS,
   TEMPLATE_PARTS,
@@ -53,6 +54,8 @@ export interface RenderTarget {
   mailbox?: string | null;
   /** Language tag of the reader, e.g. `de-CH`; tried as `de-ch`, then `de`, then the default. */
   lang?: string | null;
+  /** IANA time zone the format helpers show instants in (the mailbox's); UTC when omitted. */
+  timeZone?: string | undefined;
 }
 
 export interface RenderedMail {
@@ -87,10 +90,7 @@ const BLOCK_HELPERS: ReadonlyMap<string, number> = new Map([
   ['if', 1],
   ['unless', 1],
 ]);
-const TEXT_HELPERS: ReadonlyMap<string, number> = new Map([
-  ['eq', 2],
-  ['plural', 3],
-]);
+const TEXT_HELPERS: ReadonlyMap<string, number> = new Map([['eq', 2], ['plural', 3], ...FORMAT_HELPERS]);
 // `paragraphs` emits markup, which would show up literally in a text part.
 const HTML_HELPERS: ReadonlyMap<string, number> = new Map([...TEXT_HELPERS, ['paragraphs', 1]]);
 
@@ -104,7 +104,16 @@ function compileOptions(part: TemplatePart): Parameters<Env['compile']>[1] {
     knownHelpersOnly: true,
     // Subject and text are not HTML: escaping would turn `&` into `&amp;` in a plain mail.
     noEscape: part !== 'html',
-    knownHelpers: { each: false, with: false, log: false, lookup: false, eq: true, plural: true, paragraphs: part === 'html' },
+    knownHelpers: {
+      each: false,
+      with: false,
+      log: false,
+      lookup: false,
+      eq: true,
+      plural: true,
+      paragraphs: part === 'html',
+      ...Object.fromEntries([...FORMAT_HELPERS.keys()].map((name) => [name, true])),
+    },
   };
 }
 
@@ -126,6 +135,7 @@ function createEnvironment(): Env {
   hb.registerHelper('paragraphs', (text: unknown) => new hb.SafeString(paragraphsHtml(hb, String(text))));
   hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (Number(n) === 1 ? one : many));
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  registerFormatHelpers(hb);
   return hb;
 }
 
@@ -238,6 +248,15 @@ class TemplateChecker {
   }
 }
 
+// Templates outside a language folder are the default set, which ships in English.
+const DEFAULT_LOCALE = 'en';
+// Any zone other than UTC, so `templates check` exercises zone names too.
+const SAMPLE_TIME_ZONE = 'Europe/Berlin';
+
+function formatData(lang: string | null, timeZone: string): FormatData {
+  return { locale: lang ?? DEFAULT_LOCALE, timeZone };
+}
+
 function oneLine(text: string): string {
   return text.replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ').trim();
 }
@@ -338,7 +357,7 @@ function compileFile(hb: Env, file: TemplateFile): Compiled {
   // Strict mode and helper checks only fire when the template runs.
   let rendered: string;
   try {
-    rendered = template(sampleVars(file.kind));
+    rendered = template(sampleVars(file.kind), { data: formatData(file.lang, SAMPLE_TIME_ZONE) });
   } catch (error) {
     return { ok: false, problems: [{ file: file.path, ...templateProblem(error, source) }] };
   }
@@ -471,12 +490,14 @@ export class TemplateRegistry {
       ...langs.map((lang) => ({ mailbox: null, lang })),
       { mailbox: null, lang: null },
     ];
+    const timeZone = target.timeZone ?? 'UTC';
     const run = (part: TemplatePart): string => {
       for (const scope of scopes) {
         const template = this.templates.get(templateKey(scope.mailbox, scope.lang, kind, part));
         if (!template) continue;
         try {
-          return template(context);
+          // Formatted in the language of the file found, which may be a fallback.
+          return template(context, { data: formatData(scope.lang, timeZone) });
         } catch (error) {
           throw new TemplateRenderError(`${kind}.${part}: ${errorMessage(error)}`);
         }

@@ -1,7 +1,10 @@
 // The variables each outgoing mail kind may use. This is the contract
 // between the code that sends mail and the operators who edit templates:
 // `templates check` renders every template with the sample values below, and
-// a template naming anything not listed here is refused at load.
+// a template naming anything not listed here is refused at load. Durations,
+// instants, shares and statuses are values, never words: the template turns
+// them into its own language with the format helpers ({{duration}},
+// {{datetime}}, {{percent}}, {{#if (eq status "…")}}).
 
 export type TemplatePart = 'subject' | 'text' | 'html';
 export const TEMPLATE_PARTS: readonly TemplatePart[] = ['subject', 'text', 'html'];
@@ -42,6 +45,8 @@ const queuePosition = {
   sample: 3,
 } as const;
 
+const HOUR_MS = 3_600_000;
+
 export const TEMPLATE_SCHEMA = {
   ack: {
     description: 'Acknowledgement sent as soon as a new ticket is opened',
@@ -53,11 +58,14 @@ export const TEMPLATE_SCHEMA = {
       statusUrl,
       mailboxAddress,
       firstResponseEstimate: {
-        description: "Expected time to a first reply in words, e.g. '4 hours'; '' when no SLA applies",
-        sample: '4 hours',
+        description: 'Expected time to a first reply in milliseconds, shown with {{duration firstResponseEstimate}}; 0 when no SLA applies',
+        sample: 4 * HOUR_MS,
       },
       queuePosition,
-      receivedAt: { description: 'When the message arrived, formatted for the reader', sample: 'Mon, 3 Mar 2025, 09:41 UTC' },
+      receivedAt: {
+        description: 'When the message arrived, an ISO instant: show it with {{datetime receivedAt}}',
+        sample: '2025-03-03T09:41:00.000Z',
+      },
     },
   },
   'agent-reply': {
@@ -82,13 +90,21 @@ export const TEMPLATE_SCHEMA = {
       ref,
       subject,
       customerName,
-      waited: { description: 'How long the customer has waited so far, in words', sample: '2 days' },
-      statusWords: { description: 'Where the ticket stands, in words', sample: 'we are working on it' },
+      waited: {
+        description: 'How long the customer has waited so far, in milliseconds: {{duration waited}}',
+        sample: 2 * 24 * HOUR_MS,
+      },
+      status: {
+        description:
+          "Where the ticket stands: 'queued' (no reply from us yet), 'in-progress' (we replied and work on it) or 'on-hold'",
+        sample: 'in-progress',
+        values: ['queued', 'in-progress', 'on-hold'],
+      },
       onHoldReason: {
         description: "Why the ticket is on hold; '' when it is not on hold",
         sample: 'waiting for a replacement part',
       },
-      estimate: { description: 'Expected time until the next step, in words', sample: '1 day' },
+      estimate: { description: 'Expected time until the next step, in milliseconds: {{duration estimate}}', sample: 24 * HOUR_MS },
       estimateSource: {
         description: "'history' when the estimate comes from similar past tickets, 'target' when it is the SLA target",
         sample: 'history',
@@ -112,8 +128,11 @@ export const TEMPLATE_SCHEMA = {
         sample: 'first-response',
         values: ['first-response', 'resolution'],
       },
-      threshold: { description: 'Share of the target time already used', sample: '80%' },
-      due: { description: 'When the target is breached, formatted', sample: '2025-03-03 13:41 UTC' },
+      threshold: { description: 'Share of the target time already used, 0.8 for 80%: {{percent threshold}}', sample: 0.8 },
+      due: {
+        description: "When the target is breached, an ISO instant: {{datetime due}}; '' when no deadline runs",
+        sample: '2025-03-03T13:41:00.000Z',
+      },
       requester: { description: 'Who asked, name and address', sample: 'Jane Doe <jane@example.com>' },
       ticketUrl: { description: 'Link to the status page of this ticket', sample: statusUrl.sample },
     },

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 
 const DURATION_PATTERN = /^(\d+[smhdw]\s*)+$/;
@@ -214,6 +215,11 @@ const mailboxSchema = z.strictObject({
     error: 'expected 2 to 10 upper-case letters or digits starting with a letter, like "ACME"',
   }),
   language: z.string().regex(LANGUAGE_PATTERN, { error: 'expected a language tag like "en" or "de"' }).default('en'),
+  /** Time zone the mailbox's mail shows dates and times in; UTC when unset. */
+  timezone: z
+    .string()
+    .refine((zone) => IANAZone.isValidZone(zone), { error: 'expected an IANA time zone like "Europe/Berlin" or "UTC"' })
+    .optional(),
   staffAddress: email().optional(),
   /** Absent for a mailbox fed only by `ingest` or LMTP. */
   imap: imapSchema.optional(),

@@ -54,6 +54,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     leaseMs:
       Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) *
       (Math.ceil(config.outbox.batchSize / runtime.outboxConcurrency()) + 1),
+    stillValid: (job) => runtime.sla.beforeSend(job, o.clock.now().getTime()),
   });
   const imap = new Map<string, ImapWorker>();
   for (const mailbox of config.mailboxes) {

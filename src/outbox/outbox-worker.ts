@@ -21,12 +21,15 @@ export interface OutboxWorkerOptions {
   concurrency: number;
   /** How long a claimed row stays invisible to other workers; longer than any send deadline. */
   leaseMs: number;
+  /** Asked just before each send; false means the row was withdrawn (an SLA notice that no longer holds) and is skipped. */
+  stillValid?: (job: OutboxJob) => boolean | Promise<boolean>;
 }
 
 export interface OutboxPass {
   sent: number;
   retrying: number;
   failed: number;
+  withdrawn: number;
 }
 
 /**
@@ -212,7 +215,7 @@ export class OutboxWorker {
 
   /** One pass over the rows that are due now (up to `batchSize`), `concurrency` at a time. */
   async runOnce(): Promise<OutboxPass> {
-    const pass: OutboxPass = { sent: 0, retrying: 0, failed: 0 };
+    const pass: OutboxPass = { sent: 0, retrying: 0, failed: 0, withdrawn: 0 };
     const jobs = await this.claim(this.o.batchSize);
     await this.compose(jobs);
     let next = 0;
@@ -227,6 +230,7 @@ export class OutboxWorker {
   private async deliver(job: OutboxJob, answered: () => void = () => undefined): Promise<keyof OutboxPass> {
     const log = { outboxId: job.id, mailbox: job.mailbox, kind: job.kind, attempt: job.attempts };
     const started = Date.now();
+    if (this.o.stillValid && !(await this.o.stillValid(job))) return 'withdrawn';
     try {
       let raw = job.raw;
       if (raw === null) {

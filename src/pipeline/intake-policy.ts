@@ -11,8 +11,8 @@ export interface PolicyDeps {
   templates: TemplateRegistry;
   links: StatusLinks;
   clock: Clock;
-  /** Expected time to a first reply in words for the acknowledgement; '' when no SLA applies. */
-  firstResponseEstimate: (ticket: TicketRow) => string;
+  /** Expected wall-clock time to a first reply in milliseconds, for the acknowledgement; 0 when no SLA applies. */
+  firstResponseEstimate: (ticket: TicketRow) => number;
 }
 
 /** Own addresses of every mailbox: mail from them is never answered or made a participant. */

@@ -1,5 +1,5 @@
-// Durations as written in the SLA config ("4h", "1d 4h") and as shown to
-// customers ("1 day and 2 hours").
+// Durations as written in the SLA config ("4h", "1d 4h"), and split into the
+// units people read them in ("1 day and 2 hours").
 
 export const DURATION_INVALID = 'TICKETD_DURATION_INVALID';
 
@@ -69,8 +69,10 @@ function invalidDuration(text: string, why: string): DurationError {
   );
 }
 
+export type DurationUnit = 'day' | 'hour' | 'minute' | 'second';
+
 interface WordUnit {
-  name: string;
+  name: DurationUnit;
   size: number;
   /** The next smaller unit: the second unit shown and the rounding step. */
   minor: WordUnit | null;
@@ -81,20 +83,22 @@ const HOUR_WORD: WordUnit = { name: 'hour', size: HOUR, minor: MINUTE_WORD };
 const DAY_WORD: WordUnit = { name: 'day', size: DAY, minor: HOUR_WORD };
 const WORD_UNITS = [DAY_WORD, HOUR_WORD, MINUTE_WORD];
 
-function countWords(count: number, unit: WordUnit): string {
-  return `${count} ${unit.name}${count === 1 ? '' : 's'}`;
+export interface DurationPart {
+  unit: DurationUnit;
+  count: number;
 }
 
 /**
- * English words for customer mail: at most two adjacent units, largest first,
- * rounded to the smaller of the two ("1 day and 2 hours", "45 minutes").
+ * A duration as people say it, in any language: at most two adjacent units,
+ * largest first, rounded to the smaller of the two (1 day 2 hours, 45
+ * minutes). Under a minute it is whole seconds.
  */
-export function formatDurationWords(ms: number): string {
+export function durationParts(ms: number): DurationPart[] {
   if (!Number.isFinite(ms) || ms < 0) {
     throw new DurationError(`cannot describe duration ${ms}: expected a non-negative number of milliseconds`);
   }
   const first = WORD_UNITS.find((unit) => ms >= unit.size);
-  if (!first) return 'less than a minute';
+  if (!first) return [{ unit: 'second', count: Math.floor(ms / SECOND) }];
 
   const step = first.minor?.size ?? first.size;
   const rounded = Math.round(ms / step) * step;
@@ -103,8 +107,20 @@ export function formatDurationWords(ms: number): string {
   const unit = WORD_UNITS.find((candidate) => rounded >= candidate.size) ?? first;
   const count = Math.floor(rounded / unit.size);
   const rest = unit.minor ? Math.round((rounded - count * unit.size) / unit.minor.size) : 0;
-  if (unit.minor && rest > 0) return `${countWords(count, unit)} and ${countWords(rest, unit.minor)}`;
-  return countWords(count, unit);
+  const parts: DurationPart[] = [{ unit: unit.name, count }];
+  if (unit.minor && rest > 0) parts.push({ unit: unit.minor.name, count: rest });
+  return parts;
+}
+
+/**
+ * English words for operators (`ticketd sla status`, `sla tick`): "1 day and
+ * 2 hours", "45 minutes". Mail templates format durations themselves, in
+ * their own language (see compose/format-helpers.ts).
+ */
+export function formatDurationWords(ms: number): string {
+  const parts = durationParts(ms);
+  if (parts[0]?.unit === 'second') return 'less than a minute';
+  return parts.map((p) => `${p.count} ${p.unit}${p.count === 1 ? '' : 's'}`).join(' and ');
 }
 
 /** 0.8 for "80%"; "12.5%" and values over 100% are accepted. Throws DurationError otherwise. */

@@ -12,6 +12,7 @@ import type { TicketRow } from '../store/store.js';
 import type { StatusLinks } from '../web/status-links.js';
 import { HISTORY_WINDOW_MS, estimateDelay, type DelayEstimate } from './delay-estimate.js';
 import { applyChange, nextDue, type SlaTarget } from './sla-clock.js';
+import { checkNotice } from './notice-check.js';
 import { SlaPolicies, type SlaPolicy } from './sla-policy.js';
 import { describeSla, type SlaTicketStatus } from './sla-status.js';
 import { runTick, type TickReport } from './sla-tick.js';
@@ -108,6 +109,48 @@ export class SlaEngine {
     );
   }
 
+  /**
+   * Asked by the outbox just before it sends a row: false when the row is a
+   * delay notice or staff warning that no longer holds, which is then
+   * withdrawn (outbox row, threshold record, a ticket event and a log line)
+   * instead of sent. Any other mail passes without a database read.
+   */
+  beforeSend(job: { id: number; messageRow: number; kind: string }, now: number): boolean {
+    if (job.kind !== 'delay-notice' && job.kind !== 'staff-warning') return true;
+    const notice = job.kind === 'delay-notice';
+    try {
+      const withdrawn = this.sla.write(() => {
+        const record = this.sla.recordOfMessage(job.messageRow);
+        const ticket = record ? this.d.store.ticketRow(record.ticketId) : null;
+        if (!record || !ticket || record.outcome !== 'queued') return null;
+        const stored = this.sla.get(ticket.id);
+        const verdict = checkNotice({
+          milestone: record,
+          status: ticket.status,
+          state: stored?.state ?? null,
+          policy: stored ? this.policies().named(stored.state.policy) : null,
+          now,
+        });
+        // Not pending any more: another worker sent or withdrew it meanwhile; either way, not ours to send.
+        if (verdict.send || !this.sla.withdraw(job.id, job.messageRow, verdict.reason, now)) return verdict.send ? null : false;
+        const detail = { target: record.target, threshold: record.threshold, reason: verdict.reason };
+        this.d.store.event(ticket.id, notice ? 'notice-withdrawn' : 'warning-withdrawn', false, detail, now);
+        return { ref: ticket.ref, ...detail };
+      });
+      if (withdrawn === null) return true;
+      if (withdrawn === false) return false;
+      this.d.logger.info(
+        { code: notice ? 'SLA_NOTICE_WITHDRAWN' : 'SLA_WARNING_WITHDRAWN', outboxId: job.id, ...withdrawn },
+        `${notice ? 'delay notice' : 'staff warning'} withdrawn before sending: ${withdrawn.reason}`,
+      );
+      return false;
+    } catch (err) {
+      // A check that cannot run must not hold mail back: send as queued.
+      this.d.logger.error({ code: 'SLA_CHECK_ERROR', outboxId: job.id, error: (err as Error).message }, 'pre-send SLA check failed; sending');
+      return true;
+    }
+  }
+
   /** The earliest instant any ticket is due, or null. */
   nextDue(): number | null {
     return this.sla.nextDue();
@@ -123,10 +166,10 @@ export class SlaEngine {
     });
   }
 
-  /** Expected time to a first reply in words for the acknowledgement; '' when no policy applies. */
-  firstResponseEstimate(ticket: TicketRow): string {
+  /** Expected wall-clock time to a first reply in milliseconds, for the acknowledgement; 0 when no policy applies. */
+  firstResponseEstimate(ticket: TicketRow): number {
     const policy = this.policies().forTicket(ticket);
-    return policy ? this.estimate(policy, 'first-response', ticket.createdAt).words : '';
+    return policy ? this.estimate(policy, 'first-response', ticket.createdAt).wallMs : 0;
   }
 
   /** The next deadline the customer is waiting on, or null when none is running. */

@@ -39,7 +39,8 @@ export function composeStaffWarning(
       requester: ticket.requesterName ? `${ticket.requesterName} <${ticket.requester}>` : ticket.requester,
       ...vars,
     },
-    { mailbox: ctx.mailbox.name, lang: ctx.mailbox.language },
+    // Staff read the mailbox's language, whatever the customer wrote in.
+    { mailbox: ctx.mailbox.name, lang: ctx.mailbox.language, timeZone: ctx.mailbox.timezone },
   );
   return {
     kind: 'staff-warning',
@@ -56,8 +57,8 @@ export function composeStaffWarning(
   };
 }
 
-/** Where the ticket stands, in the words of the delay notice. */
-export function statusWords(ticket: TicketRow): string {
-  if (ticket.status === 'on-hold') return 'on hold';
-  return ticket.firstResponseAt === null ? 'waiting in the queue for a reply from our team' : 'we are working on it';
+/** Where the ticket stands, as the delay notice's `status` key; the template words it. */
+export function noticeStatus(ticket: TicketRow): TemplateVars<'delay-notice'>['status'] {
+  if (ticket.status === 'on-hold') return 'on-hold';
+  return ticket.firstResponseAt === null ? 'queued' : 'in-progress';
 }

@@ -5,7 +5,6 @@
 
 import type { ComposeContext } from '../compose/compose-mail.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
-import { formatWhen } from '../compose/compose-mail.js';
 import type { Config } from '../config/load-config.js';
 import type { Logger } from '../core/logger.js';
 import { mailboxNamed, statusUrlFor } from '../pipeline/intake-policy.js';
@@ -14,8 +13,8 @@ import type { SqliteStore } from '../store/sqlite-store.js';
 import type { TicketRow } from '../store/store.js';
 import type { StatusLinks } from '../web/status-links.js';
 import type { DelayEstimate } from './delay-estimate.js';
-import { formatDurationWords } from './duration.js';
-import { composeDelayNotice, composeStaffWarning, statusWords } from './sla-mail.js';
+import { parsePercent } from './duration.js';
+import { composeDelayNotice, composeStaffWarning, noticeStatus } from './sla-mail.js';
 import type { SlaPolicies, SlaPolicy } from './sla-policy.js';
 import {
   clockRuns,
@@ -54,6 +53,8 @@ export interface QueuedMail {
   /** Delay notices: how many this one makes for the ticket. */
   noticeNumber?: number;
   estimateSource?: 'history' | 'target';
+  /** The estimate the notice gives, in English words for the operator. */
+  estimate?: string;
 }
 
 export interface SkippedMilestone {
@@ -202,10 +203,10 @@ function queueNotice(d: TickDeps, ticket: TicketRow, state: SlaState, policy: Sl
     composeContext(d, ticket),
     ticket,
     {
-      waited: formatDurationWords(Math.max(0, now - waitingSince)),
-      statusWords: statusWords(ticket),
+      waited: Math.max(0, now - waitingSince),
+      status: noticeStatus(ticket),
       onHoldReason: ticket.status === 'on-hold' ? (ticket.onHoldReason ?? '') : '',
-      estimate: estimate.words,
+      estimate: estimate.wallMs,
       estimateSource: estimate.source,
       queuePosition: d.store.queuePosition(ticket),
       statusUrl: statusUrlFor(d.config, d.store.tokenFor(ticket.id, ticket.replyTo, d.links, now)),
@@ -223,6 +224,7 @@ function queueNotice(d: TickDeps, ticket: TicketRow, state: SlaState, policy: Sl
     to: ticket.replyTo,
     noticeNumber,
     estimateSource: estimate.source,
+    estimate: estimate.words,
   });
 }
 
@@ -240,8 +242,8 @@ function queueWarning(
   const draft = composeStaffWarning(composeContext(d, ticket), ticket, to, {
     policy: policy.name,
     target: m.target,
-    threshold: m.threshold,
-    due: dueAt === null ? '' : formatWhen(dueAt),
+    threshold: parsePercent(m.threshold),
+    due: dueAt === null ? '' : new Date(dueAt).toISOString(),
     ticketUrl: statusUrlFor(d.config, d.store.tokenFor(ticket.id, to, d.links, now)),
   });
   d.sla.linkMessage(ticket.id, m, d.store.queueOutbound(ticket.id, ticket.mailbox, draft, now));

@@ -23,7 +23,7 @@ interface StateRow {
   nextDue: number | null;
 }
 
-export type RecordOutcome = 'queued' | 'skipped' | 'superseded' | 'logged';
+export type RecordOutcome = 'queued' | 'skipped' | 'superseded' | 'logged' | 'withdrawn';
 
 export interface SlaRecord extends RecordedMilestone {
   outcome: RecordOutcome;
@@ -113,6 +113,22 @@ export class SlaStore {
   record(ticketId: number, m: RecordedMilestone, outcome: RecordOutcome, reason: string | null, now: number): boolean {
     const { kind, target, cycle, threshold } = m;
     return this.store.s('sla-insert-record').run({ ticketId, kind, target, cycle, threshold, outcome, reason, now }).changes === 1;
+  }
+
+  /** The threshold a queued mail (its message row) was sent for; null for any other mail. */
+  recordOfMessage(messageRow: number): (RecordedMilestone & { ticketId: number; outcome: RecordOutcome }) | null {
+    return (this.store.s('sla-record-by-message').get(messageRow) as (RecordedMilestone & { ticketId: number; outcome: RecordOutcome }) | undefined) ?? null;
+  }
+
+  /**
+   * Takes a queued mail out of the outbox and marks its threshold withdrawn;
+   * false when the row was no longer pending (sent or withdrawn by another
+   * worker), in which case nothing changed.
+   */
+  withdraw(outboxId: number, messageRow: number, reason: string, now: number): boolean {
+    if (this.store.s('sla-withdraw-outbox').run({ outboxId, reason, now }).changes !== 1) return false;
+    this.store.s('sla-withdraw-record').run({ messageRow, reason });
+    return true;
   }
 
   linkMessage(ticketId: number, m: RecordedMilestone, messageRow: number): void {

@@ -73,3 +73,15 @@ ORDER BY res_used_ms LIMIT @take OFFSET @skip;
 SELECT s.ticket_id AS ticketId FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id
 WHERE t.status IN ('open', 'pending', 'on-hold')
 ORDER BY s.next_due IS NULL, s.next_due, s.ticket_id;
+
+-- The threshold a queued mail was sent for, checked again just before sending.
+-- name: sla-record-by-message
+SELECT ticket_id AS ticketId, kind, target, cycle, threshold, outcome
+FROM sla_notices WHERE message_row = ?;
+
+-- name: sla-withdraw-outbox
+UPDATE outbox SET status = 'withdrawn', last_error = @reason, next_attempt_at = @now
+WHERE id = @outboxId AND status = 'pending';
+
+-- name: sla-withdraw-record
+UPDATE sla_notices SET outcome = 'withdrawn', reason = @reason WHERE message_row = @messageRow AND outcome = 'queued';

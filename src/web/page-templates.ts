@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
+import { FORMAT_HELPERS, registerFormatHelpers, type FormatData } from '../compose/format-helpers.js';
 import type { TemplateProblem } from '../compose/template-registry.js';
 import { helperName, LANGUAGE_TAG, languageCandidates, parseTemplateFile, templateProblem } from '../compose/template-source.js';
 import { sampleStatusViews, type StatusView } from './status-page.js';
@@ -15,16 +16,25 @@ type Env = typeof Handlebars;
 type Template = Handlebars.TemplateDelegate;
 
 const BLOCK_HELPERS = new Set(['if', 'unless', 'each']);
-const INLINE_HELPERS: ReadonlyMap<string, number> = new Map([
-  ['eq', 2],
-  ['plural', 3],
-]);
+const INLINE_HELPERS: ReadonlyMap<string, number> = new Map([['eq', 2], ['plural', 3], ...FORMAT_HELPERS]);
 
 const COMPILE_OPTIONS = {
   strict: true,
   knownHelpersOnly: true,
-  knownHelpers: { eq: true, plural: true, with: false, lookup: false, log: false },
+  knownHelpers: {
+    eq: true,
+    plural: true,
+    with: false,
+    lookup: false,
+    log: false,
+    ...Object.fromEntries([...FORMAT_HELPERS.keys()].map((name) => [name, true])),
+  },
 } as const;
+
+// The top-level pages are the default set, which ships in English.
+const DEFAULT_LOCALE = 'en';
+// Any zone other than UTC, so loading exercises zone names too.
+const SAMPLE_TIME_ZONE = 'Europe/Berlin';
 
 // A private instance: nothing registered elsewhere in the process reaches the
 // pages, and the helpers that could reach outside the view are removed.
@@ -33,6 +43,7 @@ function createEnvironment(): Env {
   for (const name of ['with', 'lookup', 'log']) hb.unregisterHelper(name);
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (Number(n) === 1 ? one : many));
+  registerFormatHelpers(hb);
   return hb;
 }
 
@@ -80,7 +91,7 @@ function checkAst(program: hbs.AST.Program | undefined, report: (node: hbs.AST.N
   }
 }
 
-function compileFile(hb: Env, path: string, page: WebPage): { ok: true; template: Template } | { ok: false; problems: TemplateProblem[] } {
+function compileFile(hb: Env, path: string, page: WebPage, lang: string | null): { ok: true; template: Template } | { ok: false; problems: TemplateProblem[] } {
   const problems: TemplateProblem[] = [];
   const parsed = parseTemplateFile(hb, path);
   if (!parsed.ok) return { ok: false, problems: [{ file: path, ...parsed.problem }] };
@@ -91,7 +102,8 @@ function compileFile(hb: Env, path: string, page: WebPage): { ok: true; template
   try {
     template = hb.compile(ast, COMPILE_OPTIONS);
     // Strict lookups only fail when a template runs, so run it on every sample.
-    for (const sample of samplesFor(page)) template(sample);
+    const data: FormatData = { locale: lang ?? DEFAULT_LOCALE, timeZone: SAMPLE_TIME_ZONE };
+    for (const sample of samplesFor(page)) template(sample, { data });
   } catch (error) {
     return { ok: false, problems: [{ file: path, ...templateProblem(error, source) }] };
   }
@@ -151,7 +163,7 @@ export class WebPages {
           problems.push({ file: path, line: null, message: 'same page twice (folder names differ only in case)' });
           continue;
         }
-        const compiled = compileFile(hb, path, page);
+        const compiled = compileFile(hb, path, page, lang);
         if (compiled.ok) templates.set(key(lang, page), compiled.template);
         else problems.push(...compiled.problems);
       }
@@ -176,11 +188,13 @@ export class WebPages {
     return languageCandidates(lang).find((l) => this.templates.has(key(l, page))) ?? null;
   }
 
-  render(page: 'status', view: StatusView, lang: string | null): string;
+  /** `timeZone` is the mailbox's: the format helpers show instants in it (UTC when omitted). */
+  render(page: 'status', view: StatusView, lang: string | null, timeZone?: string): string;
   render(page: 'not-found' | 'too-many-requests'): string;
-  render(page: WebPage, view: object = {}, lang: string | null = null): string {
-    const template = this.templates.get(key(this.languageFor(page, lang), page));
+  render(page: WebPage, view: object = {}, lang: string | null = null, timeZone = 'UTC'): string {
+    const folder = this.languageFor(page, lang);
+    const template = this.templates.get(key(folder, page));
     if (!template) throw new Error(`web page ${page} is not loaded`);
-    return template(view);
+    return template(view, { data: { locale: folder ?? DEFAULT_LOCALE, timeZone } satisfies FormatData });
   }
 }

@@ -112,7 +112,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
       now: runtime.clock.now(),
       page,
     });
-    return sendPage(reply, 200, pages().render('status', view, lang));
+    return sendPage(reply, 200, pages().render('status', view, lang, mailbox.timezone));
   };
 
   // Anything that is not a route gets the same 404 page. A GET under /t/ is

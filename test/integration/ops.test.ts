@@ -93,13 +93,40 @@ describe('templates preview and send-test', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe('Subject: [ACME-7K3QH9] Wir haben Ihre Anfrage erhalten: Printer on the 3rd floor keeps jamming');
     expect(section(r.stdout, 'text')).toContain('Guten Tag Jane Doe,');
-    expect(section(r.stdout, 'text')).toContain('https://support.example.com/status/ACME-7K3QH9/q8Zt2kLw');
+    expect(section(r.stdout, 'text')).toContain('http://127.0.0.1:8080/t/');
     expect(section(r.stdout, 'html')).toMatch(/^<!DOCTYPE html>/);
     expect(section(r.stdout, 'html')).toContain('Guten Tag Jane Doe');
 
     const en = await env.cli(['templates', 'preview', 'agent-reply']);
     expect(en.code, en.stderr).toBe(0);
     expect(en.stdout).toContain('the technician replaced the feed roller');
+  });
+
+  it("uses the mailbox's reference prefix and links under publicUrl", TIMEOUT, async () => {
+    env.writeConfig((c) => {
+      c.publicUrl = 'https://help.example.org/desk/';
+      c.mailboxes[0].referencePrefix = 'HELP';
+      c.mailboxes[0].timezone = 'Europe/Berlin';
+    });
+    try {
+      const r = await env.cli(['templates', 'preview', 'delay-notice', '--lang', 'de']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.split('\n')[0]).toBe('Subject: [HELP-7K3QH9] Entschuldigung für die Wartezeit: Printer on the 3rd floor keeps jamming');
+      for (const part of ['text', 'html'] as const) {
+        const links = section(r.stdout, part).match(/https?:\/\/[^\s"<]+/g) ?? [];
+        expect(links.length).toBeGreaterThan(0);
+        for (const link of links) expect(link).toMatch(/^https:\/\/help\.example\.org\/desk\/t\/[^/]+$/);
+      }
+      expect(section(r.stdout, 'text')).toContain('[HELP-7K3QH9]');
+      expect(section(r.stdout, 'text')).toContain('wartet schon 2 Tage');
+
+      const warning = await env.cli(['templates', 'preview', 'staff-warning']);
+      expect(warning.code, warning.stderr).toBe(0);
+      expect(warning.stdout).toContain('https://help.example.org/desk/t/');
+      expect(warning.stdout).toMatch(/Due: +Mar 3, 2025, 2:41\sPM GMT\+1/);
+    } finally {
+      env.writeConfig();
+    }
   });
 
   it('refuses an unknown kind or mailbox as a usage error', TIMEOUT, async () => {

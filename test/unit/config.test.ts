@@ -180,11 +180,20 @@ describe('config.example.json', () => {
     expect(cfg.mailboxes[0]!.imap!.auth.passFile).toBeDefined();
     expect(cfg.mailboxes[1]!.imap!.auth.pass).toBeDefined();
     expect(cfg.calendars.office!.timezone).toBe('Europe/Berlin');
+    expect(cfg.mailboxes.map((m) => m.timezone)).toEqual(['Europe/Berlin', 'Europe/Berlin']);
     expect(cfg.calendars.office!.holidays).toContain('2025-12-25');
     expect(cfg.sla.policies.map((p) => p.match.mailbox)).toEqual(['support', 'sales']);
     for (const policy of cfg.sla.policies) {
       expect(policy.customerNotices).toEqual([{ at: '100%', repeatEvery: '24h', max: 3 }]);
     }
+  });
+});
+
+describe('mailboxes[].timezone', () => {
+  it('is refused when it is not an IANA zone, with its path', () => {
+    const json = minimal();
+    json.mailboxes[0].timezone = 'Europe/Berln';
+    expect(() => parseConfig(json, '/etc/ticketd')).toThrow(/mailboxes\[0\]\.timezone.*IANA time zone/);
   });
 });
 

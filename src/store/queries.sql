@@ -58,12 +58,21 @@ INSERT INTO suppressions (address, reason, created_at) VALUES (?, ?, ?) ON CONFL
 -- name: acks-to-since
 SELECT count(*) AS n FROM messages WHERE rcpt = ? AND kind = 'ack' AND created_at >= ?;
 
--- name: tickets-from-since
-SELECT count(*) AS n FROM tickets WHERE requester = ? AND created_at >= ?;
+-- name: tickets-acked-to-since
+SELECT count(*) AS n FROM tickets WHERE ack_to = ? AND created_at >= ?;
+
+-- name: auto-replies-since
+SELECT count(*) AS n FROM messages WHERE direction = 'out' AND kind = 'ack' AND created_at >= ?;
+
+-- name: flag-ticket
+UPDATE tickets SET flag = coalesce(flag, ?) WHERE id = ?;
 
 -- name: insert-ticket
 INSERT INTO tickets (ref, mailbox, status, subject, requester, requester_name, reply_to, language, linked_to, created_at, updated_at)
 VALUES (@ref, @mailbox, 'open', @subject, @requester, @requesterName, @replyTo, @language, @linkedTo, @now, @now);
+
+-- name: set-ticket-auto-reply
+UPDATE tickets SET ack_to = @ackTo, ack_withheld = @ackWithheld WHERE id = @id;
 
 -- name: update-ticket-status
 UPDATE tickets SET status = @status, updated_at = @now,
@@ -136,7 +145,8 @@ SELECT status, count(*) AS n FROM outbox GROUP BY status;
 -- name: list-tickets
 SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.team, t.created_at AS createdAt,
        (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS messageCount,
-       (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo
+       (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo,
+       t.flag, t.ack_to AS ackTo, t.ack_withheld AS ackWithheld
 FROM tickets t
 WHERE (@status IS NULL OR t.status = @status) AND (@mailbox IS NULL OR t.mailbox = @mailbox) AND (@id IS NULL OR t.id = @id)
 ORDER BY t.id;

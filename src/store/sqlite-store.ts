@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
-import type { Address, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
+import { autoReplyTarget } from '../classify/reply-recipient.js';
+import type { Address, MessageOrigin, ParsedMessage, SenderAuthentication, TicketStatus } from '../core/types.js';
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
 import { StatusLinks } from '../web/status-links.js';
@@ -14,6 +15,7 @@ import type {
   IntakeOutcome,
   IntakePolicy,
   IntakeResult,
+  IntakeStageOk,
   MessageSummary,
   OutboundDraft,
   OutboxCounts,
@@ -107,23 +109,18 @@ export class SqliteStore implements Store {
       if (seen) return result(origin, 'duplicate', 'uid-already-taken', null, false, null);
     }
     if (!item.stage.ok) return this.quarantine(item, item.stage.reason, now);
-    const { message, classification } = item.stage;
+    const stage = item.stage;
     try {
       // A savepoint per message: a stage that throws undoes only this
       // message, which is then quarantined while the batch goes on.
-      return this.db.transaction(() => this.applyMessage(item, message, classification, policy, now))();
+      return this.db.transaction(() => this.applyMessage(item, stage, policy, now))();
     } catch (err) {
       return this.quarantine(item, `stage-error: ${(err as Error).message}`, now);
     }
   }
 
-  private applyMessage(
-    item: IntakeItem,
-    msg: ParsedMessage,
-    cls: Extract<IntakeItem['stage'], { ok: true }>['classification'],
-    policy: IntakePolicy,
-    now: number,
-  ): IntakeResult {
+  private applyMessage(item: IntakeItem, stage: IntakeStageOk, policy: IntakePolicy, now: number): IntakeResult {
+    const { message: msg, classification: cls } = stage;
     const mailbox = item.origin.mailbox;
     const messageId = msg.messageId ?? `sha256:${msg.sha256}`;
     const dup = this.s('inbound-by-message-id').get(mailbox, messageId) as { id: number } | undefined;
@@ -134,6 +131,11 @@ export class SqliteStore implements Store {
 
     const rules = policy.rulesFor(mailbox);
     const sender = msg.from?.address ?? '';
+    const target = stage.replyTarget ?? autoReplyTarget(msg, { ownAddresses: policy.ownAddresses });
+    const auth = stage.senderAuth ?? null;
+    const flag = auth?.dmarc === 'fail' ? 'dmarc-fail' : null;
+    // Every limit and the suppression list are about the address the reply would reach.
+    const rcpt = target.ok ? target.address : null;
     const ctx: ThreadContext = {
       byMessageId: this.ticketsByMessageIds(
         cls.kind === 'bounce' && cls.bounce ? cls.bounce.originalMessageIds : [...msg.inReplyTo, ...msg.references.slice().reverse()],
@@ -142,9 +144,11 @@ export class SqliteStore implements Store {
       byReference: referencesInSubject(msg.subject, policy.referencePrefixes)
         .map((ref) => this.snapshotByRef(ref))
         .filter((t): t is TicketSnapshot => t !== null),
-      acksLastHour: sender ? this.count('acks-to-since', sender, now - HOUR_MS) : 0,
-      ticketsLastHour: sender ? this.count('tickets-from-since', sender, now - HOUR_MS) : 0,
-      senderSuppressed: sender ? this.s('is-suppressed').get(sender) !== undefined : false,
+      acksLastHour: rcpt ? this.count('acks-to-since', rcpt, now - HOUR_MS) : 0,
+      ticketsLastHour: rcpt ? this.count('tickets-acked-to-since', rcpt, now - HOUR_MS) : 0,
+      senderSuppressed: rcpt ? this.s('is-suppressed').get(rcpt) !== undefined : false,
+      replyWithheld: flag ?? (target.ok ? null : target.reason),
+      autoRepliesLastHour: this.count('auto-replies-since', now - HOUR_MS),
       now,
     };
     const verdict = decideThread(msg, cls, ctx, rules);
@@ -174,6 +178,7 @@ export class SqliteStore implements Store {
       case 'thread': {
         const row = this.insertInbound(verdict.ticketId, mailbox, msg, 'reply', messageId, now);
         this.addParticipants(verdict.ticketId, msg, policy, 'cc');
+        if (flag !== null) this.recordUnauthenticated(verdict.ticketId, flag, auth, now);
         if (verdict.newStatus) {
           this.s('update-ticket-status').run({ id: verdict.ticketId, status: verdict.newStatus, reason: null, now });
           this.event(verdict.ticketId, verdict.reason === 'reopened' ? 'reopened' : 'status', true, { status: verdict.newStatus }, now);
@@ -186,24 +191,33 @@ export class SqliteStore implements Store {
       }
       case 'new-ticket': {
         const ticket = this.createTicket(mailbox, msg, verdict.linkTo, policy, now);
+        this.s('set-ticket-auto-reply').run({ id: ticket.id, ackTo: target.address ?? null, ackWithheld: verdict.ackSuppressedBy });
         const row = this.insertInbound(ticket.id, mailbox, msg, cls.kind === 'request' ? 'request' : cls.kind, messageId, now);
         this.event(ticket.id, 'received', true, {}, now);
         this.afterTicketChange?.(ticket.id, 'created', now);
         if (verdict.linkTo !== null) this.event(ticket.id, 'linked', false, { to: this.refOf(verdict.linkTo), why: verdict.reason }, now);
+        if (flag !== null) this.recordUnauthenticated(ticket.id, flag, auth, now);
         let ackQueued = false;
-        if (verdict.ackSuppressedBy === null) {
-          const statusUrl = policy.statusUrl(this.tokenFor(ticket.id, ticket.replyTo, policy.links, now));
-          const draft = policy.composeAck({ ticket, inbound: msg, statusUrl, queuePosition: this.queuePosition(ticket) });
+        if (verdict.ackSuppressedBy === null && target.ok) {
+          const to: Address = { address: target.address, name: target.name };
+          const statusUrl = policy.statusUrl(this.tokenFor(ticket.id, to.address, policy.links, now));
+          const draft = policy.composeAck({ ticket, to, inbound: msg, statusUrl, queuePosition: this.queuePosition(ticket) });
           this.queueOutbound(ticket.id, mailbox, draft, now);
           this.event(ticket.id, 'acknowledged', true, {}, now);
           ackQueued = true;
         } else {
-          this.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy }, now);
+          this.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy, ...(target.address ? { to: target.address } : {}) }, now);
         }
         this.receipt(item.origin, 'taken', row, null, now);
         return result(item.origin, 'taken', verdict.ackSuppressedBy ?? verdict.reason, ticket.ref, ackQueued, null);
       }
     }
+  }
+
+  /** A trusted MTA found the sender forged: the ticket is flagged and the finding kept as an internal event. */
+  private recordUnauthenticated(ticketId: number, flag: string, auth: SenderAuthentication | null, now: number): void {
+    this.s('flag-ticket').run(flag, ticketId);
+    this.event(ticketId, 'sender-unauthenticated', false, { ...auth }, now);
   }
 
   private quarantine(item: IntakeItem, reason: string, now: number): IntakeResult {

@@ -86,5 +86,10 @@ export async function takeMessages(p: Pipeline, mails: RawMail[]): Promise<Intak
     else p.logger.info({ code: 'MSG_TAKEN', ...fields }, 'message taken');
     p.onResult?.(r);
   }
+  // A flood shows as many tickets with one reason; one line says the cap held.
+  const capped = results.filter((r) => r.reason === 'auto-reply-cap');
+  if (capped.length > 0) {
+    p.logger.warn({ code: 'AUTO_REPLY_CAP_REACHED', mailbox: capped[0]!.origin.mailbox, withheld: capped.length }, 'hourly cap on automatic replies reached');
+  }
   return results;
 }

@@ -40,7 +40,8 @@ SELECT id FROM tickets WHERE ref = ?;
 -- name: ticket-by-id
 SELECT id, ref, mailbox, status, subject, requester, requester_name AS requesterName, reply_to AS replyTo,
        language, priority, on_hold_reason AS onHoldReason, team, linked_to AS linkedTo, created_at AS createdAt,
-       updated_at AS updatedAt, first_response_at AS firstResponseAt, resolved_at AS resolvedAt, closed_at AS closedAt
+       updated_at AS updatedAt, first_response_at AS firstResponseAt, resolved_at AS resolvedAt, closed_at AS closedAt,
+       ack_to AS ackTo
 FROM tickets WHERE id = ?;
 
 -- name: participants-of
@@ -70,6 +71,9 @@ UPDATE tickets SET flag = coalesce(flag, ?) WHERE id = ?;
 -- name: insert-ticket
 INSERT INTO tickets (ref, mailbox, status, subject, requester, requester_name, reply_to, language, linked_to, created_at, updated_at)
 VALUES (@ref, @mailbox, 'open', @subject, @requester, @requesterName, @replyTo, @language, @linkedTo, @now, @now);
+
+-- name: ticket-auto-reply
+SELECT flag, ack_to AS ackTo, ack_withheld AS ackWithheld FROM tickets WHERE id = ?;
 
 -- name: set-ticket-auto-reply
 UPDATE tickets SET ack_to = @ackTo, ack_withheld = @ackWithheld WHERE id = @id;
@@ -145,8 +149,7 @@ SELECT status, count(*) AS n FROM outbox GROUP BY status;
 -- name: list-tickets
 SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.team, t.created_at AS createdAt,
        (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS messageCount,
-       (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo,
-       t.flag, t.ack_to AS ackTo, t.ack_withheld AS ackWithheld
+       (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo
 FROM tickets t
 WHERE (@status IS NULL OR t.status = @status) AND (@mailbox IS NULL OR t.mailbox = @mailbox) AND (@id IS NULL OR t.id = @id)
 ORDER BY t.id;

@@ -22,6 +22,7 @@ import type {
   OutboxJob,
   QuarantineEntry,
   Store,
+  TicketAutoReply,
   TicketDetail,
   TicketRow,
   TicketSummary,
@@ -206,7 +207,7 @@ export class SqliteStore implements Store {
           this.event(ticket.id, 'acknowledged', true, {}, now);
           ackQueued = true;
         } else {
-          this.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy, ...(target.address ? { to: target.address } : {}) }, now);
+          this.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy }, now);
         }
         this.receipt(item.origin, 'taken', row, null, now);
         return result(item.origin, 'taken', verdict.ackSuppressedBy ?? verdict.reason, ticket.ref, ackQueued, null);
@@ -498,7 +499,8 @@ export class SqliteStore implements Store {
       detail: JSON.parse(e.detail) as Record<string, unknown>,
       at: e.at,
     }));
-    return { ...toSummary(summary), messages, events };
+    const autoReply = this.s('ticket-auto-reply').get(t.id) as TicketAutoReply;
+    return { ...toSummary(summary), ...autoReply, messages, events };
   }
 
   async addAgentReply(

@@ -92,7 +92,10 @@ export interface TicketRow {
   subject: string;
   requester: string;
   requesterName: string;
+  /** Where a person's reply goes: Reply-To, else From (RFC 5322 section 3.6.2). */
   replyTo: string;
+  /** Where automatic mail goes (RFC 3834 section 4); null when nobody was fit, absent on rows read without it. */
+  ackTo?: string | null;
   language: string | null;
   priority: string;
   onHoldReason: string | null;
@@ -116,6 +119,10 @@ export interface TicketSummary {
   createdAt: string;
   messageCount: number;
   linkedTo: string | null;
+}
+
+/** What the pipeline decided about the ticket's automatic reply, and why staff should look twice. */
+export interface TicketAutoReply {
   /** Why staff should look twice, e.g. `dmarc-fail` (a trusted MTA found the sender forged); null when nothing is wrong. */
   flag: string | null;
   /** Where the acknowledgement went, or would have gone; null when there was nobody fit to write to. */
@@ -144,7 +151,7 @@ export interface TicketEvent {
   at: number;
 }
 
-export interface TicketDetail extends TicketSummary {
+export interface TicketDetail extends TicketSummary, TicketAutoReply {
   messages: MessageSummary[];
   events: TicketEvent[];
 }

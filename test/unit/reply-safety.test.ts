@@ -204,7 +204,7 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
     expect(results.at(-1)!.reason).toBe('ack-rate-limited');
     const tickets = await store.listTickets();
     expect(tickets).toHaveLength(20);
-    expect(tickets.at(-1)).toMatchObject({ ackTo: 'victim@victim.example', ackWithheld: 'ack-rate-limited' });
+    expect(await store.ticketDetail(tickets.at(-1)!.ref)).toMatchObject({ ackTo: 'victim@victim.example', ackWithheld: 'ack-rate-limited', flag: null });
   });
 
   it('applies the suppression list to the Return-Path the reply would go to', async () => {

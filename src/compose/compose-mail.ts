@@ -38,7 +38,7 @@ export interface ComposeContext {
   templates: TemplateRegistry;
 }
 
-// RFC 3834 section 3.1.5 lets a response carry the subject "or a portion
+// RFC 3834 section 3.1 lets a response carry the subject "or a portion
 // thereof"; a bound keeps a hostile subject (or name) from being sent on to
 // whoever the reply reaches, in the subject or in the body.
 const ECHOED_SUBJECT_CHARS = 200;

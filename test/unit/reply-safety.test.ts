@@ -13,7 +13,8 @@ import { boundedText } from '../../src/core/bounded-text.js';
 import { fixedClock } from '../../src/core/clock.js';
 import type { Classification, ParsedMessage } from '../../src/core/types.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
-import { prepare, type Pipeline } from '../../src/pipeline/take-messages.js';
+import { pino } from 'pino';
+import { prepare, takeMessages, type Pipeline } from '../../src/pipeline/take-messages.js';
 import { boundedReferences, composeMime, isEchoableMessageId } from '../../src/send/compose-mime.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IntakePolicy, OutboundDraft } from '../../src/store/store.js';
@@ -222,6 +223,14 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
     const results = await store.takeBatch(items, p);
     expect(results.map((r) => r.ackQueued)).toEqual([true, true, true, false, false, false]);
     expect(results.at(-1)!.reason).toBe('auto-reply-cap');
+  });
+
+  it('says once per batch that the cap held', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+    const p = { ...pipeline(policy(1)), logger };
+    await takeMessages(p, [0, 1, 2].map((i) => ({ origin: { via: 'pipe' as const, mailbox: 'support' }, raw: Buffer.from(mail(i, '')) })));
+    expect(logs.filter((l) => l.code === 'AUTO_REPLY_CAP_REACHED')).toEqual([expect.objectContaining({ mailbox: 'support', withheld: 2, level: 40 })]);
   });
 });
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Config, MailboxConfig } from '../config/load-config.js';
 import { smtpFor } from '../config/load-config.js';
+import { boundedText } from '../core/bounded-text.js';
 import type { Address, ParsedMessage } from '../core/types.js';
 import type { OutboundDraft, TicketRow } from '../store/store.js';
 import type { TemplateRegistry } from './template-registry.js';
@@ -33,6 +34,20 @@ export interface ComposeContext {
   templates: TemplateRegistry;
 }
 
+// RFC 3834 section 3.1 lets a response carry the subject "or a portion
+// thereof"; a bound keeps a hostile subject (or name) from being sent on to
+// whoever the reply reaches, in the subject or in the body.
+const ECHOED_SUBJECT_CHARS = 200;
+const ECHOED_NAME_CHARS = 100;
+
+/** The customer's subject and name as our mails echo them back: bounded, whole graphemes. */
+export function echoedFields(ticket: TicketRow): { subject: string; customerName: string } {
+  return {
+    subject: boundedText(ticket.subject, ECHOED_SUBJECT_CHARS),
+    customerName: boundedText(ticket.requesterName, ECHOED_NAME_CHARS),
+  };
+}
+
 interface Threading {
   inReplyTo: string | null;
   references: string[];
@@ -46,6 +61,7 @@ export function composeToRequester<K extends TemplateKind>(
   vars: TemplateVars<K>,
   thread: Threading,
   headers: Record<string, string>,
+  to: Address = { address: ticket.replyTo, name: ticket.requesterName },
 ): OutboundDraft {
   const rendered = ctx.templates.render(kind, vars, {
     mailbox: ctx.mailbox.name,
@@ -55,7 +71,7 @@ export function composeToRequester<K extends TemplateKind>(
   return {
     kind,
     from: senderOf(ctx.config, ctx.mailbox),
-    to: [{ address: ticket.replyTo, name: ticket.requesterName }],
+    to: [to],
     subject: rendered.subject,
     text: rendered.text,
     html: rendered.html,
@@ -70,9 +86,11 @@ export function composeToRequester<K extends TemplateKind>(
 // honours X-Auto-Response-Suppress) not to answer it, which stops loops.
 const AUTO_REPLIED = { 'Auto-Submitted': 'auto-replied', 'X-Auto-Response-Suppress': 'All' };
 
+/** The acknowledgement of a new ticket, to the address the pipeline chose for automatic replies. */
 export function composeAck(
   ctx: ComposeContext,
   ticket: TicketRow,
+  to: Address,
   inbound: ParsedMessage,
   statusUrl: string,
   queuePosition: number,
@@ -88,8 +106,7 @@ export function composeAck(
     ticket,
     {
       ref: ticket.ref,
-      subject: ticket.subject,
-      customerName: ticket.requesterName,
+      ...echoedFields(ticket),
       statusUrl,
       mailboxAddress: ctx.mailbox.address,
       firstResponseEstimate,
@@ -98,6 +115,7 @@ export function composeAck(
     },
     thread,
     AUTO_REPLIED,
+    to,
   );
 }
 
@@ -106,7 +124,7 @@ export function composeAgentReply(ctx: ComposeContext, ticket: TicketRow, body: 
     ctx,
     'agent-reply',
     ticket,
-    { ref: ticket.ref, subject: ticket.subject, customerName: ticket.requesterName, body, statusUrl, mailboxAddress: ctx.mailbox.address },
+    { ref: ticket.ref, ...echoedFields(ticket), body, statusUrl, mailboxAddress: ctx.mailbox.address },
     thread,
     {},
   );

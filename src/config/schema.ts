@@ -266,6 +266,12 @@ const slaPolicySchema = z.strictObject({
   staffAddress: email().optional(),
 });
 
+// Sized for the busiest legitimate hour: a desk catching up on a weekend's
+// backlog of a few thousand customers (many at the same large provider)
+// acknowledges them all, while a flood of forged mail to many addresses
+// stops at this many replies an hour.
+const DEFAULT_AUTO_REPLIES_PER_HOUR = 5_000;
+
 const DEFAULT_RETRY_SCHEDULE = ['1m', '5m', '15m', '1h', '2h', '4h', '8h', '12h', '24h', '24h', '24h'];
 
 export const configSchema = z
@@ -316,6 +322,13 @@ export const configSchema = z
         maxAttachmentBytes: positiveInt().default(26_214_400),
         acksPerSenderPerHour: countInt().default(5),
         ticketsPerSenderPerHour: countInt().default(10),
+        autoRepliesPerHour: countInt().default(DEFAULT_AUTO_REPLIES_PER_HOUR),
+      })
+      .prefault({}),
+    authentication: z
+      .strictObject({
+        // '' is allowed: Microsoft 365 stamps its results without an authserv-id.
+        trustedAuthservIds: z.array(z.string().trim().toLowerCase()).default(() => []),
       })
       .prefault({}),
     mailboxes: z.array(mailboxSchema).min(1, { error: 'at least one mailbox is required' }),

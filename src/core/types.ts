@@ -79,6 +79,24 @@ export interface Classification {
   bounce: BounceInfo | null;
 }
 
+/**
+ * Where an automatic reply to a message would go (RFC 3834 section 4), or why
+ * there is nobody to send one to. Decided in the pipeline, recorded by the store.
+ */
+export type AutoReplyTarget =
+  | { ok: true; address: string; name: string; source: 'return-path' | 'from' }
+  | { ok: false; reason: string; address?: string };
+
+/** What a trusted receiving MTA's Authentication-Results (RFC 8601) said about a message. */
+export interface SenderAuthentication {
+  /** The authserv-id of the field the result was read from ('' for a field without one). */
+  authservId: string;
+  /** The DMARC result, lower-case: pass, fail, none, temperror, permerror, ... */
+  dmarc: string;
+  /** The RFC5322.From domain the result is about, when the field names it. */
+  headerFrom: string | null;
+}
+
 export type TicketStatus = 'open' | 'pending' | 'on-hold' | 'resolved' | 'closed';
 export const TICKET_STATUSES: readonly TicketStatus[] = ['open', 'pending', 'on-hold', 'resolved', 'closed'];
 

@@ -64,6 +64,9 @@ export class Runtime {
       get ownMessageIdDomains() {
         return live().mailboxes.map(messageIdDomain);
       },
+      get trustedAuthservIds() {
+        return live().authentication.trustedAuthservIds;
+      },
     };
   }
 

@@ -43,12 +43,14 @@ export function buildIntakePolicy(d: PolicyDeps): IntakePolicy {
       reopenWindowDays: mailboxNamed(d.config, name).reopenWindowDays,
       acksPerSenderPerHour: d.config.limits.acksPerSenderPerHour,
       ticketsPerSenderPerHour: d.config.limits.ticketsPerSenderPerHour,
+      autoRepliesPerHour: d.config.limits.autoRepliesPerHour,
     }),
     newReference: (name) => newReference(mailboxNamed(d.config, name).referencePrefix),
     composeAck: (req) =>
       composeAck(
         { config: d.config, mailbox: mailboxNamed(d.config, req.ticket.mailbox), templates: d.templates },
         req.ticket,
+        req.to,
         req.inbound,
         req.statusUrl,
         req.queuePosition,

@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../core/logger.js';
 import type { MessageOrigin } from '../core/types.js';
 import { classify } from '../classify/classify.js';
+import { autoReplyTarget } from '../classify/reply-recipient.js';
+import { senderAuthentication } from '../classify/sender-auth.js';
 import { parseMessage } from '../parse/parse-message.js';
 import type { IntakeItem, IntakePolicy, IntakeResult, Store } from '../store/store.js';
 
@@ -17,6 +19,8 @@ export interface Pipeline {
   /** Own addresses and Message-ID domains, for loop prevention. */
   ownAddresses: readonly string[];
   ownMessageIdDomains: readonly string[];
+  /** authserv-ids whose Authentication-Results count (`authentication.trustedAuthservIds`); none when absent. */
+  trustedAuthservIds?: readonly string[];
   /** Called once per result, after the commit (metrics). */
   onResult?: (r: IntakeResult) => void;
 }
@@ -45,7 +49,9 @@ export async function prepare(p: Pipeline, mail: RawMail): Promise<IntakeItem> {
       ownAddresses: [...p.ownAddresses],
       ownMessageIdDomains: [...p.ownMessageIdDomains],
     });
-    return { origin: mail.origin, raw: mail.raw, stage: { ok: true, message: parsed.message, classification } };
+    const replyTarget = autoReplyTarget(parsed.message, { ownAddresses: p.ownAddresses });
+    const senderAuth = senderAuthentication(parsed.message, { trustedAuthservIds: p.trustedAuthservIds ?? [] });
+    return { origin: mail.origin, raw: mail.raw, stage: { ok: true, message: parsed.message, classification, replyTarget, senderAuth } };
   } catch (err) {
     return { origin: mail.origin, raw: mail.raw, stage: { ok: false, reason: `stage-error: ${(err as Error).message}` } };
   }
@@ -79,6 +85,11 @@ export async function takeMessages(p: Pipeline, mails: RawMail[]): Promise<Intak
     if (r.outcome === 'quarantined') p.logger.warn({ code: 'MSG_QUARANTINED', quarantineId: r.quarantineId, ...fields }, 'message quarantined');
     else p.logger.info({ code: 'MSG_TAKEN', ...fields }, 'message taken');
     p.onResult?.(r);
+  }
+  // A flood shows as many tickets with one reason; one line says the cap held.
+  const capped = results.filter((r) => r.reason === 'auto-reply-cap');
+  if (capped.length > 0) {
+    p.logger.warn({ code: 'AUTO_REPLY_CAP_REACHED', mailbox: capped[0]!.origin.mailbox, withheld: capped.length }, 'hourly cap on automatic replies reached');
   }
   return results;
 }

@@ -1,7 +1,7 @@
 // The two mails the SLA engine sends: the delay notice to the customer and
 // the warning to staff. Both are automatic, so both say so (RFC 3834).
 
-import { composeToRequester, newMessageId, senderOf, type ComposeContext } from '../compose/compose-mail.js';
+import { composeToRequester, echoedFields, newMessageId, senderOf, type ComposeContext } from '../compose/compose-mail.js';
 import type { TemplateVars } from '../compose/template-schema.js';
 import type { OutboundDraft, TicketRow } from '../store/store.js';
 
@@ -14,14 +14,16 @@ export function composeDelayNotice(
   ticket: TicketRow,
   vars: Omit<TemplateVars<'delay-notice'>, 'ref' | 'subject' | 'customerName' | 'mailboxAddress'>,
   thread: { inReplyTo: string | null; references: string[] },
+  to: string,
 ): OutboundDraft {
   return composeToRequester(
     ctx,
     'delay-notice',
     ticket,
-    { ref: ticket.ref, subject: ticket.subject, customerName: ticket.requesterName, mailboxAddress: ctx.mailbox.address, ...vars },
+    { ref: ticket.ref, ...echoedFields(ticket), mailboxAddress: ctx.mailbox.address, ...vars },
     thread,
     AUTO_GENERATED,
+    { address: to, name: to === ticket.requester ? ticket.requesterName : '' },
   );
 }
 

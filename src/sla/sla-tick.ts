@@ -180,11 +180,23 @@ function evaluateMilestones(
   d.sla.setNextDue(ticket.id, nextDue(state, policy.plan, recorded, policy.calendar), now);
 }
 
+/**
+ * Where a delay notice goes: it is automatic mail, so where the
+ * acknowledgement went (RFC 3834 section 4), never to a Reply-To nobody
+ * checked. Tickets from before that address was recorded have none and use
+ * their reply address; a ticket whose acknowledgement was withheld gets no
+ * notice at all (noticeBlocked).
+ */
+function noticeAddress(ticket: TicketRow): string {
+  return ticket.ackTo ?? ticket.replyTo;
+}
+
 /** Why a customer must not get a delay notice, or null when they may. */
 function noticeBlocked(d: TickDeps, ticket: TicketRow): string | null {
   if (!clockRuns(ticket.status)) return `ticket is ${ticket.status}`;
-  if (ticket.replyTo === '') return 'no address to write to';
-  if (d.sla.isSuppressed(ticket.replyTo) || d.sla.isSuppressed(ticket.requester)) return 'requester is suppressed (bounced)';
+  const to = noticeAddress(ticket);
+  if (to === '') return 'no address to write to';
+  if (d.sla.isSuppressed(to) || d.sla.isSuppressed(ticket.requester)) return 'requester is suppressed (bounced)';
   if (d.sla.ackSuppressed(ticket.id)) return 'no automatic mail to this requester (acknowledgement was suppressed)';
   return null;
 }
@@ -209,10 +221,11 @@ function queueNotice(d: TickDeps, ticket: TicketRow, state: SlaState, policy: Sl
       estimate: estimate.wallMs,
       estimateSource: estimate.source,
       queuePosition: d.store.queuePosition(ticket),
-      statusUrl: statusUrlFor(d.config, d.store.tokenFor(ticket.id, ticket.replyTo, d.links, now)),
+      statusUrl: statusUrlFor(d.config, d.store.tokenFor(ticket.id, noticeAddress(ticket), d.links, now)),
       noticeNumber,
     },
     { inReplyTo: ids.at(-1) ?? null, references: ids },
+    noticeAddress(ticket),
   );
   d.sla.linkMessage(ticket.id, m, d.store.queueOutbound(ticket.id, ticket.mailbox, draft, now));
   d.store.event(ticket.id, 'delay-notice', true, { target: m.target, notice: noticeNumber }, now);
@@ -221,7 +234,7 @@ function queueNotice(d: TickDeps, ticket: TicketRow, state: SlaState, policy: Sl
     kind: 'delay-notice',
     target: m.target,
     threshold: m.threshold,
-    to: ticket.replyTo,
+    to: noticeAddress(ticket),
     noticeNumber,
     estimateSource: estimate.source,
     estimate: estimate.words,

@@ -54,7 +54,8 @@ SELECT id FROM tickets WHERE ref = ?;
 -- name: ticket-by-id
 SELECT id, ref, mailbox, status, subject, requester, requester_name AS requesterName, reply_to AS replyTo,
        language, priority, on_hold_reason AS onHoldReason, team, linked_to AS linkedTo, created_at AS createdAt,
-       updated_at AS updatedAt, first_response_at AS firstResponseAt, resolved_at AS resolvedAt, closed_at AS closedAt
+       updated_at AS updatedAt, first_response_at AS firstResponseAt, resolved_at AS resolvedAt, closed_at AS closedAt,
+       ack_to AS ackTo
 FROM tickets WHERE id = ?;
 
 -- name: participants-of
@@ -78,12 +79,24 @@ INSERT INTO suppressions (address, reason, created_at) VALUES (?, ?, ?) ON CONFL
 -- name: acks-to-since
 SELECT count(*) AS n FROM messages WHERE rcpt = ? AND kind = 'ack' AND created_at >= ?;
 
--- name: tickets-from-since
-SELECT count(*) AS n FROM tickets WHERE requester = ? AND created_at >= ?;
+-- name: tickets-acked-to-since
+SELECT count(*) AS n FROM tickets WHERE ack_to = ? AND created_at >= ?;
+
+-- name: auto-replies-since
+SELECT count(*) AS n FROM messages WHERE direction = 'out' AND kind = 'ack' AND created_at >= ?;
+
+-- name: flag-ticket
+UPDATE tickets SET flag = coalesce(flag, ?) WHERE id = ?;
 
 -- name: insert-ticket
 INSERT INTO tickets (ref, mailbox, status, subject, requester, requester_name, reply_to, language, linked_to, created_at, updated_at)
 VALUES (@ref, @mailbox, 'open', @subject, @requester, @requesterName, @replyTo, @language, @linkedTo, @now, @now);
+
+-- name: ticket-auto-reply
+SELECT flag, ack_to AS ackTo, ack_withheld AS ackWithheld FROM tickets WHERE id = ?;
+
+-- name: set-ticket-auto-reply
+UPDATE tickets SET ack_to = @ackTo, ack_withheld = @ackWithheld WHERE id = @id;
 
 -- name: update-ticket-status
 UPDATE tickets SET status = @status, updated_at = @now,

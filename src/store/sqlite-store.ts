@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import { isDeliveryFailure } from '../classify/bounce.js';
+import { autoReplyTarget } from '../classify/reply-recipient.js';
 import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../core/private-files.js';
-import type { Address, BounceInfo, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
+import type { Address, BounceInfo, MessageOrigin, ParsedMessage, SenderAuthentication, TicketStatus } from '../core/types.js';
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
 import { StatusLinks } from '../web/status-links.js';
@@ -16,6 +17,7 @@ import type {
   IntakeOutcome,
   IntakePolicy,
   IntakeResult,
+  IntakeStageOk,
   MessageSummary,
   OutboundDraft,
   OutboxCounts,
@@ -23,6 +25,7 @@ import type {
   OutboxJob,
   QuarantineEntry,
   Store,
+  TicketAutoReply,
   TicketDetail,
   TicketRow,
   TicketSummary,
@@ -120,23 +123,18 @@ export class SqliteStore implements Store {
       if (seen) return result(origin, 'duplicate', 'uid-already-taken', null, false, null);
     }
     if (!item.stage.ok) return this.quarantine(item, item.stage.reason, now);
-    const { message, classification } = item.stage;
+    const stage = item.stage;
     try {
       // A savepoint per message: a stage that throws undoes only this
       // message, which is then quarantined while the batch goes on.
-      return this.db.transaction(() => this.applyMessage(item, message, classification, policy, now))();
+      return this.db.transaction(() => this.applyMessage(item, stage, policy, now))();
     } catch (err) {
       return this.quarantine(item, `stage-error: ${(err as Error).message}`, now);
     }
   }
 
-  private applyMessage(
-    item: IntakeItem,
-    msg: ParsedMessage,
-    cls: Extract<IntakeItem['stage'], { ok: true }>['classification'],
-    policy: IntakePolicy,
-    now: number,
-  ): IntakeResult {
+  private applyMessage(item: IntakeItem, stage: IntakeStageOk, policy: IntakePolicy, now: number): IntakeResult {
+    const { message: msg, classification: cls } = stage;
     const mailbox = item.origin.mailbox;
     const messageId = msg.messageId ?? `sha256:${msg.sha256}`;
     // The LMTP listener is handed one message for several desks at once and
@@ -154,6 +152,11 @@ export class SqliteStore implements Store {
 
     const rules = policy.rulesFor(mailbox);
     const sender = msg.from?.address ?? '';
+    const target = stage.replyTarget ?? autoReplyTarget(msg, { ownAddresses: policy.ownAddresses });
+    const auth = stage.senderAuth ?? null;
+    const flag = auth?.dmarc === 'fail' ? 'dmarc-fail' : null;
+    // Every limit and the suppression list are about the address the reply would reach.
+    const rcpt = target.ok ? target.address : null;
     const ctx: ThreadContext = {
       byMessageId: this.ticketsByMessageIds(
         cls.kind === 'bounce' && cls.bounce ? cls.bounce.originalMessageIds : [...msg.inReplyTo, ...msg.references.slice().reverse()],
@@ -162,9 +165,11 @@ export class SqliteStore implements Store {
       byReference: referencesInSubject(msg.subject, policy.referencePrefixes)
         .map((ref) => this.snapshotByRef(ref))
         .filter((t): t is TicketSnapshot => t !== null),
-      acksLastHour: sender ? this.count('acks-to-since', sender, now - HOUR_MS) : 0,
-      ticketsLastHour: sender ? this.count('tickets-from-since', sender, now - HOUR_MS) : 0,
-      senderSuppressed: sender ? this.s('is-suppressed').get(sender) !== undefined : false,
+      acksLastHour: rcpt ? this.count('acks-to-since', rcpt, now - HOUR_MS) : 0,
+      ticketsLastHour: rcpt ? this.count('tickets-acked-to-since', rcpt, now - HOUR_MS) : 0,
+      senderSuppressed: rcpt ? this.s('is-suppressed').get(rcpt) !== undefined : false,
+      replyWithheld: flag ?? (target.ok ? null : target.reason),
+      autoRepliesLastHour: this.count('auto-replies-since', now - HOUR_MS),
       now,
     };
     const verdict = decideThread(msg, cls, ctx, rules);
@@ -195,6 +200,7 @@ export class SqliteStore implements Store {
       case 'thread': {
         const row = this.insertInbound(verdict.ticketId, mailbox, msg, 'reply', messageId, now);
         this.addParticipants(verdict.ticketId, msg, policy, 'cc');
+        if (flag !== null) this.recordUnauthenticated(verdict.ticketId, flag, auth, now);
         if (verdict.newStatus) {
           this.s('update-ticket-status').run({ id: verdict.ticketId, status: verdict.newStatus, reason: null, now });
           this.event(verdict.ticketId, verdict.reason === 'reopened' ? 'reopened' : 'status', true, { status: verdict.newStatus }, now);
@@ -207,14 +213,17 @@ export class SqliteStore implements Store {
       }
       case 'new-ticket': {
         const ticket = this.createTicket(mailbox, msg, verdict.linkTo, policy, now);
+        this.s('set-ticket-auto-reply').run({ id: ticket.id, ackTo: target.address ?? null, ackWithheld: verdict.ackSuppressedBy });
         const row = this.insertInbound(ticket.id, mailbox, msg, cls.kind === 'request' ? 'request' : cls.kind, messageId, now);
         this.event(ticket.id, 'received', true, {}, now);
         this.afterTicketChange?.(ticket.id, 'created', now);
         if (verdict.linkTo !== null) this.event(ticket.id, 'linked', false, { to: this.refOf(verdict.linkTo), why: verdict.reason }, now);
+        if (flag !== null) this.recordUnauthenticated(ticket.id, flag, auth, now);
         let ackQueued = false;
-        if (verdict.ackSuppressedBy === null) {
-          const statusUrl = policy.statusUrl(this.tokenFor(ticket.id, ticket.replyTo, policy.links, now));
-          const draft = policy.composeAck({ ticket, inbound: msg, statusUrl, queuePosition: this.queuePosition(ticket) });
+        if (verdict.ackSuppressedBy === null && target.ok) {
+          const to: Address = { address: target.address, name: target.name };
+          const statusUrl = policy.statusUrl(this.tokenFor(ticket.id, to.address, policy.links, now));
+          const draft = policy.composeAck({ ticket, to, inbound: msg, statusUrl, queuePosition: this.queuePosition(ticket) });
           this.queueOutbound(ticket.id, mailbox, draft, now);
           this.event(ticket.id, 'acknowledged', true, {}, now);
           ackQueued = true;
@@ -255,6 +264,12 @@ export class SqliteStore implements Store {
       }
     }
     return { suppressed, refused };
+  }
+
+  /** A trusted MTA found the sender forged: the ticket is flagged and the finding kept as an internal event. */
+  private recordUnauthenticated(ticketId: number, flag: string, auth: SenderAuthentication | null, now: number): void {
+    this.s('flag-ticket').run(flag, ticketId);
+    this.event(ticketId, 'sender-unauthenticated', false, { ...auth }, now);
   }
 
   private quarantine(item: IntakeItem, reason: string, now: number): IntakeResult {
@@ -600,7 +615,8 @@ export class SqliteStore implements Store {
       detail: JSON.parse(e.detail) as Record<string, unknown>,
       at: e.at,
     }));
-    return { ...toSummary(summary), messages, events };
+    const autoReply = this.s('ticket-auto-reply').get(t.id) as TicketAutoReply;
+    return { ...toSummary(summary), ...autoReply, messages, events };
   }
 
   async addAgentReply(

@@ -4,15 +4,34 @@
 // implements the same methods and the pipeline does not change.
 
 import type { Clock } from '../core/clock.js';
-import type { Address, Classification, MessageOrigin, ParsedMessage, TicketStatus } from '../core/types.js';
+import type {
+  Address,
+  AutoReplyTarget,
+  Classification,
+  MessageOrigin,
+  ParsedMessage,
+  SenderAuthentication,
+  TicketStatus,
+} from '../core/types.js';
 import type { ThreadRules } from '../thread/decide-thread.js';
 import type { StatusLinks } from '../web/status-links.js';
+
+/** What the pipeline decided about a parsed message, for the store to apply. */
+export interface IntakeStageOk {
+  ok: true;
+  message: ParsedMessage;
+  classification: Classification;
+  /** Where an automatic reply would go; `prepare()` always decides it (the store decides it the same way for items built without). */
+  replyTarget?: AutoReplyTarget;
+  /** A trusted receiving MTA's DMARC verdict; absent or null when none was stamped or none is trusted. */
+  senderAuth?: SenderAuthentication | null;
+}
 
 /** A message that went through parse and classify, or failed there. */
 export interface IntakeItem {
   origin: MessageOrigin;
   raw: Buffer;
-  stage: { ok: true; message: ParsedMessage; classification: Classification } | { ok: false; reason: string };
+  stage: IntakeStageOk | { ok: false; reason: string };
 }
 
 export type IntakeOutcome = 'taken' | 'threaded' | 'recorded' | 'ignored' | 'duplicate' | 'quarantined';
@@ -45,6 +64,8 @@ export interface OutboundDraft {
 /** What a composer gets to write an automatic reply for a new ticket. */
 export interface AckRequest {
   ticket: TicketRow;
+  /** The address the pipeline chose for automatic replies (RFC 3834 section 4), not necessarily `ticket.replyTo`. */
+  to: Address;
   inbound: ParsedMessage;
   statusUrl: string;
   queuePosition: number;
@@ -71,7 +92,10 @@ export interface TicketRow {
   subject: string;
   requester: string;
   requesterName: string;
+  /** Where a person's reply goes: Reply-To, else From (RFC 5322 section 3.6.2). */
   replyTo: string;
+  /** Where automatic mail goes (RFC 3834 section 4); null when nobody was fit, absent on rows read without it. */
+  ackTo?: string | null;
   language: string | null;
   priority: string;
   onHoldReason: string | null;
@@ -97,6 +121,16 @@ export interface TicketSummary {
   linkedTo: string | null;
 }
 
+/** What the pipeline decided about the ticket's automatic reply, and why staff should look twice. */
+export interface TicketAutoReply {
+  /** Why staff should look twice, e.g. `dmarc-fail` (a trusted MTA found the sender forged); null when nothing is wrong. */
+  flag: string | null;
+  /** Where the acknowledgement went, or would have gone; null when there was nobody fit to write to. */
+  ackTo: string | null;
+  /** Why no acknowledgement went out (see README, "What gets answered"); null when one did. */
+  ackWithheld: string | null;
+}
+
 export interface MessageSummary {
   id: number;
   direction: 'in' | 'out';
@@ -117,7 +151,7 @@ export interface TicketEvent {
   at: number;
 }
 
-export interface TicketDetail extends TicketSummary {
+export interface TicketDetail extends TicketSummary, TicketAutoReply {
   messages: MessageSummary[];
   events: TicketEvent[];
 }

@@ -15,12 +15,16 @@ export interface ThreadContext {
   byMessageId: TicketSnapshot[];
   /** Tickets found through a reference tag in the subject, in subject order. */
   byReference: TicketSnapshot[];
-  /** Automatic replies already sent to this sender in the last hour. */
+  /** Automatic replies already sent in the last hour to the address this one would go to. */
   acksLastHour: number;
-  /** Tickets this sender opened in the last hour. */
+  /** Tickets opened in the last hour whose automatic reply goes to that same address. */
   ticketsLastHour: number;
-  /** The sender's address is suppressed (it hard-bounced before). */
+  /** That address is suppressed (it hard-bounced before). */
   senderSuppressed: boolean;
+  /** Why the pipeline found nobody fit for an automatic reply, or that it must not get one (`dmarc-fail`). */
+  replyWithheld?: string | null;
+  /** Automatic replies queued in the last hour, to anyone. */
+  autoRepliesLastHour?: number;
   now: number;
 }
 
@@ -28,6 +32,8 @@ export interface ThreadRules {
   reopenWindowDays: number;
   acksPerSenderPerHour: number;
   ticketsPerSenderPerHour: number;
+  /** The global hourly cap on automatic replies; absent means none. */
+  autoRepliesPerHour?: number;
 }
 
 export type ThreadVerdict =
@@ -111,11 +117,19 @@ function newTicket(
   return { action: 'new-ticket', linkTo, ackSuppressedBy: ackSuppressedBecause(cls, ctx, rules), reason };
 }
 
-/** Why a new ticket gets no acknowledgement (RFC 3834, bounces, rate limits), or null when it does. */
+/**
+ * Why a new ticket gets no acknowledgement, or null when it does. The
+ * sender's own markers (RFC 3834, bounces) come first, then what the pipeline
+ * found about the recipient and the sender's authentication, then the limits,
+ * every one of them counted on the address the reply would go to, and last
+ * the global cap, which only a flood reaches.
+ */
 function ackSuppressedBecause(cls: Classification, ctx: ThreadContext, rules: ThreadRules): string | null {
   if (!cls.mayAutoReply) return cls.suppressReason ?? 'not-auto-answerable';
+  if (ctx.replyWithheld) return ctx.replyWithheld;
   if (ctx.senderSuppressed) return 'sender-suppressed';
   if (ctx.acksLastHour >= rules.acksPerSenderPerHour) return 'ack-rate-limited';
   if (ctx.ticketsLastHour >= rules.ticketsPerSenderPerHour) return 'ticket-rate-limited';
+  if (rules.autoRepliesPerHour !== undefined && (ctx.autoRepliesLastHour ?? 0) >= rules.autoRepliesPerHour) return 'auto-reply-cap';
   return null;
 }

@@ -79,7 +79,9 @@ describe('parseConfig defaults', () => {
         maxAttachmentBytes: 26214400,
         acksPerSenderPerHour: 5,
         ticketsPerSenderPerHour: 10,
+        autoRepliesPerHour: 5000,
       },
+      authentication: { trustedAuthservIds: [] },
       mailboxes: [
         {
           name: 'support',

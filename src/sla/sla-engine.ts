@@ -118,11 +118,12 @@ export class SlaEngine {
   beforeSend(job: { id: number; messageRow: number; kind: string }, now: number): boolean {
     if (job.kind !== 'delay-notice' && job.kind !== 'staff-warning') return true;
     const notice = job.kind === 'delay-notice';
+    type Outcome = { send: true } | { send: false; withdrawn: { ref: string; target: string; threshold: string; reason: string } | null };
     try {
-      const withdrawn = this.sla.write(() => {
+      const outcome = this.sla.write((): Outcome => {
         const record = this.sla.recordOfMessage(job.messageRow);
         const ticket = record ? this.d.store.ticketRow(record.ticketId) : null;
-        if (!record || !ticket || record.outcome !== 'queued') return null;
+        if (!record || !ticket || record.outcome !== 'queued') return { send: true };
         const stored = this.sla.get(ticket.id);
         const verdict = checkNotice({
           milestone: record,
@@ -131,14 +132,16 @@ export class SlaEngine {
           policy: stored ? this.policies().named(stored.state.policy) : null,
           now,
         });
-        // Not pending any more: another worker sent or withdrew it meanwhile; either way, not ours to send.
-        if (verdict.send || !this.sla.withdraw(job.id, job.messageRow, verdict.reason, now)) return verdict.send ? null : false;
+        if (verdict.send) return { send: true };
+        // The row is no longer pending when another worker sent or withdrew it meanwhile: not ours to send either way.
+        if (!this.sla.withdraw(job.id, job.messageRow, verdict.reason, now)) return { send: false, withdrawn: null };
         const detail = { target: record.target, threshold: record.threshold, reason: verdict.reason };
         this.d.store.event(ticket.id, notice ? 'notice-withdrawn' : 'warning-withdrawn', false, detail, now);
-        return { ref: ticket.ref, ...detail };
+        return { send: false, withdrawn: { ref: ticket.ref, ...detail } };
       });
-      if (withdrawn === null) return true;
-      if (withdrawn === false) return false;
+      if (outcome.send) return true;
+      const withdrawn = outcome.withdrawn;
+      if (withdrawn === null) return false;
       this.d.logger.info(
         { code: notice ? 'SLA_NOTICE_WITHDRAWN' : 'SLA_WARNING_WITHDRAWN', outboxId: job.id, ...withdrawn },
         `${notice ? 'delay notice' : 'staff warning'} withdrawn before sending: ${withdrawn.reason}`,

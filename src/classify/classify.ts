@@ -98,8 +98,7 @@ function isAutomatic(msg: ParsedMessage, ctx: ClassifyContext): boolean {
     machineHeader(msg) !== undefined ||
     feedbackReport(msg) ||
     // Reports other than DSNs (read receipts, abuse feedback) are machine-made too.
-    msg.report !== null ||
-    msg.contentType === 'multipart/report'
+    msg.report !== null
   );
 }
 

@@ -52,8 +52,8 @@ function isUtf8(bytes: Uint8Array): boolean {
 function headerSectionEnd(raw: Buffer): number {
   const lf = raw.indexOf('\n\n');
   const crlf = raw.indexOf('\r\n\r\n');
-  const ends = [lf, crlf].filter((at) => at >= 0);
-  return ends.length === 0 ? raw.length : Math.min(...ends) + 1;
+  const ends = [lf < 0 ? -1 : lf + 1, crlf < 0 ? -1 : crlf + 2].filter((at) => at >= 0);
+  return ends.length === 0 ? raw.length : Math.min(...ends);
 }
 
 /** Physical lines of a buffer, each with its line ending. */

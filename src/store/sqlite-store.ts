@@ -187,7 +187,9 @@ export class SqliteStore implements Store {
         if (verdict.ticketId !== null) {
           if (cls.kind === 'bounce') {
             const { suppressed, refused } = this.suppressBounced(cls.bounce, now);
-            if (refused.length > 0) reason = 'bounce-not-our-recipient';
+            // A bounce text may name other addresses in passing; only a report
+            // that suppressed nothing and listed strangers is worth a look.
+            if (suppressed.length === 0 && refused.length > 0) reason = 'bounce-not-our-recipient';
             this.event(verdict.ticketId, 'delivery-failure', false, { recipients: cls.bounce?.recipients ?? [], suppressed, refused }, now);
           } else {
             this.event(verdict.ticketId, 'out-of-office', false, { from: sender }, now);

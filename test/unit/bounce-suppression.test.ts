@@ -119,7 +119,16 @@ describe('bounce suppression', () => {
   it('suppresses only the recipients of the bounced message among those a report lists', async () => {
     await take(request('gone@customer.example', 'g.1@customer.example'));
     const result = await take(report(ackIds[0]!, ['gone@customer.example', 'bystander@victim.example']));
-    expect(result.reason).toBe('bounce-not-our-recipient');
+    expect(result.reason).toBe('bounce');
     expect(suppressed()).toEqual(['gone@customer.example']);
+    const [event] = store.db.prepare("SELECT detail FROM events WHERE type = 'delivery-failure'").all() as { detail: string }[];
+    expect(JSON.parse(event!.detail)).toMatchObject({ suppressed: ['gone@customer.example'], refused: ['bystander@victim.example'] });
+  });
+
+  it('names a report that suppressed nobody but listed strangers in the intake reason', async () => {
+    await take(request('attacker@evil.example', 'a.1@evil.example'));
+    const result = await take(report(ackIds[0]!, ['customer@victim.example']));
+    expect(result).toMatchObject({ outcome: 'recorded', reason: 'bounce-not-our-recipient' });
+    expect(suppressed()).toEqual([]);
   });
 });

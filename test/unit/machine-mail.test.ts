@@ -71,4 +71,22 @@ describe('machine mail beyond the standards', () => {
       { address: 'slow@example.org', action: 'delayed', status: '', diagnostic: '' },
     ]);
   });
+
+  describe('system senders', () => {
+    const mail = (headers: string) => `${headers}\r\nTo: support@support.example.com\r\nSubject: Hello\r\nMessage-ID: <s.${headers.length}@example.net>\r\n\r\nhello\r\n`;
+    async function parse(raw: string): Promise<ParsedMessage> {
+      const result = await parseMessage(Buffer.from(raw), { attachmentsDir: dir, maxAttachmentBytes: 1024 });
+      if (!result.ok) throw new Error(result.reason);
+      return result.message;
+    }
+    const cases: [string, string][] = [
+      ['post_master@ in From', 'From: post_master@gateway.example.net'],
+      ['Mail.Delivery.System@ in From', 'From: Mail Delivery System <Mail.Delivery.System@mx.example.net>'],
+      ['MAILER-DAEMON in Return-Path only', 'Return-Path: <MAILER-DAEMON@mx.example.net>\r\nFrom: Mail Delivery <delivery@mx.example.net>'],
+      ['From: <>', 'From: <>'],
+    ];
+    it.each(cases)('%s is never answered', async (_name, headers) => {
+      expect(verdict(classify(await parse(mail(headers)), ctx))).toEqual(['auto-reply', false, 'mailer-daemon']);
+    });
+  });
 });

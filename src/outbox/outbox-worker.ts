@@ -6,7 +6,7 @@ import type { OutboxJob, Store } from '../store/store.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
 /** How long a sent mark waits for others to share its commit (each commit is an fsync). */
-const SENT_COMMIT_WINDOW_MS = 20;
+const SENT_COMMIT_WINDOW_MS = 100;
 
 export interface OutboxWorkerOptions {
   store: Store;

@@ -49,7 +49,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     clock: o.clock,
     pollIntervalMs: config.outbox.pollIntervalMs,
     batchSize: config.outbox.batchSize,
-    concurrency: runtime.outboxConcurrency(),
+    concurrency: () => runtime.outboxConcurrency(),
     // A claimed row may wait for the sends ahead of it in its batch, then take its own deadline.
     leaseMs:
       Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) *

@@ -6,7 +6,7 @@ import type { OutboxJob, Store } from '../store/store.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
 /** How long a sent mark waits for others to share its commit (each commit is an fsync). */
-const SENT_COMMIT_WINDOW_MS = 20;
+const SENT_COMMIT_WINDOW_MS = 100;
 
 export interface OutboxWorkerOptions {
   store: Store;
@@ -17,8 +17,8 @@ export interface OutboxWorkerOptions {
   pollIntervalMs: number;
   /** Rows claimed at most at once. */
   batchSize: number;
-  /** Sends in flight at once: the SMTP pool's connections, so none waits in the pool's own queue. */
-  concurrency: number;
+  /** Sends in flight at once: the SMTP pool's connections, so none waits in the pool's own queue. Read again as it goes, so a reload applies. */
+  concurrency: () => number;
   /** How long a claimed row stays invisible to other workers; longer than any send deadline. */
   leaseMs: number;
   /** Asked just before each send; false means the row was withdrawn (an SLA notice that no longer holds) and is skipped. */
@@ -95,13 +95,14 @@ export class OutboxWorker {
     let more = true;
     let nextPoll = 0;
     while (this.running) {
-      while (this.inFlight.size < this.o.concurrency && this.queue.length > 0) this.track(this.queue.shift()!);
+      const concurrency = this.o.concurrency();
+      while (this.inFlight.size < concurrency && this.queue.length > 0) this.track(this.queue.shift()!);
       const due = this.woken || more || Date.now() >= nextPoll;
       // Claim once the queue is empty and at least half the slots are free:
       // claims stay large during a backlog, and a claimed row never waits
       // more than a batch's worth of sends (the lease covers that).
-      const free = this.o.concurrency - this.inFlight.size;
-      const ready = this.queue.length === 0 && (this.inFlight.size === 0 || free * 2 >= this.o.concurrency);
+      const free = concurrency - this.inFlight.size;
+      const ready = this.queue.length === 0 && (this.inFlight.size === 0 || free * 2 >= concurrency);
       if (due && ready) {
         this.woken = false;
         nextPoll = Date.now() + this.o.pollIntervalMs;
@@ -222,7 +223,7 @@ export class OutboxWorker {
     const lane = async () => {
       while (next < jobs.length) pass[await this.deliver(jobs[next++]!)]++;
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, jobs.length) }, lane));
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency(), jobs.length) }, lane));
     return pass;
   }
 

@@ -117,7 +117,10 @@ export class SmtpMailer implements Mailer {
   }
 
   async send(envelope: Envelope, raw: Buffer): Promise<void> {
-    const signal = AbortSignal.timeout(this.cfg.sendTimeoutMs);
+    // A plain timer rather than AbortSignal.timeout(), which builds an error object for every send.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.cfg.sendTimeoutMs);
+    const signal = deadline.signal;
     this.inFlight++;
     try {
       const transport = await this.transport();
@@ -131,6 +134,7 @@ export class SmtpMailer implements Mailer {
       if (failure.auth) this.dropPool();
       throw new SendError(failure);
     } finally {
+      clearTimeout(timer);
       this.inFlight--;
       if (this.closing && this.inFlight === 0) this.dropPool();
     }

@@ -109,7 +109,7 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): 
         clock: opts.clock ?? clock,
         pollIntervalMs: 200,
         batchSize: 50,
-        concurrency: runtime.outboxConcurrency(),
+        concurrency: () => runtime.outboxConcurrency(),
         leaseMs: 30_000,
       });
       return {

@@ -97,7 +97,7 @@ describe('outbox', () => {
       clock: t.clock,
       pollIntervalMs: 60_000,
       batchSize: 50,
-      concurrency: MAX_CONNECTIONS,
+      concurrency: () => MAX_CONNECTIONS,
       leaseMs: 30_000,
     });
     worker.start();

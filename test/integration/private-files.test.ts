@@ -89,7 +89,7 @@ describe('files and folders under umask 022', () => {
         clock,
         pollIntervalMs: 200,
         batchSize: 10,
-        concurrency: 4,
+        concurrency: () => 4,
         leaseMs: 30_000,
       });
       await outbox.runOnce();

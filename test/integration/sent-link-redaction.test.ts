@@ -40,7 +40,7 @@ beforeAll(() => {
     clock,
     pollIntervalMs: 200,
     batchSize: 10,
-    concurrency: 4,
+    concurrency: () => 4,
     leaseMs: 30_000,
   });
 });

@@ -136,6 +136,7 @@ function readingVerdict(mailbox: MailboxConfig, read: MailboxRead | null, now: n
 }
 
 function duration(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
   if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
   return `${Math.round(ms / 3_600_000)} h`;

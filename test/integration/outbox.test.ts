@@ -140,7 +140,7 @@ describe('outbox', () => {
     const t = open((c) => (c.smtp.auth = { user: 'ticketd', pass: 'secret' }), { logger });
     env.smtp.setAuthFailure(535);
     await queueAcks(t, 2, 'auth');
-    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 2, failed: 0 });
+    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 2, failed: 0, withdrawn: 0 });
     expect(await t.runtime.store.outboxCounts()).toMatchObject({ pending: 2, failed: 0 });
     const logged = entries.filter((e) => e.code === 'OUTBOX_AUTH_FAILED');
     expect(logged).toHaveLength(2);
@@ -148,7 +148,7 @@ describe('outbox', () => {
 
     env.smtp.setAuthFailure(null);
     t.clock.advance(61_000);
-    expect(await t.outbox.runOnce()).toEqual({ sent: 2, retrying: 0, failed: 0 });
+    expect(await t.outbox.runOnce()).toEqual({ sent: 2, retrying: 0, failed: 0, withdrawn: 0 });
     expect((await env.smtp.waitFor(2)).map((m) => m.authUser)).toEqual(['ticketd', 'ticketd']);
   });
 
@@ -156,7 +156,7 @@ describe('outbox', () => {
     const t = open();
     env.smtp.setFailureMode({ code: 550, at: 'rcpt', message: 'No such user' });
     await queueAcks(t, 2, 'rejected');
-    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 0, failed: 2 });
+    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 0, failed: 2, withdrawn: 0 });
     env.smtp.setFailureMode(null);
 
     const listed = await env.cli(['outbox', 'list', '--failed', '--json']);
@@ -173,7 +173,7 @@ describe('outbox', () => {
 
     // Due now by the system clock, which the CLI used.
     t.clock.set(new Date());
-    expect(await t.outbox.runOnce()).toEqual({ sent: 2, retrying: 0, failed: 0 });
+    expect(await t.outbox.runOnce()).toEqual({ sent: 2, retrying: 0, failed: 0, withdrawn: 0 });
     await env.smtp.waitFor(2);
 
     const again = await env.cli(['outbox', 'retry', String(rows[0]!.id)]);
@@ -186,7 +186,7 @@ describe('outbox', () => {
     const t = open((c) => (c.smtp.sendTimeoutMs = 1000));
     env.smtp.setStallData(true);
     await queueAcks(t, 1, 'stalled');
-    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 1, failed: 0 });
+    expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 1, failed: 0, withdrawn: 0 });
     const [row] = await t.runtime.store.listOutbox();
     expect(row?.lastError).toContain('SEND_DEADLINE');
 
@@ -194,7 +194,7 @@ describe('outbox', () => {
     await queueAcks(t, 10, 'after');
     t.clock.advance(61_000);
     const before = env.smtp.connections;
-    expect(await t.outbox.runOnce()).toEqual({ sent: 11, retrying: 0, failed: 0 });
+    expect(await t.outbox.runOnce()).toEqual({ sent: 11, retrying: 0, failed: 0, withdrawn: 0 });
     await env.smtp.waitFor(11);
     expect(env.smtp.connections - before).toBeLessThanOrEqual(MAX_CONNECTIONS);
   });

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
-import { convert } from 'html-to-text';
 import { MailParser, type AttachmentStream, type HeaderLines, type Headers, type MessageText, type StructuredHeader } from 'mailparser';
 import type { AttachmentRecord, ParsedMessage, ReportParts } from '../core/types.js';
 import { storeAttachment, type AttachmentBudget } from './attachment-store.js';
 import { addressList, parseMessageIds, rawHeaderMap } from './header-values.js';
+import { htmlToText } from './html-text.js';
 
 export const PARSE_FAILED = 'parse-failed';
 export const PARSE_TIMEOUT = 'parse-timeout';
@@ -17,6 +17,8 @@ export interface ParseOptions {
   attachmentsDir: string;
   /** Total bytes of attachments written to disk for one message. */
   maxAttachmentBytes: number;
+  /** Attachment files written for one message (default 100); later parts are listed but not written. */
+  maxAttachmentFiles?: number;
   /** Longest body text kept, in characters (default 200 000). */
   maxTextChars?: number;
   /** Wall-clock limit for parsing one message (default 30 s). */
@@ -25,6 +27,8 @@ export interface ParseOptions {
 
 const DEFAULT_MAX_TEXT_CHARS = 200_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
+// A message with thousands of parts is a bomb, not a customer's mail.
+const DEFAULT_MAX_ATTACHMENT_FILES = 100;
 const REPORT_CAPTURE_BYTES = 64 * 1024;
 const INPUT_SLICE_BYTES = 64 * 1024;
 
@@ -96,6 +100,8 @@ async function parse(raw: Buffer, opts: ParseOptions, signal: AbortSignal): Prom
       originalHeaders: null,
     };
     const budget: AttachmentBudget = { remaining: opts.maxAttachmentBytes };
+    const noRoom: AttachmentBudget = { remaining: 0 };
+    const maxFiles = opts.maxAttachmentFiles ?? DEFAULT_MAX_ATTACHMENT_FILES;
     const dir = path.join(opts.attachmentsDir, sha256);
     const stored: Promise<void>[] = [];
     let isReport = false;
@@ -114,7 +120,7 @@ async function parse(raw: Buffer, opts: ParseOptions, signal: AbortSignal): Prom
       }
       const index = stored.length;
       stored.push(
-        keepAttachment(data, { dir, index, isReport, budget, signal, collected }).catch((err: unknown) => {
+        keepAttachment(data, { dir, index, isReport, budget: index < maxFiles ? budget : noRoom, signal, collected }).catch((err: unknown) => {
           reject(err);
         }),
       );
@@ -234,14 +240,7 @@ function parseDate(value: string | undefined): Date | null {
 function bodyText(content: MessageText | null, maxChars: number): { text: string; fromHtml: boolean } {
   const plain = content?.text ?? '';
   if (plain.trim() === '' && content?.html) {
-    const converted = convert(content.html, {
-      wordwrap: false,
-      selectors: [
-        { selector: 'img', format: 'skip' },
-        { selector: 'a', options: { ignoreHref: true } },
-      ],
-    });
-    return { text: cap(converted.trim(), maxChars), fromHtml: true };
+    return { text: cap(htmlToText(content.html).trim(), maxChars), fromHtml: true };
   }
   return { text: cap(plain, maxChars), fromHtml: false };
 }

@@ -26,7 +26,7 @@ export interface ParseOptions {
 }
 
 const DEFAULT_MAX_TEXT_CHARS = 200_000;
-const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_PARSE_TIMEOUT_MS = 30_000;
 // A message with thousands of parts is a bomb, not a customer's mail.
 const DEFAULT_MAX_ATTACHMENT_FILES = 100;
 const REPORT_CAPTURE_BYTES = 64 * 1024;
@@ -46,7 +46,7 @@ export async function parseMessage(raw: Buffer, opts: ParseOptions): Promise<Par
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<ParseVerdict>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, reason: PARSE_TIMEOUT }), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    timer = setTimeout(() => resolve({ ok: false, reason: PARSE_TIMEOUT }), opts.timeoutMs ?? DEFAULT_PARSE_TIMEOUT_MS);
   });
   const work = parse(raw, opts, abort.signal).then(
     (message): ParseVerdict => ({ ok: true, message }),

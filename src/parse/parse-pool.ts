@@ -17,7 +17,7 @@ export const inThreadParser: MessageParser = {
 };
 
 export interface ParsePoolOptions {
-  /** Worker threads at most; default: one per core. */
+  /** Worker threads at most; default: one per core but the one the event loop needs. */
   size?: number;
   logger?: Logger;
   /** The worker entry; default: parse-worker.js next to this file (see workerEntry). */
@@ -68,7 +68,7 @@ export class ParsePool implements MessageParser {
   private closed = false;
 
   constructor(o: ParsePoolOptions = {}) {
-    this.size = Math.max(1, o.size ?? availableParallelism());
+    this.size = Math.max(1, o.size ?? availableParallelism() - 1);
     this.log = o.logger;
     this.entry = o.entry ?? workerEntry();
   }
@@ -146,8 +146,12 @@ export class ParsePool implements MessageParser {
       };
       stopped.then(answer, answer);
     }, timeoutMs);
-    const request: ParseRequest = { id: task.id, raw: task.raw, opts: task.opts };
-    slot.worker.postMessage(request);
+    // A message from imapflow is a view into the buffer of a whole FETCH
+    // response, which a structured clone would copy entire: the thread gets
+    // its own copy of just the message, moved rather than cloned.
+    const raw = new Uint8Array(task.raw);
+    const request: ParseRequest = { id: task.id, raw, opts: task.opts };
+    slot.worker.postMessage(request, [raw.buffer]);
   }
 
   private finish(slot: Slot, verdict: ParseVerdict): void {

@@ -50,7 +50,8 @@ export class AttachmentStaging {
         }
       }
     } finally {
-      await this.discard(staging);
+      // A parse that wrote no file created no folder.
+      if (written) await this.discard(staging);
     }
     if (!written) return null;
     const entry = AttachmentStaging.held.get(dir) ?? { holders: 0, created: false, kept: false };

@@ -35,7 +35,7 @@ export interface RawMail {
 }
 
 /** An item ready for the store, and the attachment folder it holds until the commit decided. */
-interface Prepared {
+export interface Prepared {
   item: IntakeItem;
   attachmentsDir: string | null;
 }
@@ -77,24 +77,47 @@ export async function prepare(p: Pipeline, mail: RawMail, staging = new Attachme
   }
 }
 
+/** A batch parsed and classified, waiting for its commit; see parseBatch. */
+export interface ParsedBatch {
+  items: Promise<Prepared[]>;
+  /** Gives up a batch that will not be committed: its attachment files are deleted. */
+  discard(): Promise<void>;
+}
+
 /**
- * Takes a batch: parse and classify each message, then commit the whole
- * batch in one transaction. Only after this returns may a source move, flag
- * or acknowledge the messages. Attachment files of messages not stored
- * (duplicates, quarantined) are deleted after the commit.
+ * Starts parsing and classifying a batch. A source that fetches ahead (IMAP)
+ * calls this as soon as the mail is in hand, so the next batch is parsed on
+ * the worker threads while this one commits; takeMessages does it otherwise.
  */
-export async function takeMessages(p: Pipeline, mails: RawMail[]): Promise<IntakeResult[]> {
+export function parseBatch(p: Pipeline, mails: RawMail[]): ParsedBatch {
+  const staging = new AttachmentStaging(join(p.dataDir, 'attachments'));
+  const items = (async () => {
+    // The pool parses as many at once as it has threads, in order of arrival.
+    if (p.parser) return Promise.all(mails.map((mail) => prepare(p, mail, staging)));
+    const prepared: Prepared[] = [];
+    for (const mail of mails) prepared.push(await prepare(p, mail, staging));
+    return prepared;
+  })();
+  return {
+    items,
+    discard: async () => {
+      await Promise.all((await items).map((x) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, false))));
+    },
+  };
+}
+
+/**
+ * Takes a batch: parse and classify each message (or use the `parsed` batch
+ * begun with parseBatch), then commit the whole batch in one transaction.
+ * Only after this returns may a source move, flag or acknowledge the
+ * messages. Attachment files of messages not stored (duplicates,
+ * quarantined) are deleted after the commit.
+ */
+export async function takeMessages(p: Pipeline, mails: RawMail[], parsed: ParsedBatch = parseBatch(p, mails)): Promise<IntakeResult[]> {
   if (mails.length === 0) return [];
   const started = performance.now();
   const staging = new AttachmentStaging(join(p.dataDir, 'attachments'));
-  let prepared: Prepared[];
-  if (p.parser) {
-    // The pool parses as many at once as it has threads, in order of arrival.
-    prepared = await Promise.all(mails.map((mail) => prepare(p, mail, staging)));
-  } else {
-    prepared = [];
-    for (const mail of mails) prepared.push(await prepare(p, mail, staging));
-  }
+  const prepared = await parsed.items;
   let results: IntakeResult[] | null = null;
   try {
     results = await p.store.takeBatch(

@@ -4,7 +4,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { Progress, ProgressOptions } from '../../core/progress.js';
 import type { ImapConfig, MailboxConfig } from '../../config/load-config.js';
-import { takeMessages, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
+import { parseBatch, takeMessages, type ParsedBatch, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
 import type { IntakeOutcome } from '../../store/store.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffSchedule } from './reconnect-backoff.js';
 import { createImapClient } from './imap-client.js';
@@ -65,6 +65,8 @@ export interface ImapWorkerHealth {
 /** One batch as fetched, ready to be taken. */
 interface FetchedBatch {
   mails: RawMail[];
+  /** Its parse, begun as soon as it was fetched; null when it holds no mail. */
+  parsed: ParsedBatch | null;
   /** The highest UID this batch accounts for (taken, or skipped as already known). */
   lastUid: number;
   /** How many UIDs of the pass it accounts for, for the progress display. */
@@ -212,9 +214,10 @@ export class ImapWorker {
       }
       const progress =
         pending.length > this.imap.batchSize ? this.progress?.({ label: `${this.mailbox.name}: taking ${pending.length} messages`, total: pending.length }) : undefined;
-      // The next batch is fetched while this one is parsed and committed:
-      // the server's I/O and our CPU overlap. imapflow queues commands, so
-      // the MOVE of this batch follows that FETCH on the connection.
+      // The next batch is fetched, and parsed on the worker threads, while
+      // this one commits: the server's I/O, the parse and the commit overlap.
+      // imapflow queues commands, so the MOVE of this batch follows that
+      // FETCH on the connection.
       const batches = this.fetchBatches(session, uidValidity, pending);
       let next = batches.next();
       try {
@@ -223,13 +226,16 @@ export class ImapWorker {
           if (fetched.done) break;
           next = batches.next();
           after = fetched.value.lastUid;
-          if (this.stopping) break;
+          if (this.stopping) {
+            await fetched.value.parsed?.discard();
+            break;
+          }
           taken += await this.takeBatch(session, uidValidity, fetched.value);
           progress?.tick(fetched.value.covered);
         }
       } finally {
-        // A fetch still running when a commit failed or stop() came settles unread.
-        next.catch(() => undefined);
+        // A batch fetched ahead when a commit failed or stop() came is given up: nothing of it was committed.
+        next.then((r) => (r.done ? undefined : r.value.parsed?.discard())).catch(() => undefined);
         progress?.done();
       }
     }
@@ -334,7 +340,8 @@ export class ImapWorker {
         const upTo = uids.filter((uid) => uid <= lastUid).length;
         const part = wanted.slice(start, end);
         const mails = part.length === 0 ? [] : await this.download(client, uidValidity, part, sizes);
-        yield { mails, lastUid, covered: upTo - accounted, remaining: pending.length - i - upTo };
+        const parsed = mails.length === 0 ? null : parseBatch(this.pipeline, mails);
+        yield { mails, parsed, lastUid, covered: upTo - accounted, remaining: pending.length - i - upTo };
         accounted = upTo;
         start = end;
       } while (start < wanted.length && !this.stopping);
@@ -343,9 +350,9 @@ export class ImapWorker {
 
   private async takeBatch(session: Session, uidValidity: number, batch: FetchedBatch): Promise<number> {
     const started = performance.now();
-    const { mails, remaining } = batch;
-    if (mails.length === 0) return 0;
-    const results = await takeMessages(this.pipeline, mails);
+    const { mails, parsed, remaining } = batch;
+    if (mails.length === 0 || parsed === null) return 0;
+    const results = await takeMessages(this.pipeline, mails, parsed);
     const outcomes = results.flatMap((r) => (r.origin.via === 'imap' ? [{ uid: r.origin.uid, outcome: r.outcome }] : []));
     await this.beforeSettle?.(outcomes.map((o) => o.uid));
     await this.settle(session, uidValidity, outcomes);

@@ -107,7 +107,12 @@ export class ParsePool implements MessageParser {
   }
 
   private spawn(): void {
-    const worker = new Worker(this.entry);
+    const worker = new Worker(this.entry, {
+      // A parse allocates briefly and keeps nothing: a small young generation
+      // keeps the thread's memory down. A message that needs more than the old
+      // generation allows fails its parse (and is quarantined), not the daemon.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 512 },
+    });
     const slot: Slot = { worker, ready: false, task: null, timer: null };
     worker.on('message', (m: { ready: true } | { id: number; verdict: ParseVerdict }) => {
       if ('ready' in m) slot.ready = true;

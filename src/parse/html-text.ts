@@ -18,6 +18,13 @@ export const MAX_HTML_CHARS = 1024 * 1024;
 export const MAX_HTML_DEPTH = 256;
 
 /**
+ * Elements converted in all. A long newsletter has a few thousand; the
+ * conversion costs some microseconds per element and more the deeper it
+ * sits, so a megabyte of tiny nested blocks took seconds.
+ */
+export const MAX_HTML_ELEMENTS = 10_000;
+
+/**
  * Siblings converted per element: a table with more rows than this is cut
  * (html-to-text marks the cut with "..."); its layout cost grows with rows.
  */
@@ -34,21 +41,24 @@ const converter = compile({
   limits: { maxInputLength: MAX_HTML_CHARS, maxDepth: MAX_HTML_DEPTH, maxChildNodes: MAX_CHILD_NODES, ellipsis: '...' },
 });
 
-class TooDeep extends Error {}
+class OverLimit extends Error {}
 
 /**
  * The part of `html` before its nesting first goes deeper than
- * MAX_HTML_DEPTH, found in one pass of the same parser html-to-text uses
- * (with no tree built). What lies deeper is no mail a person wrote.
+ * MAX_HTML_DEPTH or its element count passes MAX_HTML_ELEMENTS, found in one
+ * pass of the same parser html-to-text uses (with no tree built). What lies
+ * beyond is no mail a person wrote.
  */
-function withinDepth(html: string): string {
+function withinLimits(html: string): string {
   let depth = 0;
+  let elements = 0;
   const parser: Parser = new Parser({
     // The parser reports every close, implied ones included, so this is the
     // length of its stack of open elements.
     onopentag() {
       depth += 1;
-      if (depth > MAX_HTML_DEPTH) throw new TooDeep();
+      elements += 1;
+      if (depth > MAX_HTML_DEPTH || elements > MAX_HTML_ELEMENTS) throw new OverLimit();
     },
     onclosetag() {
       depth -= 1;
@@ -58,13 +68,13 @@ function withinDepth(html: string): string {
     parser.end(html);
     return html;
   } catch (err) {
-    if (err instanceof TooDeep) return html.slice(0, parser.startIndex);
+    if (err instanceof OverLimit) return html.slice(0, parser.startIndex);
     throw err;
   }
 }
 
-/** Plain text of an HTML body, bounded in input size, nesting depth and siblings per element. */
+/** Plain text of an HTML body, bounded in input size, elements, nesting depth and siblings per element. */
 export function htmlToText(html: string): string {
   const bounded = html.length > MAX_HTML_CHARS ? html.slice(0, MAX_HTML_CHARS) : html;
-  return converter(withinDepth(bounded));
+  return converter(withinLimits(bounded));
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_HTML_CHARS, MAX_HTML_DEPTH, htmlToText } from '../../src/parse/html-text.js';
+import { MAX_HTML_CHARS, MAX_HTML_DEPTH, MAX_HTML_ELEMENTS, htmlToText } from '../../src/parse/html-text.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
 
 let dir: string;
@@ -55,6 +55,14 @@ describe('HTML to text: bounded', () => {
   it('keeps the text of nesting up to the limit', () => {
     const depth = MAX_HTML_DEPTH - 10;
     expect(htmlToText(`${'<div>'.repeat(depth)}still here${'</div>'.repeat(depth)}`)).toBe('still here');
+  });
+
+  it('converts no more than MAX_HTML_ELEMENTS elements of a megabyte of tiny nested blocks', () => {
+    const tree = `${'<div>'.repeat(100)}x${'</div>'.repeat(100)}`;
+    const html = `<p>first words</p>${tree.repeat(Math.ceil(MAX_HTML_ELEMENTS / 100) + 10)}<p>tail marker</p>`;
+    const text = htmlToText(html);
+    expect(text).toContain('first words');
+    expect(text).not.toContain('tail marker');
   });
 
   it('reads no more than MAX_HTML_CHARS of a 15 MB table', { timeout: 20_000 }, () => {

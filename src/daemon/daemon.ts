@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { OutboxWorker } from '../outbox/outbox-worker.js';
 import { RetrySchedule } from '../outbox/retry-schedule.js';
 import { createProgress } from '../core/progress.js';
+import { ParsePool } from '../parse/parse-pool.js';
 import { ImapWorker } from '../sources/imap/imap-worker.js';
 import { startInboundListener, type InboundListener } from '../sources/lmtp/inbound-listener.js';
 import { Runtime } from './runtime.js';
@@ -76,6 +77,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     outboxCounts: () => runtime.store.outboxCounts(),
     lastPolls: () => [...imap].map(([name, w]) => [name, w.health().lastPollAt] as [string, number | null]),
   });
+  // Parsing runs on worker threads, so a slow message never holds up IDLE,
+  // SMTP, HTTP or LMTP, and one past its deadline can be stopped.
+  const parsePool = new ParsePool({ logger: o.logger });
+  parsePool.warm();
+  runtime.pipeline.parser = parsePool;
   runtime.pipeline.onResult = (r) => {
     if (r.ackQueued) outbox.wake();
     recordIntake(metrics, r);
@@ -116,6 +122,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       });
     } catch (err) {
       await inbound?.close();
+      await parsePool.close();
       runtime.close();
       throw err;
     }
@@ -162,6 +169,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         // Give what is already due one last chance to go out before exiting;
         // anything left stays queued in the database for the next start.
         await Promise.race([outbox.stop(), new Promise((r) => setTimeout(r, o.stopDeadlineMs ?? 10_000))]);
+        await parsePool.close();
         runtime.close();
         o.logger.info({ code: 'DAEMON_STOPPED' }, 'ticketd stopped');
       })();

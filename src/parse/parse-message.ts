@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
-import { convert } from 'html-to-text';
 import { MailParser, type AttachmentStream, type HeaderLines, type Headers, type MessageText, type StructuredHeader } from 'mailparser';
 import type { AttachmentRecord, ParsedMessage, ReportParts } from '../core/types.js';
 import { storeAttachment, type AttachmentBudget } from './attachment-store.js';
 import { headersAsUtf8 } from './header-charset.js';
 import { addressList, parseMessageIds, rawHeaderMap, senderAddress } from './header-values.js';
+import { htmlToText } from './html-text.js';
 
 export const PARSE_FAILED = 'parse-failed';
 export const PARSE_TIMEOUT = 'parse-timeout';
@@ -18,6 +18,8 @@ export interface ParseOptions {
   attachmentsDir: string;
   /** Total bytes of attachments written to disk for one message. */
   maxAttachmentBytes: number;
+  /** Attachment files written for one message (default 100); later parts are listed but not written. */
+  maxAttachmentFiles?: number;
   /** Longest body text kept, in characters (default 200 000). */
   maxTextChars?: number;
   /** Wall-clock limit for parsing one message (default 30 s). */
@@ -25,7 +27,9 @@ export interface ParseOptions {
 }
 
 const DEFAULT_MAX_TEXT_CHARS = 200_000;
-const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_PARSE_TIMEOUT_MS = 30_000;
+// A message with thousands of parts is a bomb, not a customer's mail.
+const DEFAULT_MAX_ATTACHMENT_FILES = 100;
 const REPORT_CAPTURE_BYTES = 64 * 1024;
 const INPUT_SLICE_BYTES = 64 * 1024;
 
@@ -43,7 +47,7 @@ export async function parseMessage(raw: Buffer, opts: ParseOptions): Promise<Par
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<ParseVerdict>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, reason: PARSE_TIMEOUT }), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    timer = setTimeout(() => resolve({ ok: false, reason: PARSE_TIMEOUT }), opts.timeoutMs ?? DEFAULT_PARSE_TIMEOUT_MS);
   });
   const work = parse(raw, opts, abort.signal).then(
     (message): ParseVerdict => ({ ok: true, message }),
@@ -97,6 +101,8 @@ async function parse(raw: Buffer, opts: ParseOptions, signal: AbortSignal): Prom
       originalHeaders: null,
     };
     const budget: AttachmentBudget = { remaining: opts.maxAttachmentBytes };
+    const noRoom: AttachmentBudget = { remaining: 0 };
+    const maxFiles = opts.maxAttachmentFiles ?? DEFAULT_MAX_ATTACHMENT_FILES;
     const dir = path.join(opts.attachmentsDir, sha256);
     const stored: Promise<void>[] = [];
     let isReport = false;
@@ -115,7 +121,7 @@ async function parse(raw: Buffer, opts: ParseOptions, signal: AbortSignal): Prom
       }
       const index = stored.length;
       stored.push(
-        keepAttachment(data, { dir, index, isReport, budget, signal, collected }).catch((err: unknown) => {
+        keepAttachment(data, { dir, index, isReport, budget: index < maxFiles ? budget : noRoom, signal, collected }).catch((err: unknown) => {
           reject(err);
         }),
       );
@@ -236,14 +242,7 @@ function parseDate(value: string | undefined): Date | null {
 function bodyText(content: MessageText | null, maxChars: number): { text: string; fromHtml: boolean } {
   const plain = content?.text ?? '';
   if (plain.trim() === '' && content?.html) {
-    const converted = convert(content.html, {
-      wordwrap: false,
-      selectors: [
-        { selector: 'img', format: 'skip' },
-        { selector: 'a', options: { ignoreHref: true } },
-      ],
-    });
-    return { text: cap(converted.trim(), maxChars), fromHtml: true };
+    return { text: cap(htmlToText(content.html).trim(), maxChars), fromHtml: true };
   }
   return { text: cap(plain, maxChars), fromHtml: false };
 }

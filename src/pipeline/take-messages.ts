@@ -5,8 +5,9 @@ import type { MessageOrigin } from '../core/types.js';
 import { classify } from '../classify/classify.js';
 import { autoReplyTarget } from '../classify/reply-recipient.js';
 import { senderAuthentication } from '../classify/sender-auth.js';
-import { parseMessage } from '../parse/parse-message.js';
-import type { IntakeItem, IntakePolicy, IntakeResult, Store } from '../store/store.js';
+import { inThreadParser, type MessageParser } from '../parse/parse-pool.js';
+import type { IntakeItem, IntakeOutcome, IntakePolicy, IntakeResult, Store } from '../store/store.js';
+import { AttachmentStaging } from './attachment-staging.js';
 
 /** What every source (IMAP, pipe, LMTP, quarantine retry) needs to hand mail to the pipeline. */
 export interface Pipeline {
@@ -21,6 +22,10 @@ export interface Pipeline {
   ownMessageIdDomains: readonly string[];
   /** authserv-ids whose Authentication-Results count (`authentication.trustedAuthservIds`); none when absent. */
   trustedAuthservIds?: readonly string[];
+  /** Where messages are parsed: the daemon's worker threads, else the calling thread. */
+  parser?: MessageParser;
+  /** Deadline of one parse (default 30 s); past it the message is quarantined as `parse-timeout`. */
+  parseTimeoutMs?: number;
   /** Called once per result, after the commit (metrics). */
   onResult?: (r: IntakeResult) => void;
 }
@@ -33,41 +38,106 @@ export interface RawMail {
   declaredSize?: number;
 }
 
+/** An item ready for the store, and the attachment folder it holds until the commit decided. */
+export interface Prepared {
+  item: IntakeItem;
+  attachmentsDir: string | null;
+}
+
+/** Outcomes that store the message, and so keep its attachment files. */
+const KEEPS_ATTACHMENTS: ReadonlySet<IntakeOutcome> = new Set(['taken', 'threaded', 'recorded', 'ignored']);
+
 /** Parse and classify one message; never throws (a failure becomes a quarantine verdict). */
-export async function prepare(p: Pipeline, mail: RawMail): Promise<IntakeItem> {
+export async function prepare(p: Pipeline, mail: RawMail, staging = new AttachmentStaging(join(p.dataDir, 'attachments'))): Promise<Prepared> {
   const size = Math.max(mail.declaredSize ?? 0, mail.raw.length);
-  if (size > p.limits.maxMessageBytes) {
-    return { origin: mail.origin, raw: mail.raw, stage: { ok: false, reason: `too-large: ${size} bytes > ${p.limits.maxMessageBytes}` } };
-  }
+  const failed = (reason: string): Prepared => ({ item: { origin: mail.origin, raw: mail.raw, stage: { ok: false, reason } }, attachmentsDir: null });
+  if (size > p.limits.maxMessageBytes) return failed(`too-large: ${size} bytes > ${p.limits.maxMessageBytes}`);
+  const dir = staging.newStagingDir();
   try {
-    const parsed = await parseMessage(mail.raw, {
-      attachmentsDir: join(p.dataDir, 'attachments'),
+    const parsed = await (p.parser ?? inThreadParser).parse(mail.raw, {
+      attachmentsDir: dir,
       maxAttachmentBytes: p.limits.maxAttachmentBytes,
+      ...(p.parseTimeoutMs !== undefined && { timeoutMs: p.parseTimeoutMs }),
     });
-    if (!parsed.ok) return { origin: mail.origin, raw: mail.raw, stage: { ok: false, reason: parsed.reason } };
-    const classification = classify(parsed.message, {
-      ownAddresses: [...p.ownAddresses],
-      ownMessageIdDomains: [...p.ownMessageIdDomains],
-    });
-    const replyTarget = autoReplyTarget(parsed.message, { ownAddresses: p.ownAddresses });
-    const senderAuth = senderAuthentication(parsed.message, { trustedAuthservIds: p.trustedAuthservIds ?? [] });
-    return { origin: mail.origin, raw: mail.raw, stage: { ok: true, message: parsed.message, classification, replyTarget, senderAuth } };
+    if (!parsed.ok) {
+      await staging.discard(dir);
+      return failed(parsed.reason);
+    }
+    const published = await staging.publish(dir, parsed.message.sha256, parsed.message.attachments);
+    const message = published ? { ...parsed.message, attachments: published.records } : parsed.message;
+    try {
+      const classification = classify(message, {
+        ownAddresses: [...p.ownAddresses],
+        ownMessageIdDomains: [...p.ownMessageIdDomains],
+      });
+      const replyTarget = autoReplyTarget(message, { ownAddresses: p.ownAddresses });
+      const senderAuth = senderAuthentication(message, { trustedAuthservIds: p.trustedAuthservIds ?? [] });
+      return {
+        item: { origin: mail.origin, raw: mail.raw, stage: { ok: true, message, classification, replyTarget, senderAuth } },
+        attachmentsDir: published?.dir ?? null,
+      };
+    } catch (err) {
+      if (published) await staging.release(published.dir, false);
+      throw err;
+    }
   } catch (err) {
-    return { origin: mail.origin, raw: mail.raw, stage: { ok: false, reason: `stage-error: ${(err as Error).message}` } };
+    await staging.discard(dir).catch(() => undefined);
+    return failed(`stage-error: ${(err as Error).message}`);
   }
 }
 
+/** A batch parsed and classified, waiting for its commit; see parseBatch. */
+export interface ParsedBatch {
+  items: Promise<Prepared[]>;
+  /** Gives up a batch that will not be committed: its attachment files are deleted. */
+  discard(): Promise<void>;
+}
+
 /**
- * Takes a batch: parse and classify each message, then commit the whole
- * batch in one transaction. Only after this returns may a source move, flag
- * or acknowledge the messages.
+ * Starts parsing and classifying a batch. A source that fetches ahead (IMAP)
+ * calls this as soon as the mail is in hand, so the next batch is parsed on
+ * the worker threads while this one commits; takeMessages does it otherwise.
  */
-export async function takeMessages(p: Pipeline, mails: RawMail[]): Promise<IntakeResult[]> {
+export function parseBatch(p: Pipeline, mails: RawMail[]): ParsedBatch {
+  const staging = new AttachmentStaging(join(p.dataDir, 'attachments'));
+  const items = (async () => {
+    // The pool parses as many at once as it has threads, in order of arrival.
+    if (p.parser) return Promise.all(mails.map((mail) => prepare(p, mail, staging)));
+    const prepared: Prepared[] = [];
+    for (const mail of mails) prepared.push(await prepare(p, mail, staging));
+    return prepared;
+  })();
+  return {
+    items,
+    discard: async () => {
+      await Promise.all((await items).map((x) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, false))));
+    },
+  };
+}
+
+/**
+ * Takes a batch: parse and classify each message (or use the `parsed` batch
+ * begun with parseBatch), then commit the whole batch in one transaction.
+ * Only after this returns may a source move, flag or acknowledge the
+ * messages. Attachment files of messages not stored (duplicates,
+ * quarantined) are deleted after the commit.
+ */
+export async function takeMessages(p: Pipeline, mails: RawMail[], parsed: ParsedBatch = parseBatch(p, mails)): Promise<IntakeResult[]> {
   if (mails.length === 0) return [];
   const started = performance.now();
-  const items: IntakeItem[] = [];
-  for (const mail of mails) items.push(await prepare(p, mail));
-  const results = await p.store.takeBatch(items, p.policy());
+  const staging = new AttachmentStaging(join(p.dataDir, 'attachments'));
+  const prepared = await parsed.items;
+  let results: IntakeResult[] | null = null;
+  try {
+    results = await p.store.takeBatch(
+      prepared.map((x) => x.item),
+      p.policy(),
+    );
+  } finally {
+    await Promise.all(
+      prepared.map((x, i) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, KEEPS_ATTACHMENTS.has(results?.[i]?.outcome ?? 'quarantined')))),
+    );
+  }
   const ms = Math.round(performance.now() - started);
   for (const r of results) {
     const o = r.origin;

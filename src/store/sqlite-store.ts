@@ -67,6 +67,14 @@ export class SqliteStore implements Store {
    * writes (SLA deadlines) commits or rolls back together with the change.
    */
   afterTicketChange: ((ticketId: number, change: TicketChange, now: number) => void) | null = null;
+  /**
+   * Within one intake transaction: per mailbox, the queue position of the
+   * ticket it created last. Counting open tickets costs a scan of all of
+   * them, so each new ticket of a batch counts one more than the one before
+   * (nothing else writes while the transaction holds the lock) instead of
+   * counting anew; a status change in the batch clears it.
+   */
+  private batchQueue: Map<string, { position: number; createdAt: number }> | null = null;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     if (path !== ':memory:') {
@@ -107,9 +115,14 @@ export class SqliteStore implements Store {
 
   async takeBatch(items: IntakeItem[], policy: IntakePolicy): Promise<IntakeResult[]> {
     const results: IntakeResult[] = [];
-    this.db.transaction(() => {
-      for (const item of items) results.push(this.takeOne(item, policy));
-    }).immediate();
+    this.batchQueue = new Map();
+    try {
+      this.db.transaction(() => {
+        for (const item of items) results.push(this.takeOne(item, policy));
+      }).immediate();
+    } finally {
+      this.batchQueue = null;
+    }
     return results;
   }
 
@@ -129,6 +142,8 @@ export class SqliteStore implements Store {
       // message, which is then quarantined while the batch goes on.
       return this.db.transaction(() => this.applyMessage(item, stage, policy, now))();
     } catch (err) {
+      // The savepoint undid whatever the message did to the queue.
+      this.batchQueue?.delete(item.origin.mailbox);
       return this.quarantine(item, `stage-error: ${(err as Error).message}`, now);
     }
   }
@@ -204,6 +219,7 @@ export class SqliteStore implements Store {
         this.addParticipants(verdict.ticketId, msg, policy, 'cc');
         if (flag !== null) this.recordUnauthenticated(verdict.ticketId, flag, auth, now);
         if (verdict.newStatus) {
+          this.batchQueue?.delete(mailbox);
           this.s('update-ticket-status').run({ id: verdict.ticketId, status: verdict.newStatus, reason: null, now });
           this.event(verdict.ticketId, verdict.reason === 'reopened' ? 'reopened' : 'status', true, { status: verdict.newStatus }, now);
         } else {
@@ -225,11 +241,12 @@ export class SqliteStore implements Store {
         if (verdict.ackSuppressedBy === null && target.ok) {
           const to: Address = { address: target.address, name: target.name };
           const statusUrl = policy.statusUrl(this.tokenFor(ticket.id, to.address, policy.links, now));
-          const draft = policy.composeAck({ ticket, to, inbound: msg, statusUrl, queuePosition: this.queuePosition(ticket) });
+          const draft = policy.composeAck({ ticket, to, inbound: msg, statusUrl, queuePosition: this.newTicketQueuePosition(ticket)! });
           this.queueOutbound(ticket.id, mailbox, draft, now);
           this.event(ticket.id, 'acknowledged', true, {}, now);
           ackQueued = true;
         } else {
+          this.newTicketQueuePosition(ticket, false);
           this.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy }, now);
         }
         this.receipt(item.origin, 'taken', row, null, now);
@@ -445,6 +462,21 @@ export class SqliteStore implements Store {
   /** Open requests of the same mailbox ahead of this ticket: the acknowledgement, the page and the delay notice all use this. */
   queuePosition(t: TicketRow): number {
     return (this.s('queue-position').get({ mailbox: t.mailbox, createdAt: t.createdAt, id: t.id }) as { n: number }).n;
+  }
+
+  /**
+   * queuePosition of a ticket just created by the intake transaction in
+   * progress; called for every ticket it creates, `counted` false when
+   * nobody needs the figure (then nothing is counted for it).
+   */
+  private newTicketQueuePosition(t: TicketRow, counted = true): number | null {
+    const last = this.batchQueue?.get(t.mailbox);
+    // Exact unless the clock stepped back between two messages of the batch.
+    const follows = last !== undefined && t.createdAt >= last.createdAt;
+    const position = follows ? last.position + 1 : counted ? this.queuePosition(t) : null;
+    if (position === null) this.batchQueue?.delete(t.mailbox);
+    else this.batchQueue?.set(t.mailbox, { position, createdAt: t.createdAt });
+    return position;
   }
 
   event(ticketId: number, type: string, isPublic: boolean, detail: Record<string, unknown>, now: number): void {

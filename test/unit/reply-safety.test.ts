@@ -198,7 +198,7 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
     const p = policy();
     const items = [];
     for (let i = 0; i < 20; i++) {
-      items.push(await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(i, 'Return-Path: <victim@victim.example>\r\nReply-To: victim@victim.example\r\n')) }));
+      items.push((await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(i, 'Return-Path: <victim@victim.example>\r\nReply-To: victim@victim.example\r\n')) })).item);
     }
     const results = await store.takeBatch(items, p);
     expect(results.filter((r) => r.ackQueued)).toHaveLength(5);
@@ -211,7 +211,7 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
   it('applies the suppression list to the Return-Path the reply would go to', async () => {
     const p = policy();
     store.s('insert-suppression').run('victim@victim.example', 'bounced', 0);
-    const item = await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(1, 'Return-Path: <victim@victim.example>\r\n')) });
+    const { item } = await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(1, 'Return-Path: <victim@victim.example>\r\n')) });
     const [r] = await store.takeBatch([item], p);
     expect(r).toMatchObject({ outcome: 'taken', ackQueued: false, reason: 'sender-suppressed' });
   });
@@ -219,7 +219,7 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
   it('stops acknowledging anyone once the global hourly cap is reached', async () => {
     const p = policy(3);
     const items = [];
-    for (let i = 0; i < 6; i++) items.push(await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(i, '')) }));
+    for (let i = 0; i < 6; i++) items.push((await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(i, '')) })).item);
     const results = await store.takeBatch(items, p);
     expect(results.map((r) => r.ackQueued)).toEqual([true, true, true, false, false, false]);
     expect(results.at(-1)!.reason).toBe('auto-reply-cap');
@@ -299,7 +299,7 @@ describe('the pipeline attaches its verdicts', () => {
         ownMessageIdDomains: [],
         trustedAuthservIds: ['mx.example.com'],
       } as unknown as Pipeline;
-      const item = await prepare(p, { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw) });
+      const { item } = await prepare(p, { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw) });
       expect(item.stage).toMatchObject({
         ok: true,
         replyTarget: { ok: true, address: 'ceo@bank.example', source: 'return-path' },

@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { buffer } from 'node:stream/consumers';
 import type { ImapFlow } from 'imapflow';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { Progress, ProgressOptions } from '../../core/progress.js';
 import type { ImapConfig, MailboxConfig } from '../../config/load-config.js';
-import { takeMessages, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
+import { parseBatch, takeMessages, type ParsedBatch, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
 import type { IntakeOutcome } from '../../store/store.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffSchedule } from './reconnect-backoff.js';
 import { createImapClient } from './imap-client.js';
@@ -19,8 +18,12 @@ export const IMAP_CONNECTION_LOST = 'TICKETD_IMAP_CONNECTION_LOST';
 
 /** How much of an over-size message is fetched: enough for the quarantine entry to show its headers. */
 const OVERSIZE_HEAD_BYTES = 64 * 1024;
-/** Larger than imapflow's default so a big message takes tens of round trips, not hundreds. */
-const DOWNLOAD_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Message bytes fetched by one FETCH and committed by one transaction, at
+ * most (a single larger message goes alone): what a batch holds in memory,
+ * twice over while the next batch is fetched during the commit of this one.
+ */
+const BATCH_BYTES = 16 * 1024 * 1024;
 const LITERAL_HEADROOM_BYTES = 1024 * 1024;
 /**
  * How long a server may take to answer the command that ends IDLE or follows
@@ -64,6 +67,19 @@ export interface ImapWorkerHealth {
   lastPollAt: number | null;
   lastError: string | null;
   idle: boolean;
+}
+
+/** One batch as fetched, ready to be taken. */
+interface FetchedBatch {
+  mails: RawMail[];
+  /** Its parse, begun as soon as it was fetched; null when it holds no mail. */
+  parsed: ParsedBatch | null;
+  /** The highest UID this batch accounts for (taken, or skipped as already known). */
+  lastUid: number;
+  /** How many UIDs of the pass it accounts for, for the progress display. */
+  covered: number;
+  /** UIDs of the pass after it. */
+  remaining: number;
 }
 
 interface Session {
@@ -209,16 +225,30 @@ export class ImapWorker {
         this.lastPollAt = this.clock.now().getTime();
         break;
       }
-      const batchSize = this.imap.batchSize;
-      const progress = pending.length > batchSize ? this.progress?.({ label: `${this.mailbox.name}: taking ${pending.length} messages`, total: pending.length }) : undefined;
+      const progress =
+        pending.length > this.imap.batchSize ? this.progress?.({ label: `${this.mailbox.name}: taking ${pending.length} messages`, total: pending.length }) : undefined;
+      // The next batch is fetched, and parsed on the worker threads, while
+      // this one commits: the server's I/O, the parse and the commit overlap.
+      // imapflow queues commands, so the MOVE of this batch follows that
+      // FETCH on the connection.
+      const batches = this.fetchBatches(session, uidValidity, pending);
+      let next = batches.next();
       try {
-        for (let i = 0; i < pending.length && !this.stopping; i += batchSize) {
-          const uids = pending.slice(i, i + batchSize);
-          after = uids[uids.length - 1]!;
-          taken += await this.takeBatch(session, uidValidity, uids, pending.length - i - uids.length);
-          progress?.tick(uids.length);
+        for (;;) {
+          const fetched = await next;
+          if (fetched.done) break;
+          next = batches.next();
+          after = fetched.value.lastUid;
+          if (this.stopping) {
+            await fetched.value.parsed?.discard();
+            break;
+          }
+          taken += await this.takeBatch(session, uidValidity, fetched.value);
+          progress?.tick(fetched.value.covered);
         }
       } finally {
+        // A batch fetched ahead when a commit failed or stop() came is given up: nothing of it was committed.
+        next.then((r) => (r.done ? undefined : r.value.parsed?.discard())).catch(() => undefined);
         progress?.done();
       }
     }
@@ -295,27 +325,49 @@ export class ImapWorker {
       .sort((a, b) => a - b);
   }
 
-  private async takeBatch(session: Session, uidValidity: number, uids: number[], remaining: number): Promise<number> {
-    const started = performance.now();
+  /**
+   * The backlog in batches of at most `batchSize` UIDs and BATCH_BYTES of
+   * message: one FETCH of the sizes, then one FETCH of the sources (and one
+   * of the heads of over-size messages), whatever the batch's length.
+   * UIDs that already have a receipt are skipped (settleOwed settles them).
+   */
+  private async *fetchBatches(session: Session, uidValidity: number, pending: number[]): AsyncGenerator<FetchedBatch> {
     const { client } = session;
-    const store = this.pipeline.store;
-    // Collected in full before anything else is sent: a command issued inside an open FETCH deadlocks imapflow
-    const fetched = await this.deadline(client.fetchAll(uids.join(','), { uid: true, size: true }, { uid: true }), 'UID FETCH');
-    const sizes = new Map(fetched.map((m) => [m.uid, m.size ?? 0]));
-    const known = await store.knownUids(this.mailbox.name, uidValidity, uids);
-
-    const mails: RawMail[] = [];
-    for (const uid of uids) {
-      if (this.stopping) break;
-      const size = sizes.get(uid);
-      if (size === undefined || known.has(uid)) continue;
-      const raw = await this.download(client, uid, size);
-      if (raw === null) continue;
-      mails.push({ origin: { via: 'imap', mailbox: this.mailbox.name, uidValidity, uid }, raw, declaredSize: size });
+    for (let i = 0; i < pending.length && !this.stopping; i += this.imap.batchSize) {
+      const uids = pending.slice(i, i + this.imap.batchSize);
+      // Collected in full before anything else is sent: a command issued inside an open FETCH deadlocks imapflow
+      const fetched = await this.deadline(client.fetchAll(uids.join(','), { uid: true, size: true }, { uid: true }), 'UID FETCH');
+      const sizes = new Map(fetched.map((m) => [m.uid, m.size ?? 0]));
+      const known = await this.pipeline.store.knownUids(this.mailbox.name, uidValidity, uids);
+      const wanted = uids.filter((uid) => sizes.has(uid) && !known.has(uid));
+      const cap = this.pipeline.limits.maxMessageBytes;
+      const fetchedBytes = (uid: number): number => (sizes.get(uid)! > cap ? OVERSIZE_HEAD_BYTES : sizes.get(uid)!);
+      let start = 0;
+      let accounted = 0;
+      do {
+        let end = start;
+        for (let bytes = 0; end < wanted.length; end++) {
+          if (end > start && bytes + fetchedBytes(wanted[end]!) > BATCH_BYTES) break;
+          bytes += fetchedBytes(wanted[end]!);
+        }
+        // The last part also accounts for the known and vanished UIDs at the end of the batch.
+        const lastUid = end === wanted.length ? uids[uids.length - 1]! : wanted[end - 1]!;
+        const upTo = uids.filter((uid) => uid <= lastUid).length;
+        const part = wanted.slice(start, end);
+        const mails = part.length === 0 ? [] : await this.download(client, uidValidity, part, sizes);
+        const parsed = mails.length === 0 ? null : parseBatch(this.pipeline, mails);
+        yield { mails, parsed, lastUid, covered: upTo - accounted, remaining: pending.length - i - upTo };
+        accounted = upTo;
+        start = end;
+      } while (start < wanted.length && !this.stopping);
     }
-    if (mails.length === 0) return 0;
+  }
 
-    const results = await takeMessages(this.pipeline, mails);
+  private async takeBatch(session: Session, uidValidity: number, batch: FetchedBatch): Promise<number> {
+    const started = performance.now();
+    const { mails, parsed, remaining } = batch;
+    if (mails.length === 0 || parsed === null) return 0;
+    const results = await takeMessages(this.pipeline, mails, parsed);
     const outcomes = results.flatMap((r) => (r.origin.via === 'imap' ? [{ uid: r.origin.uid, outcome: r.outcome }] : []));
     await this.beforeSettle?.(outcomes.map((o) => o.uid));
     await this.settle(session, uidValidity, outcomes);
@@ -324,23 +376,31 @@ export class ImapWorker {
   }
 
   /**
-   * The message, or its first bytes when the server reports it over the size
-   * cap (the pipeline quarantines it as too large); null when it vanished.
+   * The sources of `uids` in one FETCH; a message the server reports over
+   * the size cap comes as its first bytes only, from a second FETCH (the
+   * pipeline quarantines it as too large). A message that vanished is left out.
    */
-  private async download(client: ImapFlow, uid: number, size: number): Promise<Buffer | null> {
+  private async download(client: ImapFlow, uidValidity: number, uids: number[], sizes: Map<number, number>): Promise<RawMail[]> {
     const cap = this.pipeline.limits.maxMessageBytes;
+    const whole = uids.filter((uid) => sizes.get(uid)! <= cap);
+    const oversize = uids.filter((uid) => sizes.get(uid)! > cap);
+    const raws = new Map<number, Buffer>();
     // One byte over the cap, so a message whose reported size was too small still shows as too large
-    const maxBytes = size > cap ? OVERSIZE_HEAD_BYTES : cap + 1;
-    const { content } = await this.deadline(
-      client.download(String(uid), undefined, { uid: true, maxBytes, chunkSize: DOWNLOAD_CHUNK_BYTES }),
-      'UID FETCH BODY',
-    );
-    if (content === undefined) return null;
-    try {
-      return await this.deadline(buffer(content), 'message download');
-    } finally {
-      content.destroy();
+    for (const [set, maxLength] of [
+      [whole, cap + 1],
+      [oversize, OVERSIZE_HEAD_BYTES],
+    ] as const) {
+      if (set.length === 0) continue;
+      const fetched = await this.deadline(
+        client.fetchAll(set.join(','), { uid: true, source: { start: 0, maxLength } }, { uid: true }),
+        'UID FETCH BODY',
+      );
+      for (const m of fetched) if (m.source !== undefined) raws.set(m.uid, m.source);
     }
+    return uids.flatMap((uid) => {
+      const raw = raws.get(uid);
+      return raw === undefined ? [] : [{ origin: { via: 'imap' as const, mailbox: this.mailbox.name, uidValidity, uid }, raw, declaredSize: sizes.get(uid)! }];
+    });
   }
 
   /**

@@ -1,0 +1,152 @@
+// Parsing isolated from the rest of the daemon: on worker threads that are
+// killed at the parse deadline, with attachment files kept only for the
+// messages actually stored. Real Dovecot and SMTP; the workers run the
+// build's parse-worker.js (run `npm run build` first, as for every
+// integration test).
+
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ParsePool } from '../../src/parse/parse-pool.js';
+import { PARSE_TIMEOUT } from '../../src/parse/parse-message.js';
+import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+
+let env: TicketdEnv;
+let ticketd: InProcess | null = null;
+let pool: ParsePool | null = null;
+
+beforeAll(async () => {
+  env = await startTicketdEnv();
+}, 60_000);
+afterEach(async () => {
+  await ticketd?.close();
+  await pool?.close();
+  ticketd = null;
+  pool = null;
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+const attachmentsDir = () => join(env.dir, 'data', 'attachments');
+/** The attachment files on disk, staging included. */
+function filesOnDisk(): string[] {
+  const root = attachmentsDir();
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
+
+function withAttachment(o: { messageId: string; received: string; subject: string }): string {
+  return [
+    `Received: from relay${o.received}.example by mx.example.com; ${new Date().toUTCString()}`,
+    'From: Jane Customer <jane@customer.example>',
+    `To: ${SUPPORT}`,
+    `Subject: ${o.subject}`,
+    `Message-ID: <${o.messageId}>`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'The invoice is attached.',
+    '--b',
+    'Content-Type: application/pdf; name="invoice.pdf"',
+    'Content-Disposition: attachment; filename="invoice.pdf"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    Buffer.from('%PDF-1.4 invoice').toString('base64'),
+    '--b--',
+    '',
+  ].join('\r\n');
+}
+
+function open(o: { parseTimeoutMs?: number } = {}): InProcess {
+  ticketd = env.open();
+  pool = new ParsePool({ size: 2 });
+  ticketd.runtime.pipeline.parser = pool;
+  if (o.parseTimeoutMs !== undefined) ticketd.runtime.pipeline.parseTimeoutMs = o.parseTimeoutMs;
+  return ticketd;
+}
+
+describe('attachments of messages not stored', () => {
+  it('keeps one copy for one ticket when the same message arrives five times through different relays', async () => {
+    const t = open();
+    for (let i = 0; i < 5; i++) {
+      await env.dovecot.appendMessage(SUPPORT, 'INBOX', withAttachment({ messageId: 'invoice-1@customer.example', received: String(i), subject: 'Invoice' }));
+    }
+    await t.cycle();
+    const tickets = await t.runtime.store.listTickets();
+    expect(tickets.filter((x) => x.subject === 'Invoice')).toHaveLength(1);
+    const files = filesOnDisk();
+    expect(files).toHaveLength(1);
+    // The copy kept is the one the stored message points to.
+    const detail = t.runtime.store.db.prepare("SELECT attachments FROM messages WHERE message_id = 'invoice-1@customer.example'").get() as {
+      attachments: string;
+    };
+    expect(JSON.parse(detail.attachments).map((a: { path: string }) => a.path)).toEqual(files);
+  });
+
+  it('writes nothing that stays for a quarantined 10,000-part message', async () => {
+    const t = open();
+    const before = filesOnDisk();
+    const parts = Array.from({ length: 10_000 }, (_, i) =>
+      ['--b', `Content-Type: application/octet-stream; name="p${i}.bin"`, 'Content-Disposition: attachment', '', `part ${i}`].join('\r\n'),
+    );
+    const bomb = [`From: mallory@attacker.example`, `To: ${SUPPORT}`, 'Subject: bomb', 'Message-ID: <bomb@attacker.example>', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', ...parts, '--b--', ''].join('\r\n');
+    await env.dovecot.appendMessage(SUPPORT, 'INBOX', bomb);
+    await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'After the bomb', messageId: 'after-bomb@customer.example', from: 'ann@customer.example' }));
+    await t.cycle();
+    const quarantined = await t.runtime.store.listQuarantine();
+    expect(quarantined.map((q) => q.reason)).toEqual([expect.stringMatching(/^parse-failed: /)]);
+    expect((await t.runtime.store.listTickets()).map((x) => x.subject)).toContain('After the bomb');
+    expect(filesOnDisk()).toEqual(before);
+  });
+});
+
+describe('a parse past its deadline', () => {
+  /** 15 MB of HTML table: converting even its first MiB takes far longer than the deadline below. */
+  const slowMail = () =>
+    [
+      'From: Mallory <mallory@attacker.example>',
+      `To: ${SUPPORT}`,
+      'Subject: table',
+      'Message-ID: <table@attacker.example>',
+      'MIME-Version: 1.0',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      `<table>${Array.from({ length: 300_000 }, (_, i) => `<tr><td>row ${i}</td><td>cell</td></tr>`).join('\r\n')}</table>`,
+      '',
+    ].join('\r\n');
+
+  it('is stopped by terminating its worker; the message is quarantined and other mail is parsed meanwhile and after', async () => {
+    pool = new ParsePool({ size: 2 });
+    const opts = { attachmentsDir: join(env.dir, 'pool-att'), maxAttachmentBytes: 0 };
+    const plain = Buffer.from(customerMail({ subject: 'Plain', messageId: 'plain@customer.example' }));
+    const slow = pool.parse(Buffer.from(slowMail()), { ...opts, timeoutMs: 20 });
+    const other = pool.parse(plain, { ...opts, timeoutMs: 60_000 });
+    expect(await slow).toEqual({ ok: false, reason: PARSE_TIMEOUT });
+    expect((await other).ok).toBe(true);
+    // The killed thread is replaced: the pool goes on parsing.
+    const after = await pool.parse(plain, { ...opts, timeoutMs: 60_000 });
+    expect(after.ok && after.message.subject).toBe('Plain');
+  });
+
+  it('quarantines the message as parse-timeout and takes the rest of the mailbox, acknowledgements included', async () => {
+    const t = open({ parseTimeoutMs: 20 });
+    await env.dovecot.appendMessage(SUPPORT, 'INBOX', slowMail());
+    await t.cycle();
+    expect((await t.runtime.store.listQuarantine()).map((q) => q.reason)).toContain(PARSE_TIMEOUT);
+    // The mailbox goes on: later mail is taken and answered as usual.
+    t.runtime.pipeline.parseTimeoutMs = 60_000;
+    const acks = env.smtp.messages.length;
+    await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Next customer', messageId: 'next@customer.example', from: 'next@customer.example' }));
+    await t.cycle();
+    expect((await t.runtime.store.listTickets()).map((x) => x.subject)).toContain('Next customer');
+    await env.smtp.waitFor(acks + 1, 20_000);
+    const folder = await env.dovecot.listFolder(SUPPORT, 'Quarantine');
+    expect(folder.map((m) => m.messageId)).toContain('<table@attacker.example>');
+  });
+});

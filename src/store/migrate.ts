@@ -26,6 +26,12 @@ export function latestMigrationVersion(dir = join(packageRoot(), 'migrations')):
   return Math.max(0, ...readdirSync(dir).filter((f) => MIGRATION_FILE.test(f)).map((f) => Number.parseInt(f, 10)));
 }
 
+/** Migrations the database still lacks; 0 for one at (or beyond) the latest version. */
+export function pendingMigrations(db: Database): number {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  return Math.max(0, latestMigrationVersion() - version);
+}
+
 export class DatabaseTooNewError extends Error {
   readonly code = DB_TOO_NEW;
   constructor(dbVersion: number, codeVersion: number) {

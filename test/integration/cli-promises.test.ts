@@ -18,16 +18,14 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI; `pipe` wraps stdout so it closes after the first line, like `| head -1`. */
-function cli(args: string[], opts: { headOne?: boolean } = {}): Promise<Run> {
+/** Runs the CLI; with `closedStdout` its stdout is a pipe nobody reads, like `| head -0`. */
+function cli(args: string[], opts: { closedStdout?: boolean } = {}): Promise<Run> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-      if (opts.headOne && stdout.includes('\n')) child.stdout.destroy();
-    });
+    if (opts.closedStdout) child.stdout.destroy();
+    else child.stdout.on('data', (d: Buffer) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
   });
@@ -60,5 +58,36 @@ describe('ticketd migrate', () => {
     expect(existsSync(join(data, 'ticketd.sqlite'))).toBe(true);
     const again = await cli(['migrate', '--config', config]);
     expect(again.stderr).toMatch(/database is at version \d+/);
+  });
+});
+
+describe('exit codes and output', () => {
+  it('prints its version', async () => {
+    const r = await cli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it.each([
+    ['an unknown option', ['tickets', 'list', '--bogus']],
+    ['an unknown command', ['no-such-command']],
+    ['a value outside the choices', ['tickets', 'list', '--status', 'nonsense']],
+    ['a missing required option', ['tickets', 'reply', 'ACME-7K3QH9']],
+    ['a missing argument', ['tickets', 'show']],
+    ['no command at all', []],
+  ])('exits 64 for %s', async (_what, args) => {
+    const { config } = setup();
+    const r = await cli([...args, '--config', config]);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('ends quietly when the reader of its output has gone', async () => {
+    const { config } = setup();
+    for (const args of [['doctor'], ['systemd-unit'], ['tickets', 'list']]) {
+      const r = await cli([...args, '--config', config], { closedStdout: true });
+      expect(r.stderr, args.join(' ')).not.toContain('EPIPE');
+      expect(r.code, args.join(' ')).toBe(0);
+    }
   });
 });

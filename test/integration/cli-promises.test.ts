@@ -91,3 +91,13 @@ describe('exit codes and output', () => {
     }
   });
 });
+
+describe('ticketd systemd-unit', () => {
+  it('starts the service with the --config it was given', async () => {
+    const { config } = setup();
+    const r = await cli(['systemd-unit', '--config', config]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(` start --config ${config}\n`);
+    expect(r.stdout).toMatch(/^RestartPreventExitStatus=78$/m);
+  });
+});

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { packageRoot } from '../config/package-root.js';
-import { redactConfig } from '../config/secrets.js';
+import { redactConfig, unreadablePassFiles } from '../config/secrets.js';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
-import { TemplatesInvalidError } from '../daemon/templates-check.js';
+import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { migrate } from '../store/migrate.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
@@ -84,11 +84,16 @@ program
 
 program
   .command('check-config')
-  .description('validate the configuration and templates; prints one line per problem')
+  .description('validate the configuration and templates as start would, changing nothing on disk; prints one line per problem')
   .option('--json', 'print the effective configuration (secrets redacted)')
   .action((opts: { json?: boolean }) => {
+    // Reads only: no database, data folder or link key is created, and no
+    // database is migrated (an operator runs this before an upgrade, often
+    // as root, and must be able to run it anywhere).
     const config = loadConfig(configPath());
-    ctx.openRuntime().close();
+    const unreadable = unreadablePassFiles(config);
+    if (unreadable.length > 0) throw new ConfigError(unreadable);
+    loadTemplates(config);
     if (opts.json) out(redactConfig(config));
     else process.stderr.write(`configuration OK: ${config.mailboxes.length} mailbox(es), templates OK\n`);
   });

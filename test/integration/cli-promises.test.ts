@@ -3,7 +3,8 @@
 // No mail server is needed: every config here sends into a folder.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -99,5 +100,71 @@ describe('ticketd systemd-unit', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(` start --config ${config}\n`);
     expect(r.stdout).toMatch(/^RestartPreventExitStatus=78$/m);
+  });
+});
+
+describe('ticketd check-config', () => {
+  it('creates nothing: no data folder, database or link key', async () => {
+    const { dir, config, data } = setup();
+    const r = await cli(['check-config', '--config', config]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(data)).toBe(false);
+    expect(readdirSync(dir)).toEqual(['config.json']);
+  });
+
+  it('leaves an older database unmigrated', async () => {
+    const { config, data } = setup();
+    mkdirSync(data);
+    const file = join(data, 'ticketd.sqlite');
+    new BetterSqlite3(file).close();
+    const r = await cli(['check-config', '--config', config]);
+    expect(r.code, r.stderr).toBe(0);
+    const db = new BetterSqlite3(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(0);
+    db.close();
+    expect(readdirSync(data)).toEqual(['ticketd.sqlite']);
+  });
+
+  it('refuses a passFile that cannot be read, by JSON path', async () => {
+    const { config } = setup((c) => {
+      c.smtp = { host: 'smtp.example.com', from: 'support@example.com', auth: { user: 'relay', passFile: './no-such.pass' } };
+    });
+    const r = await cli(['check-config', '--config', config]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/^config: smtp\.auth\.passFile: cannot read \S+no-such\.pass \(ENOENT\)$/m);
+  });
+
+  it('reports a misspelt calendar time zone by JSON path, together with the other problems', async () => {
+    const { config } = setup((c) => {
+      c.publicUrl = 'not a url';
+      c.calendars = { office: { timezone: 'Europe/Berln', hours: { mon: '09:00-17:00' } } };
+    });
+    const r = await cli(['check-config', '--config', config]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/^config: calendars\.office\.timezone: expected an IANA time zone/m);
+    expect(r.stderr).toMatch(/^config: publicUrl: /m);
+  });
+
+  it('reads durations with the grammar start uses', async () => {
+    const { config } = setup((c) => (c.outbox = { retrySchedule: ['1m', '30m 1h'] }));
+    const r = await cli(['check-config', '--config', config]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/^config: outbox\.retrySchedule\[1\]: invalid duration "30m 1h"/m);
+  });
+
+  it('refuses what the SLA engine would refuse at start: a calendar that never opens', async () => {
+    const { config } = setup((c) => (c.calendars = { office: { timezone: 'Europe/Berlin', hours: { mon: '17:00-09:00' } } }));
+    const r = await cli(['check-config', '--config', config]);
+    expect(r.code, r.stderr).toBe(78);
+    expect(r.stderr).toMatch(/^config: calendars\.office: /m);
+  });
+});
+
+describe('ticketd doctor', () => {
+  it('fails the config line for a time zone start refuses', async () => {
+    const { config } = setup((c) => (c.calendars = { office: { timezone: 'Europe/Berln', hours: { mon: '09:00-17:00' } } }));
+    const r = await cli(['doctor', '--config', config]);
+    expect(r.stdout).toMatch(/^FAILED {2}config: calendars\.office\.timezone: /m);
+    expect(r.code).toBe(1);
   });
 });

@@ -4,6 +4,7 @@ import type { Database } from 'better-sqlite3';
 import { packageRoot } from '../config/package-root.js';
 
 export const DB_TOO_NEW = 'TICKETD_DB_TOO_NEW';
+export const MIGRATION_PENDING = 'TICKETD_MIGRATION_PENDING';
 
 export interface Migration {
   version: number;
@@ -30,6 +31,18 @@ export function latestMigrationVersion(dir = join(packageRoot(), 'migrations')):
 export function pendingMigrations(db: Database): number {
   const version = db.pragma('user_version', { simple: true }) as number;
   return Math.max(0, latestMigrationVersion() - version);
+}
+
+/**
+ * A database with a schema older than this ticketd's. Only `start` and
+ * `migrate` change the schema, so an upgrade happens when the operator runs
+ * them rather than as a side effect of the first `tickets list` after it.
+ */
+export class MigrationPendingError extends Error {
+  readonly code = MIGRATION_PENDING;
+  constructor(path: string, dbVersion: number, codeVersion: number) {
+    super(`database ${path} is at schema version ${dbVersion} and this ticketd needs ${codeVersion}: run \`ticketd migrate\` (or start the daemon) first`);
+  }
 }
 
 export class DatabaseTooNewError extends Error {

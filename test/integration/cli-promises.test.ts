@@ -3,11 +3,13 @@
 // No mail server is needed: every config here sends into a folder.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/config/package-root.js';
+import { latestMigrationVersion } from '../../src/store/migrate.js';
 import { CLI } from '../harness/ticketd-env.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ticketd-cli-promises-'));
@@ -20,9 +22,10 @@ interface Run {
 }
 
 /** Runs the CLI; with `closedStdout` its stdout is a pipe nobody reads, like `| head -0`. */
-function cli(args: string[], opts: { closedStdout?: boolean } = {}): Promise<Run> {
+function cli(args: string[], opts: { closedStdout?: boolean; input?: string } = {}): Promise<Run> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: 'pipe' });
+    child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
     if (opts.closedStdout) child.stdout.destroy();
@@ -166,5 +169,54 @@ describe('ticketd doctor', () => {
     const r = await cli(['doctor', '--config', config]);
     expect(r.stdout).toMatch(/^FAILED {2}config: calendars\.office\.timezone: /m);
     expect(r.code).toBe(1);
+  });
+});
+
+describe('pending migrations', () => {
+  /** A database as ticketd left it before the last upgrade: the first three migrations applied. */
+  function olderDatabase(file: string): void {
+    mkdirSync(join(file, '..'), { recursive: true });
+    const db = new BetterSqlite3(file);
+    for (const name of ['001_initial.sql', '002_sla.sql', '003_ticket_team.sql']) {
+      db.exec(readFileSync(join(packageRoot(), 'migrations', name), 'utf8'));
+    }
+    db.pragma('user_version = 3');
+    db.close();
+  }
+  const versionOf = (file: string) => {
+    const db = new BetterSqlite3(file, { readonly: true });
+    try {
+      return db.pragma('user_version', { simple: true });
+    } finally {
+      db.close();
+    }
+  };
+
+  it('are refused by other commands, which say to run ticketd migrate; migrate then applies them', async () => {
+    const { config, data } = setup();
+    const file = join(data, 'ticketd.sqlite');
+    olderDatabase(file);
+    const list = await cli(['tickets', 'list', '--config', config]);
+    expect(list.code).toBe(1);
+    expect(list.stderr).toContain('TICKETD_MIGRATION_PENDING');
+    expect(list.stderr).toContain('run `ticketd migrate`');
+    // An MTA keeps the mail queued (75) until the operator has migrated.
+    const mail = 'From: a@customer.example\r\nTo: support@example.com\r\nSubject: hi\r\nMessage-ID: <p1@customer.example>\r\n\r\nhello\r\n';
+    const ingest = await cli(['ingest', '--mailbox', 'support', '--config', config], { input: mail });
+    expect(ingest.code).toBe(75);
+    expect(ingest.stderr).toContain('ticketd migrate');
+    expect(versionOf(file)).toBe(3);
+
+    const migrate = await cli(['migrate', '--config', config]);
+    expect(migrate.stderr).toContain('migrated database from version 3');
+    const after = await cli(['tickets', 'list', '--config', config]);
+    expect(after.code, after.stderr).toBe(0);
+  });
+
+  it('of a brand-new database are applied by the first command that opens it', async () => {
+    const { config, data } = setup();
+    const r = await cli(['tickets', 'list', '--config', config]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(versionOf(join(data, 'ticketd.sqlite'))).toBe(latestMigrationVersion());
   });
 });

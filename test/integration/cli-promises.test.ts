@@ -163,6 +163,16 @@ describe('ticketd check-config', () => {
   });
 });
 
+describe('ticketd start', () => {
+  it('refuses a misspelt calendar time zone as a configuration error (78), which the unit does not restart', async () => {
+    const { config, data } = setup((c) => (c.calendars = { office: { timezone: 'Europe/Berln', hours: { mon: '09:00-17:00' } } }));
+    const r = await cli(['start', '--config', config]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/^config: calendars\.office\.timezone: /m);
+    expect(existsSync(data)).toBe(false);
+  });
+});
+
 describe('ticketd doctor', () => {
   it('fails the config line for a time zone start refuses', async () => {
     const { config } = setup((c) => (c.calendars = { office: { timezone: 'Europe/Berln', hours: { mon: '09:00-17:00' } } }));

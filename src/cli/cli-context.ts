@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load-config.js';
 import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
 import { Runtime, type RuntimeOptions } from '../daemon/runtime.js';
+import { latestMigrationVersion, MigrationPendingError } from '../store/migrate.js';
 import { parseReference } from '../thread/reference.js';
 import { UsageError } from './output.js';
 
@@ -24,9 +27,38 @@ export function cliContext(program: Command): CliContext {
   };
 }
 
-/** A runtime as one-shot commands open it, with logs on stderr; `opts` narrows what it loads. */
+/**
+ * A runtime as one-shot commands open it, with logs on stderr; `opts` narrows
+ * what it loads. Throws MigrationPendingError for a database that still needs
+ * `ticketd migrate`.
+ */
 export function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Runtime {
-  return new Runtime(loadConfig(configPath), createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
+  const config = loadConfig(configPath);
+  refusePendingMigrations(config.database);
+  return new Runtime(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
+}
+
+/**
+ * Only `start` and `migrate` upgrade a schema. A brand-new database (no file,
+ * or version 0: nothing in it yet) is still set up by whichever command opens
+ * it first, so the first `ingest` an MTA runs after installation takes its mail.
+ */
+function refusePendingMigrations(database: string): void {
+  if (!existsSync(database)) return;
+  let version: number;
+  try {
+    const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
+    try {
+      version = db.pragma('user_version', { simple: true }) as number;
+    } finally {
+      db.close();
+    }
+  } catch {
+    // Opening the store reports what is wrong with the file.
+    return;
+  }
+  const latest = latestMigrationVersion();
+  if (version > 0 && version < latest) throw new MigrationPendingError(database, version, latest);
 }
 
 /** Runs `fn` with a runtime and always closes it. */

@@ -47,7 +47,6 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
     .argument('[file...]', 'message files (.eml); without any, one message is read from stdin')
     .requiredOption('--mailbox <name>', 'the mailbox the messages were sent to')
     .option('--json', 'print the results as JSON on stdout')
-    .exitOverride(usageExit)
     .action(async (files: string[], opts: { mailbox: string; json?: boolean }) => {
       process.exitCode = await ingest(ctx, files, opts);
     });
@@ -59,7 +58,6 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
     .description('list quarantined messages')
     .option('--all', 'include entries already released')
     .option('--json', 'print JSON')
-    .exitOverride(usageExit)
     .action(async (opts: { all?: boolean; json?: boolean }) => {
       await withRuntime(ctx, async (rt) => {
         const entries = await rt.store.listQuarantine({ includeReleased: opts.all === true });
@@ -86,7 +84,6 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
     .description("show why a message was quarantined and its headers (the body only with --raw)")
     .option('--raw', 'print the whole stored message instead')
     .option('--json', 'print JSON')
-    .exitOverride(usageExit)
     .action(async (idText: string, opts: { raw?: boolean; json?: boolean }) => {
       await withRuntime(ctx, async (rt) => {
         const found = await rt.store.quarantineRaw(idArg(idText));
@@ -120,7 +117,6 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
     .description('feed quarantined messages through the pipeline again (after raising a limit or fixing a template)')
     .option('--all', 'every entry not yet released')
     .option('--json', 'print JSON')
-    .exitOverride(usageExit)
     .action(async (idText: string | undefined, opts: { all?: boolean; json?: boolean }) => {
       if ((idText === undefined) === (opts.all !== true)) throw new UsageError('give one quarantine id or --all');
       await withRuntime(ctx, async (rt) => {
@@ -156,10 +152,6 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
     });
 }
 
-/** Parse errors of these commands are usage errors (64), not commander's generic 1; help stays 0. */
-function usageExit(err: { exitCode: number }): never {
-  process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
-}
 
 /**
  * Exit codes as sendmail's pipe delivery expects: 0 once the message is in

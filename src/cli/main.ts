@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config.js';
-import { redactConfig } from '../config/secrets.js';
+import { packageRoot } from '../config/package-root.js';
+import { redactConfig, unreadablePassFiles } from '../config/secrets.js';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
-import { TemplatesInvalidError } from '../daemon/templates-check.js';
+import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { migrate } from '../store/migrate.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
@@ -16,9 +19,22 @@ import { out, print, printErr, printTable, UsageError } from './output.js';
 
 const program = new Command('ticketd')
   .description('Email-to-ticket daemon: every support mail becomes a ticket, acknowledged at once.')
+  .version(packageVersion(), '-V, --version', 'print the version and exit')
   .option('-c, --config <path>', 'configuration file', './config.json')
   .showHelpAfterError()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  // Commander would exit 1 on a wrong call; fail() turns its error into 64.
+  // Set before any command is added, so every subcommand inherits it.
+  .exitOverride();
+
+// A reader that stops early (`ticketd doctor | head -1`) closes the pipe:
+// what is left unwritten is not wanted, so end without a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+    throw err;
+  });
+}
 
 const ctx = cliContext(program);
 const configPath = ctx.configPath;
@@ -68,11 +84,16 @@ program
 
 program
   .command('check-config')
-  .description('validate the configuration and templates; prints one line per problem')
+  .description('validate the configuration and templates as start would, changing nothing on disk; prints one line per problem')
   .option('--json', 'print the effective configuration (secrets redacted)')
   .action((opts: { json?: boolean }) => {
+    // Reads only: no database, data folder or link key is created, and no
+    // database is migrated (an operator runs this before an upgrade, often
+    // as root, and must be able to run it anywhere).
     const config = loadConfig(configPath());
-    ctx.openRuntime().close();
+    const unreadable = unreadablePassFiles(config);
+    if (unreadable.length > 0) throw new ConfigError(unreadable);
+    loadTemplates(config);
     if (opts.json) out(redactConfig(config));
     else process.stderr.write(`configuration OK: ${config.mailboxes.length} mailbox(es), templates OK\n`);
   });
@@ -198,6 +219,10 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
   { commands: ['tickets'], register: async () => (await import('./status-link-commands.js')).registerStatusLinkCommands(tickets, ctx) },
 ];
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 /** The command word of argv: the first argument that is neither an option nor the value of `--config`. */
 function commandWord(args: readonly string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
@@ -209,6 +234,10 @@ function commandWord(args: readonly string[]): string | undefined {
 }
 
 function fail(err: unknown): never {
+  if (err instanceof CommanderError) {
+    // Commander has printed the message (and help, when asked for) already.
+    process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  }
   if (err instanceof ConfigError) {
     for (const p of err.problems) process.stderr.write(`config: ${p}\n`);
     process.exit(EXIT.config);

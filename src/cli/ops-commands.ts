@@ -22,13 +22,14 @@ import { UsageError } from './output.js';
 export function registerOpsCommands(program: Command, ctx: CliContext): void {
   program
     .command('systemd-unit')
-    .description('print a hardened systemd service unit for this installation')
+    .description('print a hardened systemd service unit for this installation, starting with --config (default /etc/ticketd/config.json)')
     .action(() => {
-      const paths = installedPaths();
+      const given = program.getOptionValueSource('config') === 'cli';
+      const paths = installedPaths(given ? ctx.configPath() : undefined);
       process.stdout.write(renderSystemdUnit(paths));
       if (!existsSync(paths.cli)) process.stderr.write(`warning: ${paths.cli} does not exist yet: run npm run build\n`);
       for (const p of hiddenFromService(paths)) {
-        process.stderr.write(`warning: ${p} is under a home folder, which ProtectHome=yes hides from the service: install node and ticketd system-wide\n`);
+        process.stderr.write(`warning: ${p} is under a home folder, which ProtectHome=yes hides from the service: install node, ticketd and its config system-wide\n`);
       }
     });
 

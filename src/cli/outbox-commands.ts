@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { OutboxEntry } from '../store/store.js';
-import { EXIT, withRuntime, type CliContext } from './cli-context.js';
+import { withRuntime, type CliContext } from './cli-context.js';
 import { out, printTable, UsageError } from './output.js';
 
 /** `outbox list` and `outbox retry`: see what waits to go out and send failed mail again. */
@@ -12,7 +12,6 @@ export function registerOutboxCommands(program: Command, ctx: CliContext): void 
     .description('list outgoing mail not sent yet (pending and failed)')
     .option('--failed', 'only mail that failed for good')
     .option('--json', 'print JSON')
-    .exitOverride(usageExit)
     .action(async (opts: { failed?: boolean; json?: boolean }) => {
       await withRuntime(ctx, async (rt) => {
         const entries = await rt.store.listOutbox({ failedOnly: opts.failed === true });
@@ -41,7 +40,6 @@ export function registerOutboxCommands(program: Command, ctx: CliContext): void 
     .description('send failed mail again at once, with the retry schedule started afresh (after fixing the cause)')
     .option('--failed', 'every failed mail')
     .option('--json', 'print JSON')
-    .exitOverride(usageExit)
     .action(async (idText: string | undefined, opts: { failed?: boolean; json?: boolean }) => {
       if ((idText === undefined) === (opts.failed !== true)) throw new UsageError('give one outbox id or --failed');
       await withRuntime(ctx, async (rt) => {
@@ -67,11 +65,6 @@ export function registerOutboxCommands(program: Command, ctx: CliContext): void 
         else process.stderr.write(ids.length === 0 ? 'no failed mail to retry\n' : `requeued ${ids.length} mail(s) for an immediate attempt: ${ids.map((i) => `#${i}`).join(' ')}\n`);
       });
     });
-}
-
-/** Parse errors of these commands are usage errors (64), not commander's generic 1; help stays 0. */
-function usageExit(err: { exitCode: number }): never {
-  process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
 }
 
 function idArg(text: string): number {

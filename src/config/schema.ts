@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import { BusinessCalendar } from '../sla/calendar.js';
+import { parseDuration, parsePercent } from '../sla/duration.js';
 
 const DURATION_PATTERN = /^(\d+[smhdw]\s*)+$/;
 const PERCENT_PATTERN = /^\d+(\.\d+)?%$/;
@@ -64,9 +66,33 @@ function countInt() {
 
 const email = () => z.email({ pattern: z.regexes.html5Email, error: 'expected an email address' });
 
-const duration = () => z.string().regex(DURATION_PATTERN, { error: 'expected a duration like "30m" or "1h 30m"' });
+/** Runs `parse` (the parser the daemon itself uses) and reports its message when it throws. */
+function parsedBy(parse: (text: string) => unknown) {
+  return (text: string, ctx: z.RefinementCtx) => {
+    try {
+      parse(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: text });
+    }
+  };
+}
 
-const percent = () => z.string().regex(PERCENT_PATTERN, { error: 'expected a percentage like "80%"' });
+// Read with the grammar of sla/duration.ts, the one the SLA engine and the
+// outbox use at start, so a value check-config passes cannot fail there.
+const duration = () =>
+  z
+    .string()
+    .regex(DURATION_PATTERN, { error: 'expected a duration like "30m" or "1h 30m"', abort: true })
+    .superRefine(parsedBy(parseDuration));
+
+const percent = () =>
+  z
+    .string()
+    .regex(PERCENT_PATTERN, { error: 'expected a percentage like "80%"', abort: true })
+    .superRefine(parsedBy(parsePercent));
+
+const timeZone = () =>
+  z.string().refine((zone) => IANAZone.isValidZone(zone), { error: 'expected an IANA time zone like "Europe/Berlin" or "UTC"' });
 
 function isFromAddress(value: string): boolean {
   const match = /^(?:[^<>]*<([^<>]+)>|([^<>\s]+))$/.exec(value.trim());
@@ -216,10 +242,7 @@ const mailboxSchema = z.strictObject({
   }),
   language: z.string().regex(LANGUAGE_PATTERN, { error: 'expected a language tag like "en" or "de"' }).default('en'),
   /** Time zone the mailbox's mail shows dates and times in; UTC when unset. */
-  timezone: z
-    .string()
-    .refine((zone) => IANAZone.isValidZone(zone), { error: 'expected an IANA time zone like "Europe/Berlin" or "UTC"' })
-    .optional(),
+  timezone: timeZone().optional(),
   staffAddress: email().optional(),
   /** Absent for a mailbox fed only by `ingest` or LMTP. */
   imap: imapSchema.optional(),
@@ -234,9 +257,10 @@ const mailboxSchema = z.strictObject({
 const hours = () =>
   z.string().regex(HOURS_PATTERN, { error: 'expected hours like "09:00-17:00" or "09:00-12:00,13:00-17:00"' });
 
-// Only the shape is checked here; src/sla/calendar.ts validates zones and times.
+// The shape is checked field by field; crossCheck then builds each calendar
+// the way the SLA engine does at start.
 const calendarSchema = z.strictObject({
-  timezone: text(),
+  timezone: timeZone(),
   hours: z.strictObject({
     mon: hours().optional(),
     tue: hours().optional(),
@@ -425,6 +449,17 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
   const calendars = trusted(['calendars']) ? cfg.calendars : undefined;
   if (calendars !== undefined && Object.hasOwn(calendars, ROUND_THE_CLOCK)) {
     report(['calendars', ROUND_THE_CLOCK], `reserved name: "${ROUND_THE_CLOCK}" always means round the clock`);
+  }
+  // What only the whole calendar shows (overlapping ranges, a week with no
+  // opening) is refused here as the SLA engine would refuse it at start.
+  for (const [name, calendar] of Object.entries(calendars ?? {})) {
+    const clean = !issues.some((issue) => issue.path?.[0] === 'calendars' && issue.path[1] === name);
+    if (name === ROUND_THE_CLOCK || !clean) continue;
+    try {
+      BusinessCalendar.from(calendar);
+    } catch (err) {
+      report(['calendars', name], (err as Error).message.replace(/^invalid calendar: /, ''));
+    }
   }
 
   const policies = trusted(['sla', 'policies']) ? cfg.sla.policies : [];

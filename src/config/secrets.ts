@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -113,4 +114,42 @@ function redact(value: unknown): unknown {
       (key === 'pass' || /^access_?token$/i.test(key)) && inner !== undefined ? REDACTED : redact(inner),
     ]),
   );
+}
+
+interface AuthRefs {
+  smtp: { auth?: SecretRef | undefined };
+  mailboxes: { imap?: { auth: SecretRef } | undefined; smtp?: { auth?: SecretRef | undefined } | undefined }[];
+}
+
+/**
+ * One line per `passFile` that cannot be read now, naming its JSON path, for
+ * `check-config`. A `credential:` file exists only inside the service, so it
+ * is checked only where CREDENTIALS_DIRECTORY is set.
+ */
+export function unreadablePassFiles(config: AuthRefs, env: NodeJS.ProcessEnv = process.env): string[] {
+  const refs: [string, SecretRef | undefined][] = [
+    ['smtp.auth', config.smtp.auth],
+    ...config.mailboxes.flatMap((m, i): [string, SecretRef | undefined][] => [
+      [`mailboxes[${i}].imap.auth`, m.imap?.auth],
+      [`mailboxes[${i}].smtp.auth`, m.smtp?.auth],
+    ]),
+  ];
+  const problems: string[] = [];
+  for (const [path, ref] of refs) {
+    const passFile = ref?.passFile;
+    if (passFile === undefined) continue;
+    let file = passFile;
+    if (passFile.startsWith(CREDENTIAL_PREFIX)) {
+      const dir = env.CREDENTIALS_DIRECTORY;
+      if (dir === undefined || dir === '') continue;
+      file = join(dir, passFile.slice(CREDENTIAL_PREFIX.length));
+    }
+    try {
+      if (!statSync(file).isFile()) throw Object.assign(new Error(), { code: 'not a file' });
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      problems.push(`${path}.passFile: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return problems;
 }

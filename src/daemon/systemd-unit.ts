@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { packageRoot } from '../config/package-root.js';
 
 export interface UnitPaths {
@@ -12,14 +12,14 @@ export interface UnitPaths {
 
 export const UNIT_CONFIG_PATH = '/etc/ticketd/config.json';
 
-/** The paths of this installation: the node running now and the package's compiled CLI. */
-export function installedPaths(): UnitPaths {
-  return { node: process.execPath, cli: join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), config: UNIT_CONFIG_PATH };
+/** The paths of this installation: the node running now, the package's compiled CLI and the config (absolute), by default UNIT_CONFIG_PATH. */
+export function installedPaths(config: string = UNIT_CONFIG_PATH): UnitPaths {
+  return { node: process.execPath, cli: join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), config: resolve(config) };
 }
 
-/** Paths ProtectHome=yes hides from the service, so a node or package installed there would not start. */
+/** Paths ProtectHome=yes hides from the service, so a node, package or config there would not start. */
 export function hiddenFromService(paths: UnitPaths): string[] {
-  return [paths.node, paths.cli].filter((p) => /^\/(home|root|run\/user)(\/|$)/.test(p));
+  return [paths.node, paths.cli, paths.config].filter((p) => /^\/(home|root|run\/user)(\/|$)/.test(p));
 }
 
 /** systemd parses `%` specifiers and whitespace in ExecStart; quoting keeps a path one argument. */
@@ -56,6 +56,9 @@ KillSignal=SIGTERM
 TimeoutStopSec=30
 Restart=on-failure
 RestartSec=5s
+# Exit 78 is a configuration or template error: restarting cannot fix it, so
+# the unit stays failed (systemctl status shows why) until it is corrected.
+RestartPreventExitStatus=78
 # The config names the database as /var/lib/ticketd/ticketd.sqlite.
 StateDirectory=ticketd
 StateDirectoryMode=0750

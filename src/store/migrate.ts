@@ -4,6 +4,7 @@ import type { Database } from 'better-sqlite3';
 import { packageRoot } from '../config/package-root.js';
 
 export const DB_TOO_NEW = 'TICKETD_DB_TOO_NEW';
+export const MIGRATION_PENDING = 'TICKETD_MIGRATION_PENDING';
 
 export interface Migration {
   version: number;
@@ -24,6 +25,24 @@ export function loadMigrations(dir = join(packageRoot(), 'migrations')): Migrati
 /** The schema version the migrations lead to, from the file names alone. */
 export function latestMigrationVersion(dir = join(packageRoot(), 'migrations')): number {
   return Math.max(0, ...readdirSync(dir).filter((f) => MIGRATION_FILE.test(f)).map((f) => Number.parseInt(f, 10)));
+}
+
+/** Migrations the database still lacks; 0 for one at (or beyond) the latest version. */
+export function pendingMigrations(db: Database): number {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  return Math.max(0, latestMigrationVersion() - version);
+}
+
+/**
+ * A database with a schema older than this ticketd's. Only `start` and
+ * `migrate` change the schema, so an upgrade happens when the operator runs
+ * them rather than as a side effect of the first `tickets list` after it.
+ */
+export class MigrationPendingError extends Error {
+  readonly code = MIGRATION_PENDING;
+  constructor(path: string, dbVersion: number, codeVersion: number) {
+    super(`database ${path} is at schema version ${dbVersion} and this ticketd needs ${codeVersion}: run \`ticketd migrate\` (or start the daemon) first`);
+  }
 }
 
 export class DatabaseTooNewError extends Error {

@@ -9,7 +9,7 @@ import type { Address, BounceInfo, MessageOrigin, ParsedMessage, SenderAuthentic
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
 import { StatusLinks } from '../web/status-links.js';
-import { migrate } from './migrate.js';
+import { migrate, pendingMigrations } from './migrate.js';
 import { loadNamedQueries } from './named-queries.js';
 import type {
   ImapCursor,
@@ -62,6 +62,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly db: Database;
   private readonly q: Record<string, Statement>;
+  private readonly sql: ReadonlyMap<string, string>;
   /**
    * Called inside the transaction that changed a ticket, so whatever it
    * writes (SLA deadlines) commits or rolls back together with the change.
@@ -97,13 +98,21 @@ export class SqliteStore implements Store {
     this.db.pragma('secure_delete = ON');
     if (opts.migrate !== false) migrate(this.db);
     this.q = {};
-    for (const [name, sql] of loadNamedQueries()) this.q[name] = this.db.prepare(sql);
+    this.sql = loadNamedQueries();
+    // Prepared up front, so a broken query fails at open; but a database still
+    // waiting for `ticketd migrate` lacks the tables they name, and then each
+    // is prepared on first use (after the migration).
+    if (pendingMigrations(this.db) === 0) for (const name of this.sql.keys()) this.s(name);
   }
 
   /** A prepared named query; the store's other files (status page, SLA) share them. */
   s(name: string): Statement {
-    const stmt = this.q[name];
-    if (!stmt) throw new Error(`unknown named query ${name}`);
+    let stmt = this.q[name];
+    if (!stmt) {
+      const sql = this.sql.get(name);
+      if (sql === undefined) throw new Error(`unknown named query ${name}`);
+      stmt = this.q[name] = this.db.prepare(sql);
+    }
     return stmt;
   }
 

@@ -5,7 +5,7 @@ import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig, smtpFor } from '../../src/config/load-config.js';
 import { packageRoot } from '../../src/config/package-root.js';
-import { redactConfig, resolveSecret } from '../../src/config/secrets.js';
+import { redactConfig, resolveSecret, unreadablePassFiles } from '../../src/config/secrets.js';
 
 const SECRET = 'hunter2-SECRET';
 const BASE = '/etc/ticketd';
@@ -458,6 +458,56 @@ describe('secrets stay out of messages and output', () => {
     expect(JSON.stringify(cfg)).toContain('[redacted]');
     expect(inspect(cfg, { depth: null })).not.toContain(SECRET);
     expect(String(cfg)).not.toContain(SECRET);
+  });
+});
+
+describe('what start refuses, the config refuses', () => {
+  it("reads durations with the daemon's own grammar: units largest first, each once", () => {
+    const json = minimal();
+    json.outbox = { retrySchedule: ['30m 1h', '1h1h', '1h 30m'] };
+    const problems = problemsOf(json);
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^outbox\.retrySchedule\[0\]: invalid duration "30m 1h": unit "h" is repeated or out of order/);
+    expect(problems[1]).toMatch(/^outbox\.retrySchedule\[1\]: invalid duration "1h1h"/);
+  });
+
+  it('names a misspelt calendar time zone by its path, alongside other problems', () => {
+    const json = minimal();
+    json.publicUrl = 'nope';
+    json.calendars = { office: { timezone: 'Europe/Berln', hours: { mon: '09:00-17:00' } } };
+    expect(problemsOf(json)).toEqual([
+      'publicUrl: must be an absolute http(s) URL',
+      'calendars.office.timezone: expected an IANA time zone like "Europe/Berlin" or "UTC", got "Europe/Berln"',
+    ]);
+  });
+
+  it('refuses a calendar the SLA engine cannot build, once, under its name', () => {
+    const json = minimal();
+    json.calendars = { office: { timezone: 'Europe/Berlin', hours: { mon: '17:00-09:00' } } };
+    const problems = problemsOf(json);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^calendars\.office: hours\.mon: /);
+  });
+});
+
+describe('unreadablePassFiles', () => {
+  it('names each passFile that cannot be read by its JSON path', () => {
+    const readable = join(tmp, 'readable.pass');
+    writeFileSync(readable, SECRET);
+    const json = withImap(minimal(), { user: 'support', passFile: readable });
+    json.smtp.auth = { user: 'relay', passFile: 'missing.pass' };
+    const problems = unreadablePassFiles(parseConfig(json, tmp), {});
+    expect(problems).toEqual([`smtp.auth.passFile: cannot read ${join(tmp, 'missing.pass')} (ENOENT)`]);
+  });
+
+  it('checks a systemd credential only where the service would find it', () => {
+    const json = minimal();
+    json.smtp.auth = { user: 'relay', passFile: 'credential:smtp' };
+    const cfg = parseConfig(json, tmp);
+    expect(unreadablePassFiles(cfg, {})).toEqual([]);
+    expect(unreadablePassFiles(cfg, { CREDENTIALS_DIRECTORY: tmp })).toEqual([
+      `smtp.auth.passFile: cannot read ${join(tmp, 'smtp')} (ENOENT)`,
+    ]);
   });
 });
 

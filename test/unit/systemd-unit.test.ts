@@ -63,6 +63,17 @@ describe('systemd unit', () => {
     expect(odd).toContain('ExecStart="/opt/my node/bin/node" /opt/t%%d/main.js start --config /etc/ticketd/config.json');
   });
 
+  it('does not restart a configuration error (exit 78) every few seconds', () => {
+    expect(directives).toContain('RestartPreventExitStatus=78');
+  });
+
+  it('starts with the config it is given, made absolute', () => {
+    const given = installedPaths('etc/other.json');
+    expect(given.config).toBe(join(process.cwd(), 'etc/other.json'));
+    expect(renderSystemdUnit(given)).toContain(` start --config ${given.config}\n`);
+    expect(hiddenFromService({ ...given, config: '/home/sam/ticketd.json' })).toContain('/home/sam/ticketd.json');
+  });
+
   it('flags a node under a home folder, which ProtectHome hides', () => {
     expect(hiddenFromService({ node: '/root/.nvm/versions/node/v20/bin/node', cli: '/opt/ticketd/dist/src/cli/main.js', config: '' })).toEqual([
       '/root/.nvm/versions/node/v20/bin/node',

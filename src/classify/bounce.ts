@@ -1,8 +1,9 @@
+import { isDeliveryFailure, type DeliveryRecipient } from '../core/delivery-status.js';
 import type { Address, BounceInfo, ParsedMessage } from '../core/types.js';
 import { parseMessageIds, readFields } from '../parse/header-values.js';
 import { BOUNCE_SUBJECTS, NOREPLY_LOCAL_PART, SYSTEM_LOCAL_PART } from './machine-rules.js';
 
-export type DeliveryRecipient = BounceInfo['recipients'][number];
+export { isDeliveryFailure, type DeliveryRecipient };
 
 // Parts in which a report returns the message it is about, or its status.
 const RETURNED_PART_TYPES = new Set([
@@ -88,11 +89,6 @@ export function isBounce(msg: ParsedMessage): boolean {
   if (BOUNCE_SUBJECTS.some((rule) => rule.pattern.test(msg.subject))) return true;
   if (msg.contentType === 'multipart/report') return true;
   return system ? returnsOriginal(msg) : msg.attachments.some((a) => RETURNED_PART_TYPES.has(a.contentType));
-}
-
-/** Only a failed action or a permanent (5.x.x) status means the address does not work. */
-export function isDeliveryFailure(recipient: DeliveryRecipient): boolean {
-  return recipient.action === 'failed' || recipient.status.startsWith('5.');
 }
 
 /** `rfc822; Jane@Example.org` -> `jane@example.org`; null for other address types. */

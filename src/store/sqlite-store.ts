@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
-import { isDeliveryFailure } from '../classify/bounce.js';
-import { autoReplyTarget } from '../classify/reply-recipient.js';
+import { isDeliveryFailure } from '../core/delivery-status.js';
 import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../core/private-files.js';
 import type { Address, BounceInfo, MessageOrigin, ParsedMessage, SenderAuthentication, TicketStatus } from '../core/types.js';
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
@@ -161,22 +160,22 @@ export class SqliteStore implements Store {
     const { message: msg, classification: cls } = stage;
     const mailbox = item.origin.mailbox;
     const messageId = msg.messageId ?? `sha256:${msg.sha256}`;
-    // The LMTP listener is handed one message for several desks at once and
-    // answers each recipient with that desk's own ticket (see README); every
-    // other source gets a separate copy per mailbox, and those are one message.
-    const across = item.origin.via === 'lmtp' ? 0 : 1;
-    const dup = this.s('inbound-by-message-id').get({ messageId, mailbox, from: msg.from?.address ?? '', across }) as
-      | { id: number; mailbox: string }
+    // A message for several of our mailboxes (To one, Cc another, a list;
+    // one IMAP copy per mailbox, or one LMTP delivery with a recipient per
+    // desk) is one message: one ticket and one acknowledgement. The copy found
+    // later names the ticket the first one made.
+    const dup = this.s('inbound-by-message-id').get({ messageId, mailbox, from: msg.from?.address ?? '' }) as
+      | { id: number; mailbox: string; ticketId: number | null }
       | undefined;
     if (dup) {
       this.receipt(item.origin, 'duplicate', dup.id, null, now);
-      const reason = dup.mailbox === mailbox ? 'message-id-already-taken' : 'message-id-taken-in-another-mailbox';
-      return result(item.origin, 'duplicate', reason, null, false, null);
+      if (dup.mailbox === mailbox) return result(item.origin, 'duplicate', 'message-id-already-taken', null, false, null);
+      return result(item.origin, 'duplicate', 'message-id-taken-in-another-mailbox', this.refOf(dup.ticketId), false, null);
     }
 
     const rules = policy.rulesFor(mailbox);
     const sender = msg.from?.address ?? '';
-    const target = stage.replyTarget ?? autoReplyTarget(msg, { ownAddresses: policy.ownAddresses });
+    const target = stage.replyTarget;
     const auth = stage.senderAuth ?? null;
     const flag = auth?.dmarc === 'fail' ? 'dmarc-fail' : null;
     // Every limit and the suppression list are about the address the reply would reach.

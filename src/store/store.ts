@@ -21,8 +21,8 @@ export interface IntakeStageOk {
   ok: true;
   message: ParsedMessage;
   classification: Classification;
-  /** Where an automatic reply would go; `prepare()` always decides it (the store decides it the same way for items built without). */
-  replyTarget?: AutoReplyTarget;
+  /** Where an automatic reply would go, or why none may (decided in the pipeline, by classify). */
+  replyTarget: AutoReplyTarget;
   /** A trusted receiving MTA's DMARC verdict; absent or null when none was stamped or none is trusted. */
   senderAuth?: SenderAuthentication | null;
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { classify } from '../../src/classify/classify.js';
+import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -47,7 +48,7 @@ async function take(raw: string) {
   const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 1e6 });
   if (!parsed.ok) throw new Error(parsed.reason);
   const classification = classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: ['ticketd.example.com'] });
-  const item: IntakeItem = { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification } };
+  const item: IntakeItem = { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification, replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }) } };
   const [result] = await store.takeBatch([item], policy());
   return result!;
 }

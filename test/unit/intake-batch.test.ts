@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { classify } from '../../src/classify/classify.js';
+import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -59,7 +60,7 @@ async function item(raw: string): Promise<IntakeItem> {
   const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 0 });
   if (!parsed.ok) throw new Error(parsed.reason);
   const classification = classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: ['ticketd.example.com'] });
-  return { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification } };
+  return { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification, replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }) } };
 }
 
 const mail = (id: string, from: string, extra = '') =>

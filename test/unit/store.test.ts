@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { classify } from '../../src/classify/classify.js';
+import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import type { MessageOrigin } from '../../src/core/types.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
@@ -46,7 +47,7 @@ async function item(raw: string, origin: MessageOrigin): Promise<IntakeItem> {
   const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 1e6 });
   if (!parsed.ok) return { origin, raw: Buffer.from(raw), stage: { ok: false, reason: parsed.reason } };
   const classification = classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: ['ticketd.example.com'] });
-  return { origin, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification } };
+  return { origin, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification, replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }) } };
 }
 
 const mail = (id: string, from = 'jane@customer.example', subject = 'Help') =>

@@ -38,11 +38,11 @@ ON CONFLICT (mailbox) DO UPDATE SET read_at = max(coalesce(read_at, 0), excluded
 
 -- A message sent to two of our mailboxes (To one, Cc the other, or through
 -- a list) arrives once in each; the copy found later is the same message,
--- not a new one (@across = 1). Across mailboxes the sender must match too, so
--- two senders' clashing Message-IDs cannot swallow each other's mail.
+-- not a new one. Across mailboxes the sender must match too, so two senders'
+-- clashing Message-IDs cannot swallow each other's mail.
 -- name: inbound-by-message-id
-SELECT id, mailbox FROM messages
-WHERE direction = 'in' AND message_id = @messageId AND (mailbox = @mailbox OR (@across = 1 AND from_addr = @from))
+SELECT id, mailbox, ticket_id AS ticketId FROM messages
+WHERE direction = 'in' AND message_id = @messageId AND (mailbox = @mailbox OR from_addr = @from)
 ORDER BY mailbox = @mailbox DESC, id LIMIT 1;
 
 -- name: ticket-by-message-id

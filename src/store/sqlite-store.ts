@@ -75,6 +75,14 @@ export class SqliteStore implements Store {
    * counting anew; a status change in the batch clears it.
    */
   private batchQueue: Map<string, { position: number; createdAt: number }> | null = null;
+  /**
+   * Within one intake transaction: acknowledgements queued in the last hour,
+   * counted at the first message that needs it and carried forward as the
+   * batch queues more, instead of a count over up to an hour of
+   * acknowledgements for every message of a backlog. Undefined outside a
+   * batch, null until counted (or after a savepoint rolled one back).
+   */
+  private batchAutoReplies: number | null | undefined = undefined;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     if (path !== ':memory:') {
@@ -124,12 +132,14 @@ export class SqliteStore implements Store {
   async takeBatch(items: IntakeItem[], policy: IntakePolicy): Promise<IntakeResult[]> {
     const results: IntakeResult[] = [];
     this.batchQueue = new Map();
+    this.batchAutoReplies = null;
     try {
       this.db.transaction(() => {
         for (const item of items) results.push(this.takeOne(item, policy));
       }).immediate();
     } finally {
       this.batchQueue = null;
+      this.batchAutoReplies = undefined;
     }
     return results;
   }
@@ -152,6 +162,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       // The savepoint undid whatever the message did to the queue.
       this.batchQueue?.delete(item.origin.mailbox);
+      if (this.batchAutoReplies !== undefined) this.batchAutoReplies = null;
       return this.quarantine(item, `stage-error: ${(err as Error).message}`, now);
     }
   }
@@ -192,7 +203,7 @@ export class SqliteStore implements Store {
       ticketsLastHour: rcpt ? this.count('tickets-acked-to-since', rcpt, now - HOUR_MS) : 0,
       senderSuppressed: rcpt ? this.s('is-suppressed').get(rcpt) !== undefined : false,
       replyWithheld: flag ?? (target.ok ? null : target.reason),
-      autoRepliesLastHour: this.count('auto-replies-since', now - HOUR_MS),
+      autoRepliesLastHour: this.autoRepliesSince(now - HOUR_MS),
       now,
     };
     const verdict = decideThread(msg, cls, ctx, rules);
@@ -252,6 +263,7 @@ export class SqliteStore implements Store {
           const draft = policy.composeAck({ ticket, to, inbound: msg, statusUrl, queuePosition: this.newTicketQueuePosition(ticket)! });
           this.queueOutbound(ticket.id, mailbox, draft, now);
           this.event(ticket.id, 'acknowledged', true, {}, now);
+          if (typeof this.batchAutoReplies === 'number') this.batchAutoReplies++;
           ackQueued = true;
         } else {
           this.newTicketQueuePosition(ticket, false);
@@ -355,6 +367,12 @@ export class SqliteStore implements Store {
 
   private refOf(id: number | null): string | null {
     return id === null ? null : (this.ticketRow(id)?.ref ?? null);
+  }
+
+  private autoRepliesSince(since: number): number {
+    if (this.batchAutoReplies === undefined) return this.count('auto-replies-since', since);
+    this.batchAutoReplies ??= this.count('auto-replies-since', since);
+    return this.batchAutoReplies;
   }
 
   private count(query: string, ...args: unknown[]): number {

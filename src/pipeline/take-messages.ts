@@ -91,6 +91,8 @@ export interface ParsedBatch {
   items: Promise<Prepared[]>;
   /** Gives up a batch that will not be committed: its attachment files are deleted. */
   discard(): Promise<void>;
+  /** After the commit: keeps the attachment files of the messages stored, deletes the others'. */
+  settle(results: readonly IntakeResult[]): Promise<void>;
 }
 
 /**
@@ -107,11 +109,14 @@ export function parseBatch(p: Pipeline, mails: RawMail[]): ParsedBatch {
     for (const mail of mails) prepared.push(await prepare(p, mail, staging));
     return prepared;
   })();
+  // Each message's folder is kept only when the commit stored the message.
+  const release = async (kept: (i: number) => boolean) => {
+    await Promise.all((await items).map((x, i) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, kept(i)))));
+  };
   return {
     items,
-    discard: async () => {
-      await Promise.all((await items).map((x) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, false))));
-    },
+    discard: () => release(() => false),
+    settle: (results) => release((i) => KEEPS_ATTACHMENTS.has(results[i]?.outcome ?? 'quarantined')),
   };
 }
 
@@ -125,19 +130,18 @@ export function parseBatch(p: Pipeline, mails: RawMail[]): ParsedBatch {
 export async function takeMessages(p: Pipeline, mails: RawMail[], parsed: ParsedBatch = parseBatch(p, mails)): Promise<IntakeResult[]> {
   if (mails.length === 0) return [];
   const started = performance.now();
-  const staging = new AttachmentStaging(join(p.dataDir, 'attachments'));
   const prepared = await parsed.items;
-  let results: IntakeResult[] | null = null;
+  let results: IntakeResult[];
   try {
     results = await p.store.takeBatch(
       prepared.map((x) => x.item),
       p.policy(),
     );
-  } finally {
-    await Promise.all(
-      prepared.map((x, i) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, KEEPS_ATTACHMENTS.has(results?.[i]?.outcome ?? 'quarantined')))),
-    );
+  } catch (err) {
+    await parsed.discard();
+    throw err;
   }
+  await parsed.settle(results);
   const ms = Math.round(performance.now() - started);
   for (const r of results) {
     const o = r.origin;

@@ -1,0 +1,48 @@
+// The seam between the store's rules and a database engine. The store's
+// classes (intake, outbox queue, ticket commands, IMAP receipts, SLA and
+// status-page storage) are written once over this interface; an engine
+// (embedded SQLite, PostgreSQL) only runs named queries and transactions.
+//
+// Named queries live in `.sql` files (`-- name: x` blocks) with `@name`
+// parameters, in the SQL both engines understand (RETURNING, ON CONFLICT ...
+// DO UPDATE/NOTHING); an engine may override a name with its own dialect
+// where they differ. Every name is checked when the engine opens, so a
+// mistyped name fails at start, not on the first message that needs it.
+
+/** Named parameters (`@name` in the SQL) or positional ones, in order. */
+export type SqlParams = Readonly<Record<string, unknown>> | readonly unknown[];
+
+export interface SqlRunResult {
+  /** Rows inserted, updated or deleted. */
+  changes: number;
+}
+
+/** What a transaction body (and the engine outside one) can run. */
+export interface SqlSession {
+  /** Every row of a named query. */
+  all<T>(name: string, params?: SqlParams): Promise<T[]>;
+  /** The first row of a named query, or undefined. */
+  get<T>(name: string, params?: SqlParams): Promise<T | undefined>;
+  /** A named statement for its effect; use `RETURNING` with `get` when a new id is needed. */
+  run(name: string, params?: SqlParams): Promise<SqlRunResult>;
+}
+
+export interface SqlTransaction extends SqlSession {
+  /**
+   * Runs `body` inside a savepoint: its writes are undone when it rejects and
+   * the transaction goes on (one bad message of a batch does not roll back
+   * the others).
+   */
+  savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T>;
+}
+
+export interface SqlEngine extends SqlSession {
+  readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Runs `body` in one transaction that may write: committed when it resolves,
+   * rolled back when it rejects. `body` uses only `tx`, never the engine, so
+   * an engine with one connection can serialise transactions.
+   */
+  transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -6,7 +6,7 @@
 
 import type Handlebars from 'handlebars';
 import { DateTime } from 'luxon';
-import { durationParts } from '../sla/duration.js';
+import { durationParts } from '../core/duration.js';
 
 type Env = typeof Handlebars;
 

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { BusinessCalendar } from '../sla/calendar.js';
-import { parseDuration, parsePercent } from '../sla/duration.js';
+import { parseDuration, parsePercent } from '../core/duration.js';
 
 const DURATION_PATTERN = /^(\d+[smhdw]\s*)+$/;
 const PERCENT_PATTERN = /^\d+(\.\d+)?%$/;

@@ -13,7 +13,7 @@ import { SlaEngine } from '../sla/sla-engine.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { IntakePolicy, TicketRow } from '../store/store.js';
 import type { WebPages } from '../web/page-templates.js';
-import { StatusLinks } from '../web/status-links.js';
+import { StatusLinks } from '../core/status-links.js';
 import { loadTemplates, type LoadedTemplates, type TemplatesScope } from './templates-check.js';
 
 export interface RuntimeOptions {

@@ -1,4 +1,4 @@
-import { parseDuration } from '../sla/duration.js';
+import { parseDuration } from '../core/duration.js';
 
 /**
  * When to try a failed send again. The schedule is data (config

@@ -4,7 +4,7 @@ import { composeAck } from '../compose/compose-mail.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import type { IntakePolicy, TicketRow } from '../store/store.js';
 import { newReference } from '../thread/reference.js';
-import type { StatusLinks } from '../web/status-links.js';
+import type { StatusLinks } from '../core/status-links.js';
 
 export interface PolicyDeps {
   config: Config;

@@ -5,7 +5,7 @@
 // "4 hours" when the office opens on Monday.
 
 import type { BusinessCalendar } from './calendar.js';
-import { formatDurationWords } from './duration.js';
+import { formatDurationWords } from '../core/duration.js';
 
 /** Fewer samples than this say more about chance than about the desk. */
 export const MIN_HISTORY_SAMPLES = 5;

@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { SlaStore } from '../store/sla-store.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 import type { TicketRow } from '../store/store.js';
-import type { StatusLinks } from '../web/status-links.js';
+import type { StatusLinks } from '../core/status-links.js';
 import { HISTORY_WINDOW_MS, estimateDelay, type DelayEstimate } from './delay-estimate.js';
 import { applyChange, nextDue, type SlaTarget } from './sla-clock.js';
 import { checkNotice } from './notice-check.js';

@@ -6,7 +6,7 @@ import type { Config, MailboxConfig, SlaPolicyConfig } from '../config/load-conf
 import { ROUND_THE_CLOCK } from '../config/schema.js';
 import type { TicketRow } from '../store/store.js';
 import { BusinessCalendar, CALENDAR_INVALID, CalendarError } from './calendar.js';
-import { parseDuration, parsePercent } from './duration.js';
+import { parseDuration, parsePercent } from '../core/duration.js';
 import type { MilestonePlan, PolicyClock } from './sla-clock.js';
 
 export interface NoticeRule {

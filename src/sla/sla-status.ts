@@ -4,7 +4,7 @@
 import type { TicketStatus } from '../core/types.js';
 import type { StoredSla } from '../store/sla-store.js';
 import type { BusinessCalendar } from './calendar.js';
-import { formatDurationWords } from './duration.js';
+import { formatDurationWords } from '../core/duration.js';
 import { isBreached, SLA_TARGETS, targetClock, usedAt, type SlaTarget } from './sla-clock.js';
 
 export interface SlaTargetStatus {

@@ -11,9 +11,9 @@ import { mailboxNamed, statusUrlFor } from '../pipeline/intake-policy.js';
 import type { SlaStore } from '../store/sla-store.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 import type { TicketRow } from '../store/store.js';
-import type { StatusLinks } from '../web/status-links.js';
+import type { StatusLinks } from '../core/status-links.js';
 import type { DelayEstimate } from './delay-estimate.js';
-import { parsePercent } from './duration.js';
+import { parsePercent } from '../core/duration.js';
 import { composeDelayNotice, composeStaffWarning, noticeStatus } from './sla-mail.js';
 import type { SlaPolicies, SlaPolicy } from './sla-policy.js';
 import {

@@ -7,7 +7,7 @@ import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../
 import type { Address, BounceInfo, MessageOrigin, ParsedMessage, SenderAuthentication, TicketStatus } from '../core/types.js';
 import { decideThread, type ThreadContext, type TicketSnapshot } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
-import { StatusLinks } from '../web/status-links.js';
+import { StatusLinks } from '../core/status-links.js';
 import { migrate, pendingMigrations } from './migrate.js';
 import { loadNamedQueries } from './named-queries.js';
 import type {

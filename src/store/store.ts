@@ -14,7 +14,7 @@ import type {
   TicketStatus,
 } from '../core/types.js';
 import type { ThreadRules } from '../thread/decide-thread.js';
-import type { StatusLinks } from '../web/status-links.js';
+import type { StatusLinks } from '../core/status-links.js';
 
 /** What the pipeline decided about a parsed message, for the store to apply. */
 export interface IntakeStageOk {

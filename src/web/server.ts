@@ -6,7 +6,7 @@ import { FailedLookupLimiter, LookupLimiter } from './failed-lookup-limiter.js';
 import type { WebPages } from './page-templates.js';
 import type { Readiness } from './readiness.js';
 import { MESSAGE_READ_CHARS, pickHistoryPage, statusView } from './status-page.js';
-import { StatusLinks } from './status-links.js';
+import { StatusLinks } from '../core/status-links.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
 

@@ -16,7 +16,7 @@ import { ImapWorker, type ImapWorkerOptions } from '../../src/sources/imap/imap-
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IntakePolicy } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
-import { StatusLinks } from '../../src/web/status-links.js';
+import { StatusLinks } from '../../src/core/status-links.js';
 import { startBlackholeProxy } from '../harness/blackhole-proxy.js';
 import { startCyrus, type CyrusServer } from '../harness/cyrus.js';
 import { startDovecot, type DovecotServer, type FolderMessage, type MailUser } from '../harness/dovecot.js';

@@ -15,7 +15,7 @@ import { ImapWorker, type ImapWorkerOptions } from '../../src/sources/imap/imap-
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IntakePolicy, IntakeResult } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
-import { StatusLinks } from '../../src/web/status-links.js';
+import { StatusLinks } from '../../src/core/status-links.js';
 import { startDovecot, type DovecotServer, type MailUser } from '../harness/dovecot.js';
 
 const TEST = { timeout: 90_000 };

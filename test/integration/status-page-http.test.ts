@@ -19,7 +19,7 @@ import type { ImapWorkerHealth } from '../../src/sources/imap/imap-worker.js';
 import type { OutboxCounts } from '../../src/store/store.js';
 import { checkReadiness, type Readiness } from '../../src/web/readiness.js';
 import { buildWebServer, SECURITY_HEADERS } from '../../src/web/server.js';
-import { StatusLinks } from '../../src/web/status-links.js';
+import { StatusLinks } from '../../src/core/status-links.js';
 
 const START = '2026-03-02T10:00:00.000Z';
 const DAY = 86_400_000;

@@ -5,7 +5,7 @@ import {
   formatDurationWords,
   parseDuration,
   parsePercent,
-} from '../../src/sla/duration.js';
+} from '../../src/core/duration.js';
 
 const S = 1000;
 const M = 60 * S;

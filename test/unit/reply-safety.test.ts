@@ -20,7 +20,7 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IntakePolicy, OutboundDraft } from '../../src/store/store.js';
 import { decideThread, type ThreadContext } from '../../src/thread/decide-thread.js';
 import { newReference } from '../../src/thread/reference.js';
-import { StatusLinks } from '../../src/web/status-links.js';
+import { StatusLinks } from '../../src/core/status-links.js';
 
 const OWN = { ownAddresses: ['support@example.com', 'help@example.com'] };
 

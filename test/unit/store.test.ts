@@ -13,7 +13,7 @@ import { DatabaseTooNewError } from '../../src/store/migrate.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IntakeItem, IntakePolicy, OutboundDraft } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
-import { StatusLinks } from '../../src/web/status-links.js';
+import { StatusLinks } from '../../src/core/status-links.js';
 
 let dir: string;
 let store: SqliteStore;

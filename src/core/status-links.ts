@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { makePrivateDirSync } from '../core/private-files.js';
+import { makePrivateDirSync } from './private-files.js';
 
 /**
  * Status-page link tokens. A token is HMAC-SHA256(site key, nonce) over a

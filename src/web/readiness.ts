@@ -1,15 +1,15 @@
 import type { Clock } from '../core/clock.js';
-import type { ImapWorkerHealth } from '../sources/imap/imap-worker.js';
 import type { StatusPageStore } from '../store/status-page-store.js';
 import type { OutboxCounts } from '../store/store.js';
 
 /** More mail than this waiting to go out means sending has stalled. */
 export const OUTBOX_BACKLOG_LIMIT = 1000;
 
+/** A mailbox's IMAP worker, as far as readiness looks at it. */
 export interface MailboxProbe {
   name: string;
   pollIntervalMs: number;
-  health(): ImapWorkerHealth;
+  health(): { connected: boolean; lastPollAt: number | null };
 }
 
 export interface ReadinessDeps {

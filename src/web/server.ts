@@ -1,11 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Runtime } from '../daemon/runtime.js';
-import { StatusPageStore } from '../store/status-page-store.js';
+import type { Config, MailboxConfig } from '../config/load-config.js';
 import { STATUS_PAGE_LOOKUPS_PER_MINUTE } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import { StatusPageStore, type StatusPageData } from '../store/status-page-store.js';
 import { FailedLookupLimiter, LookupLimiter } from './failed-lookup-limiter.js';
 import type { WebPages } from './page-templates.js';
 import type { Readiness } from './readiness.js';
-import { MESSAGE_READ_CHARS, pickHistoryPage, statusView } from './status-page.js';
+import { MESSAGE_READ_CHARS, pickHistoryPage, statusView, type SlaPromise } from './status-page.js';
 import { StatusLinks } from '../core/status-links.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
@@ -25,8 +27,24 @@ const TOKEN_PATH = '/t/';
 /** Compared against when no stored link matched, so a miss costs what a hit costs. */
 const NO_MATCH_HASH = '0'.repeat(64);
 
+/**
+ * What the server reads from the daemon: the daemon's Runtime provides it.
+ * Read per request, so a SIGHUP reload reaches the pages too.
+ */
+export interface StatusSite {
+  readonly config: Pick<Config, 'http' | 'statusPage' | 'publicUrl'>;
+  /** The status page's templates; null when the web server is disabled. */
+  readonly pages: WebPages | null;
+  /** The database the pages are read from, as the page queries take it. */
+  readonly store: ConstructorParameters<typeof StatusPageStore>[0];
+  readonly sla: { promise(ticket: StatusPageData['ticket']): SlaPromise | null };
+  readonly clock: Clock;
+  readonly logger: Logger;
+  mailbox(name: string): Pick<MailboxConfig, 'address' | 'language' | 'timezone'>;
+}
+
 export interface WebServerOptions {
-  runtime: Runtime;
+  runtime: StatusSite;
   /** What `/readyz` reports; the daemon builds it from its workers. */
   readiness: () => Promise<Readiness>;
 }

@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load-config.js';
 import type { Clock } from '../core/clock.js';
+import { withDeadline } from '../core/deadline.js';
 import type { Logger } from '../core/logger.js';
 import { OutboxWorker } from '../outbox/outbox-worker.js';
 import { RetrySchedule } from '../outbox/retry-schedule.js';
@@ -168,7 +169,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await sla.stop();
         // Give what is already due one last chance to go out before exiting;
         // anything left stays queued in the database for the next start.
-        await Promise.race([outbox.stop(), new Promise((r) => setTimeout(r, o.stopDeadlineMs ?? 10_000))]);
+        await withDeadline(outbox.stop(), o.stopDeadlineMs ?? 10_000, () => undefined);
         await parsePool.close();
         runtime.close();
         o.logger.info({ code: 'DAEMON_STOPPED' }, 'ticketd stopped');

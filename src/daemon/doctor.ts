@@ -6,7 +6,7 @@ import type { ImapFlow } from 'imapflow';
 import { ConfigError, loadConfig, smtpFor, type Config, type MailboxConfig, type SmtpConfig } from '../config/load-config.js';
 import { createMailer } from '../send/mailer.js';
 import { createImapClient } from '../sources/imap/imap-client.js';
-import { withDeadline } from '../sources/imap/with-deadline.js';
+import { imapDeadline } from '../sources/imap/imap-timeout.js';
 import { loadMigrations } from '../store/migrate.js';
 import { checkTemplates, formatProblem } from './templates-check.js';
 
@@ -154,9 +154,9 @@ async function checkImap(mailbox: MailboxConfig, timeoutMs: number, read: Mailbo
     client = await createImapClient(imap);
     // A broken connection is reported through the command that fails; unhandled it would end the process.
     client.on('error', () => undefined);
-    await withDeadline(client.connect(), ms, 'connect and login');
+    await imapDeadline(client.connect(), ms, 'connect and login');
     step = 'open the folder';
-    const opened = await withDeadline(client.mailboxOpen(mailbox.folder, { readOnly: true }), ms, `EXAMINE ${mailbox.folder}`);
+    const opened = await imapDeadline(client.mailboxOpen(mailbox.folder, { readOnly: true }), ms, `EXAMINE ${mailbox.folder}`);
     const detail = `${target}: logged in, ${opened.exists} message(s) in the folder`;
     const reading = readingVerdict(mailbox, read, Date.now());
     return reading === null ? { name, ok: true, detail } : { name, ok: reading.ok, detail: `${detail}, ${reading.text}` };
@@ -164,7 +164,7 @@ async function checkImap(mailbox: MailboxConfig, timeoutMs: number, read: Mailbo
     return { name, ok: false, detail: `${target}: ${imapErrorText(err, step)}` };
   } finally {
     if (client) {
-      await withDeadline(client.logout(), ms, 'LOGOUT').catch(() => undefined);
+      await imapDeadline(client.logout(), ms, 'LOGOUT').catch(() => undefined);
       client.close();
     }
   }

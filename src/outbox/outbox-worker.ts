@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { Wakeup } from '../core/wakeup.js';
 import { composeMime } from '../send/compose-mime.js';
 import { SendError, classifySendError, type Mailer } from '../send/mailer.js';
 import type { OutboxJob, Store } from '../store/store.js';
@@ -57,9 +58,8 @@ export class OutboxWorker {
   private inFlight = new Set<Promise<void>>();
   /** Sends not yet recorded in the database (includes inFlight). */
   private settling = new Set<Promise<unknown>>();
-  /** Set by wake() at any time, so a wake during a claim or a send is not lost. */
-  private woken = false;
-  private nudge: (() => void) | null = null;
+  /** Woken by wake() at any time, so a wake during a claim or a send is not lost; interrupted when a slot frees or stop() comes. */
+  private readonly wakeup = new Wakeup();
   /** With an odd claim, whether the extra row goes to the newest or the oldest end; alternates so neither starves. */
   private freshTurn = true;
   private sentBatch: { ids: number[]; done: Promise<void> } | null = null;
@@ -75,14 +75,13 @@ export class OutboxWorker {
 
   /** Lets the worker send right away instead of at its next poll (new mail was queued). */
   wake(): void {
-    this.woken = true;
-    this.nudge?.();
+    this.wakeup.wake();
   }
 
   /** Finishes the sends in hand, gives back claimed rows not started, then stops. */
   async stop(): Promise<void> {
     this.running = false;
-    this.nudge?.();
+    this.wakeup.interrupt();
     await this.loop;
   }
 
@@ -93,18 +92,21 @@ export class OutboxWorker {
   private async run(): Promise<void> {
     // Whether the last claim came back full: more may be due.
     let more = true;
+    // A wake taken while the slots were busy: it still asks for the next claim.
+    let woken = false;
     let nextPoll = 0;
     while (this.running) {
       const concurrency = this.o.concurrency();
       while (this.inFlight.size < concurrency && this.queue.length > 0) this.track(this.queue.shift()!);
-      const due = this.woken || more || Date.now() >= nextPoll;
+      if (this.wakeup.take()) woken = true;
+      const due = woken || more || Date.now() >= nextPoll;
       // Claim once the queue is empty and at least half the slots are free:
       // claims stay large during a backlog, and a claimed row never waits
       // more than a batch's worth of sends (the lease covers that).
       const free = concurrency - this.inFlight.size;
       const ready = this.queue.length === 0 && (this.inFlight.size === 0 || free * 2 >= concurrency);
       if (due && ready) {
-        this.woken = false;
+        woken = false;
         nextPoll = Date.now() + this.o.pollIntervalMs;
         try {
           const jobs = await this.claim(this.o.batchSize);
@@ -117,7 +119,7 @@ export class OutboxWorker {
         }
         continue;
       }
-      await this.sleep(due ? null : nextPoll - Date.now());
+      await this.wakeup.sleep(due ? null : nextPoll - Date.now());
     }
     await Promise.all(this.settling);
     // Rows claimed but not started go back at once rather than after their lease.
@@ -128,20 +130,6 @@ export class OutboxWorker {
     } catch (err) {
       this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'claimed mail could not be given back; it is sent after its lease');
     }
-  }
-
-  /** Waits for wake(), stop(), a finished send, or `ms` (null: no timer). */
-  private sleep(ms: number | null): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = ms === null ? undefined : setTimeout(done, Math.max(0, ms));
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.nudge = null;
-        resolve();
-      }
-      this.nudge = done;
-    });
   }
 
   /** Starts a send in a slot; the slot frees when the server has answered, before the outcome's commit. */
@@ -158,7 +146,7 @@ export class OutboxWorker {
     this.settling.add(p);
     void slot.then(() => {
       this.inFlight.delete(slot);
-      this.nudge?.();
+      this.wakeup.interrupt();
     });
     void p.finally(() => this.settling.delete(p));
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { MailParser, type AttachmentStream, type HeaderLines, type Headers, type MessageText, type StructuredHeader } from 'mailparser';
+import { withDeadline } from '../core/deadline.js';
 import type { AttachmentRecord, ParsedMessage, ReportParts } from '../core/types.js';
 import { storeAttachment, type AttachmentBudget } from './attachment-store.js';
 import { headersAsUtf8 } from './header-charset.js';
@@ -45,18 +46,13 @@ const ORIGINAL_HEADERS_TYPES = new Set(['text/rfc822-headers', 'message/global-h
 export async function parseMessage(raw: Buffer, opts: ParseOptions): Promise<ParseVerdict> {
   if (raw.length === 0) return { ok: false, reason: `${PARSE_FAILED}: empty message` };
   const abort = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ParseVerdict>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, reason: PARSE_TIMEOUT }), opts.timeoutMs ?? DEFAULT_PARSE_TIMEOUT_MS);
-  });
   const work = parse(raw, opts, abort.signal).then(
     (message): ParseVerdict => ({ ok: true, message }),
     (err: unknown): ParseVerdict => ({ ok: false, reason: `${PARSE_FAILED}: ${describe(err)}` }),
   );
   try {
-    return await Promise.race([work, timeout]);
+    return await withDeadline(work, opts.timeoutMs ?? DEFAULT_PARSE_TIMEOUT_MS, (): ParseVerdict => ({ ok: false, reason: PARSE_TIMEOUT }));
   } finally {
-    clearTimeout(timer);
     // Stops attachment writes still running after a timeout, so no file handle outlives the call.
     abort.abort();
   }

@@ -4,6 +4,7 @@ import nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../config/load-config.js';
 import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
+import { withDeadline } from '../core/deadline.js';
 import { makePrivateDir, writePrivateFile } from '../core/private-files.js';
 
 export interface Envelope {
@@ -58,17 +59,6 @@ export function classifySendError(err: unknown): SendFailure {
 
 function deadlineFailure(ms: number): SendError {
   return new SendError({ permanent: false, code: 'SEND_DEADLINE', message: `no answer from the server within ${ms} ms` });
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(deadlineFailure(ms));
-    }, ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
 type Transport = ReturnType<typeof nodemailer.createTransport>;
@@ -144,7 +134,10 @@ export class SmtpMailer implements Mailer {
   async verify(): Promise<void> {
     const transport = nodemailer.createTransport(await this.options(false));
     try {
-      await withDeadline(transport.verify(), this.cfg.sendTimeoutMs, () => transport.close());
+      await withDeadline(transport.verify(), this.cfg.sendTimeoutMs, () => {
+        transport.close();
+        throw deadlineFailure(this.cfg.sendTimeoutMs);
+      });
     } catch (err) {
       throw err instanceof SendError ? err : new SendError(classifySendError(err));
     } finally {

@@ -4,6 +4,7 @@
 
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { Wakeup } from '../core/wakeup.js';
 import type { SlaEngine } from './sla-engine.js';
 import type { TickReport } from './sla-tick.js';
 
@@ -26,8 +27,7 @@ export interface SlaSchedulerOptions {
 export class SlaScheduler {
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private woken = false;
+  private readonly wakeup = new Wakeup();
 
   constructor(private readonly o: SlaSchedulerOptions) {}
 
@@ -40,8 +40,7 @@ export class SlaScheduler {
 
   /** Look at the next due instant again (a deadline moved, or the clock did). */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.wakeup.wake();
   }
 
   async stop(): Promise<void> {
@@ -56,7 +55,7 @@ export class SlaScheduler {
       // A wake from inside a ticket change's transaction lands here only
       // after that synchronous transaction committed.
       await new Promise((resolve) => setImmediate(resolve));
-      this.woken = false;
+      this.wakeup.take();
       let sleepMs = this.o.maxSleepMs ?? MAX_SLEEP_MS;
       try {
         const now = this.o.clock.now().getTime();
@@ -72,15 +71,8 @@ export class SlaScheduler {
       } catch (err) {
         this.o.logger.error({ code: 'SLA_SCHEDULER_ERROR', error: (err as Error).message }, 'SLA pass failed');
       }
-      if (!this.running || this.woken) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, sleepMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = null;
+      // A wake that came during the pass ends this sleep at once.
+      if (this.running) await this.wakeup.sleep(sleepMs);
     }
   }
 }

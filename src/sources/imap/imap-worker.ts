@@ -3,12 +3,13 @@ import type { ImapFlow } from 'imapflow';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { Progress, ProgressOptions } from '../../core/progress.js';
+import { abortableSleep, Wakeup } from '../../core/wakeup.js';
 import type { ImapConfig, MailboxConfig } from '../../config/load-config.js';
 import { parseBatch, takeMessages, type ParsedBatch, type Pipeline, type RawMail } from '../../pipeline/take-messages.js';
 import type { IntakeOutcome } from '../../store/store.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffSchedule } from './reconnect-backoff.js';
 import { createImapClient } from './imap-client.js';
-import { ImapTimeoutError, withDeadline } from './with-deadline.js';
+import { ImapTimeoutError, imapDeadline } from './imap-timeout.js';
 
 export const IMAP_NOT_CONFIGURED = 'TICKETD_IMAP_NOT_CONFIGURED';
 export const IMAP_WORKER_BUSY = 'TICKETD_IMAP_WORKER_BUSY';
@@ -109,9 +110,8 @@ export class ImapWorker {
   /** The background loop or a runOnce call, whichever is in progress. */
   private running: Promise<unknown> | null = null;
   private stopping = false;
-  /** Set by EXISTS from the server; cleared before each search, so mail arriving mid-cycle is not missed. */
-  private newMail = false;
-  private wakeWaiter: (() => void) | null = null;
+  /** Woken by EXISTS from the server; taken before each search, so mail arriving mid-cycle is not missed. */
+  private readonly newMail = new Wakeup();
   private idling = false;
   private lastPollAt: number | null = null;
   private lastError: string | null = null;
@@ -146,7 +146,7 @@ export class ImapWorker {
   async stop(): Promise<void> {
     this.stopping = true;
     this.abort.abort();
-    this.wake();
+    this.newMail.wake();
     await this.running?.catch(() => undefined);
     await this.logout();
     if (this.watched) await this.recordWatch(null);
@@ -217,7 +217,7 @@ export class ImapWorker {
     let after = cursor?.uidValidity === uidValidity ? cursor.lastUid : 0;
     let taken = 0;
     while (!this.stopping) {
-      this.newMail = false;
+      this.newMail.take();
       // One search per pass: a backlog is then worked through in batches
       // without listing it again for each one.
       const pending = await this.searchNew(session.client, after);
@@ -271,11 +271,8 @@ export class ImapWorker {
     client.on('error', (err: Error) => {
       this.log.warn({ code: 'IMAP_ERROR', ...errorFields(err) }, 'IMAP connection error');
     });
-    client.on('close', () => this.wake());
-    client.on('exists', () => {
-      this.newMail = true;
-      this.wake();
-    });
+    client.on('close', () => this.newMail.interrupt());
+    client.on('exists', () => this.newMail.wake());
     try {
       await this.deadline(client.connect(), 'connect');
       await this.deadline(client.mailboxOpen(this.mailbox.folder), 'SELECT');
@@ -515,7 +512,7 @@ export class ImapWorker {
    */
   private async waitForMail(): Promise<void> {
     const session = this.session;
-    if (session === null || this.newMail) return;
+    if (session === null || this.newMail.woken) return;
     const { client } = session;
     if (!this.imap.idle || !client.capabilities.has('IDLE')) {
       await this.sleep(this.imap.pollIntervalMs, this.abort.signal);
@@ -533,7 +530,7 @@ export class ImapWorker {
       idleOver = true;
     });
     try {
-      await this.nextWake(this.imap.pollIntervalMs, idle);
+      await this.newMail.sleep(this.imap.pollIntervalMs, idle);
       // On stop, the LOGOUT that follows ends IDLE
       if (this.stopping) return;
       // Any command breaks IDLE; NOOP is the one with no other effect
@@ -549,21 +546,6 @@ export class ImapWorker {
     } finally {
       this.idling = false;
     }
-  }
-
-  /** Resolves after `ms`, on wake(), or when `also` settles. */
-  private nextWake(ms: number, also: Promise<unknown>): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.wakeWaiter === done) this.wakeWaiter = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeWaiter = done;
-      void also.then(done);
-      if (this.newMail || this.stopping) done();
-    });
   }
 
   /**
@@ -587,17 +569,13 @@ export class ImapWorker {
     }
   }
 
-  private wake(): void {
-    this.wakeWaiter?.();
-  }
-
   private deadline<T>(promise: Promise<T>, label: string): Promise<T> {
-    return withDeadline(promise, this.imap.operationTimeoutMs, label);
+    return imapDeadline(promise, this.imap.operationTimeoutMs, label);
   }
 
   /** A deadline for a command any live server answers at once. */
   private liveness<T>(promise: Promise<T>, label: string): Promise<T> {
-    return withDeadline(promise, Math.min(this.imap.operationTimeoutMs, LIVENESS_TIMEOUT_MS), label);
+    return imapDeadline(promise, Math.min(this.imap.operationTimeoutMs, LIVENESS_TIMEOUT_MS), label);
   }
 
   /** Logs why the connection is being given up and drops it; the next cycle connects anew. */
@@ -640,19 +618,6 @@ export function uidSet(uids: readonly number[]): string {
     i = j + 1;
   }
   return parts.join(',');
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    if (signal.aborted) done();
-  });
 }
 
 function isAuthFailure(err: unknown): boolean {

@@ -7,6 +7,7 @@ export class UsageError extends Error {
 // terminal acts on them (ESC starts a control sequence that can recolour,
 // retitle or rewrite the screen, BEL rings, CR overwrites the line), and
 // subjects, names and headers are written by whoever sent the mail.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this expression's job
 const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 
 const hex = (c: string) => c.charCodeAt(0).toString(16).padStart(2, '0');
@@ -38,7 +39,7 @@ export function out(data: unknown): void {
 export function printTable<T extends object>(rows: T[], columns: (keyof T & string)[]): void {
   const cell = (v: unknown) => (v === null || v === undefined ? '' : terminalText(String(v).replace(/\s+/g, ' ')).slice(0, 60));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
+  const line = (vals: string[]) => `${vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()}\n`;
   process.stdout.write(line(columns));
   for (const r of rows) process.stdout.write(line(columns.map((c) => cell(r[c]))));
 }

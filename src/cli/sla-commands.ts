@@ -67,19 +67,16 @@ export function registerSlaCommands(program: Command, ctx: CliContext): void {
 }
 
 function merge(passes: TickReport[]): TickReport {
-  const [first, ...rest] = passes as [TickReport, ...TickReport[]];
-  return rest.reduce(
-    (all, p) => ({
-      ...all,
-      tickets: all.tickets + p.tickets,
-      queued: [...all.queued, ...p.queued],
-      skipped: [...all.skipped, ...p.skipped],
-      breached: [...all.breached, ...p.breached],
-      errors: [...all.errors, ...p.errors],
-      more: p.more,
-    }),
-    first,
-  );
+  const [first] = passes as [TickReport, ...TickReport[]];
+  return {
+    ...first,
+    tickets: passes.reduce((sum, p) => sum + p.tickets, 0),
+    queued: passes.flatMap((p) => p.queued),
+    skipped: passes.flatMap((p) => p.skipped),
+    breached: passes.flatMap((p) => p.breached),
+    errors: passes.flatMap((p) => p.errors),
+    more: passes.at(-1)!.more,
+  };
 }
 
 function printStatus(list: SlaTicketStatus[]): void {

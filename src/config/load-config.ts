@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { inspect } from 'node:util';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { packageRoot } from './package-root.js';
 import { configSchema } from './schema.js';
 import { CREDENTIAL_PREFIX, redactConfig } from './secrets.js';

@@ -405,7 +405,7 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
     const own: [PropertyKey[], string][] = [];
     if (trusted(['mailboxes', i, 'address'])) own.push([['mailboxes', i, 'address'], mailbox.address]);
     if (trusted(['mailboxes', i, 'aliases'])) {
-      mailbox.aliases.forEach((alias, j) => own.push([['mailboxes', i, 'aliases', j], alias]));
+      for (const [j, alias] of mailbox.aliases.entries()) own.push([['mailboxes', i, 'aliases', j], alias]);
     }
     for (const [path, address] of own) {
       const owner = addressOwner.get(address);

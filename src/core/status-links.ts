@@ -22,7 +22,7 @@ export class StatusLinks {
   static loadOrCreate(path: string): StatusLinks {
     if (!existsSync(path)) {
       makePrivateDirSync(dirname(path));
-      writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+      writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
     }
     chmodSync(path, 0o600);
     return StatusLinks.fromKey(Buffer.from(readFileSync(path, 'utf8').trim(), 'base64'));

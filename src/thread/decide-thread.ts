@@ -71,7 +71,7 @@ export function decideThread(
     return { action: 'record', ticketId: bounced?.id ?? null, reason: bounced ? 'bounce' : 'bounce-unmatched' };
   }
 
-  const isParticipant = candidate !== null && candidate.participants.includes(sender);
+  const isParticipant = candidate?.participants.includes(sender) === true;
 
   if (cls.kind === 'out-of-office') {
     // Recorded where it belongs, but it never reopens or starts anything.

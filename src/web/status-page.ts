@@ -106,6 +106,7 @@ export const MAX_ATTACHMENT_NAMES = 20;
 const QUEUED: ReadonlySet<TicketStatus> = new Set(['open', 'on-hold']);
 
 // C0 controls other than tab and newline, and DEL: never meaningful on a page.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this expression's job
 const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F]/g;
 
 const QUOTED_LINE = /^\s*>/;

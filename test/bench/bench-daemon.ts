@@ -50,8 +50,7 @@ export async function startBenchDaemon(o: DaemonOptions, startTimeoutMs = 30_000
   let onStarted: (() => void) | null = null;
   child.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       if (line.includes('"code":"MSG_TAKEN"') || line.includes('"code":"MSG_QUARANTINED"')) taken++;

@@ -160,8 +160,7 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): 
       };
       child.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
           onLine(buf.slice(0, i));
           buf = buf.slice(i + 1);
         }
@@ -186,7 +185,13 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): 
           if (hit) return Promise.resolve(hit);
           return new Promise((res, rej) => {
             const t = setTimeout(() => rej(new Error(`no matching log line within ${timeoutMs} ms; got:\n${lines.join('\n')}`)), timeoutMs);
-            waiters.push({ pred, resolve: (e) => (clearTimeout(t), res(e)) });
+            waiters.push({
+              pred,
+              resolve: (e) => {
+                clearTimeout(t);
+                res(e);
+              },
+            });
           });
         },
       };

@@ -9,6 +9,7 @@ let env: TicketdEnv;
 const HOSTILE = 'Invoice \u001b]0;pwned\u0007\u001b[31mRED\u001b[0m\r\u009b2J done';
 const word = (s: string) => `=?UTF-8?B?${Buffer.from(s).toString('base64')}?=`;
 /** Every control character a terminal would act on; tab and newline are layout. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for raw control characters in the output
 const RAW_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 
 beforeAll(async () => {

@@ -94,7 +94,10 @@ describe('cyrus harness', () => {
     await server.restart(async () => {
       await closed;
       downSeen = await login(server).then(
-        async (c) => (await c.logout(), false),
+        async (c) => {
+          await c.logout();
+          return false;
+        },
         () => true,
       );
     });

@@ -21,8 +21,7 @@ class Replies {
   constructor(readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
       this.buffered += d.toString('latin1');
-      let i: number;
-      while ((i = this.buffered.indexOf('\r\n')) >= 0) {
+      for (let i = this.buffered.indexOf('\r\n'); i >= 0; i = this.buffered.indexOf('\r\n')) {
         this.lines.push(this.buffered.slice(0, i));
         this.buffered = this.buffered.slice(i + 2);
       }
@@ -58,7 +57,10 @@ class Replies {
       if (Date.now() > until) throw new Error('no reply in time');
       await new Promise<void>((r) => {
         const t = setTimeout(r, 200);
-        this.wake = () => (clearTimeout(t), r());
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
       });
       this.wake = null;
     }
@@ -75,7 +77,11 @@ class Replies {
     for (let i = 0; i < data.length && !this.closed; i += step) {
       if (!this.socket.write(data.subarray(i, i + step))) {
         await new Promise<void>((r) => {
-          const done = () => (this.socket.off('drain', done), this.socket.off('close', done), r());
+          const done = () => {
+            this.socket.off('drain', done);
+            this.socket.off('close', done);
+            r();
+          };
           this.socket.on('drain', done);
           this.socket.on('close', done);
         });
@@ -245,7 +251,9 @@ describe('inbound byte budget (daemon)', () => {
     for (let round = 0; round < 10 && codes.some((c) => c !== 250); round++) {
       const pending = codes.flatMap((c, i) => (c === 250 ? [] : [i]));
       const retried = await Promise.all(pending.slice(0, 4).map((i) => deliver(port, mails[i]!, { from: `big${i}@customer.example`, declareSize: true })));
-      pending.slice(0, 4).forEach((i, k) => (codes[i] = retried[k]!));
+      pending.slice(0, 4).forEach((i, k) => {
+        codes[i] = retried[k]!;
+      });
     }
     const peak = rssMb(pid, 'VmHWM');
     let after = rssMb(pid, 'VmRSS');

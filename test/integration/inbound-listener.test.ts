@@ -27,8 +27,7 @@ class RawClient {
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
       this.buffered += d.toString('latin1');
-      let i: number;
-      while ((i = this.buffered.indexOf('\r\n')) >= 0) {
+      for (let i = this.buffered.indexOf('\r\n'); i >= 0; i = this.buffered.indexOf('\r\n')) {
         this.lines.push(this.buffered.slice(0, i));
         this.buffered = this.buffered.slice(i + 2);
       }
@@ -64,7 +63,10 @@ class RawClient {
       if (Date.now() > until) throw new Error('no reply in time');
       await new Promise<void>((r) => {
         const t = setTimeout(r, 100);
-        this.waiter = () => (clearTimeout(t), r());
+        this.waiter = () => {
+          clearTimeout(t);
+          r();
+        };
       });
       this.waiter = null;
     }

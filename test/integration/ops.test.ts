@@ -239,7 +239,7 @@ describe('doctor', () => {
     const squatter = http.createServer((_req, res) => res.writeHead(404).end('not here'));
     await new Promise<void>((resolve) => squatter.listen(httpPort, '127.0.0.1', resolve));
     await env.smtp.close();
-    let r;
+    let r: Awaited<ReturnType<typeof env.cli>>;
     try {
       r = await env.cli(['doctor']);
     } finally {

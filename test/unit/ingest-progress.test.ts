@@ -31,7 +31,9 @@ describe('createProgress', () => {
       p.tick();
     }
     p.done();
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the progress line ends with the terminal's erase-line sequence
     expect(stream.writes[0]).toMatch(/^\rretry \[-{30}\] 0\/4 0%\x1b\[K$/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: as above
     expect(stream.writes.at(-2)).toMatch(/^\rretry \[#{30}\] 4\/4 100%\x1b\[K$/);
     expect(stream.writes.at(-1)).toBe('\n');
     expect(stream.writes.slice(0, -1).every((w) => w.startsWith('\r') && !w.includes('\n'))).toBe(true);

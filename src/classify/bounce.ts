@@ -1,6 +1,6 @@
 import { isDeliveryFailure, type DeliveryRecipient } from '../core/delivery-status.js';
 import type { Address, BounceInfo, ParsedMessage } from '../core/types.js';
-import { parseMessageIds, readFields } from '../parse/header-values.js';
+import { parseMessageIds, readFields } from '../core/header-fields.js';
 import { BOUNCE_SUBJECTS, NOREPLY_LOCAL_PART, SYSTEM_LOCAL_PART } from './machine-rules.js';
 
 export { isDeliveryFailure, type DeliveryRecipient };

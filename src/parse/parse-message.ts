@@ -3,10 +3,11 @@ import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { MailParser, type AttachmentStream, type HeaderLines, type Headers, type MessageText, type StructuredHeader } from 'mailparser';
 import { withDeadline } from '../core/deadline.js';
+import { parseMessageIds } from '../core/header-fields.js';
 import type { AttachmentRecord, ParsedMessage, ReportParts } from '../core/types.js';
 import { storeAttachment, type AttachmentBudget } from './attachment-store.js';
 import { headersAsUtf8 } from './header-charset.js';
-import { addressList, parseMessageIds, rawHeaderMap, senderAddress } from './header-values.js';
+import { addressList, rawHeaderMap, senderAddress } from './header-values.js';
 import { htmlToText } from './html-text.js';
 
 export const PARSE_FAILED = 'parse-failed';

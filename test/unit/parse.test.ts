@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ParsedMessage } from '../../src/core/types.js';
 import { safeFileName } from '../../src/parse/attachment-store.js';
-import { parseMessageIds, readFields, unfold } from '../../src/parse/header-values.js';
+import { parseMessageIds, readFields, unfold } from '../../src/core/header-fields.js';
 import { PARSE_FAILED, PARSE_TIMEOUT, parseMessage, type ParseOptions } from '../../src/parse/parse-message.js';
 
 // Every write to an attachment file is recorded, to show that attachment

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { BusinessCalendar } from '../sla/calendar.js';
+import { BusinessCalendar } from '../core/calendar.js';
 import { parseDuration, parsePercent } from '../core/duration.js';
 
 const DURATION_PATTERN = /^(\d+[smhdw]\s*)+$/;

@@ -4,7 +4,7 @@
 // the customer reads it, so a mail sent on Friday evening does not promise
 // "4 hours" when the office opens on Monday.
 
-import type { BusinessCalendar } from './calendar.js';
+import type { BusinessCalendar } from '../core/calendar.js';
 import { formatDurationWords } from '../core/duration.js';
 
 /** Fewer samples than this say more about chance than about the desk. */

@@ -6,7 +6,7 @@
 // later instant without reading the ticket's history.
 
 import type { TicketStatus } from '../core/types.js';
-import type { BusinessCalendar } from './calendar.js';
+import type { BusinessCalendar } from '../core/calendar.js';
 
 export type SlaTarget = 'first-response' | 'resolution';
 export const SLA_TARGETS: readonly SlaTarget[] = ['first-response', 'resolution'];

@@ -5,7 +5,7 @@
 import type { Config, MailboxConfig, SlaPolicyConfig } from '../config/load-config.js';
 import { ROUND_THE_CLOCK } from '../config/schema.js';
 import type { TicketRow } from '../store/store.js';
-import { BusinessCalendar, CALENDAR_INVALID, CalendarError } from './calendar.js';
+import { BusinessCalendar, CALENDAR_INVALID, CalendarError } from '../core/calendar.js';
 import { parseDuration, parsePercent } from '../core/duration.js';
 import type { MilestonePlan, PolicyClock } from './sla-clock.js';
 

@@ -3,7 +3,7 @@
 
 import type { TicketStatus } from '../core/types.js';
 import type { StoredSla } from '../store/sla-store.js';
-import type { BusinessCalendar } from './calendar.js';
+import type { BusinessCalendar } from '../core/calendar.js';
 import { formatDurationWords } from '../core/duration.js';
 import { isBreached, SLA_TARGETS, targetClock, usedAt, type SlaTarget } from './sla-clock.js';
 

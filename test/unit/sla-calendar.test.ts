@@ -7,7 +7,7 @@ import {
   CalendarError,
   type CalendarSpec,
   type Weekday,
-} from '../../src/sla/calendar.js';
+} from '../../src/core/calendar.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

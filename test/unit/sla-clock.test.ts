@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { TicketStatus } from '../../src/core/types.js';
-import { BusinessCalendar } from '../../src/sla/calendar.js';
+import { BusinessCalendar } from '../../src/core/calendar.js';
 import { estimateDelay, medianOfMiddle } from '../../src/sla/delay-estimate.js';
 import {
   applyChange,

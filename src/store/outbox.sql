@@ -22,7 +22,7 @@ UPDATE messages SET raw_sha256 = ? WHERE id = ?;
 
 -- A claimed row given back unsent (the worker is stopping): due again now, the attempt not counted.
 -- name: outbox-release
-UPDATE outbox SET next_attempt_at = ?, attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'pending';
+UPDATE outbox SET next_attempt_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ? AND status = 'pending';
 
 -- name: outbox-sent
 UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?;

@@ -20,23 +20,6 @@ FROM events
 WHERE ticket_id = ? AND public = 1 AND type IN ('received', 'acknowledged', 'status', 'reopened', 'handoff')
 ORDER BY id;
 
--- The messages of one page of the history (ids as a JSON array), each text
--- read only up to a bound so a long history never loads all of its bodies.
--- name: status-page-messages
-SELECT id, direction, kind, from_addr AS "from", substr(body_text, 1, @maxChars) AS text,
-       length(body_text) > @maxChars AS truncated, attachments, created_at AS at
-FROM messages
-WHERE ticket_id = @ticketId AND public = 1 AND kind IN ('request', 'reply', 'agent-reply')
-  AND id IN (SELECT value FROM json_each(@ids))
-ORDER BY id;
-
--- name: status-page-events
-SELECT id, type, detail, created_at AS at
-FROM events
-WHERE ticket_id = @ticketId AND public = 1 AND type IN ('received', 'acknowledged', 'status', 'reopened', 'handoff')
-  AND id IN (SELECT value FROM json_each(@ids))
-ORDER BY id;
-
 -- name: revoke-status-links
 UPDATE status_tokens SET revoked_at = ? WHERE ticket_id = ? AND revoked_at IS NULL;
 

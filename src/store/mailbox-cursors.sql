@@ -1,7 +1,7 @@
 -- Named queries of the IMAP cursors, receipts and reads (mailbox-cursors.ts).
 
 -- name: get-cursor
-SELECT uid_validity AS uidValidity, last_uid AS lastUid FROM mailbox_cursors WHERE mailbox = ?;
+SELECT uid_validity AS "uidValidity", last_uid AS "lastUid" FROM mailbox_cursors WHERE mailbox = ?;
 
 -- name: upsert-cursor
 INSERT INTO mailbox_cursors (mailbox, uid_validity, last_uid, updated_at) VALUES (@mailbox, @uidValidity, @lastUid, @now)

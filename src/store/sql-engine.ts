@@ -13,7 +13,7 @@
 // the first message that needs it.
 //
 // What the rules expect of a row: the column names the SQL gives (aliases
-// in camelCase, as the .sql files write them), integers (counts, ids, epoch
+// in camelCase, quoted so PostgreSQL keeps their case), integers (counts, ids, epoch
 // milliseconds) as JavaScript numbers, flags as 0 or 1, blobs as Buffers.
 
 /** Named parameters (`@name` in the SQL) or positional ones, in order. */

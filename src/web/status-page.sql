@@ -1,7 +1,7 @@
 -- Named queries of the customer status page (src/web/status-page-store.ts).
 
 -- name: status-link-by-hash
-SELECT s.ticket_id AS ticketId, s.token_hash AS tokenHash, s.revoked_at AS revokedAt, t.closed_at AS closedAt
+SELECT s.ticket_id AS "ticketId", s.token_hash AS "tokenHash", s.revoked_at AS "revokedAt", t.closed_at AS "closedAt"
 FROM status_tokens s JOIN tickets t ON t.id = s.ticket_id
 WHERE s.token_hash = ?;
 

@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
-import BetterSqlite3 from 'better-sqlite3';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load-config.js';
 import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
 import { Runtime, type RuntimeOptions } from '../daemon/runtime.js';
-import { latestMigrationVersion, MigrationPendingError } from '../store/migrate.js';
+import { MigrationPendingError } from '../store/migrate.js';
+import { existingSchema } from '../store/open-store.js';
 import { parseReference } from '../thread/reference.js';
 import { UsageError } from './output.js';
 
@@ -16,7 +15,7 @@ export const EXIT = { ok: 0, error: 1, usage: 64, tempfail: 75, config: 78 } as 
 export interface CliContext {
   configPath(): string;
   /** A runtime for one-shot commands: logs go to stderr so stdout carries only data. Close it when done. */
-  openRuntime(): Runtime;
+  openRuntime(): Promise<Runtime>;
 }
 
 export function cliContext(program: Command): CliContext {
@@ -32,10 +31,10 @@ export function cliContext(program: Command): CliContext {
  * what it loads. Throws MigrationPendingError for a database that still needs
  * `ticketd migrate`.
  */
-export function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Runtime {
+export async function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Promise<Runtime> {
   const config = loadConfig(configPath);
-  refusePendingMigrations(config.database);
-  return new Runtime(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
+  await refusePendingMigrations(config.database);
+  return Runtime.open(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
 }
 
 /**
@@ -43,31 +42,20 @@ export function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): R
  * or version 0: nothing in it yet) is still set up by whichever command opens
  * it first, so the first `ingest` an MTA runs after installation takes its mail.
  */
-function refusePendingMigrations(database: string): void {
-  if (!existsSync(database)) return;
-  let version: number;
-  try {
-    const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
-    try {
-      version = db.pragma('user_version', { simple: true }) as number;
-    } finally {
-      db.close();
-    }
-  } catch {
-    // Opening the store reports what is wrong with the file.
-    return;
+async function refusePendingMigrations(database: string): Promise<void> {
+  const schema = await existingSchema(database);
+  if (schema !== null && schema.version > 0 && schema.version < schema.latest) {
+    throw new MigrationPendingError(database, schema.version, schema.latest);
   }
-  const latest = latestMigrationVersion();
-  if (version > 0 && version < latest) throw new MigrationPendingError(database, version, latest);
 }
 
 /** Runs `fn` with a runtime and always closes it. */
 export async function withRuntime<T>(ctx: CliContext, fn: (rt: Runtime) => Promise<T> | T): Promise<T> {
-  const rt = ctx.openRuntime();
+  const rt = await ctx.openRuntime();
   try {
     return await fn(rt);
   } finally {
-    rt.close();
+    await rt.close();
   }
 }
 

@@ -6,8 +6,15 @@
 // Named queries live in `.sql` files (`-- name: x` blocks) with `@name`
 // parameters, in the SQL both engines understand (RETURNING, ON CONFLICT ...
 // DO UPDATE/NOTHING); an engine may override a name with its own dialect
-// where they differ. Every name is checked when the engine opens, so a
-// mistyped name fails at start, not on the first message that needs it.
+// where they differ (`x.sqlite.sql`, `x.postgres.sql`; see named-queries.ts).
+// Every query is prepared when the engine opens at the current schema
+// (checkQueries), and a test checks that every name the code calls is
+// defined for every engine, so a mistake fails at start or in CI, not on
+// the first message that needs it.
+//
+// What the rules expect of a row: the column names the SQL gives (aliases
+// in camelCase, quoted so PostgreSQL keeps their case), integers (counts, ids, epoch
+// milliseconds) as JavaScript numbers, flags as 0 or 1, blobs as Buffers.
 
 /** Named parameters (`@name` in the SQL) or positional ones, in order. */
 export type SqlParams = Readonly<Record<string, unknown>> | readonly unknown[];
@@ -36,13 +43,44 @@ export interface SqlTransaction extends SqlSession {
   savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T>;
 }
 
+/** A migration script: `NNN_name.sql` from the engine's folder of migrations. */
+export interface SqlMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Whether a write could succeed right now (readiness); `code` is the engine's error code. */
+export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
+
 export interface SqlEngine extends SqlSession {
   readonly kind: 'sqlite' | 'postgres';
+  /** The schema version recorded in the database; 0 for a new one. */
+  schemaVersion(): Promise<number>;
+  /**
+   * Runs a migration script and records its version, in one transaction,
+   * unless the database already reached that version (another process
+   * migrated it meanwhile): false then. The engine holds its lock across the
+   * check and the script, so two processes starting at once apply it once.
+   */
+  applyMigration(m: SqlMigration): Promise<boolean>;
+  /**
+   * Checks every named query against the schema (prepares it), so a broken
+   * query fails at start. Called once the schema is current.
+   */
+  checkQueries(): Promise<void>;
+  /** Whether a write transaction can be opened and the database has room to grow. */
+  probeWrite(): Promise<WriteProbe>;
   /**
    * Runs `body` in one transaction that may write: committed when it resolves,
    * rolled back when it rejects. `body` uses only `tx`, never the engine, so
    * an engine with one connection can serialise transactions.
    */
   transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `body` in one read-only transaction that sees a single snapshot of
+   * the database (a page and its numbering agree), without taking a write lock.
+   */
+  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -3,12 +3,12 @@ import type { Config, MailboxConfig } from '../config/load-config.js';
 import { STATUS_PAGE_LOOKUPS_PER_MINUTE } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import { StatusPageStore, type StatusPageData } from '../store/status-page-store.js';
 import { FailedLookupLimiter, LookupLimiter } from './failed-lookup-limiter.js';
 import type { WebPages } from './page-templates.js';
 import type { Readiness } from './readiness.js';
 import { MESSAGE_READ_CHARS, pickHistoryPage, statusView, type SlaPromise } from './status-page.js';
 import { StatusLinks } from '../core/status-links.js';
+import type { StatusPageData, StatusPageStorage } from './status-page-store.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
 
@@ -35,9 +35,9 @@ export interface StatusSite {
   readonly config: Pick<Config, 'http' | 'statusPage' | 'publicUrl'>;
   /** The status page's templates; null when the web server is disabled. */
   readonly pages: WebPages | null;
-  /** The database the pages are read from, as the page queries take it. */
-  readonly store: ConstructorParameters<typeof StatusPageStore>[0];
-  readonly sla: { promise(ticket: StatusPageData['ticket']): SlaPromise | null };
+  /** Where the pages are read from. */
+  readonly statusPages: StatusPageStorage;
+  readonly sla: { promise(ticket: StatusPageData['ticket']): Promise<SlaPromise | null> };
   readonly clock: Clock;
   readonly logger: Logger;
   mailbox(name: string): Pick<MailboxConfig, 'address' | 'language' | 'timezone'>;
@@ -74,7 +74,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     if (!runtime.pages) throw new Error('the web server runs only with http.enabled');
     return runtime.pages;
   };
-  const statusStore = new StatusPageStore(runtime.store);
+  const statusStore = runtime.statusPages;
   const limiter = new FailedLookupLimiter(() => runtime.config.statusPage.failedLookupsPerMinute, runtime.clock);
   // Valid links are limited too: every page view costs a database read and a
   // render, so one link must not let a client keep the server busy.
@@ -86,10 +86,10 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     reply.code(code).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
 
   /** The ticket a token opens, or null. Unknown, malformed, revoked and expired tokens all take this same path. */
-  const ticketFor = (token: string): number | null => {
+  const ticketFor = async (token: string): Promise<number | null> => {
     const wellFormed = StatusLinks.wellFormed(token);
     const hash = StatusLinks.hash(token);
-    const link = statusStore.linkByHash(hash);
+    const link = await statusStore.linkByHash(hash);
     const matches = StatusLinks.sameHash(link?.tokenHash ?? NO_MATCH_HASH, hash);
     const expiryMs = runtime.config.statusPage.linkExpiryDaysAfterClose * DAY_MS;
     const expired = link?.closedAt != null && runtime.clock.now().getTime() - link.closedAt > expiryMs;
@@ -97,21 +97,21 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     return wellFormed && matches && live ? link.ticketId : null;
   };
 
-  const lookUp = (req: FastifyRequest, reply: FastifyReply, token: string) => {
+  const lookUp = async (req: FastifyRequest, reply: FastifyReply, token: string) => {
     const wait = Math.max(limiter.blockedFor(req.ip), lookups.blockedFor(req.ip));
     if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages().render('too-many-requests'));
     lookups.record(req.ip);
     if (lookups.blockedFor(req.ip) > 0) {
       runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'all' }, 'too many status-page lookups from one client');
     }
-    const ticketId = ticketFor(token);
+    const ticketId = await ticketFor(token);
     let page: { number: number; count: number } = { number: 1, count: 1 };
     const pick = (heads: Parameters<typeof pickHistoryPage>[0]) => {
       const picked = pickHistoryPage(heads, requestedPage(req));
       page = { number: picked.number, count: picked.count };
       return picked.heads;
     };
-    const data = ticketId === null ? null : statusStore.pageData(ticketId, pick, MESSAGE_READ_CHARS);
+    const data = ticketId === null ? null : await statusStore.pageData(ticketId, pick, MESSAGE_READ_CHARS);
     if (data === null) {
       limiter.recordFailure(req.ip);
       if (limiter.blockedFor(req.ip) > 0) {
@@ -123,7 +123,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     const lang = pages().languageFor('status', data.ticket.language ?? mailbox.language);
     const view = statusView({
       data,
-      promise: runtime.sla.promise(data.ticket),
+      promise: await runtime.sla.promise(data.ticket),
       mailboxAddress: mailbox.address,
       publicUrl: runtime.config.publicUrl,
       locale: lang ?? 'en',

@@ -65,7 +65,10 @@ program
     process.on('unhandledRejection', crash);
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => daemon.reload());
+    process.on('SIGHUP', () => {
+      logger.info({ code: 'SIGNAL', signal: 'SIGHUP' }, 'received SIGHUP: reloading the configuration and templates');
+      daemon.reload();
+    });
   });
 
 program

@@ -1,4 +1,4 @@
-import { loadConfig, type MailboxConfig } from '../config/load-config.js';
+import { loadRunnableConfig, type MailboxConfig } from '../config/load-config.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { OutboxWorker } from '../outbox/outbox-worker.js';
@@ -41,7 +41,7 @@ export interface Daemon {
 
 /** Starts every worker for a config; the caller wires signals (see `ticketd start`). */
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
-  const runtime = new Runtime(loadConfig(o.configPath), o.logger, o.clock);
+  const runtime = new Runtime(loadRunnableConfig(o.configPath), o.logger, o.clock);
   const config = runtime.config;
   const outboxSettings = () => runtime.config.outbox;
   // Getters: the worker reads its settings on every pass, so a reload reaches them.
@@ -164,7 +164,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     reload() {
       let plan: ReturnType<typeof planReload>;
       try {
-        plan = planReload(runtime.config, loadConfig(o.configPath));
+        plan = planReload(runtime.config, loadRunnableConfig(o.configPath));
         runtime.reload(plan.effective);
       } catch (err) {
         const problems = (err as { problems?: unknown[] }).problems;

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Runtime } from '../daemon/runtime.js';
 import { StatusPageStore } from '../store/status-page-store.js';
 import { STATUS_PAGE_LOOKUPS_PER_MINUTE } from '../config/schema.js';
+import { ListenError } from '../core/listen-error.js';
 import { FailedLookupLimiter, LookupLimiter } from './failed-lookup-limiter.js';
 import type { WebPages } from './page-templates.js';
 import type { Readiness } from './readiness.js';
@@ -9,6 +10,7 @@ import { MESSAGE_READ_CHARS, pickHistoryPage, statusView } from './status-page.j
 import { StatusLinks } from './status-links.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
+export const WEB_LISTEN_FAILED = 'TICKETD_WEB_LISTEN_FAILED';
 
 /** Sent with every response, pages and JSON alike. The pages carry no script at all. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -173,7 +175,13 @@ export async function startWebServer(
   const { host, port } = o.runtime.config.http;
   const app = buildWebServer(o);
   o.extend?.(app);
-  const url = await app.listen({ host, port });
+  let url: string;
+  try {
+    url = await app.listen({ host, port });
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ListenError(WEB_LISTEN_FAILED, 'http.port', reason, `${host}:${port}`);
+  }
   o.runtime.logger.info({ code: 'WEB_LISTENING', url }, 'status page listening');
   return { app, url, close: () => app.close() };
 }

@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import nodemailer from 'nodemailer';
 import { simpleParser } from 'mailparser';
 import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
-import { startDaemon } from '../daemon/daemon.js';
+import { ListenError } from '../core/listen-error.js';
+import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { printTable } from './output.js';
 
 const SUPPORT = 'support@demo.example';
@@ -66,6 +67,42 @@ async function acksByRequest(outbox: string): Promise<Map<string, { file: string
   return acks;
 }
 
+/** The demo's options that move each port, by the config key a ListenError names. */
+const PORT_OPTIONS: Record<string, string> = { 'http.port': '--http-port', 'inbound.port': '--lmtp-port' };
+
+/** Starts the daemon; a taken port ends the demo with the option that picks another one, not a stack trace. */
+async function startOrExplain(configPath: string, logger: ReturnType<typeof createLogger>, o: DemoOptions): Promise<Daemon> {
+  try {
+    return await startDaemon({ configPath, logger, clock: systemClock });
+  } catch (err) {
+    const option = err instanceof ListenError ? PORT_OPTIONS[err.setting] : undefined;
+    if (!(err instanceof ListenError) || option === undefined) throw err;
+    const port = err.setting === 'http.port' ? Number(o.httpPort) : Number(o.lmtpPort);
+    const what = err.setting === 'http.port' ? 'the status page' : 'the LMTP listener';
+    const why = err.reason === 'EADDRINUSE' ? 'another program is using it' : err.message;
+    process.stderr.write(
+      `demo: port ${port} for ${what} cannot be used: ${why}.\n` +
+        `Pick another one: npm run demo -- ${option} ${port + 1}   (or: node dist/src/cli/main.js demo ${option} ${port + 1})\n`,
+    );
+    process.exit(1);
+  }
+}
+
+/** Where the demo's data is and what to try with it. */
+function nextSteps(dir: string, configPath: string, ref: string): string {
+  const cli = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/src/cli/main.js') || 'dist/src/cli/main.js'}`;
+  const config = relative(process.cwd(), configPath) || configPath;
+  return [
+    '',
+    `The demo's data folder is ${dir}: its database (ticketd.sqlite), config.json and the mail it sent (outbox/).`,
+    'Three commands to try next (in another terminal while the demo runs):',
+    `  ${cli} --config ${config} tickets list`,
+    `  ${cli} --config ${config} tickets show ${ref}`,
+    `  ${cli} --config ${config} tickets reply ${ref} --message "We sent the invoice again."`,
+    'Then read the README for running it on your own mailboxes.',
+  ].join('\n');
+}
+
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
@@ -80,7 +117,7 @@ export function registerDemoCommand(program: Command): void {
       const configPath = join(dir, 'config.json');
       writeFileSync(configPath, JSON.stringify(demoConfig(o), null, 2));
       const logger = createLogger({ level: 'warn', dest: process.stderr });
-      const daemon = await startDaemon({ configPath, logger, clock: systemClock });
+      const daemon = await startOrExplain(configPath, logger, o);
       const lmtp = nodemailer.createTransport({ host: '127.0.0.1', port: Number(o.lmtpPort), lmtp: true, secure: false, ignoreTLS: true });
       const outbox = join(dir, 'outbox');
       const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -132,6 +169,7 @@ export function registerDemoCommand(program: Command): void {
       for (const a of (await acksByRequest(outbox)).values()) say(`  ${a.file}\n    ${a.link}`);
       lmtp.close();
 
+      say(nextSteps(dir, configPath, tickets.find((t) => t.requester === 'jane@customer.example')?.ref ?? tickets[0]?.ref ?? 'DEMO-XXXXXX'));
       if (o.exit) {
         await daemon.stop();
         return;

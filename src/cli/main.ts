@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig } from '../config/load-config.js';
+import { ConfigError, loadConfig, loadRunnableConfig } from '../config/load-config.js';
 import { packageRoot } from '../config/package-root.js';
-import { redactConfig, unreadablePassFiles } from '../config/secrets.js';
+import { redactConfig } from '../config/secrets.js';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
 import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.js';
 import { applyMigrations } from '../store/migrate.js';
@@ -48,7 +48,7 @@ program
       import('../core/logger.js'),
       import('../core/clock.js'),
     ]);
-    const config = loadConfig(configPath());
+    const config = loadRunnableConfig(configPath());
     const logger = createLogger({ level: config.log.level });
     const daemon = await startDaemon({ configPath: configPath(), logger, clock: systemClock });
     const stop = (signal: string) => {
@@ -65,7 +65,10 @@ program
     process.on('unhandledRejection', crash);
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => daemon.reload());
+    process.on('SIGHUP', () => {
+      logger.info({ code: 'SIGNAL', signal: 'SIGHUP' }, 'received SIGHUP: reloading the configuration and templates');
+      daemon.reload();
+    });
   });
 
 program
@@ -91,9 +94,7 @@ program
     // Reads only: no database, data folder or link key is created, and no
     // database is migrated (an operator runs this before an upgrade, often
     // as root, and must be able to run it anywhere).
-    const config = loadConfig(configPath());
-    const unreadable = unreadablePassFiles(config);
-    if (unreadable.length > 0) throw new ConfigError(unreadable);
+    const config = loadRunnableConfig(configPath());
     loadTemplates(config);
     if (opts.json) out(redactConfig(config));
     else process.stderr.write(`configuration OK: ${config.mailboxes.length} mailbox(es), templates OK\n`);

@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import type { z } from 'zod';
 import { packageRoot } from './package-root.js';
 import { configSchema } from './schema.js';
-import { CREDENTIAL_PREFIX, redactConfig } from './secrets.js';
+import { CREDENTIAL_PREFIX, redactConfig, unreadablePassFiles } from './secrets.js';
 
 export const CONFIG_INVALID = 'TICKETD_CONFIG_INVALID';
 
@@ -57,6 +57,18 @@ export function loadConfig(path: string): Config {
     throw new ConfigError([`${file}: ${describeJsonError(text, (err as Error).message)}`]);
   }
   return parseConfig(json, dirname(file));
+}
+
+/**
+ * The config as `start` runs it: loadConfig, and every `passFile` readable.
+ * check-config, doctor and a reload read it the same way, so none of them
+ * passes a config that start then refuses, or the other way round.
+ */
+export function loadRunnableConfig(path: string): Config {
+  const config = loadConfig(path);
+  const unreadable = unreadablePassFiles(config);
+  if (unreadable.length > 0) throw new ConfigError(unreadable);
+  return config;
 }
 
 /** Validates an already parsed config; relative paths are taken from `baseDir`. Throws ConfigError. */

@@ -1,4 +1,4 @@
-import { loadConfig } from '../config/load-config.js';
+import { loadRunnableConfig, type MailboxConfig } from '../config/load-config.js';
 import type { Clock } from '../core/clock.js';
 import { withDeadline } from '../core/deadline.js';
 import type { Logger } from '../core/logger.js';
@@ -8,6 +8,7 @@ import { createProgress } from '../core/progress.js';
 import { ParsePool } from '../parse/parse-pool.js';
 import { ImapWorker } from '../sources/imap/imap-worker.js';
 import { startInboundListener, type InboundListener } from '../sources/lmtp/inbound-listener.js';
+import { planReload } from './reload-plan.js';
 import { Runtime } from './runtime.js';
 import { createMetrics, recordIntake, recordSlaBreach, registerMetricsRoute, type Metrics } from '../web/metrics.js';
 import { checkReadiness } from '../web/readiness.js';
@@ -40,37 +41,50 @@ export interface Daemon {
 
 /** Starts every worker for a config; the caller wires signals (see `ticketd start`). */
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
-  const runtime = await Runtime.open(loadConfig(o.configPath), o.logger, o.clock);
+  const runtime = await Runtime.open(loadRunnableConfig(o.configPath), o.logger, o.clock);
   const config = runtime.config;
+  const outboxSettings = () => runtime.config.outbox;
+  // Getters: the worker reads its settings on every pass, so a reload reaches them.
+  let schedule = { source: config.outbox.retrySchedule, parsed: RetrySchedule.parse(config.outbox.retrySchedule) };
   const outbox = new OutboxWorker({
     store: runtime.store,
     mailerFor: (m) => runtime.mailerFor(m),
-    schedule: RetrySchedule.parse(config.outbox.retrySchedule),
+    get schedule() {
+      const source = outboxSettings().retrySchedule;
+      if (source !== schedule.source) schedule = { source, parsed: RetrySchedule.parse(source) };
+      return schedule.parsed;
+    },
     logger: o.logger,
     clock: o.clock,
-    pollIntervalMs: config.outbox.pollIntervalMs,
-    batchSize: config.outbox.batchSize,
+    get pollIntervalMs() {
+      return outboxSettings().pollIntervalMs;
+    },
+    get batchSize() {
+      return outboxSettings().batchSize;
+    },
     concurrency: () => runtime.outboxConcurrency(),
     // A claimed row may wait for the sends ahead of it in its batch, then take its own deadline.
-    leaseMs:
-      Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) *
-      (Math.ceil(config.outbox.batchSize / runtime.outboxConcurrency()) + 1),
+    get leaseMs() {
+      const c = runtime.config;
+      return (
+        Math.max(...c.mailboxes.map((m) => runtime.mailerTimeout(m.name))) *
+        (Math.ceil(c.outbox.batchSize / runtime.outboxConcurrency()) + 1)
+      );
+    },
     stillValid: (job) => runtime.sla.beforeSend(job, o.clock.now().getTime()),
   });
   const imap = new Map<string, ImapWorker>();
+  const imapWorker = (mailbox: MailboxConfig) =>
+    new ImapWorker({
+      mailbox,
+      pipeline: runtime.pipeline,
+      logger: o.logger,
+      clock: o.clock,
+      // On a terminal a first sync shows a bar; under systemd the IMAP_BATCH lines carry `remaining`.
+      ...(process.stderr.isTTY ? { progress: createProgress } : {}),
+    });
   for (const mailbox of config.mailboxes) {
-    if (!mailbox.imap) continue;
-    imap.set(
-      mailbox.name,
-      new ImapWorker({
-        mailbox,
-        pipeline: runtime.pipeline,
-        logger: o.logger,
-        clock: o.clock,
-        // On a terminal a first sync shows a bar; under systemd the IMAP_BATCH lines carry `remaining`.
-        ...(process.stderr.isTTY ? { progress: createProgress } : {}),
-      }),
-    );
+    if (mailbox.imap) imap.set(mailbox.name, imapWorker(mailbox));
   }
 
   const metrics = createMetrics({
@@ -109,15 +123,17 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let web: WebServer | null = null;
   if (config.http.enabled) {
     const statusStore = runtime.statusPages;
-    const mailboxes = config.mailboxes.flatMap((m) => {
-      const worker = imap.get(m.name);
-      return worker && m.imap ? [{ name: m.name, pollIntervalMs: m.imap.pollIntervalMs, health: () => worker.health() }] : [];
-    });
+    // Read per request: a reload may have started the worker of a new mailbox.
+    const mailboxes = () =>
+      runtime.config.mailboxes.flatMap((m) => {
+        const worker = imap.get(m.name);
+        return worker && m.imap ? [{ name: m.name, pollIntervalMs: m.imap.pollIntervalMs, health: () => worker.health() }] : [];
+      });
     try {
       web = await startWebServer({
         runtime,
         readiness: () =>
-          checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes, clock: o.clock }),
+          checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes: mailboxes(), clock: o.clock }),
         extend: (app) => registerMetricsRoute(app, metrics),
       });
     } catch (err) {
@@ -146,10 +162,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     sla,
     web,
     reload() {
+      let plan: ReturnType<typeof planReload>;
       try {
-        runtime.reload(loadConfig(o.configPath));
-        o.logger.info({ code: 'CONFIG_RELOADED' }, 'configuration and templates reloaded');
-        return true;
+        plan = planReload(runtime.config, loadRunnableConfig(o.configPath));
+        runtime.reload(plan.effective);
       } catch (err) {
         const problems = (err as { problems?: unknown[] }).problems;
         o.logger.error(
@@ -158,6 +174,30 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         );
         return false;
       }
+      for (const setting of plan.restartNeeded) {
+        o.logger.warn(
+          { code: 'CONFIG_RESTART_NEEDED', setting: setting.path, ...(setting.mailbox && { mailbox: setting.mailbox }) },
+          `${setting.path}${setting.mailbox ? ` (mailbox "${setting.mailbox}" removed)` : ''} changed: takes effect at the next restart; the running value stays until then`,
+        );
+      }
+      const started: string[] = [];
+      for (const mailbox of plan.addedMailboxes) {
+        if (!mailbox.imap || stopping || imap.has(mailbox.name)) continue;
+        const worker = imapWorker(mailbox);
+        imap.set(mailbox.name, worker);
+        worker.start();
+        started.push(mailbox.name);
+      }
+      const applied = plan.applied.map((s) => s.path);
+      o.logger.info(
+        { code: 'CONFIG_RELOADED', applied, restartNeeded: plan.restartNeeded.map((s) => s.path), imapStarted: started },
+        applied.length === 0
+          ? 'templates reloaded; no changed setting to apply'
+          : `templates reloaded; applied: ${applied.join(', ')}`,
+      );
+      // Last, so a quieter level does not hide the lines above.
+      o.logger.level = runtime.config.log.level;
+      return true;
     },
     stop() {
       stopping ??= (async () => {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { ImapFlow } from 'imapflow';
-import { ConfigError, loadConfig, smtpFor, type Config, type MailboxConfig, type SmtpConfig } from '../config/load-config.js';
+import { ConfigError, loadRunnableConfig, smtpFor, type Config, type MailboxConfig, type SmtpConfig } from '../config/load-config.js';
 import { createMailer } from '../send/mailer.js';
 import { createImapClient } from '../sources/imap/imap-client.js';
 import { imapDeadline } from '../sources/imap/imap-timeout.js';
@@ -33,7 +33,7 @@ export function formatCheck(c: DoctorCheck): string {
 export async function* runDoctor(configPath: string): AsyncGenerator<DoctorCheck> {
   let config: Config;
   try {
-    config = loadConfig(configPath);
+    config = loadRunnableConfig(configPath);
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [errorText(err)];
     yield { name: 'config', ok: false, detail: problems.join('; ') };
@@ -48,6 +48,7 @@ export async function* runDoctor(configPath: string): AsyncGenerator<DoctorCheck
   }
   for (const { smtp, mailboxes } of smtpServers(config)) yield await checkSmtp(smtp, mailboxes, CHECK_TIMEOUT_MS);
   yield await checkHttp(config);
+  if (config.inbound) yield await checkInbound(config.inbound);
 }
 
 function checkDatabase(path: string): DoctorCheck {
@@ -200,8 +201,21 @@ async function checkSmtp(smtp: SmtpConfig, mailboxes: string[], timeoutMs: numbe
 
 async function checkHttp(config: Config): Promise<DoctorCheck> {
   const { host, port, enabled } = config.http;
-  const name = 'http';
-  if (!enabled) return { name, ok: true, detail: 'disabled in the config' };
+  if (!enabled) return { name: 'http', ok: true, detail: 'disabled in the config' };
+  return checkListen('http', host, port, async () =>
+    (await answersAsTicketd(host, port)) ? 'it answers /metrics' : null,
+  );
+}
+
+/** The LMTP/SMTP listener's port, which start must be able to listen on as well. */
+async function checkInbound(inbound: NonNullable<Config['inbound']>): Promise<DoctorCheck> {
+  return checkListen('inbound', inbound.host, inbound.port, async () =>
+    (await greetsAsTicketd(inbound.host, inbound.port)) ? `it greets as ticketd` : null,
+  );
+}
+
+/** Whether start could listen on host:port; a port held by a running ticketd (`ours` says how it knows) is fine. */
+async function checkListen(name: string, host: string, port: number, ours: () => Promise<string | null>): Promise<DoctorCheck> {
   const where = `${host}:${port}`;
   const server = net.createServer();
   try {
@@ -213,8 +227,9 @@ async function checkHttp(config: Config): Promise<DoctorCheck> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
-      return (await answersAsTicketd(host, port))
-        ? { name, ok: true, detail: `${where} is in use by a running ticketd (it answers /metrics)` }
+      const how = await ours();
+      return how !== null
+        ? { name, ok: true, detail: `${where} is in use by a running ticketd (${how})` }
         : { name, ok: false, detail: `${where} is in use by another program` };
     }
     if (code === 'EACCES') return { name, ok: false, detail: `${where}: not allowed to listen there (ports below 1024 need privileges)` };
@@ -223,6 +238,24 @@ async function checkHttp(config: Config): Promise<DoctorCheck> {
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** The listener's greeting names ticketd (its banner); another MTA's does not. */
+function greetsAsTicketd(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    let greeting = '';
+    const done = (ours: boolean) => {
+      socket.destroy();
+      resolve(ours);
+    };
+    socket.setTimeout(HTTP_PROBE_MS, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('data', (d: Buffer) => {
+      greeting += d.toString('latin1');
+      if (greeting.includes('\n')) done(/^220 .*ticketd/.test(greeting));
+    });
+  });
 }
 
 async function answersAsTicketd(host: string, port: number): Promise<boolean> {

@@ -3,6 +3,7 @@ import type { Config, MailboxConfig } from '../config/load-config.js';
 import { STATUS_PAGE_LOOKUPS_PER_MINUTE } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { ListenError } from '../core/listen-error.js';
 import { FailedLookupLimiter, LookupLimiter } from './failed-lookup-limiter.js';
 import type { WebPages } from './page-templates.js';
 import type { Readiness } from './readiness.js';
@@ -11,6 +12,7 @@ import { StatusLinks } from '../core/status-links.js';
 import type { StatusPageData, StatusPageStorage } from './status-page-store.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
+export const WEB_LISTEN_FAILED = 'TICKETD_WEB_LISTEN_FAILED';
 
 /** Sent with every response, pages and JSON alike. The pages carry no script at all. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -191,7 +193,13 @@ export async function startWebServer(
   const { host, port } = o.runtime.config.http;
   const app = buildWebServer(o);
   o.extend?.(app);
-  const url = await app.listen({ host, port });
+  let url: string;
+  try {
+    url = await app.listen({ host, port });
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ListenError(WEB_LISTEN_FAILED, 'http.port', reason, `${host}:${port}`);
+  }
   o.runtime.logger.info({ code: 'WEB_LISTENING', url }, 'status page listening');
   return { app, url, close: () => app.close() };
 }

@@ -3,6 +3,7 @@
 // No mail server is needed: every config here sends into a folder.
 
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { tmpdir } from 'node:os';
@@ -228,5 +229,37 @@ describe('pending migrations', () => {
     const r = await cli(['tickets', 'list', '--config', config]);
     expect(r.code, r.stderr).toBe(0);
     expect(versionOf(join(data, 'ticketd.sqlite'))).toBe(latestMigrationVersion());
+  });
+});
+
+describe('doctor and start agree', () => {
+  it('start refuses a passFile that cannot be read (78, nothing created), and doctor fails its config line for it', async () => {
+    const { config, data } = setup((c) => {
+      c.smtp = { host: '127.0.0.1', port: 9, from: 'support@example.com', auth: { user: 'relay', passFile: './no-such.pass' } };
+    });
+    const start = await cli(['start', '--config', config]);
+    expect(start.code, start.stderr).toBe(78);
+    expect(start.stderr).toMatch(/^config: smtp\.auth\.passFile: cannot read \S+no-such\.pass \(ENOENT\)$/m);
+    expect(existsSync(data)).toBe(false);
+    const doctor = await cli(['doctor', '--config', config]);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(/^FAILED {2}config: smtp\.auth\.passFile: cannot read \S+no-such\.pass \(ENOENT\)$/m);
+  });
+
+  it('doctor checks the LMTP listener port that start would fail to listen on', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const { config } = setup((c) => (c.inbound = { host: '127.0.0.1', port }));
+      const doctor = await cli(['doctor', '--config', config]);
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toContain(`FAILED  inbound: 127.0.0.1:${port} is in use by another program`);
+      const start = await cli(['start', '--config', config]);
+      expect(start.code).not.toBe(0);
+      expect(start.stderr).toContain(`127.0.0.1:${port}`);
+    } finally {
+      taken.close();
+    }
   });
 });

@@ -85,6 +85,63 @@ describe('SIGHUP reload', () => {
     await daemon.waitForLog((e) => e.code === 'DAEMON_STOPPED');
   });
 
+  it('logs SIGHUP, applies what it can (a new mailbox, the outbox, the log level) and names each setting that needs a restart', { timeout: 120_000 }, async () => {
+    daemon = env.spawnDaemon();
+    try {
+      await daemon.waitForLog((e) => e.code === 'DAEMON_STARTED');
+      const withSales = (c: Record<string, any>) => {
+        c.templatesDir = templatesDir;
+        c.http.port = 8099;
+        c.outbox.pollIntervalMs = 300;
+        c.mailboxes[0].imap.pollIntervalMs = 700;
+        c.mailboxes.push({
+          ...c.mailboxes[0],
+          name: 'sales',
+          address: 'sales@example.com',
+          referencePrefix: 'SALE',
+          imap: { ...c.mailboxes[0].imap, auth: { user: 'sales@example.com', pass: 'secret' } },
+        });
+      };
+      env.writeConfig(withSales);
+      daemon.child.kill('SIGHUP');
+      const signal = await daemon.waitForLog((e) => e.code === 'SIGNAL' && e.signal === 'SIGHUP');
+      expect(signal.level).toBe('info');
+      const reloaded = await daemon.waitForLog((e) => e.code === 'CONFIG_RELOADED');
+      expect(reloaded.applied).toEqual(expect.arrayContaining(['mailboxes[1]', 'outbox.pollIntervalMs']));
+      expect(reloaded.applied).not.toContain('http.port');
+      expect(reloaded.applied).not.toContain('mailboxes[0].imap.pollIntervalMs');
+      const restart = daemon.lines.filter((l) => l.includes('"code":"CONFIG_RESTART_NEEDED"')).map((l) => JSON.parse(l));
+      expect(restart.map((e) => e.setting).sort()).toEqual(['http.port', 'mailboxes[0].imap.pollIntervalMs']);
+      expect(restart.every((e) => e.level === 'warn' && e.msg.includes(e.setting))).toBe(true);
+
+      // The new mailbox is watched without a restart: its mail gets an acknowledgement.
+      await env.dovecot.appendMessage(
+        'sales@example.com',
+        'INBOX',
+        customerMail({ from: 'Buyer <buyer@customer.example>', subject: 'A quote, please', messageId: 'reload-sales@customer.example' }),
+      );
+      const messages = await env.smtp.waitFor(++sent, 20_000);
+      expect(messages[sent - 1]!.envelope.to).toEqual(['buyer@customer.example']);
+      expect(messages[sent - 1]!.parsed.subject).toContain('[SALE-');
+
+      // A quieter log level is applied too: the next message is taken without an info line.
+      env.writeConfig((c) => {
+        withSales(c);
+        c.log = { level: 'warn' };
+      });
+      daemon.child.kill('SIGHUP');
+      const second = await daemon.waitForLog((e) => e.code === 'CONFIG_RELOADED' && e.applied.includes('log.level'));
+      expect(second.restartNeeded.sort()).toEqual(['http.port', 'mailboxes[0].imap.pollIntervalMs']);
+      const linesBefore = daemon.lines.length;
+      await ackFor(4);
+      expect(daemon.lines.slice(linesBefore).filter((l) => l.includes('"code":"MSG_TAKEN"'))).toEqual([]);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      env.writeConfig((c) => (c.templatesDir = templatesDir));
+    }
+    expect(await daemon.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('refuses to start with a broken template: exit 78, naming file and line', { timeout: 60_000 }, async () => {
     const line = breakTemplate();
     try {

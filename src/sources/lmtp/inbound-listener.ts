@@ -7,13 +7,16 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import type { InboundConfig } from '../../config/load-config.js';
 import { inboundLimits } from '../../config/schema.js';
 import type { Logger } from '../../core/logger.js';
+import { ListenError } from '../../core/listen-error.js';
 import { takeMessages, type Pipeline } from '../../pipeline/take-messages.js';
 import type { IntakeResult } from '../../store/store.js';
 
 export const INBOUND_LISTEN_FAILED = 'TICKETD_INBOUND_LISTEN_FAILED';
 
-export class InboundListenError extends Error {
-  readonly code = INBOUND_LISTEN_FAILED;
+export class InboundListenError extends ListenError {
+  constructor(reason: string, where: string) {
+    super(INBOUND_LISTEN_FAILED, 'inbound.port', reason, where);
+  }
 }
 
 /** A mailbox as the listener sees it: the addresses that deliver to it. */
@@ -264,7 +267,7 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
 
   const port = await new Promise<number>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(new InboundListenError(`cannot listen on ${config.host}:${config.port} (${err.code ?? err.message})`));
+      reject(new InboundListenError(err.code ?? err.message, `${config.host}:${config.port}`));
     server.once('error', onError);
     server.listen(config.port, config.host, () => {
       server.off('error', onError);

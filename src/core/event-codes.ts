@@ -1,0 +1,180 @@
+/**
+ * Every stable `code` ticketd writes: log events (with the levels they are
+ * logged at) and the codes of errors that reach a command line, a caller or a
+ * stored row. Operators grep and alert on these, so a code is never renamed
+ * or reused. docs/logs.md shows this table; test/unit/event-codes.test.ts
+ * checks that every code in src/ is listed here, at the level it is logged
+ * at, and that the docs show exactly this.
+ */
+
+export type EventLevel = 'info' | 'warn' | 'error' | 'fatal';
+
+export interface LogEvent {
+  code: string;
+  /** Levels it is logged at; two when the situation decides (e.g. first contact or a real change). */
+  levels: readonly EventLevel[];
+  meaning: string;
+}
+
+export interface ErrorCode {
+  code: string;
+  meaning: string;
+}
+
+export const LOG_EVENTS: readonly LogEvent[] = [
+  { code: 'DAEMON_STARTED', levels: ['info'], meaning: 'every worker runs' },
+  { code: 'DAEMON_STOPPING', levels: ['info'], meaning: 'SIGTERM or SIGINT received: no new mail is taken, the batch in hand finishes' },
+  { code: 'DAEMON_STOPPED', levels: ['info'], meaning: 'clean exit (status 0)' },
+  { code: 'SIGNAL', levels: ['info'], meaning: 'a signal arrived (`signal`: `SIGTERM`, `SIGINT` or `SIGHUP`)' },
+  {
+    code: 'DAEMON_CRASHED',
+    levels: ['fatal'],
+    meaning: 'an error escaped every handler; the process exits 1 and systemd restarts it (nothing committed is lost)',
+  },
+  {
+    code: 'CONFIG_RELOADED',
+    levels: ['info'],
+    meaning:
+      'SIGHUP took the new config and templates; `applied` lists the changed settings now in force, `restartNeeded` those that wait for a restart',
+  },
+  {
+    code: 'CONFIG_RESTART_NEEDED',
+    levels: ['warn'],
+    meaning: 'one per changed setting a reload cannot apply (`setting`, its JSON path); the running value stays until a restart',
+  },
+  { code: 'CONFIG_RELOAD_REFUSED', levels: ['error'], meaning: 'SIGHUP refused the new config or templates (`problems`); the old ones stay in force' },
+  {
+    code: 'MSG_TAKEN',
+    levels: ['info'],
+    meaning:
+      'one per message committed: `mailbox`, `via`, `uid`, `uidValidity`, `action` (`taken`, `threaded`, `recorded`, `ignored`, `duplicate`), `reason`, `ref`, `ack`, `batch`, `ms`',
+  },
+  { code: 'MSG_QUARANTINED', levels: ['warn'], meaning: 'a message was quarantined: the same fields plus `quarantineId` and the `reason`' },
+  {
+    code: 'AUTO_REPLY_CAP_REACHED',
+    levels: ['warn'],
+    meaning: 'a batch opened tickets without acknowledgement because `limits.autoRepliesPerHour` was reached (`withheld`: how many)',
+  },
+  { code: 'IMAP_CONNECTED', levels: ['info'], meaning: 'a mailbox session began (`lacks`: which of IDLE, MOVE, UIDPLUS the server does not offer)' },
+  { code: 'IMAP_LOGGED_OUT', levels: ['info'], meaning: 'a mailbox session ended' },
+  { code: 'IMAP_BATCH', levels: ['info'], meaning: 'a batch was committed and settled: `count`, `remaining` (of the backlog found by this pass), `ms`' },
+  {
+    code: 'IMAP_UIDVALIDITY_CHANGED',
+    levels: ['info', 'warn'],
+    meaning: 'first contact with a folder (info, `old: null`) / the server reset UIDVALIDITY (warn); the folder is taken again, deduplicated by Message-ID',
+  },
+  { code: 'IMAP_SETTLED_OWED', levels: ['info'], meaning: 'messages committed by an earlier run were moved or flagged now' },
+  { code: 'IMAP_DISCONNECTED', levels: ['warn'], meaning: 'the session failed or dropped; `retryInMs` until the next attempt' },
+  { code: 'IMAP_AUTH_FAILED', levels: ['error'], meaning: 'login refused; retried with backoff' },
+  { code: 'IMAP_ERROR', levels: ['warn'], meaning: 'the IMAP client reported a connection error' },
+  {
+    code: 'IMAP_READ_NOT_RECORDED',
+    levels: ['warn'],
+    meaning: 'the database refused the note of when the mailbox was read, which `doctor` reads; mail is still taken',
+  },
+  {
+    code: 'PARSE_WORKER_KILLED',
+    levels: ['warn'],
+    meaning: 'a parse ran past its deadline (`timeoutMs`); its worker thread was terminated and the message is quarantined as `parse-timeout`',
+  },
+  {
+    code: 'PARSE_WORKER_FAILED',
+    levels: ['error'],
+    meaning: 'a parse worker thread failed on its own (`error`); its message is quarantined as `parse-failed` and a new thread takes over',
+  },
+  { code: 'OUTBOX_SENT', levels: ['info'], meaning: 'the server accepted a queued mail' },
+  { code: 'OUTBOX_RETRY', levels: ['warn'], meaning: 'a temporary failure; `nextAttemptAt` from the retry schedule' },
+  {
+    code: 'OUTBOX_AUTH_FAILED',
+    levels: ['error'],
+    meaning: 'the SMTP server refused our login (535, 534, 530, 454); the mail stays queued and is retried on the schedule: fix the credentials',
+  },
+  { code: 'OUTBOX_REJECTED', levels: ['error'], meaning: 'a 5xx answer; the row is `failed` (`ticketd outbox retry` sends it again)' },
+  { code: 'OUTBOX_GAVE_UP', levels: ['error'], meaning: 'the retry schedule ran out; the row is `failed` (`ticketd outbox retry` sends it again)' },
+  {
+    code: 'OUTBOX_ERROR',
+    levels: ['error'],
+    meaning: "an outbox claim failed as a whole, or a send's outcome could not be recorded; the lease brings the rows back",
+  },
+  { code: 'INBOUND_LISTENING', levels: ['info'], meaning: 'the LMTP/SMTP listener started' },
+  { code: 'INBOUND_CLOSED', levels: ['info'], meaning: 'the LMTP/SMTP listener stopped' },
+  { code: 'INBOUND_ACCEPTED', levels: ['info'], meaning: 'a delivered message was committed and answered 250' },
+  { code: 'INBOUND_TEMPFAIL', levels: ['warn'], meaning: 'answered 451 before any commit; the MTA retries' },
+  { code: 'INBOUND_RCPT_REFUSED', levels: ['info'], meaning: 'answered 550: not one of our addresses' },
+  { code: 'INBOUND_TOO_LARGE', levels: ['info'], meaning: 'answered 552: over `inbound.maxMessageBytes`; the MTA bounces it to the sender' },
+  { code: 'INBOUND_ABORTED', levels: ['info'], meaning: 'the sending MTA went away mid-message; it delivers again later' },
+  { code: 'INBOUND_SERVER_ERROR', levels: ['error'], meaning: "the listener's socket failed" },
+  {
+    code: 'INBOUND_BUSY',
+    levels: ['warn'],
+    meaning: 'answered 421 at connect (over `inbound.maxConnections`) or 451 after DATA (over `inbound.maxInFlightBytes`); the MTA retries',
+  },
+  {
+    code: 'INBOUND_TIMEOUT',
+    levels: ['warn'],
+    meaning: 'a connection did not finish its transaction within `inbound.transactionTimeoutMs`; answered 421 and closed',
+  },
+  { code: 'SLA_TICK', levels: ['info'], meaning: 'one per SLA pass: tickets evaluated, mails queued, breaches' },
+  { code: 'SLA_NOTICE_QUEUED', levels: ['info'], meaning: 'a delay notice to the customer was queued' },
+  { code: 'SLA_WARNING_QUEUED', levels: ['info'], meaning: 'a warning to staff was queued' },
+  {
+    code: 'SLA_NOTICE_WITHDRAWN',
+    levels: ['info'],
+    meaning: 'just before sending, a queued delay notice no longer held (answered, paused, closed, deadline moved) and was withdrawn',
+  },
+  {
+    code: 'SLA_WARNING_WITHDRAWN',
+    levels: ['info'],
+    meaning: 'just before sending, a queued staff warning no longer held and was withdrawn',
+  },
+  { code: 'SLA_CHECK_ERROR', levels: ['error'], meaning: 'the check before sending an SLA mail could not run (`outboxId`, `error`); the mail is sent as queued' },
+  { code: 'SLA_BREACHED', levels: ['warn'], meaning: 'a target passed 100%' },
+  {
+    code: 'SLA_THRESHOLD_SKIPPED',
+    levels: ['warn'],
+    meaning: 'a threshold was recorded without mail (suppressed requester, no staff address, superseded)',
+  },
+  { code: 'SLA_TICK_ERROR', levels: ['error'], meaning: "one ticket's evaluation failed; it is retried in 15 minutes" },
+  { code: 'SLA_CHANGE_ERROR', levels: ['error'], meaning: 'recomputing deadlines on a change to a ticket failed' },
+  { code: 'SLA_SCHEDULER_ERROR', levels: ['error'], meaning: 'the SLA scheduler loop failed' },
+  { code: 'WEB_LISTENING', levels: ['info'], meaning: 'the status page server listens' },
+  {
+    code: 'WEB_LOOKUPS_RATE_LIMITED',
+    levels: ['warn'],
+    meaning: 'a client passed `statusPage.failedLookupsPerMinute` (`limit: "failed"`) or `statusPage.lookupsPerMinute` (`limit: "all"`)',
+  },
+  { code: 'TICKETD_WEB_REQUEST_FAILED', levels: ['error'], meaning: 'a status page request failed inside ticketd; the client got a 500' },
+];
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  { code: 'TICKETD_CONFIG_INVALID', meaning: 'the configuration is invalid: one problem per line, each naming its JSON path (exit 78)' },
+  { code: 'TICKETD_TEMPLATES_INVALID', meaning: 'a template fails the check: file, line and problem (exit 78)' },
+  { code: 'TICKETD_TEMPLATE_RENDER', meaning: 'a template failed while rendering one mail' },
+  { code: 'TICKETD_DB_TOO_NEW', meaning: 'the database was written by a newer ticketd; this one refuses to open it' },
+  { code: 'TICKETD_MIGRATION_PENDING', meaning: 'the database needs `ticketd migrate` (or `start`) before this command can use it' },
+  { code: 'TICKETD_SECRET_UNAVAILABLE', meaning: 'a `passFile`, systemd credential or `accessTokenCommand` gave no secret' },
+  { code: 'TICKETD_DURATION_INVALID', meaning: 'a duration does not follow the grammar (`"1h 30m"`: units largest first, each once)' },
+  { code: 'TICKETD_CALENDAR_INVALID', meaning: 'a business-hours calendar cannot be built (time zone, hours, holidays)' },
+  { code: 'TICKETD_CALENDAR_NO_OPENING', meaning: 'a calendar has no opening hour at all, so no deadline could ever be reached' },
+  { code: 'TICKETD_IMAP_TIMEOUT', meaning: 'an IMAP command got no answer within `operationTimeoutMs` (or the 5 s NOOP check)' },
+  { code: 'TICKETD_IMAP_COMMAND_FAILED', meaning: 'the IMAP server refused a command ticketd needs' },
+  { code: 'TICKETD_IMAP_CONNECTION_LOST', meaning: 'the IMAP connection closed under a running command or IDLE' },
+  { code: 'TICKETD_IMAP_NOT_CONFIGURED', meaning: 'an IMAP worker was asked for a mailbox without an `imap` section' },
+  { code: 'TICKETD_IMAP_WORKER_BUSY', meaning: "a mailbox's IMAP worker was started twice" },
+  { code: 'TICKETD_IMAP_WORKER_STOPPED', meaning: 'an IMAP worker was used after it was stopped' },
+  { code: 'TICKETD_INBOUND_LISTEN_FAILED', meaning: 'the LMTP/SMTP listener cannot open `inbound.host`:`inbound.port`; the message names the setting to change' },
+  { code: 'TICKETD_WEB_LISTEN_FAILED', meaning: 'the status page cannot open `http.host`:`http.port`; the message names the setting to change' },
+  { code: 'TICKETD_INGEST_FAILED', meaning: '`ticketd ingest` could not take a message for another reason (exit 75: the MTA retries)' },
+  { code: 'TICKETD_TICKET_NOT_FOUND', meaning: 'no ticket has that reference' },
+  { code: 'TICKETD_USAGE', meaning: 'a wrong call: unknown option or value, missing argument (exit 64)' },
+  { code: 'TICKETD_BACKUP_TARGET_EXISTS', meaning: '`ticketd backup FILE`: FILE exists and `--force` was not given' },
+  { code: 'TICKETD_BACKUP_SOURCE_MISSING', meaning: '`ticketd backup`: the database file does not exist' },
+  { code: 'TICKETD_BACKUP_CORRUPT', meaning: '`ticketd backup`: the copy failed `integrity_check` and was removed' },
+  { code: 'TICKETD_PACKAGE_ROOT_NOT_FOUND', meaning: "ticketd cannot find its own package folder (templates, migrations): a broken install" },
+  { code: 'SEND_DEADLINE', meaning: 'recorded on an outbox row: the SMTP server did not answer within `smtp.sendTimeoutMs`' },
+  {
+    code: 'SEND_FAILED',
+    meaning: 'recorded on an outbox row: sending failed without an SMTP reply or a system error code (otherwise the row holds `SMTP_<reply code>` or the system code, e.g. `ECONNREFUSED`)',
+  },
+  { code: 'SQLITE_FULL', meaning: '`/readyz` `database.error`: the database or its file system is (nearly) full' },
+];

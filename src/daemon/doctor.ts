@@ -210,7 +210,7 @@ async function checkHttp(config: Config): Promise<DoctorCheck> {
 /** The LMTP/SMTP listener's port, which start must be able to listen on as well. */
 async function checkInbound(inbound: NonNullable<Config['inbound']>): Promise<DoctorCheck> {
   return checkListen('inbound', inbound.host, inbound.port, async () =>
-    (await greetsAsTicketd(inbound.host, inbound.port)) ? `it greets as ticketd` : null,
+    (await greetsAsTicketd(inbound.host, inbound.port)) ? 'it greets as ticketd' : null,
   );
 }
 

@@ -161,7 +161,7 @@ function hideSecretsWhenPrinted(config: Config): Config {
   return config;
 }
 
-export function formatPath(path: readonly Segment[]): string {
+function formatPath(path: readonly Segment[]): string {
   let out = '';
   for (const segment of path) {
     if (typeof segment === 'number') out += `[${segment}]`;

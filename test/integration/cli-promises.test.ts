@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/config/package-root.js';
 import { latestMigrationVersion } from '../../src/store/migrate.js';
+import { freePort } from '../harness/free-port.js';
 import { CLI } from '../harness/ticketd-env.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ticketd-cli-promises-'));
@@ -244,6 +245,30 @@ describe('doctor and start agree', () => {
     const doctor = await cli(['doctor', '--config', config]);
     expect(doctor.code).toBe(1);
     expect(doctor.stdout).toMatch(/^FAILED {2}config: smtp\.auth\.passFile: cannot read \S+no-such\.pass \(ENOENT\)$/m);
+  });
+
+  it("doctor counts the LMTP port as fine while the running ticketd holds it", async () => {
+    const port = await freePort();
+    const { config } = setup((c) => (c.inbound = { host: '127.0.0.1', port }));
+    const daemon = spawn(process.execPath, [CLI, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        const t = setTimeout(() => reject(new Error(`the daemon did not start: ${out}`)), 30_000);
+        daemon.stdout.on('data', (d: Buffer) => {
+          out += d;
+          if (out.includes('"code":"DAEMON_STARTED"')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      const doctor = await cli(['doctor', '--config', config]);
+      expect(doctor.stdout).toContain(`OK      inbound: 127.0.0.1:${port} is in use by a running ticketd (it greets as ticketd)`);
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.on('close', r));
+    }
   });
 
   it('doctor checks the LMTP listener port that start would fail to listen on', async () => {

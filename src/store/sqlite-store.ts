@@ -332,7 +332,8 @@ export class SqliteStore implements Store {
       quarantineId,
       now,
     });
-    this.s('upsert-cursor').run({ mailbox: origin.mailbox, uidValidity: origin.uidValidity, lastUid: origin.uid, now });
+    // Older UIDs may still wait in the folder behind one taken ahead of them: the receipt alone keeps it from being taken twice.
+    if (origin.ahead !== true) this.s('upsert-cursor').run({ mailbox: origin.mailbox, uidValidity: origin.uidValidity, lastUid: origin.uid, now });
   }
 
   private ticketsByMessageIds(ids: string[], mailbox: string): TicketSnapshot[] {

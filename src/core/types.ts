@@ -102,5 +102,16 @@ export const TICKET_STATUSES: readonly TicketStatus[] = ['open', 'pending', 'on-
 
 /** Where a raw message came from; the key that makes intake idempotent. */
 export type MessageOrigin =
-  | { via: 'imap'; mailbox: string; uidValidity: number; uid: number }
+  | {
+      via: 'imap';
+      mailbox: string;
+      uidValidity: number;
+      uid: number;
+      /**
+       * Taken ahead of older UIDs still waiting in the folder (mail that arrived
+       * during a backlog): its receipt does not move the mailbox's cursor, which
+       * promises that every UID up to it was taken.
+       */
+      ahead?: true;
+    }
   | { via: 'pipe' | 'lmtp' | 'retry'; mailbox: string };

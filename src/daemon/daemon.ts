@@ -97,7 +97,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   parsePool.warm();
   runtime.pipeline.parser = parsePool;
   runtime.pipeline.onResult = (r) => {
-    if (r.ackQueued) outbox.wake();
+    // An acknowledgement of mail taken ahead of a backlog goes ahead of the backlog's acknowledgements too.
+    if (r.ackQueued && r.origin.via === 'imap' && r.origin.ahead === true) outbox.wakeFirst(1);
+    else if (r.ackQueued) outbox.wake();
     recordIntake(metrics, r);
   };
 

@@ -62,6 +62,8 @@ export class OutboxWorker {
   private readonly wakeup = new Wakeup();
   /** With an odd claim, whether the extra row goes to the newest or the oldest end; alternates so neither starves. */
   private freshTurn = true;
+  /** Rows wakeFirst() asked to claim ahead of the queue. */
+  private firstWanted = 0;
   private sentBatch: { ids: number[]; done: Promise<void> } | null = null;
   private lastPassAt: number | null = null;
 
@@ -76,6 +78,19 @@ export class OutboxWorker {
   /** Lets the worker send right away instead of at its next poll (new mail was queued). */
   wake(): void {
     this.wakeup.wake();
+  }
+
+  /**
+   * New mail was queued that must not wait behind the rows already claimed
+   * (the acknowledgement of mail taken ahead of a backlog): the `count`
+   * newest rows never tried are claimed at once and sent next. Without it
+   * they would be claimed only after the queue drained, and by then the
+   * backlog's next commit has queued newer rows, so they would fall in with
+   * the oldest.
+   */
+  wakeFirst(count: number): void {
+    this.firstWanted += count;
+    this.wake();
   }
 
   /** Finishes the sends in hand, gives back claimed rows not started, then stops. */
@@ -97,6 +112,15 @@ export class OutboxWorker {
     let nextPoll = 0;
     while (this.running) {
       const concurrency = this.o.concurrency();
+      if (this.firstWanted > 0) {
+        const wanted = Math.min(this.firstWanted, this.o.batchSize);
+        this.firstWanted = 0;
+        try {
+          await this.claimFirst(wanted);
+        } catch (err) {
+          this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'outbox pass failed');
+        }
+      }
       while (this.inFlight.size < concurrency && this.queue.length > 0) this.track(this.queue.shift()!);
       if (this.wakeup.take()) woken = true;
       const due = woken || more || Date.now() >= nextPoll;
@@ -160,6 +184,20 @@ export class OutboxWorker {
     const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), limit, this.o.leaseMs, fresh);
     this.lastPassAt = this.o.clock.now().getTime();
     return jobs;
+  }
+
+  /**
+   * Claims the `count` newest rows never tried and puts them at the head of
+   * the queue. The queue stays within one claim's length, which is what the
+   * lease is sized for: as many rows from its end go back (due at once).
+   */
+  private async claimFirst(count: number): Promise<void> {
+    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), count, this.o.leaseMs, count);
+    await this.compose(jobs);
+    const surplus = this.queue.length + jobs.length - this.o.batchSize;
+    const back = surplus > 0 ? this.queue.splice(-surplus).map((j) => j.id) : [];
+    this.queue.unshift(...jobs);
+    if (back.length > 0) await this.o.store.releaseOutbox(back, this.o.clock.now().getTime());
   }
 
   /**

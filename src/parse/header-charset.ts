@@ -5,8 +5,21 @@
 // transcoded to UTF-8 before the MIME parser sees it, using the charset the
 // message declares for its text, else the one a detector recognises.
 
+import { createRequire } from 'node:module';
 import { TextDecoder } from 'node:util';
-import jschardet from 'jschardet';
+import type Jschardet from 'jschardet';
+
+const require = createRequire(import.meta.url);
+let jschardet: typeof Jschardet | undefined;
+/**
+ * The detector is needed only for a header with raw 8-bit bytes and no
+ * charset, which few mails have; its ES build is some forty modules, which
+ * every `ticketd ingest` would load for nothing. Its single CommonJS build is
+ * loaded on first use instead.
+ */
+function detector(): typeof Jschardet {
+  return (jschardet ??= require('jschardet') as typeof Jschardet);
+}
 
 /** How far into the body the first text part's Content-Type is looked for. */
 const BODY_SCAN_BYTES = 64 * 1024;
@@ -91,7 +104,7 @@ export function declaredCharset(raw: Buffer): string | null {
 
 /** What the detector makes of the bytes, when it is sure enough for text this short. */
 export function detectedCharset(bytes: Buffer): string | null {
-  for (const guess of jschardet.detectAll(bytes)) {
+  for (const guess of detector().detectAll(bytes)) {
     const name = guess.encoding?.toLowerCase();
     if (!name || name === 'ascii' || name === 'utf-8') continue;
     const needed = MULTIBYTE.test(DECODER_LABELS[name] ?? name) ? MULTIBYTE_MIN_CONFIDENCE : SINGLE_BYTE_MIN_CONFIDENCE;

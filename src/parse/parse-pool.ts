@@ -6,7 +6,8 @@ import type { ParseRequest } from './parse-worker.js';
 
 /** Parses messages into verdicts; never rejects. */
 export interface MessageParser {
-  parse(raw: Buffer, opts: ParseOptions): Promise<ParseVerdict>;
+  /** `first`: parsed before the messages already waiting (mail taken ahead of a backlog). */
+  parse(raw: Buffer, opts: ParseOptions, first?: boolean): Promise<ParseVerdict>;
   close(): Promise<void>;
 }
 
@@ -28,6 +29,7 @@ interface Task {
   id: number;
   raw: Buffer;
   opts: ParseOptions;
+  first: boolean;
   resolve: (v: ParseVerdict) => void;
 }
 
@@ -73,10 +75,13 @@ export class ParsePool implements MessageParser {
     this.entry = o.entry ?? workerEntry();
   }
 
-  parse(raw: Buffer, opts: ParseOptions): Promise<ParseVerdict> {
+  parse(raw: Buffer, opts: ParseOptions, first = false): Promise<ParseVerdict> {
     if (this.closed) return Promise.resolve({ ok: false, reason: `${PARSE_FAILED}: parser closed` });
     return new Promise((resolve) => {
-      this.queue.push({ id: this.nextId++, raw, opts, resolve });
+      const task = { id: this.nextId++, raw, opts, first, resolve };
+      // Behind the other urgent ones, so those keep their order too.
+      const at = first ? this.queue.findIndex((t) => !t.first) : -1;
+      this.queue.splice(at === -1 ? this.queue.length : at, 0, task);
       this.pump();
     });
   }

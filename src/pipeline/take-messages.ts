@@ -55,11 +55,17 @@ export async function prepare(p: Pipeline, mail: RawMail, staging = new Attachme
   if (size > p.limits.maxMessageBytes) return failed(`too-large: ${size} bytes > ${p.limits.maxMessageBytes}`);
   const dir = staging.newStagingDir();
   try {
-    const parsed = await (p.parser ?? inThreadParser).parse(mail.raw, {
-      attachmentsDir: dir,
-      maxAttachmentBytes: p.limits.maxAttachmentBytes,
-      ...(p.parseTimeoutMs !== undefined && { timeoutMs: p.parseTimeoutMs }),
-    });
+    // Mail taken ahead of a backlog is not parsed after the batch already fetched behind it.
+    const ahead = mail.origin.via === 'imap' && mail.origin.ahead === true;
+    const parsed = await (p.parser ?? inThreadParser).parse(
+      mail.raw,
+      {
+        attachmentsDir: dir,
+        maxAttachmentBytes: p.limits.maxAttachmentBytes,
+        ...(p.parseTimeoutMs !== undefined && { timeoutMs: p.parseTimeoutMs }),
+      },
+      ahead,
+    );
     if (!parsed.ok) {
       await staging.discard(dir);
       return failed(parsed.reason);

@@ -1,6 +1,6 @@
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import nodemailer from 'nodemailer';
+import type Nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../config/load-config.js';
 import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
@@ -61,7 +61,15 @@ function deadlineFailure(ms: number): SendError {
   return new SendError({ permanent: false, code: 'SEND_DEADLINE', message: `no answer from the server within ${ms} ms` });
 }
 
-type Transport = ReturnType<typeof nodemailer.createTransport>;
+type Transport = ReturnType<typeof Nodemailer.createTransport>;
+
+/**
+ * nodemailer and its transports are some forty modules: loaded on the first
+ * send or check, so a command that only queues mail (`ingest`) never pays for them.
+ */
+async function loadNodemailer(): Promise<typeof Nodemailer> {
+  return (await import('nodemailer')).default;
+}
 
 /**
  * SMTP delivery over a pool of kept-open connections (nodemailer's pool):
@@ -102,7 +110,7 @@ export class SmtpMailer implements Mailer {
   }
 
   private transport(): Promise<Transport> {
-    this.pool ??= this.options(true).then((o) => nodemailer.createTransport(o));
+    this.pool ??= Promise.all([loadNodemailer(), this.options(true)]).then(([nodemailer, o]) => nodemailer.createTransport(o));
     return this.pool;
   }
 
@@ -132,7 +140,7 @@ export class SmtpMailer implements Mailer {
 
   /** One connection of its own, so a check never waits behind queued mail. */
   async verify(): Promise<void> {
-    const transport = nodemailer.createTransport(await this.options(false));
+    const transport = (await loadNodemailer()).createTransport(await this.options(false));
     try {
       await withDeadline(transport.verify(), this.cfg.sendTimeoutMs, () => {
         transport.close();

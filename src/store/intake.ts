@@ -275,7 +275,10 @@ async function receipt(
     quarantineId,
     now,
   });
-  await db.run('upsert-cursor', { mailbox: origin.mailbox, uidValidity: origin.uidValidity, lastUid: origin.uid, now });
+  // Older UIDs may still wait in the folder behind one taken ahead of them: the receipt alone keeps it from being taken twice.
+  if (origin.ahead !== true) {
+    await db.run('upsert-cursor', { mailbox: origin.mailbox, uidValidity: origin.uidValidity, lastUid: origin.uid, now });
+  }
 }
 
 async function ticketsByMessageIds(db: SqlSession, records: TicketRecords, ids: string[], mailbox: string): Promise<TicketSnapshot[]> {

@@ -348,10 +348,20 @@ async function arrivals(
   count: number,
   pauseMs: [number, number],
   waitMs: number,
-): Promise<{ latencies: number[]; missing: number; lastAppendAt: number }> {
+  watch = false,
+): Promise<{ latencies: number[]; missing: number; lastAppendAt: number; notified: number[]; afterNotice: number[] }> {
   const client = await imapClient(user);
   const rnd = seededRandom(SEED + count);
   const appended = new Map<string, number>();
+  // A second client IDLEs on the same mailbox, as ticketd does, and records
+  // when the server tells it about new mail: the floor no client can beat.
+  const notices: number[] = [];
+  const watcher = watch ? await imapClient(user) : null;
+  if (watcher) {
+    await watcher.mailboxOpen('INBOX');
+    watcher.on('exists', () => notices.push(performance.now()));
+    void watcher.idle().catch(() => undefined);
+  }
   try {
     for (let i = 0; i < count; i++) {
       await sleep(pauseMs[0] + rnd() * (pauseMs[1] - pauseMs[0]));
@@ -366,11 +376,25 @@ async function arrivals(
   const deadline = lastAppendAt + waitMs;
   const received = () => smtp.arrivals.filter((a) => a.inReplyTo !== null && appended.has(a.inReplyTo));
   while (received().length < count && performance.now() < deadline) await sleep(100);
+  if (watcher) await watcher.logout().catch(() => watcher.close());
   const latencies = received().map((a) => a.at - appended.get(a.inReplyTo!)!);
   const missing = count - latencies.length;
   for (let i = 0; i < missing; i++) latencies.push(Number.POSITIVE_INFINITY);
   latencies.sort((a, b) => a - b);
-  return { latencies, missing, lastAppendAt };
+  // The first notice after an APPEND completed covers that message: the server had it by then.
+  const noticeOf = (at: number) => notices.find((n) => n >= at);
+  const notified: number[] = [];
+  const afterNotice: number[] = [];
+  for (const a of received()) {
+    const at = appended.get(a.inReplyTo!)!;
+    const notice = noticeOf(at);
+    if (notice === undefined) continue;
+    notified.push(notice - at);
+    afterNotice.push(a.at - notice);
+  }
+  notified.sort((a, b) => a - b);
+  afterNotice.sort((a, b) => a - b);
+  return { latencies, missing, lastAppendAt, notified, afterNotice };
 }
 
 function latencyRows(part: string, r: { latencies: number[]; missing: number }, waitMs: number, targets: { p50?: number; p99: number }) {
@@ -390,8 +414,15 @@ async function idlePart(): Promise<void> {
       // the worker logs in, finds the mailbox empty and enters IDLE
       await sleep(2_000);
       progress(`idle: appending ${count} messages one at a time`);
-      const { result, peakMb } = await withMemory(daemon, () => arrivals(smtp, 'idle@example.com', 'idle', count, [50, 350], waitMs));
+      const { result, peakMb } = await withMemory(daemon, () => arrivals(smtp, 'idle@example.com', 'idle', count, [50, 350], waitMs, true));
       latencyRows('idle', result, waitMs, { p50: 100, p99: 500 });
+      const p = (xs: number[], q: number) => round(percentile(xs, q));
+      if (result.notified.length > 0) {
+        row('idle', "server's IDLE notice after APPEND p50 / p99", p(result.notified, 50), 'ms', undefined, `${p(result.notified, 50)} / ${p(result.notified, 99)} ms`);
+        row('idle', 'ticketd after the notice p50 / p99', p(result.afterNotice, 50), 'ms', undefined, `${p(result.afterNotice, 50)} / ${p(result.afterNotice, 99)} ms`);
+        details['idle.serverNoticeMs'] = { p50: p(result.notified, 50), p95: p(result.notified, 95), p99: p(result.notified, 99) };
+        details['idle.afterNoticeMs'] = { p50: p(result.afterNotice, 50), p95: p(result.afterNotice, 95), p99: p(result.afterNotice, 99) };
+      }
       memoryRow('idle', peakMb);
     });
   });

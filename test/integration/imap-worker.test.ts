@@ -20,7 +20,7 @@ import { startDovecot, type DovecotServer, type MailUser } from '../harness/dove
 
 const TEST = { timeout: 90_000 };
 const PASS = 'pw-4f1c9a7e2b';
-const USERS: MailUser[] = ['move', 'flag', 'quarantine', 'uidvalidity', 'crash', 'moved', 'idle', 'poll', 'stop', 'restart'].map((name) => ({
+const USERS: MailUser[] = ['move', 'flag', 'quarantine', 'uidvalidity', 'crash', 'moved', 'idle', 'poll', 'stop', 'restart', 'ahead', 'aheadcrash'].map((name) => ({
   user: `${name}@example.com`,
   pass: PASS,
 }));
@@ -475,6 +475,75 @@ describe('ImapWorker against Dovecot', () => {
       [1, 0],
     ]);
     expect(shown).toEqual(['support: taking 3 messages: 2/3 (66%)\n', 'support: taking 3 messages: 3/3 (100%)\n', expect.stringMatching(/^support: taking 3 messages: 3\/3 done in /)]);
+  });
+
+  it('takes mail that arrives during a backlog ahead of the rest of the backlog', TEST, async () => {
+    let arrived: Promise<number> | null = null;
+    const { worker, store, user, results, log } = await rig('ahead@example.com', {
+      imap: { batchSize: 2 },
+      worker: {
+        // A customer writes while the first batch of the backlog is being taken.
+        beforeSettle: async () => {
+          arrived ??= server.appendMessage('ahead@example.com', 'INBOX', customerMail('Written during the backlog'));
+          await arrived;
+        },
+      },
+    });
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) await server.appendMessage(user, 'INBOX', customerMail(`Backlog ${n}`));
+
+    expect(await worker.runOnce()).toEqual({ taken: 9 });
+    const freshUid = await arrived!;
+    const order = results.map((r) => (r.origin.via === 'imap' ? r.origin.uid : null));
+    expect(order).toHaveLength(9);
+    // committed before the backlog's last message, and at most one batch (the one already fetched) after it arrived
+    expect(order.indexOf(freshUid)).toBeLessThan(order.indexOf(8));
+    expect(order.indexOf(freshUid)).toBeLessThan(order.indexOf(5));
+    expect(log.lines.filter((l) => l.code === 'IMAP_BATCH' && l.ahead === true).map((l) => l.count)).toEqual([1]);
+
+    expect(await store.listTickets()).toHaveLength(9);
+    expect(await folder(user, 'INBOX')).toEqual([]);
+    expect(await folder(user, 'Processed')).toHaveLength(9);
+    const uidValidity = (await store.getCursor('support'))!.uidValidity;
+    expect(await store.unsettledReceipts('support', uidValidity)).toEqual([]);
+    expect(receipts(store).map((r) => r.uid)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, freshUid]);
+  });
+
+  it('after a crash behind mail taken ahead of a backlog, still takes the older messages, each once', TEST, async () => {
+    let arrived: Promise<number> | null = null;
+    let freshCommitted = false;
+    let crashed = false;
+    const { worker, store, user } = await rig('aheadcrash@example.com', {
+      imap: { batchSize: 2 },
+      worker: {
+        beforeSettle: async (uids) => {
+          arrived ??= server.appendMessage('aheadcrash@example.com', 'INBOX', customerMail('Written during the backlog'));
+          const freshUid = await arrived;
+          if (uids.includes(freshUid)) freshCommitted = true;
+          // The first backlog batch committed after the new message: the run dies before moving it.
+          else if (freshCommitted && !crashed) {
+            crashed = true;
+            throw new Error('simulated crash after mail taken ahead');
+          }
+        },
+      },
+    });
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) await server.appendMessage(user, 'INBOX', customerMail(`Backlog ${n}`));
+
+    await expect(worker.runOnce()).rejects.toThrow('simulated crash after mail taken ahead');
+    // the new message and three batches of the backlog are in; four backlog messages wait, two of them committed
+    const before = (await store.listTickets()).length;
+    expect(before).toBeLessThan(9);
+    expect((await store.getCursor('support'))!.lastUid).toBeLessThan(8);
+
+    // the next run settles what was committed and takes the rest of the backlog, below the new message's UID
+    const second = await worker.runOnce();
+    expect(second.taken + before).toBe(9);
+    const subjects = (await store.listTickets()).map((t) => t.subject).sort();
+    expect(subjects).toEqual([...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => `Backlog ${n}`), 'Written during the backlog'].sort());
+    expect(await folder(user, 'INBOX')).toEqual([]);
+    expect(await folder(user, 'Processed')).toHaveLength(9);
+    expect(receipts(store).map((r) => r.uid)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, await arrived!]);
+    expect(receipts(store).every((r) => r.settledAt !== null)).toBe(true);
   });
 
   it('reconnects with backoff after Dovecot is stopped and started again', TEST, async () => {

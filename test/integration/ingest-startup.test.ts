@@ -1,7 +1,8 @@
 // `ticketd ingest` runs once per delivered message, so it loads only what
 // taking a message needs: the acknowledgement's templates (not the other
-// mail kinds, not the status page) and, on a database already at the latest
-// schema version, not one migration file. `start`, `check-config` and
+// mail kinds, not the status page), not the mail transport nor the charset
+// detector a plain message does not need, and, on a database already at the
+// latest schema version, not one migration file. `start`, `check-config` and
 // `templates check` stay strict about every template.
 
 import { spawn } from 'node:child_process';
@@ -67,6 +68,27 @@ describe('ticketd ingest loads only what it uses', () => {
     } finally {
       env.writeConfig();
     }
+  });
+
+  it('takes a plain message without loading the mail transport or the charset detector', async () => {
+    // A resolve hook that refuses both packages: ingest would fail if it imported either.
+    const hook = `export async function resolve(specifier, context, next) {
+      if (specifier === 'nodemailer' || specifier === 'jschardet') throw new Error('ingest loaded ' + specifier);
+      return next(specifier, context);
+    }`;
+    const preload = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+      const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, cli, 'ingest', '--mailbox', 'support', '--json', '--config', env.configPath]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => done({ code, stdout, stderr }));
+      child.stdin.end(customerMail({ subject: 'Plain', messageId: 'plain1@customer.example', from: 'plain1@customer.example' }));
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual([expect.objectContaining({ outcome: 'taken', ackQueued: true })]);
   });
 
   it('does not read the migrations on a database already at the latest version', async () => {

@@ -2,6 +2,7 @@
 // concurrent sends, wakes during a send, fresh mail ahead of a backlog,
 // refused logins, operator retries and the send deadline.
 
+import { dbOf } from '../harness/sqlite-store.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createLogger, type Logger } from '../../src/core/logger.js';
@@ -133,6 +134,44 @@ describe('outbox', () => {
     // And the backlog still went out oldest first around it.
     const backlog = order.filter((a) => a !== 'customer-fresh-0@customer.example');
     expect(backlog.indexOf('customer-backlog-0@customer.example')).toBeLessThan(MAX_CONNECTIONS * 2);
+  });
+
+  it('sends mail woken with wakeFirst before the rows it had already claimed', async () => {
+    const t = await open((c) => (c.smtp.sendTimeoutMs = 1500));
+    const worker = new OutboxWorker({
+      store: t.runtime.store,
+      mailerFor: (m) => t.runtime.mailerFor(m),
+      schedule: RetrySchedule.parse(['1m']),
+      logger: createLogger({ level: 'silent' }),
+      clock: t.clock,
+      pollIntervalMs: 60_000,
+      batchSize: 20,
+      concurrency: () => MAX_CONNECTIONS,
+      leaseMs: 30_000,
+    });
+    // A backlog is claimed and its first sends hang, so the rest of the claim waits in the worker's queue.
+    env.smtp.setStallData(true);
+    await queueAcks(t, 30, 'claimed');
+    worker.start();
+    try {
+      await until(() => env.smtp.stalled === MAX_CONNECTIONS);
+      // Mail taken ahead of the backlog queues its acknowledgement now.
+      await queueAcks(t, 1, 'ahead');
+      worker.wakeFirst(1);
+      // Claimed (leased) while the hanging sends still hold every connection.
+      const leased = () => (dbOf(t.runtime.store).prepare('SELECT next_attempt_at AS at FROM outbox ORDER BY id DESC LIMIT 1').get() as { at: number }).at;
+      await until(() => leased() > t.clock.now().getTime());
+      env.smtp.setStallData(false);
+      const [first] = await env.smtp.waitFor(1, 20_000);
+      expect(first!.envelope.to).toEqual(['customer-ahead-0@customer.example']);
+      // Everything but the sends that hung (retried in a minute) goes out, once each, the rows that made room included.
+      await env.smtp.waitFor(31 - MAX_CONNECTIONS, 30_000);
+    } finally {
+      await worker.stop();
+    }
+    const sent = env.smtp.messages.map((m) => m.envelope.to[0]);
+    expect(sent).toHaveLength(31 - MAX_CONNECTIONS);
+    expect(new Set(sent).size).toBe(sent.length);
   });
 
   it('retries after a refused login (535) and delivers once the login works, without an operator', async () => {

@@ -151,3 +151,20 @@ describe('a parse past its deadline', () => {
     expect(folder.map((m) => m.messageId)).toContain('<table@attacker.example>');
   });
 });
+
+describe('mail taken ahead of a backlog', () => {
+  it('is parsed before the messages already waiting for a thread, in its own order', async () => {
+    pool = new ParsePool({ size: 1 });
+    pool.warm();
+    const opts = { attachmentsDir: join(env.dir, 'pool-order'), maxAttachmentBytes: 0 };
+    const mail = (n: string) => Buffer.from(customerMail({ subject: n, messageId: `${n}@customer.example` }));
+    const done: string[] = [];
+    const parse = (n: string, first = false) => pool!.parse(mail(n), opts, first).then(() => done.push(n));
+    const waiting = ['backlog-1', 'backlog-2', 'backlog-3', 'backlog-4'].map((n) => parse(n));
+    const ahead = ['new-1', 'new-2'].map((n) => parse(n, true));
+    await Promise.all([...waiting, ...ahead]);
+    // The one thread may already hold the first message of the backlog; the new mail comes next, in order.
+    expect(done.filter((n) => n.startsWith('new-'))).toEqual(['new-1', 'new-2']);
+    expect(done.indexOf('new-2')).toBeLessThan(done.indexOf('backlog-2'));
+  });
+});

@@ -75,12 +75,15 @@ interface FetchedBatch {
   mails: RawMail[];
   /** Its parse, begun as soon as it was fetched; null when it holds no mail. */
   parsed: ParsedBatch | null;
-  /** The highest UID this batch accounts for (taken, or skipped as already known). */
-  lastUid: number;
   /** How many UIDs of the pass it accounts for, for the progress display. */
   covered: number;
   /** UIDs of the pass after it. */
   remaining: number;
+}
+
+/** The highest UID a cycle has listed so far: the next search starts above it. */
+interface Listed {
+  upTo: number;
 }
 
 interface Session {
@@ -214,45 +217,66 @@ export class ImapWorker {
     await this.settleOwed(session, uidValidity);
 
     const cursor = await this.pipeline.store.getCursor(this.mailbox.name);
-    let after = cursor?.uidValidity === uidValidity ? cursor.lastUid : 0;
+    const listed: Listed = { upTo: cursor?.uidValidity === uidValidity ? cursor.lastUid : 0 };
     let taken = 0;
     while (!this.stopping) {
       this.newMail.take();
       // One search per pass: a backlog is then worked through in batches
       // without listing it again for each one.
-      const pending = await this.searchNew(session.client, after);
+      const pending = await this.searchNew(session.client, listed.upTo);
       if (pending.length === 0) {
         this.lastPollAt = this.clock.now().getTime();
         break;
       }
-      const progress =
-        pending.length > this.imap.batchSize ? this.progress?.({ label: `${this.mailbox.name}: taking ${pending.length} messages`, total: pending.length }) : undefined;
-      // The next batch is fetched, and parsed on the worker threads, while
-      // this one commits: the server's I/O, the parse and the commit overlap.
-      // imapflow queues commands, so the MOVE of this batch follows that
-      // FETCH on the connection.
-      const batches = this.fetchBatches(session, uidValidity, pending);
-      let next = batches.next();
-      try {
-        for (;;) {
-          const fetched = await next;
-          if (fetched.done) break;
-          next = batches.next();
-          after = fetched.value.lastUid;
-          if (this.stopping) {
-            await fetched.value.parsed?.discard();
-            break;
-          }
-          taken += await this.takeBatch(session, uidValidity, fetched.value);
-          progress?.tick(fetched.value.covered);
-        }
-      } finally {
-        // A batch fetched ahead when a commit failed or stop() came is given up: nothing of it was committed.
-        next.then((r) => (r.done ? undefined : r.value.parsed?.discard())).catch(() => undefined);
-        progress?.done();
-      }
+      taken += await this.takePass(session, uidValidity, pending, listed, false);
     }
     this.lastError = null;
+    return taken;
+  }
+
+  /**
+   * Takes the UIDs of one search in batches. Mail the server reports as
+   * arrived meanwhile (EXISTS) is listed between two batches and taken ahead
+   * of the rest, so a customer who writes during a backlog is answered in
+   * seconds rather than after it. Those messages are marked `ahead`: their
+   * receipts keep them from being taken twice, and the cursor moves only
+   * with the backlog in UID order, so a crash never skips an older UID.
+   */
+  private async takePass(session: Session, uidValidity: number, pending: number[], listed: Listed, ahead: boolean): Promise<number> {
+    listed.upTo = Math.max(listed.upTo, pending[pending.length - 1]!);
+    const progress =
+      !ahead && pending.length > this.imap.batchSize
+        ? this.progress?.({ label: `${this.mailbox.name}: taking ${pending.length} messages`, total: pending.length })
+        : undefined;
+    // The next batch is fetched, and parsed on the worker threads, while
+    // this one commits: the server's I/O, the parse and the commit overlap.
+    // imapflow queues commands, so the MOVE of this batch follows that
+    // FETCH on the connection.
+    const batches = this.fetchBatches(session, uidValidity, pending, ahead);
+    let next = batches.next();
+    let taken = 0;
+    try {
+      for (;;) {
+        const fetched = await next;
+        if (fetched.done) break;
+        next = batches.next();
+        if (this.stopping) {
+          await fetched.value.parsed?.discard();
+          break;
+        }
+        taken += await this.takeBatch(session, uidValidity, fetched.value);
+        progress?.tick(fetched.value.covered);
+        // Mail that arrives after the last batch is listed by the next search, in order.
+        if (fetched.value.remaining > 0 && !this.stopping && this.newMail.take()) {
+          const arrived = await this.searchNew(session.client, listed.upTo);
+          if (arrived.length > 0) taken += await this.takePass(session, uidValidity, arrived, listed, true);
+        }
+      }
+    } finally {
+      // A batch fetched ahead when a commit failed or stop() came is given up: nothing of it was committed.
+      next.then((r) => (r.done ? undefined : r.value.parsed?.discard())).catch(() => undefined);
+      progress?.done();
+    }
     return taken;
   }
 
@@ -328,7 +352,7 @@ export class ImapWorker {
    * of the heads of over-size messages), whatever the batch's length.
    * UIDs that already have a receipt are skipped (settleOwed settles them).
    */
-  private async *fetchBatches(session: Session, uidValidity: number, pending: number[]): AsyncGenerator<FetchedBatch> {
+  private async *fetchBatches(session: Session, uidValidity: number, pending: number[], ahead: boolean): AsyncGenerator<FetchedBatch> {
     const { client } = session;
     for (let i = 0; i < pending.length && !this.stopping; i += this.imap.batchSize) {
       const uids = pending.slice(i, i + this.imap.batchSize);
@@ -351,9 +375,9 @@ export class ImapWorker {
         const lastUid = end === wanted.length ? uids[uids.length - 1]! : wanted[end - 1]!;
         const upTo = uids.filter((uid) => uid <= lastUid).length;
         const part = wanted.slice(start, end);
-        const mails = part.length === 0 ? [] : await this.download(client, uidValidity, part, sizes);
+        const mails = part.length === 0 ? [] : await this.download(client, uidValidity, part, sizes, ahead);
         const parsed = mails.length === 0 ? null : parseBatch(this.pipeline, mails);
-        yield { mails, parsed, lastUid, covered: upTo - accounted, remaining: pending.length - i - upTo };
+        yield { mails, parsed, covered: upTo - accounted, remaining: pending.length - i - upTo };
         accounted = upTo;
         start = end;
       } while (start < wanted.length && !this.stopping);
@@ -368,7 +392,8 @@ export class ImapWorker {
     const outcomes = results.flatMap((r) => (r.origin.via === 'imap' ? [{ uid: r.origin.uid, outcome: r.outcome }] : []));
     await this.beforeSettle?.(outcomes.map((o) => o.uid));
     await this.settle(session, uidValidity, outcomes);
-    this.log.info({ code: 'IMAP_BATCH', count: mails.length, remaining, ms: Math.round(performance.now() - started) }, 'IMAP batch taken');
+    const ahead = mails[0]!.origin.via === 'imap' && mails[0]!.origin.ahead === true;
+    this.log.info({ code: 'IMAP_BATCH', count: mails.length, remaining, ...(ahead && { ahead }), ms: Math.round(performance.now() - started) }, 'IMAP batch taken');
     return mails.length;
   }
 
@@ -377,7 +402,7 @@ export class ImapWorker {
    * the size cap comes as its first bytes only, from a second FETCH (the
    * pipeline quarantines it as too large). A message that vanished is left out.
    */
-  private async download(client: ImapFlow, uidValidity: number, uids: number[], sizes: Map<number, number>): Promise<RawMail[]> {
+  private async download(client: ImapFlow, uidValidity: number, uids: number[], sizes: Map<number, number>, ahead: boolean): Promise<RawMail[]> {
     const cap = this.pipeline.limits.maxMessageBytes;
     const whole = uids.filter((uid) => sizes.get(uid)! <= cap);
     const oversize = uids.filter((uid) => sizes.get(uid)! > cap);
@@ -396,7 +421,9 @@ export class ImapWorker {
     }
     return uids.flatMap((uid) => {
       const raw = raws.get(uid);
-      return raw === undefined ? [] : [{ origin: { via: 'imap' as const, mailbox: this.mailbox.name, uidValidity, uid }, raw, declaredSize: sizes.get(uid)! }];
+      if (raw === undefined) return [];
+      const origin = { via: 'imap' as const, mailbox: this.mailbox.name, uidValidity, uid, ...(ahead && { ahead: true as const }) };
+      return [{ origin, raw, declaredSize: sizes.get(uid)! }];
     });
   }
 

@@ -4,7 +4,8 @@ import type { Config, MailboxConfig } from '../config/load-config.js';
 import { smtpFor } from '../config/load-config.js';
 import { boundedText } from '../core/bounded-text.js';
 import type { Address, ParsedMessage } from '../core/types.js';
-import type { OutboundDraft, TicketRow } from '../store/store.js';
+import type { TicketRow } from '../store/store.js';
+import type { OutboundDraft } from '../core/types.js';
 import type { TemplateRegistry } from './template-registry.js';
 import type { TemplateKind, TemplateVars } from './template-schema.js';
 

@@ -115,3 +115,18 @@ export type MessageOrigin =
       ahead?: true;
     }
   | { via: 'pipe' | 'lmtp' | 'retry'; mailbox: string };
+
+/** A mail to queue; rendered before the transaction commits, composed to MIME by the outbox worker. */
+export interface OutboundDraft {
+  kind: string;
+  from: Address;
+  to: Address[];
+  subject: string;
+  text: string;
+  html: string | null;
+  messageId: string;
+  inReplyTo: string | null;
+  references: string[];
+  /** Extra headers such as Auto-Submitted. */
+  headers: Record<string, string>;
+}

@@ -3,14 +3,14 @@ import type { Logger } from '../core/logger.js';
 import { Wakeup } from '../core/wakeup.js';
 import { composeMime } from '../send/compose-mime.js';
 import { SendError, classifySendError, type Mailer } from '../send/mailer.js';
-import type { OutboxJob, Store } from '../store/store.js';
+import type { OutboxClaims, OutboxJob } from './outbox-claims.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
 /** How long a sent mark waits for others to share its commit (each commit is an fsync). */
 const SENT_COMMIT_WINDOW_MS = 100;
 
 export interface OutboxWorkerOptions {
-  store: Store;
+  store: OutboxClaims;
   mailerFor: (mailbox: string) => Mailer;
   schedule: RetrySchedule;
   logger: Logger;
@@ -43,7 +43,7 @@ export interface OutboxPass {
  * send slots as they free up, rather than in passes that wait for their
  * slowest send: a server that stalls until the deadline holds up one slot,
  * not the queue. Each claim gives half its rows to the newest mail never
- * tried and half to the oldest due (see `Store.claimOutbox`): a fresh
+ * tried and half to the oldest due (see `OutboxClaims.claimOutbox`): a fresh
  * acknowledgement goes out with the next claim however long the backlog,
  * and the backlog still drains in order. Every commit is an fsync, so the
  * claim, the composed messages of a claim, and the sent marks of sends that

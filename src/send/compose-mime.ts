@@ -1,6 +1,6 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { boundedText } from '../core/bounded-text.js';
-import type { OutboundDraft } from '../store/store.js';
+import type { OutboundDraft } from '../core/types.js';
 
 // RFC 5322 section 3.6.4 sets no limit on References, but every id of it is
 // repeated in each reply, so a long thread (or a forged header) would grow

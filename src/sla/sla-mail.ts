@@ -3,7 +3,8 @@
 
 import { composeToRequester, echoedFields, newMessageId, senderOf, type ComposeContext } from '../compose/compose-mail.js';
 import type { TemplateVars } from '../compose/template-schema.js';
-import type { OutboundDraft, TicketRow } from '../store/store.js';
+import type { TicketRow } from '../store/store.js';
+import type { OutboundDraft } from '../core/types.js';
 
 // auto-generated rather than auto-replied: the notice answers no message,
 // a clock sent it. Exchange honours X-Auto-Response-Suppress.

@@ -6,7 +6,8 @@ import type { Address } from '../core/types.js';
 import { StatusLinks } from '../core/status-links.js';
 import { sha256Hex } from './intake.js';
 import type { SqlEngine, SqlSession } from './sql-engine.js';
-import type { OutboxCounts, OutboxEntry, OutboxJob, OutboxQueue } from './store.js';
+import type { OutboxCounts, OutboxEntry, OutboxQueue } from './store.js';
+import type { OutboxJob } from '../outbox/outbox-claims.js';
 
 export class SqlOutboxQueue implements OutboxQueue {
   constructor(private readonly engine: SqlEngine) {}

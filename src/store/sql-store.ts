@@ -9,24 +9,9 @@ import { SqlMailboxCursors } from './mailbox-cursors.js';
 import { SqlOutboxQueue } from './outbox-queue.js';
 import { SqlQuarantineStore } from './quarantine-store.js';
 import type { SqlEngine } from './sql-engine.js';
-import type {
-  ImapCursor,
-  IntakeItem,
-  IntakePolicy,
-  IntakeResult,
-  OutboundDraft,
-  OutboxCounts,
-  OutboxEntry,
-  OutboxJob,
-  QuarantineEntry,
-  Store,
-  StoreHooks,
-  ThreadStage,
-  TicketDetail,
-  TicketRow,
-  TicketSummary,
-  UnsettledReceipt,
-} from './store.js';
+import type { ImapCursor, IntakeItem, IntakePolicy, IntakeResult, OutboxCounts, OutboxEntry, QuarantineEntry, Store, StoreHooks, ThreadStage, TicketDetail, TicketRow, TicketSummary, UnsettledReceipt } from './store.js';
+import type { OutboundDraft } from '../core/types.js';
+import type { OutboxJob } from '../outbox/outbox-claims.js';
 import { SqlTicketCommands } from './ticket-commands.js';
 
 export interface StoreParts {

@@ -11,11 +11,13 @@ import type {
   AutoReplyTarget,
   Classification,
   MessageOrigin,
+  OutboundDraft,
   ParsedMessage,
   SenderAuthentication,
   TicketStatus,
 } from '../core/types.js';
 import type { StatusLinks } from '../core/status-links.js';
+import type { OutboxClaims } from '../outbox/outbox-claims.js';
 import type { SqlTransaction } from './sql-engine.js';
 
 /** What the pipeline decided about a parsed message, for the store to apply. */
@@ -46,21 +48,6 @@ export interface IntakeResult {
   /** The automatic reply queued with it, if any. */
   ackQueued: boolean;
   quarantineId: number | null;
-}
-
-/** A mail to queue; rendered before the transaction commits, composed to MIME by the outbox worker. */
-export interface OutboundDraft {
-  kind: string;
-  from: Address;
-  to: Address[];
-  subject: string;
-  text: string;
-  html: string | null;
-  messageId: string;
-  inReplyTo: string | null;
-  references: string[];
-  /** Extra headers such as Auto-Submitted. */
-  headers: Record<string, string>;
 }
 
 /** What a composer gets to write an automatic reply for a new ticket. */
@@ -225,18 +212,6 @@ export interface TicketDetail extends TicketSummary, TicketAutoReply {
   events: TicketEvent[];
 }
 
-export interface OutboxJob {
-  id: number;
-  messageRow: number;
-  mailbox: string;
-  kind: string;
-  envelopeFrom: string;
-  envelopeTo: string[];
-  attempts: number;
-  raw: Buffer | null;
-  draft: OutboundDraft;
-}
-
 export interface ImapCursor {
   uidValidity: number;
   lastUid: number;
@@ -304,20 +279,8 @@ export interface MailboxCursors {
 }
 
 /** The outbox worker's queue, and what `ticketd outbox` shows and retries. */
-export interface OutboxQueue {
-  /**
-   * Leases up to `limit` due rows: up to `fresh` of them the newest never
-   * tried, the rest the oldest due (first attempts and retries alike).
-   */
-  claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number): Promise<OutboxJob[]>;
-  /** Keeps composed messages, several in one commit, so every retry sends the same bytes. */
-  saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void>;
-  /** Marks rows the server accepted, several in one commit. */
-  markOutboxSent(ids: number[], now: number): Promise<void>;
-  /** Gives claimed rows back unsent before their lease ends (a clean stop). */
-  releaseOutbox(ids: number[], now: number): Promise<void>;
-  markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
-  markOutboxFailed(id: number, error: string, now: number): Promise<void>;
+/** The outbox worker's queue, and what the CLI and health checks read of it. */
+export interface OutboxQueue extends OutboxClaims {
   outboxCounts(): Promise<OutboxCounts>;
   /** Rows not sent yet (pending and failed), only the failed ones, or the one with `id`. */
   listOutbox(filter?: { failedOnly?: boolean; id?: number }): Promise<OutboxEntry[]>;

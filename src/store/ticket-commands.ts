@@ -5,17 +5,8 @@
 import type { Address, TicketStatus } from '../core/types.js';
 import type { StatusLinks } from '../core/status-links.js';
 import type { SqlEngine } from './sql-engine.js';
-import type {
-  IntakePolicy,
-  MessageSummary,
-  OutboundDraft,
-  StoreHooks,
-  TicketAutoReply,
-  TicketCommands,
-  TicketDetail,
-  TicketRow,
-  TicketSummary,
-} from './store.js';
+import type { IntakePolicy, MessageSummary, StoreHooks, TicketAutoReply, TicketCommands, TicketDetail, TicketRow, TicketSummary } from './store.js';
+import type { OutboundDraft } from '../core/types.js';
 import { TicketRecords } from './ticket-records.js';
 
 export class SqlTicketCommands implements TicketCommands {

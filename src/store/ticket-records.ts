@@ -4,7 +4,8 @@
 
 import { StatusLinks } from '../core/status-links.js';
 import type { SqlSession } from './sql-engine.js';
-import type { OutboundDraft, TicketRow } from './store.js';
+import type { TicketRow } from './store.js';
+import type { OutboundDraft } from '../core/types.js';
 
 export const TICKET_NOT_FOUND = 'TICKETD_TICKET_NOT_FOUND';
 

@@ -8,7 +8,8 @@ import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
 import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
-import type { IntakeItem, IntakePolicy, OutboundDraft } from '../../src/store/store.js';
+import type { IntakeItem, IntakePolicy } from '../../src/store/store.js';
+import type { OutboundDraft } from '../../src/core/types.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/core/status-links.js';
 

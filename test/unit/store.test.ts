@@ -11,7 +11,8 @@ import type { MessageOrigin } from '../../src/core/types.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
 import { DatabaseTooNewError } from '../../src/store/migrate.js';
 import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
-import type { IntakeItem, IntakePolicy, OutboundDraft } from '../../src/store/store.js';
+import type { IntakeItem, IntakePolicy } from '../../src/store/store.js';
+import type { OutboundDraft } from '../../src/core/types.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/core/status-links.js';
 

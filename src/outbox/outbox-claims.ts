@@ -1,0 +1,34 @@
+// What the outbox worker needs of storage: claimed rows to send and the
+// bookkeeping of each attempt. Owned here, by its caller; the store
+// implements it (store/store.ts's OutboxQueue extends it).
+
+import type { OutboundDraft } from '../core/types.js';
+
+/** A claimed outbox row: leased to this worker until it is sent, retried or given back. */
+export interface OutboxJob {
+  id: number;
+  messageRow: number;
+  mailbox: string;
+  kind: string;
+  envelopeFrom: string;
+  envelopeTo: string[];
+  attempts: number;
+  raw: Buffer | null;
+  draft: OutboundDraft;
+}
+
+export interface OutboxClaims {
+  /**
+   * Leases up to `limit` due rows: up to `fresh` of them the newest never
+   * tried, the rest the oldest due (first attempts and retries alike).
+   */
+  claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number): Promise<OutboxJob[]>;
+  /** Keeps composed messages, several in one commit, so every retry sends the same bytes. */
+  saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void>;
+  /** Marks rows the server accepted, several in one commit. */
+  markOutboxSent(ids: number[], now: number): Promise<void>;
+  /** Gives claimed rows back unsent before their lease ends (a clean stop). */
+  releaseOutbox(ids: number[], now: number): Promise<void>;
+  markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
+  markOutboxFailed(id: number, error: string, now: number): Promise<void>;
+}

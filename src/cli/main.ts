@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config.js';
@@ -12,6 +13,8 @@ import { migrate } from '../store/migrate.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
+import { readTextInput, type TextSource } from './text-input.js';
+import { ticketJson, ticketText } from './ticket-view.js';
 
 // Modules beyond what every command shares (config, store, templates) load
 // on demand: an MTA runs `ticketd ingest` once per message, and it should not
@@ -119,53 +122,31 @@ tickets
 
 tickets
   .command('show <ref>')
-  .description('show one ticket with its messages')
+  .description('show one ticket: its fields, then the conversation oldest first with every text, internal notes marked')
   .option('--json', 'print JSON')
   .action(async (refText: string, opts: { json?: boolean }) => {
     await withRuntime(ctx, async (runtime) => {
       const ref = refArg(refText);
       const detail = await runtime.store.ticketDetail(ref);
       if (!detail) throw new UsageError(`no ticket with reference ${ref}`);
-      const { events, ...rest } = detail;
-      const messages = rest.messages.map(({ direction, kind, from, to, subject, messageId, date }) => ({
-        direction,
-        kind,
-        from,
-        to,
-        subject,
-        messageId,
-        date,
-      }));
-      if (opts.json) {
-        out({ ...rest, messages });
-        return;
-      }
-      const { messages: _m, ...head } = rest;
-      for (const [k, v] of Object.entries(head)) print(`${k.padEnd(13)} ${v ?? ''}\n`);
-      process.stdout.write('\n');
-      printTable(messages, ['date', 'direction', 'kind', 'from', 'subject']);
-      if (events.length) {
-        process.stdout.write('\n');
-        // Written out in full: an internal note is what the next team reads.
-        for (const e of events) {
-          const detail = Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-          print(`${new Date(e.at).toISOString()}  ${e.type.padEnd(16)} ${(e.public ? 'public' : 'internal').padEnd(9)} ${detail.join(' ')}\n`);
-        }
-      }
+      if (opts.json) out(ticketJson(detail));
+      else print(ticketText(detail));
     });
   });
 
 tickets
   .command('reply <ref>')
-  .description('send an agent reply to the requester (threaded, counts as a response)')
-  .requiredOption('-m, --message <text>', 'the reply text')
-  .action(async (refText: string, opts: { message: string }) => {
+  .description('send an agent reply to the requester (threaded, counts as a response); the text from --message, --file or stdin')
+  .option('-m, --message <text>', 'the reply text')
+  .option('-f, --file <path>', 'read the reply from a file (- for stdin)')
+  .action(async (refText: string, opts: TextSource) => {
+    const ref = refArg(refText);
+    const text = await readTextInput(opts, 'reply');
     await withRuntime(ctx, async (runtime) => {
-      const ref = refArg(refText);
       const ticket = await runtime.store.addAgentReply(
         ref,
         (t, statusUrl, thread) =>
-          composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, opts.message, statusUrl, thread),
+          composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, text, statusUrl, thread),
         runtime.pipeline.policy(),
         runtime.clock.now().getTime(),
       );
@@ -174,19 +155,36 @@ tickets
   });
 
 tickets
+  .command('note <ref>')
+  .description('add an internal note for staff (never sent or shown to the customer); the text from --message, --file or stdin')
+  .option('-m, --message <text>', 'the note')
+  .option('-f, --file <path>', 'read the note from a file (- for stdin)')
+  .option('--by <name>', 'who writes it', staffName())
+  .action(async (refText: string, opts: TextSource & { by: string }) => {
+    const ref = refArg(refText);
+    const text = await readTextInput(opts, 'note');
+    await withRuntime(ctx, async (runtime) => {
+      const t = await runtime.store.addNote(ref, text, opts.by, runtime.clock.now().getTime());
+      printErr(`note added to ${t.ref}\n`);
+    });
+  });
+
+tickets
   .command('status <ref> <status>')
-  .description(`set a ticket's status (${TICKET_STATUSES.join(', ')})`)
-  .option('--reason <text>', 'public reason shown to the customer when on-hold')
+  .description(`set a ticket's status (${TICKET_STATUSES.join(', ')}); the same status again is refused`)
+  .option('--reason <text>', 'public reason shown to the customer when on-hold (kept when not given; "" clears it)')
   .action(async (refText: string, status: string, opts: { reason?: string }) => {
     if (!(TICKET_STATUSES as string[]).includes(status)) {
       throw new UsageError(`unknown status ${JSON.stringify(status)}; use one of ${TICKET_STATUSES.join(', ')}`);
     }
+    if (opts.reason !== undefined && status !== 'on-hold') throw new UsageError('--reason is the on-hold reason; it goes only with on-hold');
+    const reason = opts.reason === undefined ? undefined : opts.reason.trim() || null;
     await withRuntime(ctx, async (runtime) => {
       const t = await runtime.store.setStatus(refArg(refText), status as TicketStatus, {
-        reason: opts.reason ?? null,
+        ...(reason !== undefined ? { reason } : {}),
         now: runtime.clock.now().getTime(),
       });
-      process.stderr.write(`${t.ref} is now ${t.status}\n`);
+      printErr(`${t.ref} is now ${t.status}${t.status === 'on-hold' ? (t.onHoldReason ? `: ${t.onHoldReason}` : ' (no reason shown to the customer)') : ''}\n`);
     });
   });
 
@@ -218,6 +216,15 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
   { commands: ['demo'], register: async () => (await import('./demo.js')).registerDemoCommand(program) },
   { commands: ['tickets'], register: async () => (await import('./status-link-commands.js')).registerStatusLinkCommands(tickets, ctx) },
 ];
+
+/** Who a note or handoff is recorded as written by, unless `--by` says: the login running the command. */
+function staffName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'cli';
+  }
+}
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -251,6 +258,11 @@ function fail(err: unknown): never {
     process.exit(EXIT.usage);
   }
   const e = err as { code?: string; message?: string };
+  if (e.code === 'TICKETD_TICKET_NOT_FOUND') {
+    // An unknown reference is a wrong call, whichever command met it.
+    printErr(`ticketd: ${e.message}\n`);
+    process.exit(EXIT.usage);
+  }
   printErr(`ticketd: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
   process.exit(EXIT.error);
 }

@@ -10,6 +10,7 @@ import { referencesInSubject } from '../thread/reference.js';
 import { StatusLinks } from '../web/status-links.js';
 import { migrate, pendingMigrations } from './migrate.js';
 import { loadNamedQueries } from './named-queries.js';
+import { QuarantineReleasedError, StatusUnchangedError } from './ticket-errors.js';
 import type {
   ImapCursor,
   IntakeItem,
@@ -701,8 +702,12 @@ export class SqliteStore implements Store {
   async setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow> {
     return this.db.transaction(() => {
       const t = this.ticketRowByRef(ref);
-      this.s('update-ticket-status').run({ id: t.id, status, reason: opts.reason ?? null, now: opts.now });
-      this.event(t.id, 'status', true, { status, ...(status === 'on-hold' && opts.reason ? { reason: opts.reason } : {}) }, opts.now);
+      // On hold without a reason given keeps the reason the customer was told;
+      // the same status again is refused unless it brings a new reason.
+      const reason = status !== 'on-hold' ? null : opts.reason === undefined && t.status === 'on-hold' ? t.onHoldReason : (opts.reason ?? null);
+      if (status === t.status && (status !== 'on-hold' || reason === t.onHoldReason)) throw new StatusUnchangedError(t.ref, status, t.onHoldReason);
+      this.s('update-ticket-status').run({ id: t.id, status, reason, now: opts.now });
+      this.event(t.id, 'status', true, { status, ...(reason ? { reason } : {}) }, opts.now);
       this.afterTicketChange?.(t.id, 'status', opts.now);
       return this.ticketRow(t.id)!;
     }).immediate();
@@ -714,6 +719,15 @@ export class SqliteStore implements Store {
       this.s('set-ticket-team').run(team, now, t.id);
       this.event(t.id, 'handoff', true, { team }, now);
       if (note) this.event(t.id, 'note', false, { team, text: note }, now);
+      return this.ticketRow(t.id)!;
+    }).immediate();
+  }
+
+  async addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow> {
+    return this.db.transaction(() => {
+      const t = this.ticketRowByRef(ref);
+      this.event(t.id, 'note', false, { text, by }, now);
+      this.s('touch-ticket').run(now, t.id);
       return this.ticketRow(t.id)!;
     }).immediate();
   }
@@ -738,6 +752,20 @@ export class SqliteStore implements Store {
 
   async markQuarantineReleased(id: number, outcome: string, now: number): Promise<void> {
     this.s('release-quarantine').run(now, outcome, id);
+  }
+
+  async discardQuarantine(id: number, now: number): Promise<{ entry: QuarantineEntry; bytesRemoved: boolean } | null> {
+    return this.db.transaction(() => {
+      const row = this.s('quarantine-by-id').get(id) as (RawQuarantine & { raw: Buffer; rawSha: string }) | undefined;
+      if (!row) return null;
+      if (row.releasedAt !== null) throw new QuarantineReleasedError(id, row.releaseOutcome);
+      this.s('insert-discarded-raw').run({ empty: Buffer.alloc(0), now });
+      this.s('discard-quarantine').run({ id, now });
+      // Kept when a message or another entry still holds the same bytes.
+      const removed = this.s('drop-unused-raw').run({ sha: row.rawSha }).changes > 0;
+      const entry = toQuarantine(this.s('quarantine-by-id').get(id) as RawQuarantine);
+      return { entry: { ...entry, size: row.size }, bytesRemoved: removed };
+    }).immediate();
   }
 }
 

@@ -258,13 +258,26 @@ export interface Store {
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
   ): Promise<TicketRow>;
+  /**
+   * Changes the status. The same status again is refused (StatusUnchangedError)
+   * unless it is on-hold with a different reason; `reason` undefined keeps an
+   * on-hold ticket's reason, null clears it.
+   */
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow>;
+  /** An internal note: kept with the ticket for staff, never shown or sent to the customer. */
+  addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow>;
   /** Hands a ticket to a team: a public event naming the team, and the note for the team as an internal one. */
   handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow>;
 
   listQuarantine(opts?: { includeReleased?: boolean }): Promise<QuarantineEntry[]>;
   quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null>;
   markQuarantineReleased(id: number, outcome: string, now: number): Promise<void>;
+  /**
+   * Releases an entry as junk (`discarded`) and removes its stored bytes
+   * unless a message or another entry holds the same ones; null when there is
+   * no such entry, QuarantineReleasedError when it was released already.
+   */
+  discardQuarantine(id: number, now: number): Promise<{ entry: QuarantineEntry; bytesRemoved: boolean } | null>;
 
   close(): void;
 }

@@ -43,7 +43,7 @@ export interface RouteVerdict {
   /** The rule that decided, or null when none matched. */
   rule: string | null;
   queue: string | null;
-  priority: RouteSet['priority'] | null;
+  priority: NonNullable<RouteSet['priority']> | null;
   tags: string[];
   /** Every rule tried, in order, up to and including the one that matched. */
   trace: RuleTrace[];

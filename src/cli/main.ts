@@ -11,6 +11,7 @@ import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.
 import { SqliteStore } from '../store/sqlite-store.js';
 import { migrate } from '../store/migrate.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
+import type { Runtime } from '../daemon/runtime.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
 import { readTextInput, type TextSource } from './text-input.js';
@@ -116,7 +117,7 @@ tickets
         ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
       });
       if (opts.json) out(list);
-      else printTable(list, ['ref', 'status', 'mailbox', 'team', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
+      else printTable(list, ['ref', 'status', 'mailbox', 'queue', 'owner', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
     });
   });
 
@@ -190,17 +191,60 @@ tickets
 
 tickets
   .command('handoff <ref>')
-  .description('hand a ticket to another team; the customer sees the team, the team reads the note')
-  .requiredOption('--team <name>', 'the team taking over')
-  .option('--note <text>', 'what the team needs to know (internal, never shown to the customer)')
-  .action(async (refText: string, opts: { team: string; note?: string }) => {
-    const team = opts.team.trim();
-    if (!team) throw new UsageError('--team must name a team');
+  .description('hand a ticket to another queue or person with a note (required); the receiving side is mailed the whole story, the customer sees the queue name only')
+  .option('--queue <name>', 'the queue taking over')
+  .option('--team <name>', 'the same as --queue (its name before queues; kept for one release)')
+  .option('--to <address>', 'the person taking over (an address of staff)')
+  .option('-m, --note <text>', 'what the next person needs to know (internal); else --file or stdin')
+  .option('-f, --file <path>', 'read the note from a file (- for stdin)')
+  .option('--by <name>', 'who hands it on', staffName())
+  .action(async (refText: string, opts: { queue?: string; team?: string; to?: string; note?: string; file?: string; by: string }) => {
+    const ref = refArg(refText);
+    if (opts.queue !== undefined && opts.team !== undefined) throw new UsageError('give --queue or --team, not both');
+    const queueName = (opts.queue ?? opts.team)?.trim();
+    if (queueName === '') throw new UsageError('--queue must name a queue');
+    if (queueName === undefined && opts.to === undefined) throw new UsageError('give --queue NAME or --to ADDRESS');
+    const note = await readTextInput({ message: opts.note, file: opts.file }, 'handoff note');
     await withRuntime(ctx, async (runtime) => {
-      const t = await runtime.store.handoff(refArg(refText), team, opts.note?.trim() || null, runtime.clock.now().getTime());
-      printErr(`${t.ref} handed to ${team}\n`);
+      const change = { ...(queueName !== undefined ? { queue: queueArg(runtime, queueName) } : {}), ...(opts.to !== undefined ? { owner: staffArg(runtime, opts.to) } : {}) };
+      const now = runtime.clock.now().getTime();
+      const r = await runtime.store.assign(ref, change, { note, by: opts.by, now, handoff: true }, runtime.handoffNotifier(now));
+      const to = r.ticket.owner ? `${r.ticket.owner} (${r.ticket.queue ?? 'no queue'})` : (r.ticket.queue ?? '');
+      printErr(`${r.ticket.ref} handed to ${to}${r.notices ? `; ${r.notices} notice(s) queued` : '; nobody to notify (no staff or notify address for it)'}\n`);
     });
   });
+
+tickets
+  .command('assign <ref> <owner>')
+  .description('give a ticket to one person of its queue (an address), or "none" to give it back to the queue; taking it from someone else is a handoff and needs --note')
+  .option('-m, --note <text>', 'why (required when someone else owned it)')
+  .option('--by <name>', 'who assigns it', staffName())
+  .action(async (refText: string, ownerText: string, opts: { note?: string; by: string }) => {
+    const ref = refArg(refText);
+    await withRuntime(ctx, async (runtime) => {
+      const owner = ownerText === 'none' ? null : staffArg(runtime, ownerText);
+      const now = runtime.clock.now().getTime();
+      const r = await runtime.store.assign(ref, { owner }, { note: opts.note?.trim() || null, by: opts.by, now }, runtime.handoffNotifier(now));
+      printErr(`${r.ticket.ref} is ${r.ticket.owner ? `owned by ${r.ticket.owner}` : `with ${r.ticket.queue ?? 'no queue'}, unowned`}${r.handoff ? ' (handoff recorded)' : ''}\n`);
+    });
+  });
+
+/** A configured queue, named in any case; any name while no queues are configured (teams as before). */
+function queueArg(runtime: Runtime, name: string): string {
+  if (runtime.config.queues.length === 0) return name;
+  const queue = runtime.queue(name);
+  if (!queue) throw new UsageError(`no queue named ${JSON.stringify(name)} (configured: ${runtime.config.queues.map((q) => q.name).join(', ')})`);
+  return queue.name;
+}
+
+/** A person a ticket can go to: an address, one of some queue's staff when queues name their staff. */
+function staffArg(runtime: Runtime, text: string): string {
+  const address = text.trim().toLowerCase();
+  if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`not an address: ${JSON.stringify(text)}`);
+  const staff = runtime.config.queues.flatMap((q) => q.staff);
+  if (staff.length > 0 && !staff.includes(address)) throw new UsageError(`${address} is not in the staff of any queue`);
+  return address;
+}
 
 // Command modules of the other areas (status page, SLA, operations), in the
 // order help lists them. Only the module of the command being run is
@@ -213,6 +257,7 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
   },
   { commands: ['ingest', 'quarantine'], register: async () => (await import('./inbound-commands.js')).registerInboundCommands(program, ctx) },
   { commands: ['outbox'], register: async () => (await import('./outbox-commands.js')).registerOutboxCommands(program, ctx) },
+  { commands: ['rules'], register: async () => (await import('./routing-commands.js')).registerRoutingCommands(program, ctx) },
   { commands: ['demo'], register: async () => (await import('./demo.js')).registerDemoCommand(program) },
   { commands: ['tickets'], register: async () => (await import('./status-link-commands.js')).registerStatusLinkCommands(tickets, ctx) },
 ];

@@ -2,9 +2,20 @@ import type { MessageSummary, TicketDetail, TicketEvent } from '../store/store.j
 
 /** What `tickets show --json` prints: every message with its text, and the ticket's events. */
 export function ticketJson(detail: TicketDetail) {
-  const { messages, events, ...head } = detail;
+  const { messages, events, handoffs, ...head } = detail;
   return {
     ...head,
+    handoffs: handoffs.map((h) => ({
+      from: h.fromOwner ?? h.fromQueue,
+      to: h.toOwner ?? h.toQueue,
+      by: h.by,
+      note: h.note,
+      at: new Date(h.at).toISOString(),
+      fromQueue: h.fromQueue,
+      toQueue: h.toQueue,
+      fromOwner: h.fromOwner,
+      toOwner: h.toOwner,
+    })),
     messages: messages.map(({ direction, kind, from, to, subject, messageId, date, text, public: isPublic }) => ({
       direction,
       kind,
@@ -29,9 +40,9 @@ type Entry = { at: number; order: number; lines: string[] };
  * INTERNAL, and the other events as one line each where they happened.
  */
 export function ticketText(detail: TicketDetail): string {
-  const { messages, events, ...head } = detail;
+  const { messages, events, handoffs, tags, team: _alias, ...head } = detail;
   const out: string[] = [];
-  for (const [k, v] of Object.entries(head)) out.push(`${k.padEnd(13)} ${v ?? ''}`);
+  for (const [k, v] of Object.entries({ ...head, tags: tags.join(' '), handoffs: handoffs.length })) out.push(`${k.padEnd(13)} ${v ?? ''}`);
   const entries: Entry[] = [
     ...messages.map((m, i): Entry => ({ at: Date.parse(m.date), order: i, lines: messageLines(m) })),
     ...events.map((e, i): Entry => ({ at: e.at, order: messages.length + i, lines: eventLines(e) })),

@@ -1,17 +1,18 @@
 import { join } from 'node:path';
-import type { Config, MailboxConfig } from '../config/load-config.js';
+import type { Config, MailboxConfig, QueueConfig } from '../config/load-config.js';
+import { composeHandoffNotice } from '../compose/staff-mail.js';
 import { smtpFor, type SmtpConfig } from '../config/load-config.js';
 import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import { messageIdDomain } from '../compose/compose-mail.js';
-import { buildIntakePolicy, mailboxNamed, ownAddresses } from '../pipeline/intake-policy.js';
+import { buildIntakePolicy, mailboxNamed, ownAddresses, routingInput, statusUrlFor } from '../pipeline/intake-policy.js';
 import type { Pipeline } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
 import { SlaEngine } from '../sla/sla-engine.js';
 import { SqliteStore } from '../store/sqlite-store.js';
-import type { IntakePolicy, TicketRow } from '../store/store.js';
+import type { HandoffNoticeRequest, IntakePolicy, OutboundDraft, TicketRow } from '../store/store.js';
 import type { WebPages } from '../web/page-templates.js';
 import { StatusLinks } from '../web/status-links.js';
 import { loadTemplates, type LoadedTemplates, type TemplatesScope } from './templates-check.js';
@@ -67,6 +68,7 @@ export class Runtime {
       get trustedAuthservIds() {
         return live().authentication.trustedAuthservIds;
       },
+      routing: (mailbox: string) => routingInput(live(), mailbox),
     };
   }
 
@@ -95,6 +97,22 @@ export class Runtime {
 
   mailbox(name: string): MailboxConfig {
     return mailboxNamed(this.config, name);
+  }
+
+  /** The configured queue of that name, whatever its case; undefined for a name no queue has (a team from before queues). */
+  queue(name: string | null): QueueConfig | undefined {
+    return name === null ? undefined : this.config.queues.find((q) => q.name.toLowerCase() === name.toLowerCase());
+  }
+
+  /** Composes what a handoff tells the receiving side; run by the store inside the handoff's transaction. */
+  handoffNotifier(now: number): (req: HandoffNoticeRequest) => OutboundDraft[] {
+    return (req) =>
+      composeHandoffNotice(
+        { config: this.config, mailbox: this.mailbox(req.ticket.mailbox), templates: this.templates },
+        req,
+        this.queue(req.handoff.toQueue),
+        (recipient) => statusUrlFor(this.config, this.store.tokenFor(req.ticket.id, recipient, this.links, now)),
+      );
   }
 
   /**

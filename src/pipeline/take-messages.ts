@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import type { MessageOrigin } from '../core/types.js';
 import { classify } from '../classify/classify.js';
 import { autoReplyTarget } from '../classify/reply-recipient.js';
+import { routeMessage, type RouteInput, type RouteRule } from '../classify/route.js';
 import { senderAuthentication } from '../classify/sender-auth.js';
 import { inThreadParser, type MessageParser } from '../parse/parse-pool.js';
 import type { IntakeItem, IntakeOutcome, IntakePolicy, IntakeResult, Store } from '../store/store.js';
@@ -22,6 +23,8 @@ export interface Pipeline {
   ownMessageIdDomains: readonly string[];
   /** authserv-ids whose Authentication-Results count (`authentication.trustedAuthservIds`); none when absent. */
   trustedAuthservIds?: readonly string[];
+  /** The routing rules that place a new ticket of a mailbox; no routing when absent. */
+  routing?: (mailbox: string) => { input: RouteInput; rules: readonly RouteRule[] };
   /** Where messages are parsed: the daemon's worker threads, else the calling thread. */
   parser?: MessageParser;
   /** Deadline of one parse (default 30 s); past it the message is quarantined as `parse-timeout`. */
@@ -72,8 +75,22 @@ export async function prepare(p: Pipeline, mail: RawMail, staging = new Attachme
       });
       const replyTarget = autoReplyTarget(message, { ownAddresses: p.ownAddresses });
       const senderAuth = senderAuthentication(message, { trustedAuthservIds: p.trustedAuthservIds ?? [] });
+      // Decided for every message, applied only if it opens a ticket (the store knows that).
+      const routing = p.routing?.(mail.origin.mailbox);
+      const route = routing ? routeMessage(message, routing.input, routing.rules) : null;
       return {
-        item: { origin: mail.origin, raw: mail.raw, stage: { ok: true, message, classification, replyTarget, senderAuth } },
+        item: {
+          origin: mail.origin,
+          raw: mail.raw,
+          stage: {
+            ok: true,
+            message,
+            classification,
+            replyTarget,
+            senderAuth,
+            route: route && { rule: route.rule, queue: route.queue, priority: route.priority, tags: route.tags },
+          },
+        },
         attachmentsDir: published?.dir ?? null,
       };
     } catch (err) {

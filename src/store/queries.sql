@@ -53,7 +53,7 @@ SELECT id FROM tickets WHERE ref = ?;
 
 -- name: ticket-by-id
 SELECT id, ref, mailbox, status, subject, requester, requester_name AS requesterName, reply_to AS replyTo,
-       language, priority, on_hold_reason AS onHoldReason, team, linked_to AS linkedTo, created_at AS createdAt,
+       language, priority, on_hold_reason AS onHoldReason, queue, owner, tags, linked_to AS linkedTo, created_at AS createdAt,
        updated_at AS updatedAt, first_response_at AS firstResponseAt, resolved_at AS resolvedAt, closed_at AS closedAt,
        ack_to AS ackTo
 FROM tickets WHERE id = ?;
@@ -108,8 +108,6 @@ WHERE id = @id;
 -- name: touch-ticket
 UPDATE tickets SET updated_at = ? WHERE id = ?;
 
--- name: set-ticket-team
-UPDATE tickets SET team = ?, updated_at = ? WHERE id = ?;
 
 -- name: mark-first-response
 UPDATE tickets SET first_response_at = coalesce(first_response_at, @now), updated_at = @now WHERE id = @id;
@@ -198,7 +196,7 @@ WHERE status = 'failed' AND (@id IS NULL OR id = @id)
 RETURNING id;
 
 -- name: list-tickets
-SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.team, t.created_at AS createdAt,
+SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue, t.owner, t.priority, t.created_at AS createdAt,
        (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS messageCount,
        (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo
 FROM tickets t

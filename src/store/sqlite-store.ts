@@ -10,8 +10,17 @@ import { referencesInSubject } from '../thread/reference.js';
 import { StatusLinks } from '../web/status-links.js';
 import { migrate, pendingMigrations } from './migrate.js';
 import { loadNamedQueries } from './named-queries.js';
-import { QuarantineReleasedError, StatusUnchangedError } from './ticket-errors.js';
+import {
+  AssignmentUnchangedError,
+  HandoffNoteRequiredError,
+  QuarantineReleasedError,
+  StatusUnchangedError,
+} from './ticket-errors.js';
 import type {
+  AssignmentChange,
+  HandoffNoticeRequest,
+  HandoffRecord,
+  TicketRoute,
   ImapCursor,
   IntakeItem,
   IntakeOutcome,
@@ -35,6 +44,9 @@ import type {
 export const TICKET_NOT_FOUND = 'TICKETD_TICKET_NOT_FOUND';
 const HOUR_MS = 3_600_000;
 
+/** Mail to staff about a ticket: kept with it, never part of the customer's conversation or its threading. */
+export const STAFF_MAIL_KINDS: ReadonlySet<string> = new Set(['staff-warning', 'handoff-notice', 'new-ticket-notice']);
+
 export class TicketNotFoundError extends Error {
   readonly code = TICKET_NOT_FOUND;
   constructor(ref: string) {
@@ -43,7 +55,7 @@ export class TicketNotFoundError extends Error {
 }
 
 /** Why a ticket changed; the SLA engine recomputes its deadlines on each. */
-export type TicketChange = 'created' | 'customer-reply' | 'reopened' | 'agent-reply' | 'status';
+export type TicketChange = 'created' | 'customer-reply' | 'reopened' | 'agent-reply' | 'status' | 'handoff';
 
 export interface SqliteStoreOptions {
   /** Skip applying migrations (the CLI's `migrate` does it explicitly). */
@@ -250,7 +262,7 @@ export class SqliteStore implements Store {
         return result(item.origin, 'threaded', verdict.reason, this.refOf(verdict.ticketId), false, null);
       }
       case 'new-ticket': {
-        const ticket = this.createTicket(mailbox, msg, verdict.linkTo, policy, now);
+        const ticket = this.createTicket(mailbox, msg, verdict.linkTo, policy, now, stage.route ?? null);
         this.s('set-ticket-auto-reply').run({ id: ticket.id, ackTo: target.address ?? null, ackWithheld: verdict.ackSuppressedBy });
         const row = this.insertInbound(ticket.id, mailbox, msg, cls.kind === 'request' ? 'request' : cls.kind, messageId, now);
         this.event(ticket.id, 'received', true, {}, now);
@@ -363,7 +375,8 @@ export class SqliteStore implements Store {
   }
 
   ticketRow(id: number): TicketRow | null {
-    return (this.s('ticket-by-id').get(id) as TicketRow | undefined) ?? null;
+    const row = this.s('ticket-by-id').get(id) as (Omit<TicketRow, 'tags'> & { tags: string }) | undefined;
+    return row ? { ...row, tags: JSON.parse(row.tags) as string[] } : null;
   }
 
   private refOf(id: number | null): string | null {
@@ -380,7 +393,14 @@ export class SqliteStore implements Store {
     return (this.s(query).get(...args) as { n: number }).n;
   }
 
-  private createTicket(mailbox: string, msg: ParsedMessage, linkTo: number | null, policy: IntakePolicy, now: number): TicketRow {
+  private createTicket(
+    mailbox: string,
+    msg: ParsedMessage,
+    linkTo: number | null,
+    policy: IntakePolicy,
+    now: number,
+    route: TicketRoute | null,
+  ): TicketRow {
     const requester = msg.from?.address ?? '';
     const replyTo = msg.replyTo[0]?.address ?? requester;
     for (let attempt = 0; ; attempt++) {
@@ -405,6 +425,11 @@ export class SqliteStore implements Store {
       );
       this.s('insert-participant').run(id, requester, 'requester');
       this.addParticipants(id, msg, policy, 'cc');
+      if (route !== null) {
+        // Before the SLA engine first reads the ticket: the priority chooses its policy.
+        this.s('set-ticket-route').run({ id, queue: route.queue, priority: route.priority ?? 'normal', tags: JSON.stringify(route.tags) });
+        this.event(id, 'routed', false, { rule: route.rule, queue: route.queue, priority: route.priority, tags: route.tags }, now);
+      }
       return this.ticketRow(id)!;
     }
   }
@@ -469,7 +494,7 @@ export class SqliteStore implements Store {
         rawSha256: null,
         sentDate: null,
         now,
-        public: draft.kind === 'staff-warning' ? 0 : 1,
+        public: STAFF_MAIL_KINDS.has(draft.kind) ? 0 : 1,
       }).lastInsertRowid,
     );
     this.s('insert-outbox').run(row, mailbox, draft.from.address, JSON.stringify(draft.to.map((a) => a.address)), now, now);
@@ -654,7 +679,10 @@ export class SqliteStore implements Store {
 
   async ticketDetail(ref: string): Promise<TicketDetail | null> {
     const t = await this.ticketByRef(ref);
-    if (!t) return null;
+    return t ? this.detailOf(t) : null;
+  }
+
+  private detailOf(t: TicketRow): TicketDetail {
     const summary = this.s('list-tickets').get({ status: null, mailbox: null, id: t.id }) as RawSummary;
     const messages = (this.s('ticket-messages').all(t.id) as RawMessage[]).map(
       (m): MessageSummary => ({
@@ -677,7 +705,8 @@ export class SqliteStore implements Store {
       at: e.at,
     }));
     const autoReply = this.s('ticket-auto-reply').get(t.id) as TicketAutoReply;
-    return { ...toSummary(summary), ...autoReply, messages, events };
+    const handoffs = this.s('ticket-handoffs').all({ ticketId: t.id }) as HandoffRecord[];
+    return { ...toSummary(summary), ...autoReply, tags: t.tags ?? [], messages, events, handoffs };
   }
 
   async addAgentReply(
@@ -713,14 +742,54 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  async handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow> {
+  async assign(
+    ref: string,
+    change: AssignmentChange,
+    opts: { note: string | null; by: string; now: number; handoff?: boolean },
+    notify?: (req: HandoffNoticeRequest) => OutboundDraft[],
+  ): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }> {
+    const now = opts.now;
     return this.db.transaction(() => {
       const t = this.ticketRowByRef(ref);
-      this.s('set-ticket-team').run(team, now, t.id);
-      this.event(t.id, 'handoff', true, { team }, now);
-      if (note) this.event(t.id, 'note', false, { team, text: note }, now);
-      return this.ticketRow(t.id)!;
+      const fromQueue = t.queue ?? null;
+      const fromOwner = t.owner ?? null;
+      const toQueue = change.queue ?? fromQueue;
+      const queueMoves = change.queue !== undefined && change.queue.toLowerCase() !== (fromQueue ?? '').toLowerCase();
+      // A new queue starts without an owner unless one is named.
+      const toOwner = change.owner !== undefined ? change.owner : queueMoves ? null : fromOwner;
+      const ownerMoves = (toOwner ?? '') !== (fromOwner ?? '');
+      if (!queueMoves && !ownerMoves) throw new AssignmentUnchangedError(t.ref, fromQueue, fromOwner);
+      // Taking (or giving back) a ticket within its queue is not a handoff: nobody else has to pick up the story.
+      const isHandoff = opts.handoff === true || queueMoves || (fromOwner !== null && toOwner !== null);
+      if (isHandoff && !opts.note) throw new HandoffNoteRequiredError(t.ref);
+      this.s('set-ticket-assignment').run({ id: t.id, queue: toQueue, owner: toOwner, now });
+      if (!isHandoff) {
+        this.event(t.id, 'assigned', false, { owner: toOwner, by: opts.by, ...(opts.note ? { text: opts.note } : {}) }, now);
+        return { ticket: this.ticketRow(t.id)!, handoff: null, notices: 0 };
+      }
+      const handoff: HandoffRecord = { fromQueue, toQueue, fromOwner, toOwner, by: opts.by, note: opts.note!, at: now };
+      this.s('insert-handoff').run({ ticketId: t.id, ...handoff, now });
+      // The customer sees which team has the case, never who or why.
+      if (queueMoves && toQueue !== null) this.event(t.id, 'handoff', true, { team: toQueue }, now);
+      this.event(t.id, 'handed-off', false, { from: fromOwner ?? fromQueue, to: toOwner ?? toQueue, by: opts.by, text: opts.note }, now);
+      // The new queue's SLA policy takes over; the time the customer waited so far still counts.
+      if (queueMoves) this.afterTicketChange?.(t.id, 'handoff', now);
+      const ticket = this.ticketRow(t.id)!;
+      let notices = 0;
+      if (notify) {
+        const detail = this.detailOf(ticket);
+        for (const draft of notify({ ticket, handoff, detail, staffThread: this.staffThreadIds(t.id) })) {
+          this.queueOutbound(t.id, t.mailbox, draft, now);
+          notices++;
+        }
+      }
+      return { ticket, handoff, notices };
     }).immediate();
+  }
+
+  /** Message-IDs of the staff mail about a ticket, oldest first: the thread staff notices continue. */
+  staffThreadIds(ticketId: number): string[] {
+    return (this.s('staff-thread-message-ids').all({ ticketId }) as { messageId: string }[]).map((r) => r.messageId);
   }
 
   async addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow> {
@@ -817,10 +886,11 @@ function toOutboxJob(r: DueRow): OutboxJob {
 }
 
 /** A `list-tickets` row: the summary with the time still in epoch milliseconds. */
-type RawSummary = Omit<TicketSummary, 'createdAt'> & { createdAt: number };
+type RawSummary = Omit<TicketSummary, 'createdAt' | 'team'> & { createdAt: number };
 
 function toSummary(r: RawSummary): TicketSummary {
-  return { ...r, createdAt: new Date(r.createdAt).toISOString() };
+  const { queue, owner, priority, ...rest } = r;
+  return { ...rest, queue, team: queue, owner, priority, createdAt: new Date(r.createdAt).toISOString() };
 }
 
 interface RawMessage {

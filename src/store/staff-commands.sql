@@ -11,3 +11,23 @@ ON CONFLICT (sha256) DO NOTHING;
 -- name: discard-quarantine
 UPDATE quarantine SET raw_sha256 = 'discarded', released_at = @now, release_outcome = 'discarded'
 WHERE id = @id AND released_at IS NULL;
+
+-- Where routing sent a new ticket: its queue, priority and tags.
+-- name: set-ticket-route
+UPDATE tickets SET queue = @queue, priority = @priority, tags = @tags WHERE id = @id;
+
+-- name: set-ticket-assignment
+UPDATE tickets SET queue = @queue, owner = @owner, updated_at = @now WHERE id = @id;
+
+-- name: insert-handoff
+INSERT INTO handoffs (ticket_id, from_queue, to_queue, from_owner, to_owner, by_whom, note, created_at)
+VALUES (@ticketId, @fromQueue, @toQueue, @fromOwner, @toOwner, @by, @note, @now);
+
+-- name: ticket-handoffs
+SELECT from_queue AS "fromQueue", to_queue AS "toQueue", from_owner AS "fromOwner", to_owner AS "toOwner", by_whom AS "by",
+       note, created_at AS "at"
+FROM handoffs WHERE ticket_id = @ticketId ORDER BY id;
+
+-- name: staff-thread-message-ids
+SELECT message_id AS "messageId" FROM messages
+WHERE ticket_id = @ticketId AND direction = 'out' AND kind IN ('handoff-notice', 'new-ticket-notice') ORDER BY id;

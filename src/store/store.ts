@@ -25,6 +25,16 @@ export interface IntakeStageOk {
   replyTarget: AutoReplyTarget;
   /** A trusted receiving MTA's DMARC verdict; absent or null when none was stamped or none is trusted. */
   senderAuth?: SenderAuthentication | null;
+  /** Where routing sends the ticket if the message opens one; absent when no routing ran. */
+  route?: TicketRoute | null;
+}
+
+/** What the routing rules decided for a new ticket (classify/route.ts). */
+export interface TicketRoute {
+  rule: string | null;
+  queue: string | null;
+  priority: string | null;
+  tags: string[];
 }
 
 /** A message that went through parse and classify, or failed there. */
@@ -99,8 +109,13 @@ export interface TicketRow {
   language: string | null;
   priority: string;
   onHoldReason: string | null;
-  /** The team it was last handed to, if any. */
-  team: string | null;
+  /** The queue (team) working it: set by routing, changed by handoffs; absent on rows read without it. */
+  queue?: string | null;
+  /** Read as `queue` before queues existed; rows built by older code may still carry it. */
+  team?: string | null;
+  /** The one person working it, if anyone took it. */
+  owner?: string | null;
+  tags?: string[];
   linkedTo: number | null;
   createdAt: number;
   updatedAt: number;
@@ -115,7 +130,11 @@ export interface TicketSummary {
   subject: string;
   requester: string;
   mailbox: string;
+  queue: string | null;
+  /** The same as `queue`, under its old name; kept for one release so scripts can move over. */
   team: string | null;
+  owner: string | null;
+  priority: string;
   createdAt: string;
   messageCount: number;
   linkedTo: string | null;
@@ -151,9 +170,39 @@ export interface TicketEvent {
   at: number;
 }
 
+/** One handoff: from which queue and owner to which, by whom and why. */
+export interface HandoffRecord {
+  fromQueue: string | null;
+  toQueue: string | null;
+  fromOwner: string | null;
+  toOwner: string | null;
+  by: string | null;
+  note: string;
+  at: number;
+}
+
 export interface TicketDetail extends TicketSummary, TicketAutoReply {
+  tags: string[];
   messages: MessageSummary[];
   events: TicketEvent[];
+  handoffs: HandoffRecord[];
+}
+
+/** A change of queue and/or owner asked for; absent fields stay as they are. */
+export interface AssignmentChange {
+  queue?: string;
+  /** An address, or null to give the ticket back to its queue. */
+  owner?: string | null;
+}
+
+/** What the receiving queue is told, composed inside the transaction that records the handoff. */
+export interface HandoffNoticeRequest {
+  ticket: TicketRow;
+  handoff: HandoffRecord;
+  /** The ticket so far, oldest first: its messages and events (notes included). */
+  detail: TicketDetail;
+  /** Message-IDs of the staff mail about this ticket sent so far, oldest first, to thread the notice under. */
+  staffThread: string[];
 }
 
 export interface OutboxJob {
@@ -266,8 +315,22 @@ export interface Store {
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow>;
   /** An internal note: kept with the ticket for staff, never shown or sent to the customer. */
   addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow>;
-  /** Hands a ticket to a team: a public event naming the team, and the note for the team as an internal one. */
-  handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow>;
+  /**
+   * Moves a ticket to another queue and/or owner. Changing the queue, or an
+   * owner who had it to someone else, is a handoff: it needs a note
+   * (HandoffNoteRequiredError), is recorded with who, when, from, to and why,
+   * shows the customer the new queue's name only, and queues the notices
+   * `notify` composes for the receiving side. Taking an unowned ticket
+   * within its queue is not a handoff unless `handoff` says it is (an
+   * explicit handoff to a person). Nothing changing is refused
+   * (AssignmentUnchangedError).
+   */
+  assign(
+    ref: string,
+    change: AssignmentChange,
+    opts: { note: string | null; by: string; now: number; handoff?: boolean },
+    notify?: (req: HandoffNoticeRequest) => OutboundDraft[],
+  ): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }>;
 
   listQuarantine(opts?: { includeReleased?: boolean }): Promise<QuarantineEntry[]>;
   quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null>;

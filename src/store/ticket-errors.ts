@@ -4,6 +4,8 @@
 
 export const STATUS_UNCHANGED = 'TICKETD_STATUS_UNCHANGED';
 export const QUARANTINE_RELEASED = 'TICKETD_QUARANTINE_RELEASED';
+export const HANDOFF_NOTE_REQUIRED = 'TICKETD_HANDOFF_NOTE_REQUIRED';
+export const ASSIGNMENT_UNCHANGED = 'TICKETD_ASSIGNMENT_UNCHANGED';
 
 /**
  * A status change to the status the ticket already has: recording it would
@@ -25,5 +27,21 @@ export class QuarantineReleasedError extends Error {
   readonly code = QUARANTINE_RELEASED;
   constructor(id: number, outcome: string | null) {
     super(`quarantine entry #${id} was already released (${outcome ?? ''})`);
+  }
+}
+
+/** A handoff without a note: the receiving side would have to ask the customer again. */
+export class HandoffNoteRequiredError extends Error {
+  readonly code = HANDOFF_NOTE_REQUIRED;
+  constructor(ref: string) {
+    super(`handing ${ref} on needs a note: what the next person needs to know`);
+  }
+}
+
+/** An assignment to the queue and owner the ticket already has. */
+export class AssignmentUnchangedError extends Error {
+  readonly code = ASSIGNMENT_UNCHANGED;
+  constructor(ref: string, queue: string | null, owner: string | null) {
+    super(`${ref} is already with ${queue ?? 'no queue'}${owner ? ` (${owner})` : ''}`);
   }
 }

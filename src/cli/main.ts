@@ -8,8 +8,8 @@ import { packageRoot } from '../config/package-root.js';
 import { redactConfig, unreadablePassFiles } from '../config/secrets.js';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
 import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import { migrate } from '../store/migrate.js';
+import { applyMigrations } from '../store/migrate.js';
+import { openEngine } from '../store/open-store.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
 import type { Runtime } from '../daemon/runtime.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
@@ -75,14 +75,15 @@ program
 program
   .command('migrate')
   .description('apply pending database migrations and exit')
-  .action(() => {
+  .action(async () => {
     const config = loadConfig(configPath());
-    const store = new SqliteStore(config.database, { migrate: false });
+    const engine = await openEngine(config.database, { migrate: false });
     try {
-      const { from, to } = migrate(store.db);
+      const { from, to } = await applyMigrations(engine);
+      await engine.checkQueries();
       process.stderr.write(from === to ? `database is at version ${to}\n` : `migrated database from version ${from} to ${to}\n`);
     } finally {
-      store.close();
+      await engine.close();
     }
   });
 
@@ -148,7 +149,7 @@ tickets
         ref,
         (t, statusUrl, thread) =>
           composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, text, statusUrl, thread),
-        runtime.pipeline.policy(),
+        await runtime.pipeline.policy(),
         runtime.clock.now().getTime(),
       );
       printErr(`reply to ${ticket.ref} queued for ${ticket.replyTo}\n`);
@@ -208,7 +209,7 @@ tickets
     await withRuntime(ctx, async (runtime) => {
       const change = { ...(queueName !== undefined ? { queue: queueArg(runtime, queueName) } : {}), ...(opts.to !== undefined ? { owner: staffArg(runtime, opts.to) } : {}) };
       const now = runtime.clock.now().getTime();
-      const r = await runtime.store.assign(ref, change, { note, by: opts.by, now, handoff: true }, runtime.handoffNotifier(now));
+      const r = await runtime.store.assign(ref, change, { note, by: opts.by, now, handoff: true }, runtime.handoffNotifier());
       const to = r.ticket.owner ? `${r.ticket.owner} (${r.ticket.queue ?? 'no queue'})` : (r.ticket.queue ?? '');
       printErr(`${r.ticket.ref} handed to ${to}${r.notices ? `; ${r.notices} notice(s) queued` : '; nobody to notify (no staff or notify address for it)'}\n`);
     });
@@ -224,16 +225,16 @@ tickets
     await withRuntime(ctx, async (runtime) => {
       const owner = ownerText === 'none' ? null : staffArg(runtime, ownerText);
       const now = runtime.clock.now().getTime();
-      const r = await runtime.store.assign(ref, { owner }, { note: opts.note?.trim() || null, by: opts.by, now }, runtime.handoffNotifier(now));
+      const r = await runtime.store.assign(ref, { owner }, { note: opts.note?.trim() || null, by: opts.by, now }, runtime.handoffNotifier());
       printErr(`${r.ticket.ref} is ${r.ticket.owner ? `owned by ${r.ticket.owner}` : `with ${r.ticket.queue ?? 'no queue'}, unowned`}${r.handoff ? ' (handoff recorded)' : ''}\n`);
     });
   });
 
 /** A configured queue, named in any case; any name while no queues are configured (teams as before). */
 function queueArg(runtime: Runtime, name: string): string {
-  if (runtime.config.queues.length === 0) return name;
+  if ((runtime.config.queues ?? []).length === 0) return name;
   const queue = runtime.queue(name);
-  if (!queue) throw new UsageError(`no queue named ${JSON.stringify(name)} (configured: ${runtime.config.queues.map((q) => q.name).join(', ')})`);
+  if (!queue) throw new UsageError(`no queue named ${JSON.stringify(name)} (configured: ${(runtime.config.queues ?? []).map((q) => q.name).join(', ')})`);
   return queue.name;
 }
 
@@ -241,7 +242,7 @@ function queueArg(runtime: Runtime, name: string): string {
 function staffArg(runtime: Runtime, text: string): string {
   const address = text.trim().toLowerCase();
   if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`not an address: ${JSON.stringify(text)}`);
-  const staff = runtime.config.queues.flatMap((q) => q.staff);
+  const staff = (runtime.config.queues ?? []).flatMap((q) => q.staff);
   if (staff.length > 0 && !staff.includes(address)) throw new UsageError(`${address} is not in the staff of any queue`);
   return address;
 }

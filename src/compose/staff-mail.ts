@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import type { QueueConfig } from '../config/load-config.js';
 import { boundedText } from '../core/bounded-text.js';
 import type { Address } from '../core/types.js';
-import type { HandoffNoticeRequest, OutboundDraft, TicketDetail, TicketRow } from '../store/store.js';
+import type { HandoffNoticeRequest, HandoffRecord, OutboundDraft, TicketDetail, TicketRow } from '../store/store.js';
 import { echoedFields, newMessageId, senderOf, type ComposeContext } from './compose-mail.js';
 
 // Staff mail is mail to people, not an automatic reply to the customer, but
@@ -14,12 +14,17 @@ const STORY_MESSAGE_CHARS = 4000;
 /** Message kinds the story tells: what the customer wrote and what we answered. */
 const STORY_KINDS: ReadonlySet<string> = new Set(['request', 'reply', 'agent-reply']);
 /** Internal events whose text is part of the story. */
-const NOTE_EVENTS: ReadonlySet<string> = new Set(['note', 'handed-off', 'assigned']);
+const NOTE_EVENTS: ReadonlySet<string> = new Set(['note', 'assigned']);
 
 /** Who hears of a queue's tickets: its group address, else each of its staff. */
 export function queueRecipients(queue: QueueConfig | undefined): string[] {
   if (!queue) return [];
   return queue.notify !== undefined ? [queue.notify] : [...queue.staff];
+}
+
+/** Who a handoff notice goes to: the new owner when it went to a person, else the receiving queue. */
+export function handoffRecipients(handoff: HandoffRecord, queue: QueueConfig | undefined): string[] {
+  return handoff.toOwner !== null ? [handoff.toOwner] : queueRecipients(queue);
 }
 
 /**
@@ -41,7 +46,8 @@ export function ticketStory(detail: TicketDetail, timeZone: string | undefined):
     const text = e.detail.text;
     if (e.public || !NOTE_EVENTS.has(e.type) || typeof text !== 'string') continue;
     const by = typeof e.detail.by === 'string' ? ` ${e.detail.by}` : '';
-    const route = typeof e.detail.to === 'string' ? ` → ${e.detail.to}` : '';
+    const handoff = e.detail.handoff as { to?: unknown } | undefined;
+    const route = typeof handoff?.to === 'string' ? ` → ${handoff.to}` : '';
     entries.push({ at: e.at, text: `── ${at(e.at)} ── #note${by}${route}\n${boundedText(text.trim(), STORY_MESSAGE_CHARS)}` });
   }
   return entries
@@ -63,7 +69,7 @@ export function composeHandoffNotice(
   ticketUrl: (recipient: string) => string,
 ): OutboundDraft[] {
   const { ticket, handoff, detail } = req;
-  const to = handoff.toOwner !== null ? [handoff.toOwner] : queueRecipients(queue);
+  const to = handoffRecipients(handoff, queue);
   if (to.length === 0) return [];
   const story = ticketStory(detail, ctx.mailbox.timezone);
   return to.map((address) => {

@@ -409,8 +409,9 @@ export const configSchema = z
       .prefault({}),
     calendars: z.record(text(), calendarSchema).prefault({}),
     sla: z.strictObject({ policies: z.array(slaPolicySchema).default(() => []) }).prefault({}),
-    queues: z.array(queueSchema).default(() => []),
-    routing: z.array(routingRuleSchema).default(() => []),
+    // Absent rather than empty when not configured: a config without them parses as it did before queues.
+    queues: z.array(queueSchema).optional(),
+    routing: z.array(routingRuleSchema).optional(),
   })
   .superRefine(crossCheck, whenObject);
 
@@ -526,7 +527,7 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
     }
   });
 
-  const queues = trusted(['queues']) ? cfg.queues : [];
+  const queues = trusted(['queues']) ? (cfg.queues ?? []) : [];
   const queueNames = new Set<string>();
   const queuesTrusted = queues.every((_, i) => trusted(['queues', i, 'name']));
   queues.forEach((queue, i) => {
@@ -546,7 +547,7 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
   mailboxes.forEach((mailbox, i) => {
     if (trusted(['mailboxes', i, 'defaultQueue'])) knownQueue(['mailboxes', i, 'defaultQueue'], mailbox.defaultQueue);
   });
-  const rules = trusted(['routing']) ? cfg.routing : [];
+  const rules = trusted(['routing']) ? (cfg.routing ?? []) : [];
   const ruleNames = new Set<string>();
   rules.forEach((rule, i) => {
     if (trusted(['routing', i, 'name'])) {

@@ -35,14 +35,14 @@ export function mailboxNamed(config: Config, name: string): MailboxConfig {
 export function routingInput(config: Config, mailbox: string): { input: RouteInput; rules: readonly RouteRule[] } {
   return {
     input: { mailbox, defaultQueue: canonicalQueue(config, mailboxNamed(config, mailbox).defaultQueue ?? null) },
-    rules: config.routing.map((r) => ({ ...r, set: { ...r.set, ...(r.set.queue !== undefined ? { queue: canonicalQueue(config, r.set.queue) } : {}) } })),
+    rules: (config.routing ?? []).map((r) => ({ ...r, set: { ...r.set, ...(r.set.queue !== undefined ? { queue: canonicalQueue(config, r.set.queue) } : {}) } })),
   };
 }
 
 /** A queue name as configured, whatever its case where it was named; unknown names as given. */
 export function canonicalQueue<T extends string | null>(config: Config, name: T): T {
   if (name === null) return name;
-  return (config.queues.find((q) => q.name.toLowerCase() === name.toLowerCase())?.name ?? name) as T;
+  return ((config.queues ?? []).find((q) => q.name.toLowerCase() === name.toLowerCase())?.name ?? name) as T;
 }
 
 /** The decisions the store asks for while it holds the intake transaction, bound to one config. */

@@ -48,7 +48,7 @@ export class SlaPolicies {
     return new SlaPolicies(
       config.sla.policies.map((p) => compilePolicy(p, calendarNamed(p.calendar))),
       config.mailboxes,
-      new Map(config.queues.flatMap((q) => (q.sla !== undefined ? [[q.name.toLowerCase(), q.sla] as const] : []))),
+      new Map((config.queues ?? []).flatMap((q) => (q.sla !== undefined ? [[q.name.toLowerCase(), q.sla] as const] : []))),
     );
   }
 

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { loadMigrations } from '../../src/store/migrate.js';
 import { customerMail, startTicketdEnv, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let env: TicketdEnv;
@@ -83,7 +83,7 @@ describe('queues and routing', () => {
   });
 
   it('mails the receiving queue the whole story: request, public replies, internal notes and the handoff note', async () => {
-    const td = env.open();
+    const td = await env.open();
     try {
       expect((await env.cli(['tickets', 'reply', ref, '--message', 'We are sending a technician.'])).code).toBe(0);
       expect((await env.cli(['tickets', 'note', ref, '--by', 'sam', '--message', 'Customer is on the 3rd floor.'])).code).toBe(0);
@@ -150,7 +150,10 @@ describe('a database from before queues', () => {
   it('migrates each ticket team to its queue and each recorded handoff to the handoff history', async () => {
     const path = join(env.dir, 'old.sqlite');
     const db = new BetterSqlite3(path);
-    migrate(db, loadMigrations().filter((m) => m.version <= 8));
+    for (const m of loadMigrations().filter((m) => m.version <= 8)) {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
     db.prepare(
       `INSERT INTO tickets (id, ref, mailbox, status, subject, requester, reply_to, created_at, updated_at, team)
        VALUES (1, 'ACME-X7Z123', 'support', 'open', 'Old', 'old@customer.example', 'old@customer.example', 1000, 1000, 'Hardware')`,

@@ -1,21 +1,6 @@
 import EmailReplyParser from 'email-reply-parser';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
-
-/** What a line of `#` commands at the top of a staff member's mail asks for. */
-export type StaffCommand =
-  | { kind: 'note' }
-  | { kind: 'status'; status: TicketStatus; reason: string | null }
-  | { kind: 'assign'; target: string; note: string }
-  | { kind: 'resolve' };
-
-/** A staff member's mail to a ticket, read: the commands it starts with, and its own text without the quoted history. */
-export interface StaffReply {
-  commands: StaffCommand[];
-  /** The text after the command lines, quoted history and signature removed. */
-  body: string;
-  /** Command lines that could not be read, each with why: nothing of the mail is acted on then. */
-  problems: string[];
-}
+import type { StaffCommand, StaffReply } from '../store/store.js';
 
 const COMMAND_LINE = /^#([a-z]+)\b[ \t]*(.*)$/i;
 

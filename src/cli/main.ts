@@ -118,7 +118,7 @@ tickets
         ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
       });
       if (opts.json) out(list);
-      else printTable(list, ['ref', 'status', 'mailbox', 'queue', 'owner', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
+      else printTable(list.map((t) => ({ ...t, queue: t.team })), ['ref', 'status', 'mailbox', 'queue', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
     });
   });
 

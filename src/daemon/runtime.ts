@@ -6,8 +6,8 @@ import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
-import { messageIdDomain } from '../compose/compose-mail.js';
-import { buildIntakePolicy, mailboxNamed, ownAddresses, routingInput, statusUrlFor } from '../pipeline/intake-policy.js';
+import { composeAgentReply, messageIdDomain } from '../compose/compose-mail.js';
+import { buildIntakePolicy, mailboxNamed, ownAddresses, routingInput, staffAddresses, statusUrlFor } from '../pipeline/intake-policy.js';
 import type { Pipeline } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
 import { SlaEngine } from '../sla/sla-engine.js';
@@ -93,6 +93,7 @@ export class Runtime {
         return live().authentication.trustedAuthservIds;
       },
       routing: (mailbox: string) => routingInput(live(), mailbox),
+      isStaff: (address: string) => staffAddresses(live()).has(address.toLowerCase()),
     };
   }
 
@@ -104,13 +105,28 @@ export class Runtime {
   async intakePolicy(): Promise<IntakePolicy> {
     const { config, templates } = this.current;
     const estimate = await this.sla.firstResponseEstimator(this.clock.now().getTime());
-    return buildIntakePolicy({
+    const policy = buildIntakePolicy({
       config,
       templates: templates.mail,
       links: this.links,
       clock: this.clock,
       firstResponseEstimate: (t: TicketRow) => estimate(t),
     });
+    const staff = staffAddresses(config);
+    if (staff.size === 0) return policy;
+    return {
+      ...policy,
+      staff: {
+        assignTarget: (target) => {
+          const queue = this.queue(target);
+          if (queue) return { queue: queue.name };
+          return staff.has(target.toLowerCase()) ? { owner: target.toLowerCase() } : null;
+        },
+        composeReply: (t, body, statusUrl, thread) =>
+          composeAgentReply({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, body, statusUrl, thread),
+        notifyHandoff: this.handoffNotifier(),
+      },
+    };
   }
 
   get config(): Config {

@@ -39,6 +39,11 @@ export function routingInput(config: Config, mailbox: string): { input: RouteInp
   };
 }
 
+/** Every address in some queue's `staff`, lower-cased: the people whose mail to a ticket is read as staff mail. */
+export function staffAddresses(config: Config): Set<string> {
+  return new Set((config.queues ?? []).flatMap((q) => q.staff));
+}
+
 /** A queue name as configured, whatever its case where it was named; unknown names as given. */
 export function canonicalQueue<T extends string | null>(config: Config, name: T): T {
   if (name === null) return name;

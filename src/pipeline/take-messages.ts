@@ -6,6 +6,7 @@ import { classify } from '../classify/classify.js';
 import { autoReplyTarget } from '../classify/reply-recipient.js';
 import { routeMessage, type RouteInput, type RouteRule } from '../classify/route.js';
 import { senderAuthentication } from '../classify/sender-auth.js';
+import { readStaffReply } from '../classify/staff-reply.js';
 import { inThreadParser, type MessageParser } from '../parse/parse-pool.js';
 import type { IntakeItem, IntakeOutcome, IntakePolicy, IntakeResult, IntakeStore, MailboxCursors } from '../store/store.js';
 import { AttachmentStaging } from './attachment-staging.js';
@@ -24,6 +25,8 @@ export interface Pipeline {
   ownMessageIdDomains: readonly string[];
   /** authserv-ids whose Authentication-Results count (`authentication.trustedAuthservIds`); none when absent. */
   trustedAuthservIds?: readonly string[];
+  /** Whether an address is staff (in some queue's `staff`): their mail to a ticket is read for commands. */
+  isStaff?: (address: string) => boolean;
   /** The routing rules that place a new ticket of a mailbox; no routing when absent. */
   routing?: (mailbox: string) => { input: RouteInput; rules: readonly RouteRule[] };
   /** Where messages are parsed: the daemon's worker threads, else the calling thread. */
@@ -90,6 +93,7 @@ export async function prepare(p: Pipeline, mail: RawMail, staging = new Attachme
             replyTarget,
             senderAuth,
             route: route && { rule: route.rule, queue: route.queue, priority: route.priority, tags: route.tags },
+            staffMail: message.from && p.isStaff?.(message.from.address) ? readStaffReply(message.text) : null,
           },
         },
         attachmentsDir: published?.dir ?? null,

@@ -29,6 +29,24 @@ export interface IntakeStageOk {
   senderAuth?: SenderAuthentication | null;
   /** Where routing sends the ticket if the message opens one; absent when no routing ran. */
   route?: TicketRoute | null;
+  /** A staff member's mail, read (commands and new text); absent when the sender is not staff. */
+  staffMail?: StaffReply | null;
+}
+
+/** What a line of `#` commands at the top of a staff member's mail asks for. */
+export type StaffCommand =
+  | { kind: 'note' }
+  | { kind: 'status'; status: TicketStatus; reason: string | null }
+  | { kind: 'assign'; target: string; note: string }
+  | { kind: 'resolve' };
+
+/** A staff member's mail to a ticket, read: the commands it starts with, and its own text without the quoted history. */
+export interface StaffReply {
+  commands: StaffCommand[];
+  /** The text after the command lines, quoted history and signature removed. */
+  body: string;
+  /** Command lines that could not be read, each with why: nothing of the mail is acted on then. */
+  problems: string[];
 }
 
 /** What the routing rules decided for a new ticket (classify/route.ts). */
@@ -161,6 +179,18 @@ export interface IntakePolicy {
   composeAck(req: AckRequest): OutboundDraft;
   links: StatusLinks;
   statusUrl(token: string): string;
+  /** Mail from staff to a ticket; absent when no queue lists staff (then nobody's mail is obeyed as staff mail). */
+  staff?: StaffMailPolicy;
+}
+
+/** How the intake transaction treats a staff member's mail to a ticket (see classify/staff-reply.ts). */
+export interface StaffMailPolicy {
+  /** What a `#assign` target names: a configured queue or a staff address; null when neither. */
+  assignTarget(target: string): AssignmentChange | null;
+  /** The staff member's text as the agent reply to the requester. */
+  composeReply(ticket: TicketRow, body: string, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }): OutboundDraft;
+  /** What a handoff made by mail tells the receiving side. */
+  notifyHandoff(req: HandoffNoticeRequest): Promise<OutboundDraft[]>;
 }
 
 export interface TicketRow {
@@ -199,11 +229,8 @@ export interface TicketSummary {
   subject: string;
   requester: string;
   mailbox: string;
-  queue: string | null;
-  /** The same as `queue`, under its old name; kept for one release so scripts can move over. */
+  /** The ticket's queue, under its old name (`tickets list` keeps its shape for one release; `tickets show` says `queue`). */
   team: string | null;
-  owner: string | null;
-  priority: string;
   createdAt: string;
   messageCount: number;
   linkedTo: string | null;
@@ -251,6 +278,9 @@ export interface HandoffRecord {
 }
 
 export interface TicketDetail extends TicketSummary, TicketAutoReply {
+  queue: string | null;
+  owner: string | null;
+  priority: string;
   tags: string[];
   messages: MessageSummary[];
   events: TicketEvent[];

@@ -4,7 +4,7 @@
 
 import type { Address, TicketStatus } from '../core/types.js';
 import type { StatusLinks } from '../web/status-links.js';
-import type { SqlEngine, SqlSession } from './sql-engine.js';
+import type { SqlEngine, SqlSession, SqlTransaction } from './sql-engine.js';
 import type {
   AssignmentChange,
   HandoffNoticeRequest,
@@ -78,13 +78,7 @@ export class SqlTicketCommands implements TicketCommands {
     return this.engine.transaction(async (tx) => {
       const records = new TicketRecords(tx);
       const t = await records.mustByRef(ref);
-      // On hold without a reason given keeps the reason the customer was told;
-      // the same status again is refused unless it brings a new reason.
-      const reason = status !== 'on-hold' ? null : opts.reason === undefined && t.status === 'on-hold' ? t.onHoldReason : (opts.reason ?? null);
-      if (status === t.status && (status !== 'on-hold' || reason === t.onHoldReason)) throw new StatusUnchangedError(t.ref, status, t.onHoldReason);
-      await tx.run('update-ticket-status', { id: t.id, status, reason, now: opts.now });
-      await records.event(t.id, 'status', true, { status, ...(reason ? { reason } : {}) }, opts.now);
-      await this.hooks.afterTicketChange?.(tx, t.id, 'status', opts.now);
+      await changeStatus(tx, this.hooks, t, status, opts.reason, opts.now);
       return (await records.ticketRow(t.id))!;
     });
   }
@@ -109,52 +103,85 @@ export class SqlTicketCommands implements TicketCommands {
     opts: { note: string | null; by: string | null; now: number; handoff?: boolean },
     notify?: (req: HandoffNoticeRequest) => Promise<OutboundDraft[]>,
   ): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }> {
-    const now = opts.now;
     return this.engine.transaction(async (tx) => {
-      const records = new TicketRecords(tx);
-      const t = await records.mustByRef(ref);
-      const fromQueue = t.queue ?? null;
-      const fromOwner = t.owner ?? null;
-      const toQueue = change.queue ?? fromQueue;
-      const queueMoves = change.queue !== undefined && change.queue.toLowerCase() !== (fromQueue ?? '').toLowerCase();
-      // A new queue starts without an owner unless one is named.
-      const toOwner = change.owner !== undefined ? change.owner : queueMoves ? null : fromOwner;
-      const ownerMoves = (toOwner ?? '') !== (fromOwner ?? '');
-      if (!queueMoves && !ownerMoves) throw new AssignmentUnchangedError(t.ref, fromQueue, fromOwner);
-      // Taking (or giving back) a ticket within its queue is not a handoff: nobody else has to pick up the story.
-      const isHandoff = opts.handoff === true || queueMoves || (fromOwner !== null && toOwner !== null);
-      if (isHandoff && !opts.note) throw new HandoffNoteRequiredError(t.ref);
-      await tx.run('set-ticket-assignment', { id: t.id, queue: toQueue, owner: toOwner, now });
-      if (!isHandoff) {
-        await records.event(t.id, 'assigned', false, { owner: toOwner, by: opts.by, ...(opts.note ? { text: opts.note } : {}) }, now);
-        return { ticket: (await records.ticketRow(t.id))!, handoff: null, notices: 0 };
-      }
-      const handoff: HandoffRecord = { fromQueue, toQueue, fromOwner, toOwner, by: opts.by, note: opts.note!, at: now };
-      await tx.run('insert-handoff', { ticketId: t.id, ...handoff, now });
-      // The customer sees which team has the case, never who or why.
-      if (queueMoves && toQueue !== null) await records.event(t.id, 'handoff', true, { team: toQueue }, now);
-      // The note is an internal note like any other, marked as the handoff's.
-      await records.event(t.id, 'note', false, { text: opts.note, by: opts.by, handoff: { from: fromOwner ?? fromQueue, to: toOwner ?? toQueue } }, now);
-      // The new queue's SLA policy takes over; the time the customer waited so far still counts.
-      if (queueMoves) await this.hooks.afterTicketChange?.(tx, t.id, 'handoff', now);
-      const ticket = (await records.ticketRow(t.id))!;
-      let notices = 0;
-      if (notify) {
-        const drafts = await notify({
-          ticket,
-          handoff,
-          detail: await detailOf(tx, ticket),
-          staffThread: await records.staffThreadIds(t.id),
-          statusToken: (recipient, links) => records.tokenFor(t.id, recipient, links, now),
-        });
-        for (const draft of drafts) {
-          await records.queueOutbound(t.id, t.mailbox, draft, now);
-          notices++;
-        }
-      }
-      return { ticket, handoff, notices };
+      const t = await new TicketRecords(tx).mustByRef(ref);
+      return reassign(tx, this.hooks, t, change, opts, notify);
     });
   }
+}
+
+/**
+ * Changes a ticket's status inside `tx`. On hold without a reason given
+ * keeps the reason the customer was told; the same status again is refused
+ * (StatusUnchangedError) unless it brings a new on-hold reason.
+ */
+export async function changeStatus(
+  tx: SqlTransaction,
+  hooks: StoreHooks,
+  t: TicketRow,
+  status: TicketStatus,
+  given: string | null | undefined,
+  now: number,
+): Promise<void> {
+  const records = new TicketRecords(tx);
+  const reason = status !== 'on-hold' ? null : given === undefined && t.status === 'on-hold' ? t.onHoldReason : (given ?? null);
+  if (status === t.status && (status !== 'on-hold' || reason === t.onHoldReason)) throw new StatusUnchangedError(t.ref, status, t.onHoldReason);
+  await tx.run('update-ticket-status', { id: t.id, status, reason, now });
+  await records.event(t.id, 'status', true, { status, ...(reason ? { reason } : {}) }, now);
+  await hooks.afterTicketChange?.(tx, t.id, 'status', now);
+}
+
+/** Moves a ticket to another queue and/or owner inside `tx`; see TicketCommands.assign. */
+export async function reassign(
+  tx: SqlTransaction,
+  hooks: StoreHooks,
+  t: TicketRow,
+  change: AssignmentChange,
+  opts: { note: string | null; by: string | null; now: number; handoff?: boolean },
+  notify?: (req: HandoffNoticeRequest) => Promise<OutboundDraft[]>,
+): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }> {
+  const now = opts.now;
+  const records = new TicketRecords(tx);
+  const fromQueue = t.queue ?? null;
+  const fromOwner = t.owner ?? null;
+  const toQueue = change.queue ?? fromQueue;
+  const queueMoves = change.queue !== undefined && change.queue.toLowerCase() !== (fromQueue ?? '').toLowerCase();
+  // A new queue starts without an owner unless one is named.
+  const toOwner = change.owner !== undefined ? change.owner : queueMoves ? null : fromOwner;
+  const ownerMoves = (toOwner ?? '') !== (fromOwner ?? '');
+  if (!queueMoves && !ownerMoves) throw new AssignmentUnchangedError(t.ref, fromQueue, fromOwner);
+  // Taking (or giving back) a ticket within its queue is not a handoff: nobody else has to pick up the story.
+  const isHandoff = opts.handoff === true || queueMoves || (fromOwner !== null && toOwner !== null);
+  if (isHandoff && !opts.note) throw new HandoffNoteRequiredError(t.ref);
+  await tx.run('set-ticket-assignment', { id: t.id, queue: toQueue, owner: toOwner, now });
+  if (!isHandoff) {
+    await records.event(t.id, 'assigned', false, { owner: toOwner, by: opts.by, ...(opts.note ? { text: opts.note } : {}) }, now);
+    return { ticket: (await records.ticketRow(t.id))!, handoff: null, notices: 0 };
+  }
+  const handoff: HandoffRecord = { fromQueue, toQueue, fromOwner, toOwner, by: opts.by, note: opts.note!, at: now };
+  await tx.run('insert-handoff', { ticketId: t.id, ...handoff, now });
+  // The customer sees which team has the case, never who or why.
+  if (queueMoves && toQueue !== null) await records.event(t.id, 'handoff', true, { team: toQueue }, now);
+  // The note is an internal note like any other, marked as the handoff's.
+  await records.event(t.id, 'note', false, { text: opts.note, by: opts.by, handoff: { from: fromOwner ?? fromQueue, to: toOwner ?? toQueue } }, now);
+  // The new queue's SLA policy takes over; the time the customer waited so far still counts.
+  if (queueMoves) await hooks.afterTicketChange?.(tx, t.id, 'handoff', now);
+  const ticket = (await records.ticketRow(t.id))!;
+  let notices = 0;
+  if (notify) {
+    const drafts = await notify({
+      ticket,
+      handoff,
+      detail: await detailOf(tx, ticket),
+      staffThread: await records.staffThreadIds(t.id),
+      statusToken: (recipient, links) => records.tokenFor(t.id, recipient, links, now),
+    });
+    for (const draft of drafts) {
+      await records.queueOutbound(t.id, t.mailbox, draft, now);
+      notices++;
+    }
+  }
+  return { ticket, handoff, notices };
 }
 
 /** The ticket with its messages, events and handoffs, read in `db` (the engine, or the transaction that is changing it). */
@@ -182,15 +209,26 @@ async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
   }));
   const autoReply = (await db.get<TicketAutoReply>('ticket-auto-reply', [t.id]))!;
   const handoffs = await db.all<HandoffRecord>('ticket-handoffs', { ticketId: t.id });
-  return { ...toSummary(summary), ...autoReply, tags: t.tags ?? [], messages, events, handoffs };
+  const { team, ...rest } = toSummary(summary);
+  return {
+    ...rest,
+    queue: team,
+    team,
+    owner: t.owner ?? null,
+    priority: t.priority,
+    ...autoReply,
+    tags: t.tags ?? [],
+    messages,
+    events,
+    handoffs,
+  };
 }
 
 /** A `list-tickets` row: the summary with the time still in epoch milliseconds. */
-type RawSummary = Omit<TicketSummary, 'createdAt' | 'team'> & { createdAt: number };
+type RawSummary = Omit<TicketSummary, 'createdAt'> & { createdAt: number };
 
 function toSummary(r: RawSummary): TicketSummary {
-  const { queue, owner, priority, ...rest } = r;
-  return { ...rest, queue, team: queue, owner, priority, createdAt: new Date(r.createdAt).toISOString() };
+  return { ...r, createdAt: new Date(r.createdAt).toISOString() };
 }
 
 interface RawMessage {

@@ -54,7 +54,7 @@ describe('queues and routing', () => {
     const other = await ingest(customerMail({ subject: 'Invoice question', messageId: 'q-2@customer.example', from: 'boss@bigcorp.example' }));
     expect(await show(other)).toMatchObject({ queue: 'Front desk', priority: 'urgent', tags: [] });
     const list = JSON.parse((await env.cli(['tickets', 'list', '--json'])).stdout);
-    expect(list.map((t: any) => t.queue)).toEqual(['Hardware', 'Front desk']);
+    expect(list.map((t: any) => t.team)).toEqual(['Hardware', 'Front desk']);
   });
 
   it('rules test shows which rule matches and why, without touching the database', async () => {

@@ -94,6 +94,32 @@ export function composeHandoffNotice(
   });
 }
 
+/** Each recipient's notice of a new ticket in their queue; the first mail of the ticket's staff thread. */
+export function composeNewTicketNotice(
+  ctx: ComposeContext,
+  ticket: TicketRow,
+  request: string,
+  recipients: readonly string[],
+  ticketUrl: (recipient: string) => string,
+): OutboundDraft[] {
+  return recipients.map((address) => {
+    const rendered = ctx.templates.render(
+      'new-ticket-notice',
+      {
+        ref: ticket.ref,
+        subject: echoedFields(ticket).subject,
+        requester: requesterLine(ticket),
+        queue: ticket.queue ?? '',
+        request: boundedText(request.trim(), STORY_MESSAGE_CHARS),
+        mailboxAddress: ctx.mailbox.address,
+        ticketUrl: ticketUrl(address),
+      },
+      { mailbox: ctx.mailbox.name, lang: ctx.mailbox.language, timeZone: ctx.mailbox.timezone },
+    );
+    return staffDraft(ctx, 'new-ticket-notice', { address, name: '' }, rendered, []);
+  });
+}
+
 function requesterLine(ticket: TicketRow): string {
   const { customerName } = echoedFields(ticket);
   return customerName ? `${customerName} <${ticket.requester}>` : ticket.requester;

@@ -137,6 +137,19 @@ export const TEMPLATE_SCHEMA = {
       ticketUrl: { description: 'Link to the status page of this ticket', sample: statusUrl.sample },
     },
   },
+  'new-ticket-notice': {
+    description: "Tells a queue's staff of a new ticket routed to it; replies to it come back to the ticket",
+    audience: 'staff',
+    variables: {
+      ref,
+      subject,
+      requester: { description: 'Who asked, name and address', sample: 'Jane Doe <jane@example.com>' },
+      queue: { description: 'The queue the ticket was routed to', sample: 'Hardware' },
+      request: { description: "The customer's text (the start of it, for a long one)", sample: 'SN 4711 · E-13' },
+      mailboxAddress,
+      ticketUrl: { description: "Link to the ticket's status page, as the customer sees it", sample: statusUrl.sample },
+    },
+  },
   'handoff-notice': {
     description: 'Tells the queue (or person) a ticket was handed to what happened so far; replies to it come back to the ticket',
     audience: 'staff',

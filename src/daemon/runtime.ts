@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Config, MailboxConfig, QueueConfig } from '../config/load-config.js';
-import { composeHandoffNotice, handoffRecipients } from '../compose/staff-mail.js';
+import { composeHandoffNotice, composeNewTicketNotice, handoffRecipients, queueRecipients } from '../compose/staff-mail.js';
 import { smtpFor, type SmtpConfig } from '../config/load-config.js';
 import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
@@ -113,7 +113,7 @@ export class Runtime {
       firstResponseEstimate: (t: TicketRow) => estimate(t),
     });
     const staff = staffAddresses(config);
-    if (staff.size === 0) return policy;
+    if ((config.queues ?? []).length === 0) return policy;
     return {
       ...policy,
       staff: {
@@ -125,6 +125,9 @@ export class Runtime {
         composeReply: (t, body, statusUrl, thread) =>
           composeAgentReply({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, body, statusUrl, thread),
         notifyHandoff: this.handoffNotifier(),
+        newTicketRecipients: (t) => queueRecipients(this.queue(t.queue ?? null)),
+        composeNewTicketNotice: (t, request, recipients, ticketUrl) =>
+          composeNewTicketNotice({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, request, recipients, ticketUrl),
       },
     };
   }

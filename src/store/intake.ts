@@ -214,6 +214,7 @@ export class Intake implements IntakeStore {
           await newTicketQueuePosition(records, batch, ticket, false);
           await records.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy }, now);
         }
+        await notifyQueue(records, ticket, msg.text, policy, now);
         await receipt(sp, item.origin, 'taken', row, null, now);
         return result(item.origin, 'taken', verdict.ackSuppressedBy ?? verdict.reason, ticket.ref, ackQueued, null);
       }
@@ -364,6 +365,17 @@ async function addParticipants(db: SqlSession, ticketId: number, msg: ParsedMess
   if (msg.from && !own.has(msg.from.address)) await db.run('insert-participant', [ticketId, msg.from.address, 'cc']);
   for (const a of [...msg.cc, ...msg.to, ...msg.replyTo]) {
     if (!own.has(a.address)) await db.run('insert-participant', [ticketId, a.address, 'cc']);
+  }
+}
+
+/** Tells the staff of a new ticket's queue about it; their answers to this notice come back as staff mail. */
+async function notifyQueue(records: TicketRecords, ticket: TicketRow, request: string, policy: IntakePolicy, now: number): Promise<void> {
+  const recipients = policy.staff?.newTicketRecipients(ticket) ?? [];
+  if (recipients.length === 0) return;
+  const urls = new Map<string, string>();
+  for (const r of recipients) urls.set(r, policy.statusUrl(await records.tokenFor(ticket.id, r, policy.links, now)));
+  for (const draft of policy.staff!.composeNewTicketNotice(ticket, request, recipients, (r) => urls.get(r)!)) {
+    await records.queueOutbound(ticket.id, ticket.mailbox, draft, now);
   }
 }
 

@@ -179,7 +179,7 @@ export interface IntakePolicy {
   composeAck(req: AckRequest): OutboundDraft;
   links: StatusLinks;
   statusUrl(token: string): string;
-  /** Mail from staff to a ticket; absent when no queue lists staff (then nobody's mail is obeyed as staff mail). */
+  /** Staff mail: notices of new tickets, and mail from staff to a ticket; absent when no queues are configured. */
   staff?: StaffMailPolicy;
 }
 
@@ -191,6 +191,10 @@ export interface StaffMailPolicy {
   composeReply(ticket: TicketRow, body: string, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }): OutboundDraft;
   /** What a handoff made by mail tells the receiving side. */
   notifyHandoff(req: HandoffNoticeRequest): Promise<OutboundDraft[]>;
+  /** Who hears of a new ticket in its queue (the queue's notify address, else its staff); none for a ticket without a queue. */
+  newTicketRecipients(ticket: TicketRow): string[];
+  /** The notices of a new ticket, one per recipient, each with that recipient's status link. */
+  composeNewTicketNotice(ticket: TicketRow, request: string, recipients: readonly string[], ticketUrl: (recipient: string) => string): OutboundDraft[];
 }
 
 export interface TicketRow {

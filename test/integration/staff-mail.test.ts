@@ -64,8 +64,13 @@ describe('staff by email', () => {
   it('sends the receiving queue a notice its staff can answer', async () => {
     await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Projector dead', messageId: 'sm-1@customer.example', body: 'The lamp does not come on.' }));
     await cycle();
-    const [ack] = await env.smtp.waitFor(1);
+    const first = await env.smtp.waitFor(2);
+    const ack = first.find((m) => m.envelope.to[0] === 'jane@customer.example');
     ref = /\[(ACME-\w{6})\]/.exec(ack!.parsed.subject!)![1]!;
+    // The queue the ticket was routed to hears of it, in a mail its staff can answer.
+    const news = first.find((m) => m.envelope.to[0] === 'sam@example.com')!;
+    expect(news.parsed.subject).toBe(`[${ref}] New in Front desk: Projector dead`);
+    expect(news.parsed.text).toContain('The lamp does not come on.');
     request = 'sm-1@customer.example';
     const h = await env.cli(['tickets', 'handoff', ref, '--queue', 'Hardware', '--note', 'INTERNAL-NOTE lamp, serial 4711']);
     expect(h.code, h.stderr).toBe(0);
@@ -91,7 +96,7 @@ describe('staff by email', () => {
     expect(String(reply!.parsed.references)).toContain(`<${request}>`);
     expect(reply!.parsed.inReplyTo).toMatch(/@ticketd\.example\.com>$/);
     const shown = await show(ref);
-    expect(shown.messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'handoff-notice', 'staff-mail', 'agent-reply']);
+    expect(shown.messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'new-ticket-notice', 'handoff-notice', 'staff-mail', 'agent-reply']);
     expect(shown.messages.find((m: any) => m.kind === 'staff-mail').public).toBe(false);
     expect(shown.events).toContainEqual(expect.objectContaining({ type: 'reply', public: true, detail: { by: 'tom@example.com' } }));
     const db = new BetterSqlite3(join(env.dir, 'data', 'ticketd.sqlite'), { readonly: true });

@@ -1,6 +1,8 @@
 // Which engine a `database` setting names, opened and brought to the
 // current schema. A file path is the embedded SQLite database.
 
+import { existsSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { applyMigrations, latestMigrationVersion, migrationsDir } from './migrate.js';
 import type { SqlEngine } from './sql-engine.js';
 import { SqliteEngine } from './sqlite-engine.js';
@@ -41,4 +43,24 @@ export async function openStore(database: string, parts: StoreParts, opts: OpenO
 /** Migrations the database still lacks; 0 for one at (or beyond) the latest version. */
 export async function pendingMigrations(engine: SqlEngine): Promise<number> {
   return Math.max(0, latestMigrationVersion(migrationsDir(engine.kind)) - (await engine.schemaVersion()));
+}
+
+/**
+ * The schema version of the database `database` names, read without creating
+ * or changing anything, and the version this ticketd's migrations lead to;
+ * null when there is no database yet, or it cannot be read (opening it then
+ * reports why).
+ */
+export async function existingSchema(database: string): Promise<{ version: number; latest: number } | null> {
+  if (SERVER_URL.test(database) || !existsSync(database)) return null;
+  try {
+    const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
+    try {
+      return { version: db.pragma('user_version', { simple: true }) as number, latest: latestMigrationVersion(migrationsDir('sqlite')) };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
 }

@@ -14,6 +14,7 @@ import { composeAgentReply } from '../compose/compose-mail.js';
 import type { Runtime } from '../daemon/runtime.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
+import { StatusUnchangedError } from '../store/ticket-errors.js';
 import { readTextInput, type TextSource } from './text-input.js';
 import { ticketJson, ticketText } from './ticket-view.js';
 
@@ -168,6 +169,34 @@ tickets
     await withRuntime(ctx, async (runtime) => {
       const t = await runtime.store.addNote(ref, text, opts.by, runtime.clock.now().getTime());
       printErr(`note added to ${t.ref}\n`);
+    });
+  });
+
+tickets
+  .command('resolve <ref>')
+  .description('resolve a ticket, with a last reply to the requester when --message or --file gives one')
+  .option('-m, --message <text>', 'the reply sent with it')
+  .option('-f, --file <path>', 'read that reply from a file (- for stdin)')
+  .action(async (refText: string, opts: TextSource) => {
+    const ref = refArg(refText);
+    // Only read when asked for: a resolve without words is common, and stdin may be a script's.
+    const text = opts.message !== undefined || opts.file !== undefined ? await readTextInput(opts, 'reply') : null;
+    await withRuntime(ctx, async (runtime) => {
+      const now = runtime.clock.now().getTime();
+      const current = await runtime.store.ticketByRef(ref);
+      // Refused before the reply goes out, not after.
+      if (current?.status === 'resolved') throw new StatusUnchangedError(current.ref, 'resolved', null);
+      if (text !== null) {
+        await runtime.store.addAgentReply(
+          ref,
+          (t, statusUrl, thread) =>
+            composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, text, statusUrl, thread),
+          await runtime.pipeline.policy(),
+          now,
+        );
+      }
+      const t = await runtime.store.setStatus(ref, 'resolved', { now });
+      printErr(`${t.ref} is now resolved${text !== null ? `; reply queued for ${t.replyTo}` : ''}\n`);
     });
   });
 

@@ -57,14 +57,14 @@ describe('staff at the command line', () => {
       expect.stringContaining('Line one of the answer.\n\nLine three, after a blank line.'),
       expect.stringContaining('Sent through a pipe.'),
     ]);
-  });
+  }, 120_000);
 
   it('adds internal notes from --message, --file or stdin', async () => {
     const r = await env.cli(['tickets', 'note', ref, '--by', 'sam'], { input: 'Customer called: serial 4711.\nWarranty until May.' });
     expect(r.code, r.stderr).toBe(0);
     const empty = await env.cli(['tickets', 'note', ref], { input: '' });
     expect(empty.code).toBe(64);
-  });
+  }, 120_000);
 
   it('shows the conversation with its texts, newest last, internal notes marked', async () => {
     const human = await env.cli(['tickets', 'show', ref]);
@@ -85,7 +85,7 @@ describe('staff at the command line', () => {
     expect(json.messages[0]).toMatchObject({ kind: 'request', text: expect.stringContaining('The lamp does not come on.') });
     expect(json.events).toContainEqual({ type: 'note', public: false, at: expect.any(String), detail: { text: 'Customer called: serial 4711.\nWarranty until May.', by: 'sam' } });
     expect(json.events.map((e: any) => e.type)).toContain('received');
-  });
+  }, 120_000);
 
   it('refuses a change to the status the ticket already has, and keeps the on-hold reason', async () => {
     const hold = await env.cli(['tickets', 'status', ref, 'on-hold', '--reason', 'waiting for a spare part']);
@@ -114,7 +114,20 @@ describe('staff at the command line', () => {
     expect(openAgain.code).toBe(1);
     const reasonElsewhere = await env.cli(['tickets', 'status', ref, 'pending', '--reason', 'x']);
     expect(reasonElsewhere.code).toBe(64);
-  });
+  }, 120_000);
+
+  it('resolves with a last reply, and refuses to resolve twice before sending anything', async () => {
+    const replies = async () => (await show(ref)).messages.filter((m: any) => m.kind === 'agent-reply').length;
+    const before = await replies();
+    const r = await env.cli(['tickets', 'resolve', ref, '--message', 'The new lamp is in. Closing this.']);
+    expect(r.code, r.stderr).toBe(0);
+    const shown = await show(ref);
+    expect(shown.status).toBe('resolved');
+    expect(shown.messages.at(-1)).toMatchObject({ kind: 'agent-reply', text: expect.stringContaining('The new lamp is in.') });
+    const again = await env.cli(['tickets', 'resolve', ref, '--message', 'Again?']);
+    expect(again.code).toBe(1);
+    expect(await replies()).toBe(before + 1);
+  }, 120_000);
 
   it('discards a junk quarantine entry and removes its stored bytes', async () => {
     env.writeConfig((c) => (c.limits = { maxMessageBytes: 2_000 }));
@@ -141,7 +154,7 @@ describe('staff at the command line', () => {
     } finally {
       env.writeConfig();
     }
-  });
+  }, 120_000);
 
   it('cuts table cells between characters, never inside an emoji', async () => {
     const subject = `x${'🔥'.repeat(58)}👨‍👩‍👧${'🔥'.repeat(10)}`;
@@ -153,5 +166,5 @@ describe('staff at the command line', () => {
     const line = list.stdout.split('\n').find((l) => l.includes('x🔥'))!;
     // 60 characters: the x, 58 flames and the family (five code points joined) whole.
     expect(line.slice(line.indexOf('x🔥')).trimEnd()).toBe(`x${'🔥'.repeat(58)}👨‍👩‍👧`);
-  });
+  }, 120_000);
 });

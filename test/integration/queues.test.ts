@@ -55,7 +55,7 @@ describe('queues and routing', () => {
     expect(await show(other)).toMatchObject({ queue: 'Front desk', priority: 'urgent', tags: [] });
     const list = JSON.parse((await env.cli(['tickets', 'list', '--json'])).stdout);
     expect(list.map((t: any) => t.team)).toEqual(['Hardware', 'Front desk']);
-  });
+  }, 120_000);
 
   it('rules test shows which rule matches and why, without touching the database', async () => {
     const file = join(env.dir, 'probe.eml');
@@ -72,7 +72,7 @@ describe('queues and routing', () => {
     expect(json.trace[0].conditions[1]).toMatchObject({ field: 'body', matched: false });
     const list = JSON.parse((await env.cli(['tickets', 'list', '--json'])).stdout);
     expect(list).toHaveLength(2);
-  });
+  }, 120_000);
 
   it('refuses a handoff without a note, or to a queue that does not exist', async () => {
     const noNote = await env.cli(['tickets', 'handoff', ref, '--queue', 'Warehouse'], { input: '' });
@@ -80,7 +80,7 @@ describe('queues and routing', () => {
     const unknown = await env.cli(['tickets', 'handoff', ref, '--queue', 'Nowhere', '--note', 'x']);
     expect(unknown.code).toBe(64);
     expect((await show(ref)).handoffs).toEqual([]);
-  });
+  }, 120_000);
 
   it('mails the receiving queue the whole story: request, public replies, internal notes and the handoff note', async () => {
     const td = await env.open();
@@ -129,7 +129,7 @@ describe('queues and routing', () => {
     const publicHandoffs = shown.events.filter((e: any) => e.public && e.type === 'handoff');
     expect(publicHandoffs.map((e: any) => e.detail)).toEqual([{ team: 'Warehouse' }]);
     expect(JSON.stringify(shown.events.filter((e: any) => e.public))).not.toContain('77-A');
-  });
+  }, 120_000);
 
   it('takes an unowned ticket without a note, but taking it from its owner is a handoff', async () => {
     const other = JSON.parse((await env.cli(['tickets', 'list', '--json'])).stdout)[1].ref;
@@ -143,7 +143,7 @@ describe('queues and routing', () => {
     expect(again.code).toBe(1);
     const stranger = await env.cli(['tickets', 'assign', other, 'eve@evil.example']);
     expect(stranger.code).toBe(64);
-  });
+  }, 120_000);
 });
 
 describe('a database from before queues', () => {
@@ -171,5 +171,5 @@ describe('a database from before queues', () => {
     const shown = JSON.parse(r.stdout);
     expect(shown).toMatchObject({ queue: 'Hardware', team: 'Hardware', owner: null });
     expect(shown.handoffs).toEqual([expect.objectContaining({ to: 'Hardware', by: null, at: new Date(2000).toISOString() })]);
-  });
+  }, 120_000);
 });

@@ -89,6 +89,7 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
         const found = await rt.store.quarantineRaw(idArg(idText));
         if (!found) throw new UsageError(`no quarantine entry #${idText}`);
         if (opts.raw) {
+          if (found.entry.releaseOutcome === 'discarded') throw new UsageError(`quarantine entry #${found.entry.id} was discarded; its bytes were removed`);
           process.stdout.write(found.raw);
           return;
         }
@@ -109,6 +110,22 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
         if (e.releasedAt !== null) fields.push(['released', `${new Date(e.releasedAt).toISOString()} ${e.releaseOutcome ?? ''}`]);
         for (const [k, v] of fields) print(`${k.padEnd(9)} ${v}\n`);
         print(`\n${headers}\n`);
+      });
+    });
+
+  quarantine
+    .command('discard <id>')
+    .description('drop a junk entry: it is released as discarded and its stored bytes are removed (the IMAP quarantine folder is left alone)')
+    .option('--json', 'print JSON')
+    .action(async (idText: string, opts: { json?: boolean }) => {
+      const id = idArg(idText);
+      await withRuntime(ctx, async (rt) => {
+        const done = await rt.store.discardQuarantine(id, rt.clock.now().getTime());
+        if (!done) throw new UsageError(`no quarantine entry #${id}`);
+        if (opts.json) out({ ...entryJson(done.entry), bytesRemoved: done.bytesRemoved });
+        printErr(
+          `quarantine entry #${id} discarded${done.bytesRemoved ? `; its ${done.entry.size} stored bytes were removed` : '; its bytes stay, a ticket message holds the same ones'}\n`,
+        );
       });
     });
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, loadRunnableConfig } from '../config/load-config.js';
@@ -10,8 +11,12 @@ import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.
 import { applyMigrations } from '../store/migrate.js';
 import { openEngine } from '../store/open-store.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
+import type { Runtime } from '../daemon/runtime.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
+import { StatusUnchangedError } from '../store/ticket-errors.js';
+import { readTextInput, type TextSource } from './text-input.js';
+import { ticketJson, ticketText } from './ticket-view.js';
 
 // Modules beyond what every command shares (config, store, templates) load
 // on demand: an MTA runs `ticketd ingest` once per message, and it should not
@@ -115,59 +120,37 @@ tickets
         ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
       });
       if (opts.json) out(list);
-      else printTable(list, ['ref', 'status', 'mailbox', 'team', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
+      else printTable(list.map((t) => ({ ...t, queue: t.team })), ['ref', 'status', 'mailbox', 'queue', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
     });
   });
 
 tickets
   .command('show <ref>')
-  .description('show one ticket with its messages')
+  .description('show one ticket: its fields, then the conversation oldest first with every text, internal notes marked')
   .option('--json', 'print JSON')
   .action(async (refText: string, opts: { json?: boolean }) => {
     await withRuntime(ctx, async (runtime) => {
       const ref = refArg(refText);
       const detail = await runtime.store.ticketDetail(ref);
       if (!detail) throw new UsageError(`no ticket with reference ${ref}`);
-      const { events, ...rest } = detail;
-      const messages = rest.messages.map(({ direction, kind, from, to, subject, messageId, date }) => ({
-        direction,
-        kind,
-        from,
-        to,
-        subject,
-        messageId,
-        date,
-      }));
-      if (opts.json) {
-        out({ ...rest, messages });
-        return;
-      }
-      const { messages: _m, ...head } = rest;
-      for (const [k, v] of Object.entries(head)) print(`${k.padEnd(13)} ${v ?? ''}\n`);
-      process.stdout.write('\n');
-      printTable(messages, ['date', 'direction', 'kind', 'from', 'subject']);
-      if (events.length) {
-        process.stdout.write('\n');
-        // Written out in full: an internal note is what the next team reads.
-        for (const e of events) {
-          const detail = Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-          print(`${new Date(e.at).toISOString()}  ${e.type.padEnd(16)} ${(e.public ? 'public' : 'internal').padEnd(9)} ${detail.join(' ')}\n`);
-        }
-      }
+      if (opts.json) out(ticketJson(detail));
+      else print(ticketText(detail));
     });
   });
 
 tickets
   .command('reply <ref>')
-  .description('send an agent reply to the requester (threaded, counts as a response)')
-  .requiredOption('-m, --message <text>', 'the reply text')
-  .action(async (refText: string, opts: { message: string }) => {
+  .description('send an agent reply to the requester (threaded, counts as a response); the text from --message, --file or stdin')
+  .option('-m, --message <text>', 'the reply text')
+  .option('-f, --file <path>', 'read the reply from a file (- for stdin)')
+  .action(async (refText: string, opts: TextSource) => {
+    const ref = refArg(refText);
+    const text = await readTextInput(opts, 'reply');
     await withRuntime(ctx, async (runtime) => {
-      const ref = refArg(refText);
       const ticket = await runtime.store.addAgentReply(
         ref,
         (t, statusUrl, thread) =>
-          composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, opts.message, statusUrl, thread),
+          composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, text, statusUrl, thread),
         await runtime.pipeline.policy(),
         runtime.clock.now().getTime(),
       );
@@ -176,35 +159,123 @@ tickets
   });
 
 tickets
+  .command('note <ref>')
+  .description('add an internal note for staff (never sent or shown to the customer); the text from --message, --file or stdin')
+  .option('-m, --message <text>', 'the note')
+  .option('-f, --file <path>', 'read the note from a file (- for stdin)')
+  .option('--by <name>', 'who writes it', staffName())
+  .action(async (refText: string, opts: TextSource & { by: string }) => {
+    const ref = refArg(refText);
+    const text = await readTextInput(opts, 'note');
+    await withRuntime(ctx, async (runtime) => {
+      const t = await runtime.store.addNote(ref, text, opts.by, runtime.clock.now().getTime());
+      printErr(`note added to ${t.ref}\n`);
+    });
+  });
+
+tickets
+  .command('resolve <ref>')
+  .description('resolve a ticket, with a last reply to the requester when --message or --file gives one')
+  .option('-m, --message <text>', 'the reply sent with it')
+  .option('-f, --file <path>', 'read that reply from a file (- for stdin)')
+  .action(async (refText: string, opts: TextSource) => {
+    const ref = refArg(refText);
+    // Only read when asked for: a resolve without words is common, and stdin may be a script's.
+    const text = opts.message !== undefined || opts.file !== undefined ? await readTextInput(opts, 'reply') : null;
+    await withRuntime(ctx, async (runtime) => {
+      const now = runtime.clock.now().getTime();
+      const current = await runtime.store.ticketByRef(ref);
+      // Refused before the reply goes out, not after.
+      if (current?.status === 'resolved') throw new StatusUnchangedError(current.ref, 'resolved', null);
+      if (text !== null) {
+        await runtime.store.addAgentReply(
+          ref,
+          (t, statusUrl, thread) =>
+            composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, text, statusUrl, thread),
+          await runtime.pipeline.policy(),
+          now,
+        );
+      }
+      const t = await runtime.store.setStatus(ref, 'resolved', { now });
+      printErr(`${t.ref} is now resolved${text !== null ? `; reply queued for ${t.replyTo}` : ''}\n`);
+    });
+  });
+
+tickets
   .command('status <ref> <status>')
-  .description(`set a ticket's status (${TICKET_STATUSES.join(', ')})`)
-  .option('--reason <text>', 'public reason shown to the customer when on-hold')
+  .description(`set a ticket's status (${TICKET_STATUSES.join(', ')}); the same status again is refused`)
+  .option('--reason <text>', 'public reason shown to the customer when on-hold (kept when not given; "" clears it)')
   .action(async (refText: string, status: string, opts: { reason?: string }) => {
     if (!(TICKET_STATUSES as string[]).includes(status)) {
       throw new UsageError(`unknown status ${JSON.stringify(status)}; use one of ${TICKET_STATUSES.join(', ')}`);
     }
+    if (opts.reason !== undefined && status !== 'on-hold') throw new UsageError('--reason is the on-hold reason; it goes only with on-hold');
+    const reason = opts.reason === undefined ? undefined : opts.reason.trim() || null;
     await withRuntime(ctx, async (runtime) => {
       const t = await runtime.store.setStatus(refArg(refText), status as TicketStatus, {
-        reason: opts.reason ?? null,
+        ...(reason !== undefined ? { reason } : {}),
         now: runtime.clock.now().getTime(),
       });
-      process.stderr.write(`${t.ref} is now ${t.status}\n`);
+      printErr(`${t.ref} is now ${t.status}${t.status === 'on-hold' ? (t.onHoldReason ? `: ${t.onHoldReason}` : ' (no reason shown to the customer)') : ''}\n`);
     });
   });
 
 tickets
   .command('handoff <ref>')
-  .description('hand a ticket to another team; the customer sees the team, the team reads the note')
-  .requiredOption('--team <name>', 'the team taking over')
-  .option('--note <text>', 'what the team needs to know (internal, never shown to the customer)')
-  .action(async (refText: string, opts: { team: string; note?: string }) => {
-    const team = opts.team.trim();
-    if (!team) throw new UsageError('--team must name a team');
+  .description('hand a ticket to another queue or person with a note (required); the receiving side is mailed the whole story, the customer sees the queue name only')
+  .option('--queue <name>', 'the queue taking over')
+  .option('--team <name>', 'the same as --queue (its name before queues; kept for one release)')
+  .option('--to <address>', 'the person taking over (an address of staff)')
+  .option('-m, --note <text>', 'what the next person needs to know (internal); else --file or stdin')
+  .option('-f, --file <path>', 'read the note from a file (- for stdin)')
+  .option('--by <name>', 'who hands it on', staffName())
+  .action(async (refText: string, opts: { queue?: string; team?: string; to?: string; note?: string; file?: string; by: string }) => {
+    const ref = refArg(refText);
+    if (opts.queue !== undefined && opts.team !== undefined) throw new UsageError('give --queue or --team, not both');
+    const queueName = (opts.queue ?? opts.team)?.trim();
+    if (queueName === '') throw new UsageError('--queue must name a queue');
+    if (queueName === undefined && opts.to === undefined) throw new UsageError('give --queue NAME or --to ADDRESS');
+    const note = await readTextInput({ message: opts.note, file: opts.file }, 'handoff note');
     await withRuntime(ctx, async (runtime) => {
-      const t = await runtime.store.handoff(refArg(refText), team, opts.note?.trim() || null, runtime.clock.now().getTime());
-      printErr(`${t.ref} handed to ${team}\n`);
+      const change = { ...(queueName !== undefined ? { queue: queueArg(runtime, queueName) } : {}), ...(opts.to !== undefined ? { owner: staffArg(runtime, opts.to) } : {}) };
+      const now = runtime.clock.now().getTime();
+      const r = await runtime.store.assign(ref, change, { note, by: opts.by, now, handoff: true }, runtime.handoffNotifier());
+      const to = r.ticket.owner ? `${r.ticket.owner} (${r.ticket.queue ?? 'no queue'})` : (r.ticket.queue ?? '');
+      printErr(`${r.ticket.ref} handed to ${to}${r.notices ? `; ${r.notices} notice(s) queued` : '; nobody to notify (no staff or notify address for it)'}\n`);
     });
   });
+
+tickets
+  .command('assign <ref> <owner>')
+  .description('give a ticket to one person of its queue (an address), or "none" to give it back to the queue; taking it from someone else is a handoff and needs --note')
+  .option('-m, --note <text>', 'why (required when someone else owned it)')
+  .option('--by <name>', 'who assigns it', staffName())
+  .action(async (refText: string, ownerText: string, opts: { note?: string; by: string }) => {
+    const ref = refArg(refText);
+    await withRuntime(ctx, async (runtime) => {
+      const owner = ownerText === 'none' ? null : staffArg(runtime, ownerText);
+      const now = runtime.clock.now().getTime();
+      const r = await runtime.store.assign(ref, { owner }, { note: opts.note?.trim() || null, by: opts.by, now }, runtime.handoffNotifier());
+      printErr(`${r.ticket.ref} is ${r.ticket.owner ? `owned by ${r.ticket.owner}` : `with ${r.ticket.queue ?? 'no queue'}, unowned`}${r.handoff ? ' (handoff recorded)' : ''}\n`);
+    });
+  });
+
+/** A configured queue, named in any case; any name while no queues are configured (teams as before). */
+function queueArg(runtime: Runtime, name: string): string {
+  if ((runtime.config.queues ?? []).length === 0) return name;
+  const queue = runtime.queue(name);
+  if (!queue) throw new UsageError(`no queue named ${JSON.stringify(name)} (configured: ${(runtime.config.queues ?? []).map((q) => q.name).join(', ')})`);
+  return queue.name;
+}
+
+/** A person a ticket can go to: an address, one of some queue's staff when queues name their staff. */
+function staffArg(runtime: Runtime, text: string): string {
+  const address = text.trim().toLowerCase();
+  if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`not an address: ${JSON.stringify(text)}`);
+  const staff = (runtime.config.queues ?? []).flatMap((q) => q.staff);
+  if (staff.length > 0 && !staff.includes(address)) throw new UsageError(`${address} is not in the staff of any queue`);
+  return address;
+}
 
 // Command modules of the other areas (status page, SLA, operations), in the
 // order help lists them. Only the module of the command being run is
@@ -217,9 +288,19 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
   },
   { commands: ['ingest', 'quarantine'], register: async () => (await import('./inbound-commands.js')).registerInboundCommands(program, ctx) },
   { commands: ['outbox'], register: async () => (await import('./outbox-commands.js')).registerOutboxCommands(program, ctx) },
+  { commands: ['rules'], register: async () => (await import('./routing-commands.js')).registerRoutingCommands(program, ctx) },
   { commands: ['demo'], register: async () => (await import('./demo.js')).registerDemoCommand(program) },
   { commands: ['tickets'], register: async () => (await import('./status-link-commands.js')).registerStatusLinkCommands(tickets, ctx) },
 ];
+
+/** Who a note or handoff is recorded as written by, unless `--by` says: the login running the command. */
+function staffName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'cli';
+  }
+}
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -253,6 +334,11 @@ function fail(err: unknown): never {
     process.exit(EXIT.usage);
   }
   const e = err as { code?: string; message?: string };
+  if (e.code === 'TICKETD_TICKET_NOT_FOUND') {
+    // An unknown reference is a wrong call, whichever command met it.
+    printErr(`ticketd: ${e.message}\n`);
+    process.exit(EXIT.usage);
+  }
   printErr(`ticketd: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
   process.exit(EXIT.error);
 }

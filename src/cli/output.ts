@@ -35,11 +35,36 @@ export function out(data: unknown): void {
   process.stdout.write(`${JSON.stringify(data, null, 2).replace(/[\u007F-\u009F]/g, (c) => `\\u00${hex(c)}`)}\n`);
 }
 
+/** Widest cell of a table, in characters as a reader counts them. */
+const CELL_GRAPHEMES = 60;
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * The first `max` user-perceived characters of `text` and how many it kept:
+ * cut between grapheme clusters, so an emoji (a surrogate pair, a flag, a
+ * family joined by ZWJ) or a letter with its combining accent is kept whole
+ * or dropped whole, never halved into bytes a terminal shows as garbage.
+ */
+export function cutGraphemes(text: string, max: number): { text: string; length: number } {
+  let length = 0;
+  let end = 0;
+  for (const { segment, index } of graphemes.segment(text)) {
+    if (length === max) return { text: text.slice(0, index), length };
+    length++;
+    end = index + segment.length;
+  }
+  return { text: text.slice(0, end), length };
+}
+
 /** A plain aligned table for people; `--json` is the interface for scripts. */
 export function printTable<T extends object>(rows: T[], columns: (keyof T & string)[]): void {
-  const cell = (v: unknown) => (v === null || v === undefined ? '' : terminalText(String(v).replace(/\s+/g, ' ')).slice(0, 60));
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => `${vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()}\n`;
-  process.stdout.write(line(columns));
-  for (const r of rows) process.stdout.write(line(columns.map((c) => cell(r[c]))));
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? { text: '', length: 0 } : cutGraphemes(terminalText(String(v).replace(/\s+/g, ' ')), CELL_GRAPHEMES);
+  const cells = rows.map((r) => columns.map((c) => cell(r[c])));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (vals: { text: string; length: number }[]) =>
+    vals.map((v, i) => v.text + ' '.repeat(widths[i]! - v.length)).join('  ').trimEnd() + '\n';
+  process.stdout.write(line(columns.map((c) => ({ text: c, length: c.length }))));
+  for (const row of cells) process.stdout.write(line(row));
 }

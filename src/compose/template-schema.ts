@@ -137,6 +137,40 @@ export const TEMPLATE_SCHEMA = {
       ticketUrl: { description: 'Link to the status page of this ticket', sample: statusUrl.sample },
     },
   },
+  'new-ticket-notice': {
+    description: "Tells a queue's staff of a new ticket routed to it; replies to it come back to the ticket",
+    audience: 'staff',
+    variables: {
+      ref,
+      subject,
+      requester: { description: 'Who asked, name and address', sample: 'Jane Doe <jane@example.com>' },
+      queue: { description: 'The queue the ticket was routed to', sample: 'Hardware' },
+      request: { description: "The customer's text (the start of it, for a long one)", sample: 'SN 4711 · E-13' },
+      mailboxAddress,
+      ticketUrl: { description: "Link to the ticket's status page, as the customer sees it", sample: statusUrl.sample },
+    },
+  },
+  'handoff-notice': {
+    description: 'Tells the queue (or person) a ticket was handed to what happened so far; replies to it come back to the ticket',
+    audience: 'staff',
+    variables: {
+      ref,
+      subject,
+      requester: { description: 'Who asked, name and address', sample: 'Jane Doe <jane@example.com>' },
+      from: { description: "Queue or person it came from; '' when it had none", sample: 'Front desk' },
+      to: { description: 'Queue or person it now belongs to', sample: 'Hardware' },
+      by: { description: 'Who handed it on: a staff address or a login', sample: 'sam@example.com' },
+      note: { description: 'Why, and what the receiving side needs to know (internal)', sample: 'SN 4711 · E-13 · 2×' },
+      handoffCount: { description: 'Handoffs of this ticket so far, this one included', sample: 2 },
+      story: {
+        description:
+          'The ticket so far, oldest first, as plain text: each message and internal note under a line with its time and sender (#note marks internal notes)',
+        sample: '── 2025-03-03 09:41 +00:00 ── jane@example.com\nSN 4711 E-13\n\n── 2025-03-03 10:02 +00:00 ── #note sam@example.com\nSN 4711 ✓',
+      },
+      mailboxAddress,
+      ticketUrl: { description: "Link to the ticket's status page, as the customer sees it", sample: statusUrl.sample },
+    },
+  },
 } as const satisfies Record<string, TemplateKindSchema>;
 
 export type TemplateKind = keyof typeof TEMPLATE_SCHEMA;

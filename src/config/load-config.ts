@@ -25,6 +25,8 @@ export type SmtpConfig = ParsedConfig['smtp'];
 export type ImapConfig = NonNullable<MailboxConfig['imap']>;
 export type SlaPolicyConfig = ParsedConfig['sla']['policies'][number];
 export type CalendarConfig = ParsedConfig['calendars'][string];
+export type QueueConfig = NonNullable<ParsedConfig['queues']>[number];
+export type RoutingRuleConfig = NonNullable<ParsedConfig['routing']>[number];
 
 export interface InboundConfig extends Omit<NonNullable<ParsedConfig['inbound']>, 'mailbox'> {
   /** Filled in with the only mailbox's name when the config leaves it out. */

@@ -244,6 +244,8 @@ const mailboxSchema = z.strictObject({
   /** Time zone the mailbox's mail shows dates and times in; UTC when unset. */
   timezone: timeZone().optional(),
   staffAddress: email().optional(),
+  /** The queue a new ticket of this mailbox joins when no routing rule sets one. */
+  defaultQueue: text().optional(),
   /** Absent for a mailbox fed only by `ingest` or LMTP. */
   imap: imapSchema.optional(),
   folder: text().default('INBOX'),
@@ -288,6 +290,47 @@ const slaPolicySchema = z.strictObject({
     .default(() => []),
   staffWarnings: z.array(percent()).default(() => ['80%', '100%']),
   staffAddress: email().optional(),
+});
+
+// A routing pattern is a case-insensitive regular expression; one that does
+// not compile is refused here rather than when the first mail arrives.
+const pattern = () =>
+  z.string().min(1, { error: 'must not be empty' }).superRefine((source, ctx) => {
+    try {
+      new RegExp(source, 'iu');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(err as Error).message}`, input: source });
+    }
+  });
+
+const queueSchema = z.strictObject({
+  /** Shown to the customer ("handed to the NAME team") and used in rules, commands and reports. */
+  name: z.string().trim().min(1, { error: 'must not be empty' }).max(60, { error: 'at most 60 characters' }),
+  /** Who works the queue: their mail is obeyed as staff mail, and they are told of its tickets unless `notify` is set. */
+  staff: z.array(email().toLowerCase()).default(() => []),
+  /** One address (a group or list) told of the queue's new tickets and handoffs instead of each of `staff`. */
+  notify: email().toLowerCase().optional(),
+  /** SLA policy of the queue's tickets (a name under sla.policies); else the policies' own match rules. */
+  sla: text().optional(),
+});
+
+const routingRuleSchema = z.strictObject({
+  name: text(),
+  match: z
+    .strictObject({
+      mailbox: pattern().optional(),
+      to: pattern().optional(),
+      fromDomain: pattern().optional(),
+      subject: pattern().optional(),
+      body: pattern().optional(),
+      header: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, { error: 'expected a header name' }), pattern()).optional(),
+    })
+    .prefault({}),
+  set: z.strictObject({
+    queue: text().optional(),
+    priority: z.enum(['low', 'normal', 'high', 'urgent']).optional(),
+    tags: z.array(z.string().regex(/^[\p{L}\p{N}][\p{L}\p{N}_.:-]*$/u, { error: 'expected a tag like "warranty" or "hw:printer"' })).optional(),
+  }),
 });
 
 // Sized for the busiest legitimate hour: a desk catching up on a weekend's
@@ -366,6 +409,9 @@ export const configSchema = z
       .prefault({}),
     calendars: z.record(text(), calendarSchema).prefault({}),
     sla: z.strictObject({ policies: z.array(slaPolicySchema).default(() => []) }).prefault({}),
+    // Absent rather than empty when not configured: a config without them parses as it did before queues.
+    queues: z.array(queueSchema).optional(),
+    routing: z.array(routingRuleSchema).optional(),
   })
   .superRefine(crossCheck, whenObject);
 
@@ -479,5 +525,35 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
     ) {
       report([...at, 'calendar'], `no calendar named "${policy.calendar}" (define it under "calendars" or use "24x7")`);
     }
+  });
+
+  const queues = trusted(['queues']) ? (cfg.queues ?? []) : [];
+  const queueNames = new Set<string>();
+  const queuesTrusted = queues.every((_, i) => trusted(['queues', i, 'name']));
+  queues.forEach((queue, i) => {
+    if (trusted(['queues', i, 'name'])) {
+      // Staff name a queue in mail commands however they type it.
+      const key = queue.name.toLowerCase();
+      if (queueNames.has(key)) report(['queues', i, 'name'], `duplicate queue name "${queue.name}"`);
+      queueNames.add(key);
+    }
+    if (queue.sla !== undefined && trusted(['queues', i, 'sla']) && trusted(['sla', 'policies']) && !policyNames.has(queue.sla)) {
+      report(['queues', i, 'sla'], `no SLA policy named "${queue.sla}"`);
+    }
+  });
+  const knownQueue = (path: PropertyKey[], name: string | undefined) => {
+    if (name !== undefined && queuesTrusted && !queueNames.has(name.toLowerCase())) report(path, `no queue named "${name}" (define it under "queues")`);
+  };
+  mailboxes.forEach((mailbox, i) => {
+    if (trusted(['mailboxes', i, 'defaultQueue'])) knownQueue(['mailboxes', i, 'defaultQueue'], mailbox.defaultQueue);
+  });
+  const rules = trusted(['routing']) ? (cfg.routing ?? []) : [];
+  const ruleNames = new Set<string>();
+  rules.forEach((rule, i) => {
+    if (trusted(['routing', i, 'name'])) {
+      if (ruleNames.has(rule.name)) report(['routing', i, 'name'], `duplicate rule name "${rule.name}"`);
+      ruleNames.add(rule.name);
+    }
+    if (trusted(['routing', i, 'set', 'queue'])) knownQueue(['routing', i, 'set', 'queue'], rule.set.queue);
   });
 }

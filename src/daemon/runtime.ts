@@ -1,19 +1,21 @@
 import { join } from 'node:path';
-import type { Config, MailboxConfig } from '../config/load-config.js';
+import type { Config, MailboxConfig, QueueConfig } from '../config/load-config.js';
+import { composeHandoffNotice, composeNewTicketNotice, handoffRecipients, queueRecipients } from '../compose/staff-mail.js';
 import { smtpFor, type SmtpConfig } from '../config/load-config.js';
 import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
-import { messageIdDomain } from '../compose/compose-mail.js';
-import { buildIntakePolicy, mailboxNamed, ownAddresses } from '../pipeline/intake-policy.js';
+import { composeAgentReply, messageIdDomain } from '../compose/compose-mail.js';
+import { buildIntakePolicy, mailboxNamed, ownAddresses, routingInput, staffAddresses, statusUrlFor } from '../pipeline/intake-policy.js';
 import type { Pipeline } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
 import { SlaEngine } from '../sla/sla-engine.js';
 import { openEngine, type OpenOptions } from '../store/open-store.js';
 import type { SqlEngine } from '../store/sql-engine.js';
 import { SqlStore } from '../store/sql-store.js';
-import type { IntakePolicy, Store, TicketRow } from '../store/store.js';
+import type { OutboundDraft } from '../core/types.js';
+import type { HandoffNoticeRequest, IntakePolicy, Store, TicketRow } from '../store/store.js';
 import { decideThread } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
 import type { WebPages } from '../web/page-templates.js';
@@ -91,6 +93,8 @@ export class Runtime {
       get trustedAuthservIds() {
         return live().authentication.trustedAuthservIds;
       },
+      routing: (mailbox: string) => routingInput(live(), mailbox),
+      isStaff: (address: string) => staffAddresses(live()).has(address.toLowerCase()),
     };
   }
 
@@ -102,13 +106,31 @@ export class Runtime {
   async intakePolicy(): Promise<IntakePolicy> {
     const { config, templates } = this.current;
     const estimate = await this.sla.firstResponseEstimator(this.clock.now().getTime());
-    return buildIntakePolicy({
+    const policy = buildIntakePolicy({
       config,
       templates: templates.mail,
       links: this.links,
       clock: this.clock,
       firstResponseEstimate: (t: TicketRow) => estimate(t),
     });
+    const staff = staffAddresses(config);
+    if ((config.queues ?? []).length === 0) return policy;
+    return {
+      ...policy,
+      staff: {
+        assignTarget: (target) => {
+          const queue = this.queue(target);
+          if (queue) return { queue: queue.name };
+          return staff.has(target.toLowerCase()) ? { owner: target.toLowerCase() } : null;
+        },
+        composeReply: (t, body, statusUrl, thread) =>
+          composeAgentReply({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, body, statusUrl, thread),
+        notifyHandoff: this.handoffNotifier(),
+        newTicketRecipients: (t) => queueRecipients(this.queue(t.queue ?? null)),
+        composeNewTicketNotice: (t, request, recipients, ticketUrl) =>
+          composeNewTicketNotice({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, request, recipients, ticketUrl),
+      },
+    };
   }
 
   get config(): Config {
@@ -126,6 +148,26 @@ export class Runtime {
 
   mailbox(name: string): MailboxConfig {
     return mailboxNamed(this.config, name);
+  }
+
+  /** The configured queue of that name, whatever its case; undefined for a name no queue has (a team from before queues). */
+  queue(name: string | null): QueueConfig | undefined {
+    return name === null ? undefined : (this.config.queues ?? []).find((q) => q.name.toLowerCase() === name.toLowerCase());
+  }
+
+  /** Composes what a handoff tells the receiving side; run by the store inside the handoff's transaction. */
+  handoffNotifier(): (req: HandoffNoticeRequest) => Promise<OutboundDraft[]> {
+    return async (req) => {
+      const queue = this.queue(req.handoff.toQueue);
+      const urls = new Map<string, string>();
+      for (const r of handoffRecipients(req.handoff, queue)) urls.set(r, statusUrlFor(this.config, await req.statusToken(r, this.links)));
+      return composeHandoffNotice(
+        { config: this.config, mailbox: this.mailbox(req.ticket.mailbox), templates: this.templates },
+        req,
+        queue,
+        (recipient) => urls.get(recipient)!,
+      );
+    };
   }
 
   /**

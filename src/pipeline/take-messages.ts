@@ -4,7 +4,9 @@ import type { Logger } from '../core/logger.js';
 import type { MessageOrigin } from '../core/types.js';
 import { classify } from '../classify/classify.js';
 import { autoReplyTarget } from '../classify/reply-recipient.js';
+import { routeMessage, type RouteInput, type RouteRule } from '../classify/route.js';
 import { senderAuthentication } from '../classify/sender-auth.js';
+import { readStaffReply } from '../classify/staff-reply.js';
 import { inThreadParser, type MessageParser } from '../parse/parse-pool.js';
 import type { IntakeItem, IntakeOutcome, IntakePolicy, IntakeResult, IntakeStore, MailboxCursors } from '../store/store.js';
 import { AttachmentStaging } from './attachment-staging.js';
@@ -23,6 +25,10 @@ export interface Pipeline {
   ownMessageIdDomains: readonly string[];
   /** authserv-ids whose Authentication-Results count (`authentication.trustedAuthservIds`); none when absent. */
   trustedAuthservIds?: readonly string[];
+  /** Whether an address is staff (in some queue's `staff`): their mail to a ticket is read for commands. */
+  isStaff?: (address: string) => boolean;
+  /** The routing rules that place a new ticket of a mailbox; no routing when absent. */
+  routing?: (mailbox: string) => { input: RouteInput; rules: readonly RouteRule[] };
   /** Where messages are parsed: the daemon's worker threads, else the calling thread. */
   parser?: MessageParser;
   /** Deadline of one parse (default 30 s); past it the message is quarantined as `parse-timeout`. */
@@ -79,8 +85,23 @@ export async function prepare(p: Pipeline, mail: RawMail, staging = new Attachme
       });
       const replyTarget = autoReplyTarget(message, { ownAddresses: p.ownAddresses });
       const senderAuth = senderAuthentication(message, { trustedAuthservIds: p.trustedAuthservIds ?? [] });
+      // Decided for every message, applied only if it opens a ticket (the store knows that).
+      const routing = p.routing?.(mail.origin.mailbox);
+      const route = routing ? routeMessage(message, routing.input, routing.rules) : null;
       return {
-        item: { origin: mail.origin, raw: mail.raw, stage: { ok: true, message, classification, replyTarget, senderAuth } },
+        item: {
+          origin: mail.origin,
+          raw: mail.raw,
+          stage: {
+            ok: true,
+            message,
+            classification,
+            replyTarget,
+            senderAuth,
+            route: route && { rule: route.rule, queue: route.queue, priority: route.priority, tags: route.tags },
+            staffMail: message.from && p.isStaff?.(message.from.address) ? readStaffReply(message.text) : null,
+          },
+        },
         attachmentsDir: published?.dir ?? null,
       };
     } catch (err) {

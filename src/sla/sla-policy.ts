@@ -28,6 +28,8 @@ export class SlaPolicies {
   private constructor(
     readonly list: readonly SlaPolicy[],
     private readonly mailboxes: readonly MailboxConfig[],
+    /** Lower-cased queue name to the policy its `sla` names. */
+    private readonly queuePolicies: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   /** Throws CalendarError or DurationError (each with a `code`) for a policy that cannot run. */
@@ -46,11 +48,14 @@ export class SlaPolicies {
     return new SlaPolicies(
       config.sla.policies.map((p) => compilePolicy(p, calendarNamed(p.calendar))),
       config.mailboxes,
+      new Map((config.queues ?? []).flatMap((q) => (q.sla !== undefined ? [[q.name.toLowerCase(), q.sla] as const] : []))),
     );
   }
 
-  /** The first policy whose every `match` field fits the ticket, or null. */
-  forTicket(ticket: Pick<TicketRow, 'mailbox' | 'priority'>): SlaPolicy | null {
+  /** The policy of the ticket's queue when that names one; else the first policy whose every `match` field fits, or null. */
+  forTicket(ticket: Pick<TicketRow, 'mailbox' | 'priority' | 'queue'>): SlaPolicy | null {
+    const ofQueue = ticket.queue ? this.queuePolicies.get(ticket.queue.toLowerCase()) : undefined;
+    if (ofQueue !== undefined) return this.named(ofQueue);
     return (
       this.list.find(
         (p) =>

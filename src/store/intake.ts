@@ -18,9 +18,13 @@ import type {
   StoreHooks,
   ThreadContext,
   ThreadStage,
+  StaffMailPolicy,
+  StaffReply,
+  TicketRoute,
   TicketRow,
   TicketSnapshot,
 } from './store.js';
+import { changeStatus, reassign } from './ticket-commands.js';
 import { TicketRecords } from './ticket-records.js';
 
 const HOUR_MS = 3_600_000;
@@ -112,6 +116,17 @@ export class Intake implements IntakeStore {
     const target = stage.replyTarget;
     const auth = stage.senderAuth ?? null;
     const flag = auth?.dmarc === 'fail' ? 'dmarc-fail' : null;
+    // Staff answering about a ticket: never when a trusted MTA found the From forged.
+    if (stage.staffMail && policy.staff && flag === null && cls.kind === 'request') {
+      const ticket = await staffMailTicket(sp, records, msg, this.thread.referencesIn(msg.subject, policy.referencePrefixes), mailbox);
+      if (ticket !== null) {
+        await sp.run('insert-raw', [msg.sha256, msg.size, item.raw, now]);
+        const row = await insertInbound(records, ticket.id, mailbox, msg, 'staff-mail', messageId, now, false);
+        await receipt(sp, item.origin, 'threaded', row, null, now);
+        const reason = await applyStaffMail(sp, this.hooks, records, ticket, stage.staffMail, sender, policy, policy.staff, now);
+        return result(item.origin, reason === 'staff-mail-refused' ? 'recorded' : 'threaded', reason, ticket.ref, false, null);
+      }
+    }
     // Every limit and the suppression list are about the address the reply would reach.
     const rcpt = target.ok ? target.address : null;
     const byReference: TicketSnapshot[] = [];
@@ -178,7 +193,7 @@ export class Intake implements IntakeStore {
         return result(item.origin, 'threaded', verdict.reason, await records.refOf(verdict.ticketId), false, null);
       }
       case 'new-ticket': {
-        const ticket = await createTicket(sp, records, mailbox, msg, verdict.linkTo, policy, now);
+        const ticket = await createTicket(sp, records, mailbox, msg, verdict.linkTo, policy, now, stage.route ?? null);
         await sp.run('set-ticket-auto-reply', { id: ticket.id, ackTo: target.address ?? null, ackWithheld: verdict.ackSuppressedBy });
         const row = await insertInbound(records, ticket.id, mailbox, msg, cls.kind === 'request' ? 'request' : cls.kind, messageId, now);
         await records.event(ticket.id, 'received', true, {}, now);
@@ -199,6 +214,7 @@ export class Intake implements IntakeStore {
           await newTicketQueuePosition(records, batch, ticket, false);
           await records.event(ticket.id, 'ack-suppressed', false, { why: verdict.ackSuppressedBy }, now);
         }
+        await notifyQueue(records, ticket, msg.text, policy, now);
         await receipt(sp, item.origin, 'taken', row, null, now);
         return result(item.origin, 'taken', verdict.ackSuppressedBy ?? verdict.reason, ticket.ref, ackQueued, null);
       }
@@ -314,6 +330,7 @@ async function createTicket(
   linkTo: number | null,
   policy: IntakePolicy,
   now: number,
+  route: TicketRoute | null,
 ): Promise<TicketRow> {
   const requester = msg.from?.address ?? '';
   const replyTo = msg.replyTo[0]?.address ?? requester;
@@ -337,6 +354,11 @@ async function createTicket(
     }))!;
     await db.run('insert-participant', [id, requester, 'requester']);
     await addParticipants(db, id, msg, policy);
+    if (route !== null) {
+      // Before the SLA engine first reads the ticket: the priority and the queue choose its policy.
+      await db.run('set-ticket-route', { id, queue: route.queue, priority: route.priority ?? 'normal', tags: JSON.stringify(route.tags) });
+      await records.event(id, 'routed', false, { rule: route.rule, queue: route.queue, priority: route.priority, tags: route.tags }, now);
+    }
     return (await records.ticketRow(id))!;
   }
 }
@@ -349,7 +371,123 @@ async function addParticipants(db: SqlSession, ticketId: number, msg: ParsedMess
   }
 }
 
-function insertInbound(
+/** Tells the staff of a new ticket's queue about it; their answers to this notice come back as staff mail. */
+async function notifyQueue(records: TicketRecords, ticket: TicketRow, request: string, policy: IntakePolicy, now: number): Promise<void> {
+  const recipients = policy.staff?.newTicketRecipients(ticket) ?? [];
+  if (recipients.length === 0) return;
+  const urls = new Map<string, string>();
+  for (const r of recipients) urls.set(r, policy.statusUrl(await records.tokenFor(ticket.id, r, policy.links, now)));
+  for (const draft of policy.staff!.composeNewTicketNotice(ticket, request, recipients, (r) => urls.get(r)!)) {
+    await records.queueOutbound(ticket.id, ticket.mailbox, draft, now);
+  }
+}
+
+/** The ticket a staff member's mail is about: the one its In-Reply-To or References name (a notice we sent), else its subject's reference. */
+async function staffMailTicket(
+  sp: SqlTransaction,
+  records: TicketRecords,
+  msg: ParsedMessage,
+  refs: string[],
+  mailbox: string,
+): Promise<TicketRow | null> {
+  for (const id of [...msg.inReplyTo, ...msg.references.slice().reverse()]) {
+    const row = (await sp.all<{ id: number }>('ticket-by-message-id', [id, mailbox]))[0];
+    if (row) return records.ticketRow(row.id);
+  }
+  for (const ref of refs) {
+    const t = await records.ticketByRef(ref);
+    if (t) return t;
+  }
+  return null;
+}
+
+/**
+ * What a staff member's mail does to its ticket: commands at its top act
+ * (#note, #status, #assign, #resolve); without commands its new text goes to
+ * the requester as the agent reply, threaded into their conversation and
+ * counted as a response. A mail whose commands cannot all be read does
+ * nothing; a command the ticket refuses (the status it already has, a
+ * handoff without a note) is skipped. Either leaves an internal event saying
+ * why. Returns the intake reason.
+ */
+async function applyStaffMail(
+  sp: SqlTransaction,
+  hooks: StoreHooks,
+  records: TicketRecords,
+  ticket: TicketRow,
+  mail: StaffReply,
+  sender: string,
+  policy: IntakePolicy,
+  staff: StaffMailPolicy,
+  now: number,
+): Promise<string> {
+  const refuse = async (why: string[]) => {
+    await records.event(ticket.id, 'staff-mail-refused', false, { from: sender, why }, now);
+    return 'staff-mail-refused';
+  };
+  if (mail.problems.length > 0) return refuse(mail.problems);
+  if (mail.commands.length === 0) {
+    if (mail.body === '') return refuse(['no text above the quoted mail']);
+    await relay(sp, hooks, records, ticket, mail.body, sender, policy, staff, now);
+    return 'staff-reply';
+  }
+  let t = ticket;
+  const refused: string[] = [];
+  for (const c of mail.commands) {
+    try {
+      switch (c.kind) {
+        case 'note':
+          await records.event(t.id, 'note', false, { text: mail.body, by: sender }, now);
+          break;
+        case 'status':
+          await changeStatus(sp, hooks, t, c.status, c.reason ?? undefined, now);
+          break;
+        case 'resolve':
+          await changeStatus(sp, hooks, t, 'resolved', undefined, now);
+          break;
+        case 'assign': {
+          const change = staff.assignTarget(c.target);
+          if (change === null) refused.push(`#assign ${c.target}: no such queue or staff address`);
+          else await reassign(sp, hooks, t, change, { note: c.note || null, by: sender, now, handoff: true }, (req) => staff.notifyHandoff(req));
+          break;
+        }
+      }
+    } catch (err) {
+      // A refusal by the ticket's rules (same status, no note); anything else undoes the whole mail.
+      const code = (err as { code?: unknown }).code;
+      if (typeof code !== 'string' || !code.startsWith('TICKETD_')) throw err;
+      refused.push(`#${c.kind}: ${(err as Error).message}`);
+    }
+    t = (await records.ticketRow(t.id))!;
+  }
+  if (refused.length > 0) await records.event(t.id, 'staff-mail-refused', false, { from: sender, why: refused }, now);
+  // With #status or #resolve alone, the text below is what the customer is told; with #note or #assign it is internal.
+  const internal = mail.commands.some((c) => c.kind === 'note' || c.kind === 'assign');
+  if (!internal && mail.body !== '') await relay(sp, hooks, records, t, mail.body, sender, policy, staff, now);
+  return 'staff-command';
+}
+
+/** The staff member's text to the requester, as an agent reply from the command line would go. */
+async function relay(
+  sp: SqlTransaction,
+  hooks: StoreHooks,
+  records: TicketRecords,
+  t: TicketRow,
+  body: string,
+  sender: string,
+  policy: IntakePolicy,
+  staff: StaffMailPolicy,
+  now: number,
+): Promise<void> {
+  const ids = await records.threadIds(t.id);
+  const statusUrl = policy.statusUrl(await records.tokenFor(t.id, t.replyTo, policy.links, now));
+  await records.queueOutbound(t.id, t.mailbox, staff.composeReply(t, body, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids }), now);
+  await sp.run('mark-first-response', { id: t.id, now });
+  await records.event(t.id, 'reply', true, { by: sender }, now);
+  await hooks.afterTicketChange?.(sp, t.id, 'agent-reply', now);
+}
+
+async function insertInbound(
   records: TicketRecords,
   ticketId: number | null,
   mailbox: string,
@@ -357,6 +495,7 @@ function insertInbound(
   kind: string,
   messageId: string,
   now: number,
+  isPublic = true,
 ): Promise<number> {
   return records.insertMessage({
     ticketId,
@@ -376,7 +515,7 @@ function insertInbound(
     rawSha256: msg.sha256,
     sentDate: msg.date ? msg.date.getTime() : null,
     now,
-    public: 1,
+    public: isPublic ? 1 : 0,
   });
 }
 

@@ -4,6 +4,7 @@
 import type { MessageOrigin } from '../core/types.js';
 import type { SqlEngine } from './sql-engine.js';
 import type { QuarantineEntry, QuarantineStore } from './store.js';
+import { QuarantineReleasedError } from './ticket-errors.js';
 
 export class SqlQuarantineStore implements QuarantineStore {
   constructor(private readonly engine: SqlEngine) {}
@@ -19,6 +20,20 @@ export class SqlQuarantineStore implements QuarantineStore {
 
   async markQuarantineReleased(id: number, outcome: string, now: number): Promise<void> {
     await this.engine.run('release-quarantine', [now, outcome, id]);
+  }
+
+  discardQuarantine(id: number, now: number): Promise<{ entry: QuarantineEntry; bytesRemoved: boolean } | null> {
+    return this.engine.transaction(async (tx) => {
+      const row = await tx.get<RawQuarantine & { rawSha: string }>('quarantine-by-id', [id]);
+      if (!row) return null;
+      if (row.releasedAt !== null) throw new QuarantineReleasedError(id, row.releaseOutcome);
+      await tx.run('insert-discarded-raw', { empty: Buffer.alloc(0), now });
+      await tx.run('discard-quarantine', { id, now });
+      // Kept when a message or another entry still holds the same bytes.
+      const removed = (await tx.run('drop-unused-raw', { sha: row.rawSha })).changes > 0;
+      const entry = toQuarantine((await tx.get<RawQuarantine>('quarantine-by-id', [id]))!);
+      return { entry: { ...entry, size: row.size }, bytesRemoved: removed };
+    });
   }
 }
 

@@ -11,7 +11,7 @@ WHERE (@all = 1 OR q.released_at IS NULL) ORDER BY q.id;
 
 -- name: quarantine-by-id
 SELECT q.id, q.mailbox, q.origin, q.reason, q.created_at AS "createdAt", q.released_at AS "releasedAt",
-       q.release_outcome AS "releaseOutcome", r.size, r.data AS raw
+       q.release_outcome AS "releaseOutcome", r.size, r.data AS raw, q.raw_sha256 AS "rawSha"
 FROM quarantine q JOIN raw_messages r ON r.sha256 = q.raw_sha256 WHERE q.id = ?;
 
 -- name: release-quarantine

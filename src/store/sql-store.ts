@@ -9,7 +9,25 @@ import { SqlMailboxCursors } from './mailbox-cursors.js';
 import { SqlOutboxQueue } from './outbox-queue.js';
 import { SqlQuarantineStore } from './quarantine-store.js';
 import type { SqlEngine } from './sql-engine.js';
-import type { ImapCursor, IntakeItem, IntakePolicy, IntakeResult, OutboxCounts, OutboxEntry, QuarantineEntry, Store, StoreHooks, ThreadStage, TicketDetail, TicketRow, TicketSummary, UnsettledReceipt } from './store.js';
+import type {
+  AssignmentChange,
+  HandoffNoticeRequest,
+  HandoffRecord,
+  ImapCursor,
+  IntakeItem,
+  IntakePolicy,
+  IntakeResult,
+  OutboxCounts,
+  OutboxEntry,
+  QuarantineEntry,
+  Store,
+  StoreHooks,
+  ThreadStage,
+  TicketDetail,
+  TicketRow,
+  TicketSummary,
+  UnsettledReceipt,
+} from './store.js';
 import type { OutboundDraft } from '../core/types.js';
 import type { OutboxJob } from '../outbox/outbox-claims.js';
 import { SqlTicketCommands } from './ticket-commands.js';
@@ -123,6 +141,19 @@ export class SqlStore implements Store {
     return this.tickets.handoff(ref, team, note, now);
   }
 
+  addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow> {
+    return this.tickets.addNote(ref, text, by, now);
+  }
+
+  assign(
+    ref: string,
+    change: AssignmentChange,
+    opts: { note: string | null; by: string | null; now: number; handoff?: boolean },
+    notify?: (req: HandoffNoticeRequest) => Promise<OutboundDraft[]>,
+  ): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }> {
+    return this.tickets.assign(ref, change, opts, notify);
+  }
+
   listQuarantine(opts?: { includeReleased?: boolean }): Promise<QuarantineEntry[]> {
     return this.quarantine.listQuarantine(opts);
   }
@@ -131,6 +162,10 @@ export class SqlStore implements Store {
   }
   markQuarantineReleased(id: number, outcome: string, now: number): Promise<void> {
     return this.quarantine.markQuarantineReleased(id, outcome, now);
+  }
+
+  discardQuarantine(id: number, now: number): Promise<{ entry: QuarantineEntry; bytesRemoved: boolean } | null> {
+    return this.quarantine.discardQuarantine(id, now);
   }
 
   close(): Promise<void> {

@@ -29,6 +29,34 @@ export interface IntakeStageOk {
   replyTarget: AutoReplyTarget;
   /** A trusted receiving MTA's DMARC verdict; absent or null when none was stamped or none is trusted. */
   senderAuth?: SenderAuthentication | null;
+  /** Where routing sends the ticket if the message opens one; absent when no routing ran. */
+  route?: TicketRoute | null;
+  /** A staff member's mail, read (commands and new text); absent when the sender is not staff. */
+  staffMail?: StaffReply | null;
+}
+
+/** What a line of `#` commands at the top of a staff member's mail asks for. */
+export type StaffCommand =
+  | { kind: 'note' }
+  | { kind: 'status'; status: TicketStatus; reason: string | null }
+  | { kind: 'assign'; target: string; note: string }
+  | { kind: 'resolve' };
+
+/** A staff member's mail to a ticket, read: the commands it starts with, and its own text without the quoted history. */
+export interface StaffReply {
+  commands: StaffCommand[];
+  /** The text after the command lines, quoted history and signature removed. */
+  body: string;
+  /** Command lines that could not be read, each with why: nothing of the mail is acted on then. */
+  problems: string[];
+}
+
+/** What the routing rules decided for a new ticket (classify/route.ts). */
+export interface TicketRoute {
+  rule: string | null;
+  queue: string | null;
+  priority: string | null;
+  tags: string[];
 }
 
 /** A message that went through parse and classify, or failed there. */
@@ -115,7 +143,7 @@ export interface ThreadStage {
 }
 
 /** Why a ticket changed; the SLA engine recomputes its deadlines on each. */
-export type TicketChange = 'created' | 'customer-reply' | 'reopened' | 'agent-reply' | 'status';
+export type TicketChange = 'created' | 'customer-reply' | 'reopened' | 'agent-reply' | 'status' | 'handoff';
 
 /** Given when the store is made. */
 export interface StoreHooks {
@@ -138,6 +166,22 @@ export interface IntakePolicy {
   composeAck(req: AckRequest): OutboundDraft;
   links: StatusLinks;
   statusUrl(token: string): string;
+  /** Staff mail: notices of new tickets, and mail from staff to a ticket; absent when no queues are configured. */
+  staff?: StaffMailPolicy;
+}
+
+/** How the intake transaction treats a staff member's mail to a ticket (see classify/staff-reply.ts). */
+export interface StaffMailPolicy {
+  /** What a `#assign` target names: a configured queue or a staff address; null when neither. */
+  assignTarget(target: string): AssignmentChange | null;
+  /** The staff member's text as the agent reply to the requester. */
+  composeReply(ticket: TicketRow, body: string, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }): OutboundDraft;
+  /** What a handoff made by mail tells the receiving side. */
+  notifyHandoff(req: HandoffNoticeRequest): Promise<OutboundDraft[]>;
+  /** Who hears of a new ticket in its queue (the queue's notify address, else its staff); none for a ticket without a queue. */
+  newTicketRecipients(ticket: TicketRow): string[];
+  /** The notices of a new ticket, one per recipient, each with that recipient's status link. */
+  composeNewTicketNotice(ticket: TicketRow, request: string, recipients: readonly string[], ticketUrl: (recipient: string) => string): OutboundDraft[];
 }
 
 export interface TicketRow {
@@ -155,8 +199,13 @@ export interface TicketRow {
   language: string | null;
   priority: string;
   onHoldReason: string | null;
-  /** The team it was last handed to, if any. */
-  team: string | null;
+  /** The queue (team) working it: set by routing, changed by handoffs; absent on rows read without it. */
+  queue?: string | null;
+  /** Read as `queue` before queues existed; rows built by older code may still carry it. */
+  team?: string | null;
+  /** The one person working it, if anyone took it. */
+  owner?: string | null;
+  tags?: string[];
   linkedTo: number | null;
   createdAt: number;
   updatedAt: number;
@@ -171,6 +220,7 @@ export interface TicketSummary {
   subject: string;
   requester: string;
   mailbox: string;
+  /** The ticket's queue, under its old name (`tickets list` keeps its shape for one release; `tickets show` says `queue`). */
   team: string | null;
   createdAt: string;
   messageCount: number;
@@ -207,9 +257,44 @@ export interface TicketEvent {
   at: number;
 }
 
+/** One handoff: from which queue and owner to which, by whom and why. */
+export interface HandoffRecord {
+  fromQueue: string | null;
+  toQueue: string | null;
+  fromOwner: string | null;
+  toOwner: string | null;
+  by: string | null;
+  note: string;
+  at: number;
+}
+
 export interface TicketDetail extends TicketSummary, TicketAutoReply {
+  queue: string | null;
+  owner: string | null;
+  priority: string;
+  tags: string[];
   messages: MessageSummary[];
   events: TicketEvent[];
+  handoffs: HandoffRecord[];
+}
+
+/** A change of queue and/or owner asked for; absent fields stay as they are. */
+export interface AssignmentChange {
+  queue?: string;
+  /** An address, or null to give the ticket back to its queue. */
+  owner?: string | null;
+}
+
+/** What the receiving queue is told, composed inside the transaction that records the handoff. */
+export interface HandoffNoticeRequest {
+  ticket: TicketRow;
+  handoff: HandoffRecord;
+  /** The ticket so far, oldest first: its messages and events (notes included). */
+  detail: TicketDetail;
+  /** Message-IDs of the staff mail about this ticket sent so far, oldest first, to thread the notice under. */
+  staffThread: string[];
+  /** The ticket's status link for a recipient, issued in the handoff's transaction. */
+  statusToken(recipient: string, links: StatusLinks): Promise<string>;
 }
 
 export interface ImapCursor {
@@ -302,9 +387,32 @@ export interface TicketCommands {
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
   ): Promise<TicketRow>;
+  /**
+   * Changes the status. The same status again is refused (StatusUnchangedError)
+   * unless it is on-hold with a different reason; `reason` undefined keeps an
+   * on-hold ticket's reason, null clears it.
+   */
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow>;
-  /** Hands a ticket to a team: a public event naming the team, and the note for the team as an internal one. */
+  /** A handoff to a queue by its old name, a team (`assign` with a queue, by nobody in particular); kept for one release. */
   handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow>;
+  /** An internal note: kept with the ticket for staff, never shown or sent to the customer. */
+  addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow>;
+  /**
+   * Moves a ticket to another queue and/or owner. Changing the queue, or an
+   * owner who had it to someone else, is a handoff: it needs a note
+   * (HandoffNoteRequiredError), is recorded with who, when, from, to and why,
+   * shows the customer the new queue's name only, and queues the notices
+   * `notify` composes for the receiving side. Taking an unowned ticket
+   * within its queue is not a handoff unless `handoff` says it is (an
+   * explicit handoff to a person). Nothing changing is refused
+   * (AssignmentUnchangedError).
+   */
+  assign(
+    ref: string,
+    change: AssignmentChange,
+    opts: { note: string | null; by: string | null; now: number; handoff?: boolean },
+    notify?: (req: HandoffNoticeRequest) => Promise<OutboundDraft[]>,
+  ): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }>;
   /** The recipient's status link if one is active, without issuing one (templates preview). */
   activeStatusToken(ticketId: number, recipient: string, links: StatusLinks): Promise<string | null>;
 }
@@ -313,6 +421,12 @@ export interface QuarantineStore {
   listQuarantine(opts?: { includeReleased?: boolean }): Promise<QuarantineEntry[]>;
   quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null>;
   markQuarantineReleased(id: number, outcome: string, now: number): Promise<void>;
+  /**
+   * Releases an entry as junk (`discarded`) and removes its stored bytes
+   * unless a message or another entry holds the same ones; null when there is
+   * no such entry, QuarantineReleasedError when it was released already.
+   */
+  discardQuarantine(id: number, now: number): Promise<{ entry: QuarantineEntry; bytesRemoved: boolean } | null>;
 }
 
 export interface Store extends IntakeStore, MailboxCursors, OutboxQueue, TicketCommands, QuarantineStore {

@@ -9,6 +9,9 @@ import type { OutboundDraft } from '../core/types.js';
 
 export const TICKET_NOT_FOUND = 'TICKETD_TICKET_NOT_FOUND';
 
+/** Mail to staff about a ticket: kept with it, never part of the customer's conversation or its threading. */
+export const STAFF_MAIL_KINDS: ReadonlySet<string> = new Set(['staff-warning', 'handoff-notice', 'new-ticket-notice']);
+
 export class TicketNotFoundError extends Error {
   readonly code = TICKET_NOT_FOUND;
   constructor(ref: string) {
@@ -20,7 +23,8 @@ export class TicketRecords {
   constructor(private readonly db: SqlSession) {}
 
   async ticketRow(id: number): Promise<TicketRow | null> {
-    return (await this.db.get<TicketRow>('ticket-by-id', [id])) ?? null;
+    const row = await this.db.get<Omit<TicketRow, 'tags'> & { tags: string }>('ticket-by-id', [id]);
+    return row ? { ...row, tags: JSON.parse(row.tags) as string[] } : null;
   }
 
   async ticketIdByRef(ref: string): Promise<number | null> {
@@ -55,6 +59,11 @@ export class TicketRecords {
   /** Message-IDs of the ticket's public conversation, oldest first, for In-Reply-To and References. */
   async threadIds(ticketId: number): Promise<string[]> {
     return (await this.db.all<{ messageId: string }>('thread-message-ids', [ticketId])).map((r) => r.messageId).reverse();
+  }
+
+  /** Message-IDs of the staff mail about a ticket, oldest first: the thread staff notices continue. */
+  async staffThreadIds(ticketId: number): Promise<string[]> {
+    return (await this.db.all<{ messageId: string }>('staff-thread-message-ids', { ticketId })).map((r) => r.messageId);
   }
 
   /** The recipient's status-page token for a ticket, issued on first use. */
@@ -93,7 +102,7 @@ export class TicketRecords {
       rawSha256: null,
       sentDate: null,
       now,
-      public: draft.kind === 'staff-warning' ? 0 : 1,
+      public: STAFF_MAIL_KINDS.has(draft.kind) ? 0 : 1,
     });
     await this.db.run('insert-outbox', [row, mailbox, draft.from.address, JSON.stringify(draft.to.map((a) => a.address)), now, now]);
     return row;

@@ -6,7 +6,7 @@ SELECT id FROM tickets WHERE ref = ?;
 
 -- name: ticket-by-id
 SELECT id, ref, mailbox, status, subject, requester, requester_name AS "requesterName", reply_to AS "replyTo",
-       language, priority, on_hold_reason AS "onHoldReason", team, linked_to AS "linkedTo", created_at AS "createdAt",
+       language, priority, on_hold_reason AS "onHoldReason", queue, queue AS team, owner, tags, linked_to AS "linkedTo", created_at AS "createdAt",
        updated_at AS "updatedAt", first_response_at AS "firstResponseAt", resolved_at AS "resolvedAt", closed_at AS "closedAt",
        ack_to AS "ackTo"
 FROM tickets WHERE id = ?;
@@ -23,9 +23,6 @@ WHERE id = @id;
 
 -- name: touch-ticket
 UPDATE tickets SET updated_at = ? WHERE id = ?;
-
--- name: set-ticket-team
-UPDATE tickets SET team = ?, updated_at = ? WHERE id = ?;
 
 -- name: mark-first-response
 UPDATE tickets SET first_response_at = coalesce(first_response_at, @now), updated_at = @now WHERE id = @id;
@@ -51,7 +48,7 @@ SELECT nonce FROM status_tokens WHERE ticket_id = ? AND recipient = ? AND revoke
 INSERT INTO status_tokens (ticket_id, recipient, nonce, token_hash, created_at) VALUES (?, ?, ?, ?, ?);
 
 -- name: list-tickets
-SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.team, t.created_at AS "createdAt",
+SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue AS team, t.created_at AS "createdAt",
        (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS "messageCount",
        (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS "linkedTo"
 FROM tickets t

@@ -232,6 +232,22 @@ export function pickHistoryPage(heads: TimelineHead[], requested: number | null)
   return { heads: sorted.slice((number - 1) * HISTORY_PAGE_SIZE, number * HISTORY_PAGE_SIZE), number, count };
 }
 
+/**
+ * Drops a status entry that repeats the status (and reason) the customer was
+ * last shown: a change to the same status tells them nothing. Databases
+ * written before such changes were refused hold these repeats.
+ */
+function newsToCustomer(): (entry: TimelineEntry) => boolean {
+  let shown: string | null = null;
+  return (entry) => {
+    if (entry.kind !== 'status' && entry.kind !== 'reopened') return true;
+    const now = entry.kind === 'status' ? `${entry.newStatus}\n${entry.reason}` : 'open\n';
+    const repeat = entry.kind === 'status' && now === shown;
+    shown = now;
+    return !repeat;
+  };
+}
+
 export function statusView(input: StatusViewInput): StatusView {
   const { ticket, messages, events, queuePosition } = input.data;
   const timeline = [
@@ -242,7 +258,8 @@ export function statusView(input: StatusViewInput): StatusView {
     ...messages.map((m) => ({ entry: messageEntry(m, input), at: m.at, kind: 'message', seq: m.id })),
   ]
     .sort(byTimeline)
-    .map((x) => x.entry);
+    .map((x) => x.entry)
+    .filter(newsToCustomer());
   const page = input.page ?? { number: 1, count: 1 };
   const history: HistoryPage = {
     paged: page.count > 1,

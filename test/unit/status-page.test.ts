@@ -111,6 +111,29 @@ describe('statusView', () => {
     expect(view.timeline).toEqual([]);
   });
 
+  it('shows a status once when it was recorded twice in a row, and again after a change', () => {
+    const view = statusView(
+      input({
+        events: [
+          event(1, 'status', T0, { status: 'on-hold', reason: 'spare part' }),
+          event(2, 'status', T0 + 1000, { status: 'on-hold', reason: 'spare part' }),
+          event(3, 'status', T0 + 2000, { status: 'on-hold', reason: 'courier' }),
+          event(4, 'status', T0 + 3000, { status: 'pending' }),
+          event(5, 'status', T0 + 4000, { status: 'pending' }),
+          event(6, 'reopened', T0 + 5000),
+          event(7, 'status', T0 + 6000, { status: 'pending' }),
+        ],
+      }),
+    );
+    expect(view.timeline.map((e) => (e.kind === 'status' ? `${e.newStatus}:${e.reason}` : e.kind))).toEqual([
+      'on-hold:spare part',
+      'on-hold:courier',
+      'pending:',
+      'reopened',
+      'pending:',
+    ]);
+  });
+
   it('shows the queue only while the ticket waits in it', () => {
     const queued = (status: TicketStatus) => statusView(input({ ticket: ticket({ status }), queuePosition: 12 })).queue;
     expect(queued('open')).toEqual({ ahead: 12 });

@@ -1,0 +1,69 @@
+import type { MessageSummary, TicketDetail, TicketEvent } from '../store/store.js';
+
+/** What `tickets show --json` prints: every message with its text, and the ticket's events. */
+export function ticketJson(detail: TicketDetail) {
+  const { messages, events, handoffs, ...head } = detail;
+  return {
+    ...head,
+    handoffs: handoffs.map((h) => ({
+      from: h.fromOwner ?? h.fromQueue,
+      to: h.toOwner ?? h.toQueue,
+      by: h.by,
+      note: h.note,
+      at: new Date(h.at).toISOString(),
+      fromQueue: h.fromQueue,
+      toQueue: h.toQueue,
+      fromOwner: h.fromOwner,
+      toOwner: h.toOwner,
+    })),
+    messages: messages.map(({ direction, kind, from, to, subject, messageId, date, text, public: isPublic }) => ({
+      direction,
+      kind,
+      from,
+      to,
+      subject,
+      messageId,
+      date,
+      public: isPublic,
+      text,
+    })),
+    events: events.map((e) => ({ type: e.type, public: e.public, at: new Date(e.at).toISOString(), detail: e.detail })),
+  };
+}
+
+type Entry = { at: number; order: number; lines: string[] };
+
+/**
+ * The ticket as staff read it in a terminal: the fields, then the whole
+ * conversation oldest first (newest last, next to the prompt), each message
+ * with its text, internal notes and messages the customer never saw marked
+ * INTERNAL, and the other events as one line each where they happened.
+ */
+export function ticketText(detail: TicketDetail): string {
+  const { messages, events, handoffs, tags, team: _alias, ...head } = detail;
+  const out: string[] = [];
+  for (const [k, v] of Object.entries({ ...head, tags: tags.join(' '), handoffs: handoffs.length })) out.push(`${k.padEnd(13)} ${v ?? ''}`);
+  const entries: Entry[] = [
+    ...messages.map((m, i): Entry => ({ at: Date.parse(m.date), order: i, lines: messageLines(m) })),
+    ...events.map((e, i): Entry => ({ at: e.at, order: messages.length + i, lines: eventLines(e) })),
+  ];
+  // Messages carry their sent date; a tie keeps messages before the events they caused.
+  entries.sort((a, b) => a.at - b.at || a.order - b.order);
+  for (const e of entries) out.push('', ...e.lines);
+  return `${out.join('\n')}\n`;
+}
+
+function messageLines(m: MessageSummary): string[] {
+  const who = m.direction === 'in' ? `from ${m.from}` : `to ${m.to.join(', ')}`;
+  const mark = m.public ? '' : '  INTERNAL';
+  return [`=== ${m.date}  ${m.direction === 'in' ? 'in ' : 'out'}  ${m.kind}  ${who}${mark}`, `Subject: ${m.subject}`, '', m.text.replace(/\s+$/, '')];
+}
+
+function eventLines(e: TicketEvent): string[] {
+  const at = new Date(e.at).toISOString();
+  const { text, ...rest } = e.detail;
+  const detail = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const head = `--- ${at}  ${e.type}${e.public ? '' : '  INTERNAL'}${detail.length ? `  ${detail.join(' ')}` : ''}`;
+  // A note is what the next person reads: written out in full, under its heading.
+  return typeof text === 'string' ? [head, text.replace(/\s+$/, '')] : [head];
+}

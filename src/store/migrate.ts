@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { packageRoot } from '../config/package-root.js';
+import type { SqlEngine } from './sql-engine.js';
 
 export const DB_TOO_NEW = 'TICKETD_DB_TOO_NEW';
 export const MIGRATION_PENDING = 'TICKETD_MIGRATION_PENDING';
@@ -13,6 +14,11 @@ export interface Migration {
 }
 
 const MIGRATION_FILE = /^\d+_[\w-]+\.sql$/;
+
+/** Each engine's migrations: SQLite's in `migrations/`, PostgreSQL's in `migrations/postgres/`. */
+export function migrationsDir(kind: SqlEngine['kind']): string {
+  return kind === 'sqlite' ? join(packageRoot(), 'migrations') : join(packageRoot(), 'migrations', kind);
+}
 
 /** The numbered plain-SQL files in `migrations/`, in order. */
 export function loadMigrations(dir = join(packageRoot(), 'migrations')): Migration[] {
@@ -76,5 +82,27 @@ export function migrate(db: Database, migrations?: Migration[]): { from: number;
       db.pragma(`user_version = ${m.version}`);
     })();
   }
+  return { from, to: Math.max(from, latest) };
+}
+
+/**
+ * Applies the engine's pending migrations, each in its own transaction
+ * together with the version bump, so a failure leaves the previous version
+ * intact. A database already at the latest version costs one directory
+ * listing and one version read: every process opening the store (one
+ * `ingest` per delivered message) checks this.
+ */
+export async function applyMigrations(engine: SqlEngine, migrations?: Migration[]): Promise<{ from: number; to: number }> {
+  const from = await engine.schemaVersion();
+  const dir = migrationsDir(engine.kind);
+  if (migrations === undefined) {
+    const latest = latestMigrationVersion(dir);
+    if (from > latest) throw new DatabaseTooNewError(from, latest);
+    if (from === latest) return { from, to: from };
+  }
+  const all = migrations ?? loadMigrations(dir);
+  const latest = all.at(-1)?.version ?? 0;
+  if (from > latest) throw new DatabaseTooNewError(from, latest);
+  for (const m of all) if (m.version > from) await engine.applyMigration(m);
   return { from, to: Math.max(from, latest) };
 }

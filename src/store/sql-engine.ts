@@ -36,8 +36,34 @@ export interface SqlTransaction extends SqlSession {
   savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T>;
 }
 
+/** A migration script: `NNN_name.sql` from the engine's folder of migrations. */
+export interface SqlMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Whether a write could succeed right now (readiness); `code` is the engine's error code. */
+export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
+
 export interface SqlEngine extends SqlSession {
   readonly kind: 'sqlite' | 'postgres';
+  /** The schema version recorded in the database; 0 for a new one. */
+  schemaVersion(): Promise<number>;
+  /**
+   * Runs a migration script and records its version, in one transaction,
+   * unless the database already reached that version (another process
+   * migrated it meanwhile): false then. The engine holds its lock across the
+   * check and the script, so two processes starting at once apply it once.
+   */
+  applyMigration(m: SqlMigration): Promise<boolean>;
+  /**
+   * Checks every named query against the schema (prepares it), so a broken
+   * query fails at start. Called once the schema is current.
+   */
+  checkQueries(): Promise<void>;
+  /** Whether a write transaction can be opened and the database has room to grow. */
+  probeWrite(): Promise<WriteProbe>;
   /**
    * Runs `body` in one transaction that may write: committed when it resolves,
    * rolled back when it rejects. `body` uses only `tx`, never the engine, so

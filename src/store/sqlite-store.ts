@@ -105,7 +105,7 @@ export class SqliteStore implements Store {
     this.db.pragma('secure_delete = ON');
     if (opts.migrate !== false) migrate(this.db);
     this.q = {};
-    this.sql = loadNamedQueries();
+    this.sql = loadNamedQueries('sqlite');
     // Prepared up front, so a broken query fails at open; but a database still
     // waiting for `ticketd migrate` lacks the tables they name, and then each
     // is prepared on first use (after the migration).

@@ -1,17 +1,25 @@
-import { join } from 'node:path';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
-import { packageRoot } from '../config/package-root.js';
 import { loadNamedQueries } from './named-queries.js';
 import { bindParams, toPostgresSql, type PostgresStatement } from './postgres-sql.js';
-import type { SqlEngine, SqlParams, SqlRunResult, SqlTransaction } from './sql-engine.js';
-
-export const PG_QUERY_INVALID = 'TICKETD_PG_QUERY_INVALID';
+import type { SqlEngine, SqlMigration, SqlParams, SqlRunResult, SqlTransaction, WriteProbe } from './sql-engine.js';
 
 const BOOL_OID = 16;
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 const DEFAULT_POOL_SIZE = 10;
+
+// Every node migrates when it starts; this transaction lock makes a second
+// node wait for the first's migration and then find it applied. hashtext
+// gives a fixed key every node computes alike, readable in the SQL.
+const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:migrate'))";
+
+const VERSION_TABLE = `CREATE TABLE IF NOT EXISTS ticketd_schema (
+  version    INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`;
 
 /** True for the URLs that choose PostgreSQL as the store (`database` in the config). */
 export function isPostgresUrl(database: string): boolean {
@@ -19,7 +27,7 @@ export function isPostgresUrl(database: string): boolean {
 }
 
 export interface PostgresEngineOptions {
-  /** `postgres://` or `postgresql://` URL; fields it leaves out come from the PG* environment, as with psql. */
+  /** `postgres://` or `postgresql://` URL; what it leaves out comes from the PG* environment, as with psql. */
   url: string;
   /**
    * The password when the URL has none, asked for at each new connection so a
@@ -33,147 +41,226 @@ export interface PostgresEngineOptions {
   applicationName?: string | undefined;
   /** Told about a pooled connection that failed while idle (the server restarted, say); the pool replaces it. */
   onConnectionError?: ((err: Error) => void) | undefined;
-  /** The shared named queries; overrides for PostgreSQL come from `overridesDir`. */
+  /** The named queries; by default every `.sql` file of the query folders with the `.postgres.sql` overrides. */
   queries?: ReadonlyMap<string, string> | undefined;
-  overridesDir?: string | undefined;
-}
-
-/** A query that PostgreSQL refused when the engine checked it at open. */
-export class PostgresQueryError extends Error {
-  readonly code = PG_QUERY_INVALID;
-}
-
-/**
- * The shared named queries with this engine's overrides laid over them. An
- * override must replace an existing name: one that names nothing is a typo
- * or a query that was renamed, and would silently stop applying.
- */
-export function loadPostgresQueries(
-  base: ReadonlyMap<string, string> = loadNamedQueries(),
-  overridesDir = join(packageRoot(), 'src', 'store', 'postgres'),
-): Map<string, string> {
-  const queries = new Map(base);
-  for (const [name, sql] of loadNamedQueries(overridesDir)) {
-    if (!base.has(name)) throw new PostgresQueryError(`PostgreSQL override ${name} (${overridesDir}) replaces no shared named query`);
-    queries.set(name, sql);
-  }
-  return queries;
 }
 
 interface Named extends PostgresStatement {
-  /** The prepared statement's name on each connection (pg prepares it on first use). */
+  /** The prepared statement's name on each connection (pg prepares it there on first use). */
   name: string;
 }
 
 /**
- * SqlEngine over a pg pool. Outside a transaction each query takes any pooled
- * connection; a transaction holds one connection from BEGIN to COMMIT, and a
- * savepoint nests inside it. Statements run as prepared statements, prepared
- * once per connection.
+ * SqlEngine over a pg pool. Outside a transaction each statement takes any
+ * pooled connection; a transaction holds one connection from BEGIN to COMMIT,
+ * savepoints nest inside it, and transactions of different callers run at
+ * once on different connections, with PostgreSQL's row locks between them.
+ * Statements run as prepared statements, prepared once per connection.
  */
 export class PostgresEngine implements SqlEngine {
   readonly kind = 'postgres' as const;
-
-  private constructor(
-    readonly pool: pg.Pool,
-    private readonly statements: ReadonlyMap<string, Named>,
-  ) {}
-
+  readonly pool: pg.Pool;
+  private readonly statements = new Map<string, Named>();
   /**
-   * Opens the pool and checks every named query with PREPARE, so a query the
-   * schema does not fit fails here and not on the first message that needs
-   * it. The schema must be migrated first (see postgres-migrate.ts).
+   * The transaction the current async context runs in: a body that used the
+   * engine instead of its `tx` would take a second connection, and with the
+   * pool exhausted wait for ever; this turns it into an error, as on SQLite.
    */
-  static async open(opts: PostgresEngineOptions): Promise<PostgresEngine> {
-    const pool = createPool(opts);
-    try {
-      const queries = opts.queries ?? loadPostgresQueries(undefined, opts.overridesDir);
-      const statements = new Map<string, Named>();
-      let n = 0;
-      for (const [name, sql] of queries) statements.set(name, { ...toPostgresSql(sql), name: `ticketd_${n++}_${name}` });
-      await checkStatements(pool, statements);
-      return new PostgresEngine(pool, statements);
-    } catch (err) {
-      await pool.end().catch(() => undefined);
-      throw err;
+  private readonly within = new AsyncLocalStorage<{ open: boolean }>();
+
+  constructor(opts: PostgresEngineOptions) {
+    this.pool = createPool(opts);
+    let n = 0;
+    for (const [name, sql] of opts.queries ?? loadNamedQueries('postgres')) {
+      this.statements.set(name, { ...toPostgresSql(sql), name: `ticketd_${n++}_${name}` });
     }
   }
 
-  async all<T>(name: string, params?: SqlParams): Promise<T[]> {
-    return runAll<T>(this.pool, this.statement(name), name, params);
-  }
-
-  async get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
-    return (await this.all<T>(name, params))[0];
-  }
-
-  async run(name: string, params?: SqlParams): Promise<SqlRunResult> {
-    return runChanges(this.pool, this.statement(name), name, params);
-  }
-
-  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    // a connection whose ROLLBACK failed is in an unknown state and is not pooled again
-    let discard = false;
-    try {
-      await client.query('BEGIN');
-      const result = await body(new PostgresTransaction(client, (name) => this.statement(name)));
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        discard = true;
-      });
-      throw err;
-    } finally {
-      client.release(discard);
-    }
-  }
-
-  async close(): Promise<void> {
-    if (!this.pool.ended) await this.pool.end();
-  }
+  // ---- statements ------------------------------------------------------------
 
   private statement(name: string): Named {
     const statement = this.statements.get(name);
     if (statement === undefined) throw new Error(`unknown named query ${name}`);
     return statement;
   }
-}
 
-class PostgresTransaction implements SqlTransaction {
-  private savepoints = 0;
+  /** PREPAREs every named query on one connection and names all that PostgreSQL refuses. */
+  async checkQueries(): Promise<void> {
+    const client = await this.pool.connect();
+    const problems: string[] = [];
+    try {
+      for (const [name, statement] of this.statements) {
+        try {
+          await client.query(`PREPARE ticketd_check AS ${statement.text}`);
+          await client.query('DEALLOCATE ticketd_check');
+        } catch (err) {
+          problems.push(`${name}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      client.release();
+    }
+    if (problems.length > 0) throw new Error(`PostgreSQL refused named queries:\n  ${problems.join('\n  ')}`);
+  }
 
-  constructor(
-    private readonly client: pg.PoolClient,
-    private readonly statement: (name: string) => Named,
-  ) {}
-
-  async all<T>(name: string, params?: SqlParams): Promise<T[]> {
-    return runAll<T>(this.client, this.statement(name), name, params);
+  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+    return this.outside(() => runAll<T>(this.pool, this.statement(name), name, params));
   }
 
   async get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
     return (await this.all<T>(name, params))[0];
   }
 
-  async run(name: string, params?: SqlParams): Promise<SqlRunResult> {
-    return runChanges(this.client, this.statement(name), name, params);
+  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+    return this.outside(() => runChanges(this.pool, this.statement(name), name, params));
+  }
+
+  private async outside<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.within.getStore()?.open) throw new Error("the engine was used inside its own transaction: use the transaction's session");
+    return fn();
+  }
+
+  // ---- transactions ----------------------------------------------------------
+
+  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
+    const client = await this.pool.connect();
+    const mark = { open: true };
+    // a connection whose ROLLBACK failed is in an unknown state and is not pooled again
+    let discard = false;
+    try {
+      await client.query('BEGIN');
+      const tx = new PostgresTransaction(client, (name) => this.statement(name), 0);
+      try {
+        const value = await this.within.run(mark, () => body(tx));
+        mark.open = false;
+        tx.end();
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        mark.open = false;
+        tx.end();
+        await client.query('ROLLBACK').catch(() => {
+          discard = true;
+        });
+        throw err;
+      }
+    } finally {
+      client.release(discard);
+    }
+  }
+
+  // ---- schema ----------------------------------------------------------------
+
+  async schemaVersion(): Promise<number> {
+    return schemaVersionOf(this.pool);
+  }
+
+  async applyMigration(m: SqlMigration): Promise<boolean> {
+    const client = await this.pool.connect();
+    let discard = false;
+    try {
+      await client.query('BEGIN');
+      try {
+        await client.query(MIGRATION_LOCK);
+        await client.query(VERSION_TABLE);
+        if ((await schemaVersionOf(client)) >= m.version) {
+          await client.query('ROLLBACK');
+          return false;
+        }
+        await client.query(m.sql);
+        await client.query('INSERT INTO ticketd_schema (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        await client.query('COMMIT');
+        return true;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          discard = true;
+        });
+        throw Object.assign(err as Error, { message: `migration ${m.name} failed: ${(err as Error).message}` });
+      }
+    } finally {
+      client.release(discard);
+    }
+  }
+
+  /**
+   * A transaction that runs the write probe: fails on a read-only server (a
+   * standby, default_transaction_read_only), one refusing connections, or
+   * with the role's rights revoked. Room to grow is the server's to watch:
+   * its disk is not visible from here.
+   */
+  async probeWrite(): Promise<WriteProbe> {
+    try {
+      await this.transaction((tx) => tx.run('readiness-write-probe'));
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, code: (err as { code?: string }).code ?? 'UNKNOWN', message: (err as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end();
+  }
+}
+
+/**
+ * One transaction, or a savepoint within one, on the connection the
+ * transaction holds. Using it after it ended, or while a savepoint of it is
+ * open, is a mistake and throws, as on SQLite.
+ */
+class PostgresTransaction implements SqlTransaction {
+  private open = true;
+  private inner = false;
+
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly statement: (name: string) => Named,
+    private readonly depth: number,
+  ) {}
+
+  end(): void {
+    this.open = false;
+  }
+
+  private check(): void {
+    if (!this.open) throw new Error('transaction already ended');
+    if (this.inner) throw new Error('a savepoint of this transaction is open: use its session');
+  }
+
+  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+    this.check();
+    return (async () => runAll<T>(this.client, this.statement(name), name, params))();
+  }
+
+  async get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
+    return (await this.all<T>(name, params))[0];
+  }
+
+  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+    this.check();
+    return (async () => runChanges(this.client, this.statement(name), name, params))();
   }
 
   async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
-    const name = `sp_${++this.savepoints}`;
+    this.check();
+    const name = `sp${this.depth + 1}`;
     await this.client.query(`SAVEPOINT ${name}`);
-    let result: T;
+    const sp = new PostgresTransaction(this.client, this.statement, this.depth + 1);
+    this.inner = true;
     try {
-      result = await body(this);
+      const value = await body(sp);
+      sp.end();
+      await this.client.query(`RELEASE SAVEPOINT ${name}`);
+      return value;
     } catch (err) {
+      sp.end();
+      // a failed statement aborts the transaction until ROLLBACK TO; RELEASE then ends the savepoint
       await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
       await this.client.query(`RELEASE SAVEPOINT ${name}`);
       throw err;
+    } finally {
+      this.inner = false;
     }
-    await this.client.query(`RELEASE SAVEPOINT ${name}`);
-    return result;
   }
 }
 
@@ -187,6 +274,13 @@ async function runAll<T>(on: Queryable, statement: Named, queryName: string, par
 async function runChanges(on: Queryable, statement: Named, queryName: string, params: SqlParams | undefined): Promise<SqlRunResult> {
   const result = await on.query({ name: statement.name, text: statement.text, values: bindParams(statement, queryName, params) });
   return { changes: result.rowCount ?? 0 };
+}
+
+async function schemaVersionOf(db: Queryable): Promise<number> {
+  const table = await db.query<{ t: string | null }>("SELECT to_regclass('ticketd_schema')::text AS t");
+  if (table.rows[0]?.t == null) return 0;
+  const result = await db.query<{ v: number | null }>('SELECT max(version) AS v FROM ticketd_schema');
+  return result.rows[0]?.v ?? 0;
 }
 
 /**
@@ -219,22 +313,4 @@ export function createPool(opts: Pick<PostgresEngineOptions, 'url' | 'password' 
   // pool; without a listener it would end the process
   pool.on('error', (err) => opts.onConnectionError?.(err));
   return pool;
-}
-
-async function checkStatements(pool: pg.Pool, statements: ReadonlyMap<string, Named>): Promise<void> {
-  const client = await pool.connect();
-  const problems: string[] = [];
-  try {
-    for (const [name, statement] of statements) {
-      try {
-        await client.query(`PREPARE ticketd_check AS ${statement.text}`);
-        await client.query('DEALLOCATE ticketd_check');
-      } catch (err) {
-        problems.push(`${name}: ${(err as Error).message}`);
-      }
-    }
-  } finally {
-    client.release();
-  }
-  if (problems.length > 0) throw new PostgresQueryError(`PostgreSQL refused named queries:\n  ${problems.join('\n  ')}`);
 }

@@ -1,4 +1,4 @@
--- PostgreSQL's spelling of shared named queries (../status-page.sql): the
+-- PostgreSQL's spelling of shared named queries (status-page.sql): the
 -- page's ids arrive as a JSON array, which SQLite reads with json_each.
 
 -- name: status-page-messages

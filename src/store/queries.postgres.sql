@@ -1,6 +1,6 @@
--- PostgreSQL's spelling of shared named queries (../queries.sql) where the
--- shared SQL does not run there. Each name must exist in the shared files;
--- keep the meaning identical, only the dialect differs.
+-- PostgreSQL's spelling of shared named queries (queries.sql) where the
+-- shared SQL does not run there; the meaning stays identical, only the dialect
+-- differs.
 
 -- SQLite's two-argument max() is PostgreSQL's greatest(); the conflict
 -- target's own columns need the table name, which SQLite infers.

@@ -16,13 +16,15 @@ INSERT INTO mailbox_reads AS r (mailbox, read_at) VALUES (?, ?)
 ON CONFLICT (mailbox) DO UPDATE SET read_at = greatest(coalesce(r.read_at, 0), excluded.read_at);
 
 -- PostgreSQL picks the partial index outbox_fresh by itself; SQLite is told.
+-- SKIP LOCKED as for due-outbox below.
 -- name: due-outbox-fresh
 SELECT o.id, o.message_row AS messageRow, o.mailbox, o.envelope_from AS envelopeFrom, o.envelope_to AS envelopeTo,
        o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS messageId,
        m.from_addr AS fromAddr, m.to_addrs AS toAddrs, r.data AS raw
 FROM outbox o JOIN messages m ON m.id = o.message_row LEFT JOIN raw_messages r ON r.sha256 = m.raw_sha256
 WHERE o.status = 'pending' AND o.attempts = 0 AND o.next_attempt_at <= ?
-ORDER BY o.id DESC LIMIT ?;
+ORDER BY o.id DESC LIMIT ?
+FOR UPDATE OF o SKIP LOCKED;
 
 -- name: outbox-release
 UPDATE outbox SET next_attempt_at = ?, attempts = greatest(attempts - 1, 0) WHERE id = ? AND status = 'pending';
@@ -52,3 +54,16 @@ ORDER BY t.id;
 
 -- name: readiness-write-probe
 UPDATE status_tokens SET revoked_at = revoked_at WHERE false;
+
+-- Several nodes claim from one outbox at once. Each claim reads the due rows
+-- and leases them in one transaction; SKIP LOCKED makes a second node's claim
+-- pass over rows the first is leasing instead of waiting for them and then
+-- leasing them again, so every node sends and no row is sent twice.
+-- name: due-outbox
+SELECT o.id, o.message_row AS messageRow, o.mailbox, o.envelope_from AS envelopeFrom, o.envelope_to AS envelopeTo,
+       o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS messageId,
+       m.from_addr AS fromAddr, m.to_addrs AS toAddrs, r.data AS raw
+FROM outbox o JOIN messages m ON m.id = o.message_row LEFT JOIN raw_messages r ON r.sha256 = m.raw_sha256
+WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+ORDER BY o.next_attempt_at, o.id LIMIT ?
+FOR UPDATE OF o SKIP LOCKED;

@@ -274,3 +274,70 @@ describe('PostgreSQL connection settings', () => {
     }
   });
 });
+
+describe('several nodes claiming from one database', () => {
+  let nodes: PostgresEngine[];
+
+  beforeEach(async () => {
+    const url = await server.createDatabase();
+    nodes = [new PostgresEngine({ url }), new PostgresEngine({ url })];
+    await applyMigrations(nodes[0]!);
+    const db = nodes[0]!.pool;
+    await db.query("INSERT INTO tickets (ref, mailbox, status, subject, requester, reply_to, created_at, updated_at) VALUES ('T-1', 'support', 'open', 's', 'c@example.org', 'c@example.org', 0, 0)");
+    for (let i = 1; i <= 5; i++) {
+      await db.query(
+        `INSERT INTO messages (id, ticket_id, mailbox, direction, kind, message_id, created_at) VALUES ($1, 1, 'support', 'out', 'ack', $2, 0)`,
+        [i, `m${i}@example.com`],
+      );
+      await db.query(
+        `INSERT INTO outbox (message_row, mailbox, envelope_from, envelope_to, status, next_attempt_at, created_at) VALUES ($1, 'support', 's@example.com', 'c@example.org', 'pending', 0, 0)`,
+        [i],
+      );
+    }
+    await db.query("INSERT INTO ticket_sla (ticket_id, policy, fr_target_ms, res_target_ms, res_started_at, next_due, updated_at) VALUES (1, 'p', 1, 1, 0, 0, 0)");
+  });
+
+  afterEach(async () => {
+    await Promise.all(nodes.map((node) => node.close()));
+  });
+
+  it('two claims at once lease disjoint outbox rows: the second passes over the rows the first holds', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let firstHeld!: () => void;
+    const held = new Promise<void>((resolve) => (firstHeld = resolve));
+    const claim = (node: PostgresEngine, query: string, limit: number, wait?: Promise<void>) =>
+      node.transaction(async (tx) => {
+        const rows = await tx.all<{ id: number }>(query, [1, limit]);
+        for (const r of rows) await tx.run('lease-outbox', [60_000, r.id]);
+        firstHeld();
+        await wait;
+        return rows.map((r) => r.id);
+      });
+    const first = claim(nodes[0]!, 'due-outbox-fresh', 2, gate);
+    await held;
+    const second = await claim(nodes[1]!, 'due-outbox', 5);
+    release();
+    const firstIds = await first;
+    expect(firstIds).toEqual([5, 4]);
+    expect(second.sort()).toEqual([1, 2, 3]);
+  });
+
+  it('two SLA ticks at once take different due tickets', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let firstHeld!: () => void;
+    const held = new Promise<void>((resolve) => (firstHeld = resolve));
+    const first = nodes[0]!.transaction(async (tx) => {
+      const due = await tx.all<{ ticketId: number }>('sla-due', { now: 1, limit: 10 });
+      firstHeld();
+      await gate;
+      return due;
+    });
+    await held;
+    const second = await nodes[1]!.transaction((tx) => tx.all<{ ticketId: number }>('sla-due', { now: 1, limit: 10 }));
+    release();
+    expect(await first).toEqual([{ ticketId: 1 }]);
+    expect(second).toEqual([]);
+  });
+});

@@ -1,0 +1,11 @@
+-- PostgreSQL's spelling of shared SLA queries (sla.sql).
+
+-- Several nodes tick at once. A tick reads its due tickets and records their
+-- thresholds in one transaction; SKIP LOCKED hands each node other tickets
+-- instead of making it wait for, then redo, another node's (the unique key
+-- of sla_notices still keeps any notice to once).
+-- name: sla-due
+SELECT ticket_id AS ticketId FROM ticket_sla
+WHERE next_due IS NOT NULL AND next_due <= @now
+ORDER BY next_due LIMIT @limit
+FOR UPDATE SKIP LOCKED;

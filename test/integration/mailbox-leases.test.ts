@@ -1,0 +1,164 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { MailboxLeases, nodeIdentity } from '../../src/daemon/mailbox-leases.js';
+import { LeaseStore } from '../../src/store/lease-store.js';
+import { applyMigrations } from '../../src/store/migrate.js';
+import { PostgresEngine } from '../../src/store/postgres-engine.js';
+import type { SqlEngine } from '../../src/store/sql-engine.js';
+import { SqliteEngine } from '../../src/store/sqlite-engine.js';
+import { startPostgres, type PostgresServer } from '../harness/postgres.js';
+
+const MAILBOXES = Array.from({ length: 20 }, (_, i) => `box${String(i).padStart(2, '0')}`);
+const LEASE_MS = 15_000;
+
+interface EngineFactory {
+  name: string;
+  /** A fresh migrated database, opened as many times as asked: one engine per node. */
+  database(): Promise<() => Promise<SqlEngine>>;
+  teardown(): Promise<void>;
+}
+
+let server: PostgresServer | undefined;
+const dirs: string[] = [];
+
+const factories: EngineFactory[] = [
+  {
+    name: 'sqlite',
+    async database() {
+      const dir = mkdtempSync(join(tmpdir(), 'ticketd-leases-'));
+      dirs.push(dir);
+      const path = join(dir, 'db.sqlite');
+      return async () => {
+        const engine = new SqliteEngine(path);
+        await applyMigrations(engine);
+        return engine;
+      };
+    },
+    async teardown() {
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    },
+  },
+  {
+    name: 'postgres',
+    async database() {
+      server ??= await startPostgres();
+      const url = await server.createDatabase();
+      return async () => {
+        const engine = new PostgresEngine({ url });
+        await applyMigrations(engine);
+        return engine;
+      };
+    },
+    async teardown() {
+      await server?.stop();
+    },
+  },
+];
+
+describe.each(factories)('mailbox leases on $name', (factory) => {
+  const clock = fixedClock('2026-03-02T10:00:00Z');
+  const engines: SqlEngine[] = [];
+  let open: () => Promise<SqlEngine>;
+  /** Which node watches each mailbox now, as the workers would; a second watcher is the failure this guards against. */
+  const watching = new Map<string, string>();
+  const dead = new Set<string>();
+  const overlaps: string[] = [];
+
+  async function node(name: string): Promise<MailboxLeases> {
+    const engine = await open();
+    engines.push(engine);
+    const leases: MailboxLeases = new MailboxLeases({
+      store: new LeaseStore(engine),
+      node: nodeIdentity(name),
+      mailboxes: MAILBOXES,
+      clock,
+      logger: silentLogger(),
+      leaseMs: LEASE_MS,
+      onAcquire(mailbox) {
+        const other = watching.get(mailbox);
+        if (other !== undefined && !dead.has(other)) overlaps.push(`${mailbox} taken by ${leases.node.incarnation} while ${other} watches it`);
+        watching.set(mailbox, leases.node.incarnation);
+      },
+      async onRelease(mailbox) {
+        if (watching.get(mailbox) === leases.node.incarnation) watching.delete(mailbox);
+      },
+    });
+    return leases;
+  }
+
+  const counts = (nodes: MailboxLeases[]) => nodes.map((n) => n.holding().length);
+  const rounds = async (nodes: MailboxLeases[], n = 3) => {
+    for (let i = 0; i < n; i++) for (const node of nodes) await node.beat();
+  };
+
+  beforeAll(async () => {
+    open = await factory.database();
+  });
+
+  afterAll(async () => {
+    for (const engine of engines) await engine.close();
+    await factory.teardown();
+  });
+
+  it('spreads the mailboxes, moves a dead node\'s to the live ones, and takes them back after a restart', async () => {
+    const a = await node('node-a');
+    await a.join();
+    expect(counts([a])).toEqual([20]);
+
+    const b = await node('node-b');
+    const c = await node('node-c');
+    await b.join();
+    await c.join();
+    await rounds([a, b, c]);
+    expect(counts([a, b, c]).sort()).toEqual([6, 7, 7]);
+    expect(new Set([...a.holding(), ...b.holding(), ...c.holding()]).size).toBe(20);
+
+    // c stops beating (killed): once its heartbeat and leases expire, a and b share its mailboxes
+    dead.add(c.node.incarnation);
+    clock.advance(LEASE_MS / 3);
+    await rounds([a, b], 1);
+    expect(counts([a, b]).reduce((x, y) => x + y)).toBe(14);
+    // a and b go on beating every third of a lease, c does not
+    for (let i = 0; i < 4; i++) {
+      clock.advance(LEASE_MS / 3);
+      await rounds([a, b], 1);
+    }
+    await rounds([a, b]);
+    expect(counts([a, b])).toEqual([10, 10]);
+
+    // restarted under the same name, c gets a new incarnation and its share back
+    const c2 = await node('node-c');
+    await c2.join();
+    await rounds([a, b, c2]);
+    expect(counts([a, b, c2]).sort()).toEqual([6, 7, 7]);
+
+    // a clean stop hands its mailboxes over at once, without waiting out the lease
+    await a.stop();
+    await rounds([b, c2], 2);
+    expect(counts([b, c2])).toEqual([10, 10]);
+    await b.stop();
+    await c2.stop();
+    expect(overlaps).toEqual([]);
+  });
+
+  it('a node whose name another process took lets go of every mailbox', async () => {
+    const first = await node('node-x');
+    await first.join();
+    const held = first.holding().length;
+    expect(held).toBeGreaterThan(0);
+    // a restart after a crash: the predecessor no longer runs, its leases pass at once
+    dead.add(first.node.incarnation);
+    const second = await node('node-x');
+    await second.join();
+    await first.beat();
+    expect(first.holding()).toEqual([]);
+    await rounds([second], 2);
+    expect(second.holding().length).toBe(held);
+    await second.stop();
+    expect(overlaps).toEqual([]);
+  });
+});

@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load-config.js';
+import { redactUrlPassword } from '../config/secrets.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { OutboxWorker } from '../outbox/outbox-worker.js';
@@ -132,7 +133,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   sla.start();
   for (const w of imap.values()) w.start();
   o.logger.info(
-    { code: 'DAEMON_STARTED', mailboxes: config.mailboxes.map((m) => m.name), database: config.database, pid: process.pid },
+    { code: 'DAEMON_STARTED', mailboxes: config.mailboxes.map((m) => m.name), database: redactUrlPassword(config.database), pid: process.pid },
     'ticketd started',
   );
 

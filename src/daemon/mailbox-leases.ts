@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { DEFAULT_LEASE_MS } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { LeaseRow, LeaseStore, NodeIdentity } from '../store/lease-store.js';
 
-/** A mailbox whose node died is taken by another within about this long plus one heartbeat. */
-export const DEFAULT_LEASE_MS = 15_000;
 
 /** A node's identity for one run: its configured name (the host name by default) and a fresh incarnation. */
 export function nodeIdentity(name: string = os.hostname(), pid = process.pid): NodeIdentity {
@@ -51,7 +50,8 @@ export interface MailboxLeasesOptions {
   mailboxes: readonly string[];
   clock: Clock;
   logger: Logger;
-  leaseMs?: number;
+  /** A dead node's mailboxes pass to the others within about this long plus one heartbeat. */
+  leaseMs?: number | undefined;
   /** Starts watching a mailbox this node now holds. */
   onAcquire(mailbox: string): void;
   /** Stops watching a mailbox; the lease is given back only once this resolves, so two nodes never watch it at once. */

@@ -21,11 +21,6 @@ const VERSION_TABLE = `CREATE TABLE IF NOT EXISTS ticketd_schema (
   applied_at BIGINT NOT NULL
 )`;
 
-/** True for the URLs that choose PostgreSQL as the store (`database` in the config). */
-export function isPostgresUrl(database: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(database);
-}
-
 export interface PostgresEngineOptions {
   /** `postgres://` or `postgresql://` URL; what it leaves out comes from the PG* environment, as with psql. */
   url: string;

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyMigrations, DatabaseTooNewError, loadMigrations, migrationsDir } from '../../src/store/migrate.js';
 import { loadNamedQueries } from '../../src/store/named-queries.js';
-import { createPool, isPostgresUrl, PostgresEngine } from '../../src/store/postgres-engine.js';
+import { isPostgresUrl } from '../../src/config/schema.js';
+import { createPool, PostgresEngine } from '../../src/store/postgres-engine.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 
 const QUERIES = new Map([

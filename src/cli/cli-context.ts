@@ -16,7 +16,7 @@ export const EXIT = { ok: 0, error: 1, usage: 64, tempfail: 75, config: 78 } as 
 export interface CliContext {
   configPath(): string;
   /** A runtime for one-shot commands: logs go to stderr so stdout carries only data. Close it when done. */
-  openRuntime(): Runtime;
+  openRuntime(): Promise<Runtime>;
 }
 
 export function cliContext(program: Command): CliContext {
@@ -32,10 +32,10 @@ export function cliContext(program: Command): CliContext {
  * what it loads. Throws MigrationPendingError for a database that still needs
  * `ticketd migrate`.
  */
-export function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Runtime {
+export async function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Promise<Runtime> {
   const config = loadConfig(configPath);
   refusePendingMigrations(config.database);
-  return new Runtime(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
+  return Runtime.open(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
 }
 
 /**
@@ -63,11 +63,11 @@ function refusePendingMigrations(database: string): void {
 
 /** Runs `fn` with a runtime and always closes it. */
 export async function withRuntime<T>(ctx: CliContext, fn: (rt: Runtime) => Promise<T> | T): Promise<T> {
-  const rt = ctx.openRuntime();
+  const rt = await ctx.openRuntime();
   try {
     return await fn(rt);
   } finally {
-    rt.close();
+    await rt.close();
   }
 }
 

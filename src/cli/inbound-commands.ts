@@ -163,7 +163,7 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
 async function ingest(ctx: CliContext, files: string[], opts: { mailbox: string; json?: boolean }): Promise<number> {
   let rt: Runtime;
   try {
-    rt = openCliRuntime(ctx.configPath(), INGEST_RUNTIME);
+    rt = await openCliRuntime(ctx.configPath(), INGEST_RUNTIME);
   } catch (err) {
     return tempfail(err);
   }
@@ -204,7 +204,7 @@ async function ingest(ctx: CliContext, files: string[], opts: { mailbox: string;
     if (opts.json) out(lines);
     return EXIT.ok;
   } finally {
-    rt.close();
+    await rt.close();
   }
 }
 

@@ -7,8 +7,8 @@ import { packageRoot } from '../config/package-root.js';
 import { redactConfig, unreadablePassFiles } from '../config/secrets.js';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
 import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import { migrate } from '../store/migrate.js';
+import { applyMigrations } from '../store/migrate.js';
+import { openEngine } from '../store/open-store.js';
 import { composeAgentReply } from '../compose/compose-mail.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
@@ -71,14 +71,15 @@ program
 program
   .command('migrate')
   .description('apply pending database migrations and exit')
-  .action(() => {
+  .action(async () => {
     const config = loadConfig(configPath());
-    const store = new SqliteStore(config.database, { migrate: false });
+    const engine = await openEngine(config.database, { migrate: false });
     try {
-      const { from, to } = migrate(store.db);
+      const { from, to } = await applyMigrations(engine);
+      await engine.checkQueries();
       process.stderr.write(from === to ? `database is at version ${to}\n` : `migrated database from version ${from} to ${to}\n`);
     } finally {
-      store.close();
+      await engine.close();
     }
   });
 
@@ -166,7 +167,7 @@ tickets
         ref,
         (t, statusUrl, thread) =>
           composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, opts.message, statusUrl, thread),
-        runtime.pipeline.policy(),
+        await runtime.pipeline.policy(),
         runtime.clock.now().getTime(),
       );
       printErr(`reply to ${ticket.ref} queued for ${ticket.replyTo}\n`);

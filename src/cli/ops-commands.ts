@@ -92,7 +92,7 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
         const ticket = await runtime.store.ticketByRef(ref);
         if (!ticket) throw new UsageError(`no ticket with reference ${ref}`);
         const mailbox = mailboxArg(runtime.config, opts.mailbox ?? ticket.mailbox);
-        const vars = { ...sampleValues(kind, runtime.config, mailbox), ...ticketValues(runtime, ticket, mailbox) };
+        const vars = { ...sampleValues(kind, runtime.config, mailbox), ...(await ticketValues(runtime, ticket, mailbox)) };
         const lang = opts.lang ?? ticket.language ?? mailbox.language;
         printMail(runtime.templates.render(kind, onlyVariablesOf(kind, vars), { mailbox: mailbox.name, lang, timeZone: mailbox.timezone }));
       });
@@ -172,19 +172,19 @@ function sampleValues(kind: TemplateKind, config: Config, mailbox: MailboxConfig
 }
 
 /** A real ticket's values; whatever a kind needs beyond these (an agent's text, a delay) stays a sample. */
-function ticketValues(runtime: Runtime, t: TicketRow, mailbox: MailboxConfig): Values {
+async function ticketValues(runtime: Runtime, t: TicketRow, mailbox: MailboxConfig): Promise<Values> {
   // Only an existing link is shown: a preview must not issue one.
-  const token = runtime.store.s('active-token').get(t.id, t.replyTo) as { nonce: string } | undefined;
-  const statusUrl = token ? statusUrlFor(runtime.config, runtime.links.token(token.nonce)) : null;
+  const token = await runtime.store.activeStatusToken(t.id, t.replyTo, runtime.links);
+  const statusUrl = token !== null ? statusUrlFor(runtime.config, token) : null;
   return {
     ref: t.ref,
     subject: t.subject,
     customerName: t.requesterName,
     requester: t.requesterName ? `${t.requesterName} <${t.requester}>` : t.requester,
     mailboxAddress: mailbox.address,
-    queuePosition: runtime.store.queuePosition(t),
+    queuePosition: await runtime.store.queuePosition(t),
     receivedAt: new Date(t.createdAt).toISOString(),
-    firstResponseEstimate: runtime.sla.firstResponseEstimate(t),
+    firstResponseEstimate: await runtime.sla.firstResponseEstimate(t),
     ...(statusUrl !== null && { statusUrl, ticketUrl: statusUrl }),
   };
 }

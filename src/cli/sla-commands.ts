@@ -23,12 +23,12 @@ export function registerSlaCommands(program: Command, ctx: CliContext): void {
         const now = runtime.clock.now().getTime();
         let list: SlaTicketStatus[];
         if (refText === undefined) {
-          list = runtime.sla.status(null, now);
+          list = await runtime.sla.status(null, now);
         } else {
           const ref = refArg(refText);
           const ticket = await runtime.store.ticketByRef(ref);
           if (!ticket) throw new UsageError(`no ticket with reference ${ref}`);
-          list = runtime.sla.status(ticket, now);
+          list = await runtime.sla.status(ticket, now);
         }
         if (opts.json) out(refText === undefined ? list : list[0]);
         else printStatus(list);
@@ -57,8 +57,8 @@ export function registerSlaCommands(program: Command, ctx: CliContext): void {
           process.stderr.write(`dry run: ${new Date(now).toISOString()} is not the present; nothing is recorded or queued (add --send to queue these mails)\n`);
         }
         // A pass handles one batch; run until nothing due at `now` is left.
-        const passes: TickReport[] = [runtime.sla.tick(now, { dryRun })];
-        while (passes.at(-1)!.more && !dryRun) passes.push(runtime.sla.tick(now));
+        const passes: TickReport[] = [await runtime.sla.tick(now, { dryRun })];
+        while (passes.at(-1)!.more && !dryRun) passes.push(await runtime.sla.tick(now));
         const report = merge(passes);
         if (opts.json) out(report);
         else printTick(report);

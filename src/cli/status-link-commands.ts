@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { StatusPageStore } from '../store/status-page-store.js';
 import { refArg, withRuntime, type CliContext } from './cli-context.js';
 import { UsageError } from './output.js';
 
@@ -9,9 +8,9 @@ export function registerStatusLinkCommands(tickets: Command, ctx: CliContext): v
     .command('revoke-links <ref>')
     .description("revoke every status-page link of a ticket; the next mail to each recipient carries a fresh one")
     .action(async (refText: string) => {
-      await withRuntime(ctx, (runtime) => {
+      await withRuntime(ctx, async (runtime) => {
         const ref = refArg(refText);
-        const done = new StatusPageStore(runtime.store).revokeLinks(ref, runtime.clock.now().getTime());
+        const done = await runtime.statusPages.revokeLinks(ref, runtime.clock.now().getTime());
         if (!done) throw new UsageError(`no ticket with reference ${ref}`);
         process.stderr.write(
           `${done.ticket.ref}: revoked ${done.revoked} status link${done.revoked === 1 ? '' : 's'}; the next mail to each recipient carries a new one\n`,

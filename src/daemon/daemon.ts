@@ -12,7 +12,6 @@ import { Runtime } from './runtime.js';
 import { createMetrics, recordIntake, recordSlaBreach, registerMetricsRoute, type Metrics } from '../web/metrics.js';
 import { checkReadiness } from '../web/readiness.js';
 import { startWebServer, type WebServer } from '../web/server.js';
-import { StatusPageStore } from '../store/status-page-store.js';
 import { SlaScheduler } from '../sla/sla-scheduler.js';
 
 export interface DaemonOptions {
@@ -41,7 +40,7 @@ export interface Daemon {
 
 /** Starts every worker for a config; the caller wires signals (see `ticketd start`). */
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
-  const runtime = new Runtime(loadConfig(o.configPath), o.logger, o.clock);
+  const runtime = await Runtime.open(loadConfig(o.configPath), o.logger, o.clock);
   const config = runtime.config;
   const outbox = new OutboxWorker({
     store: runtime.store,
@@ -109,7 +108,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
   let web: WebServer | null = null;
   if (config.http.enabled) {
-    const statusStore = new StatusPageStore(runtime.store);
+    const statusStore = runtime.statusPages;
     const mailboxes = config.mailboxes.flatMap((m) => {
       const worker = imap.get(m.name);
       return worker && m.imap ? [{ name: m.name, pollIntervalMs: m.imap.pollIntervalMs, health: () => worker.health() }] : [];
@@ -124,7 +123,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     } catch (err) {
       await inbound?.close();
       await parsePool.close();
-      runtime.close();
+      await runtime.close();
       throw err;
     }
   }
@@ -171,7 +170,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         // anything left stays queued in the database for the next start.
         await Promise.race([outbox.stop(), new Promise((r) => setTimeout(r, o.stopDeadlineMs ?? 10_000))]);
         await parsePool.close();
-        runtime.close();
+        await runtime.close();
         o.logger.info({ code: 'DAEMON_STOPPED' }, 'ticketd stopped');
       })();
       return stopping;

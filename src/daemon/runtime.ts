@@ -10,15 +10,22 @@ import { buildIntakePolicy, mailboxNamed, ownAddresses } from '../pipeline/intak
 import type { Pipeline } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
 import { SlaEngine } from '../sla/sla-engine.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import type { IntakePolicy, TicketRow } from '../store/store.js';
+import { openEngine, type OpenOptions } from '../store/open-store.js';
+import type { SqlEngine } from '../store/sql-engine.js';
+import { SqlStore } from '../store/sql-store.js';
+import type { IntakePolicy, Store, TicketRow } from '../store/store.js';
+import { decideThread } from '../thread/decide-thread.js';
+import { referencesInSubject } from '../thread/reference.js';
 import type { WebPages } from '../web/page-templates.js';
+import { StatusPageStore } from '../web/status-page-store.js';
 import { StatusLinks } from '../web/status-links.js';
 import { loadTemplates, type LoadedTemplates, type TemplatesScope } from './templates-check.js';
 
 export interface RuntimeOptions {
   /** Templates to load at construction; every one by default (see TemplatesScope). A reload always loads every one. */
   templates?: TemplatesScope;
+  /** How the database is opened (migrated by default). */
+  database?: OpenOptions;
 }
 
 /**
@@ -27,32 +34,49 @@ export interface RuntimeOptions {
  * together, and only when both load.
  */
 export class Runtime {
-  readonly store: SqliteStore;
+  readonly store: Store;
+  /** The status page's storage (its reads, link revocation, the readiness probe). */
+  readonly statusPages: StatusPageStore;
   readonly links: StatusLinks;
   readonly pipeline: Pipeline;
   readonly sla: SlaEngine;
-  private current: { config: Config; templates: LoadedTemplates; policy: IntakePolicy };
+  private current: { config: Config; templates: LoadedTemplates };
   /** Keyed by the settings each was built with (mailerKey). */
   private mailers = new Map<string, Mailer>();
 
-  constructor(
+  /** Opens the database the config names (see openEngine), then everything over it. */
+  static async open(config: Config, logger: Logger, clock: Clock, opts: RuntimeOptions = {}): Promise<Runtime> {
+    const templates = loadTemplates(config, opts.templates);
+    const engine = await openEngine(config.database, opts.database);
+    try {
+      return new Runtime(engine, config, templates, logger, clock);
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+  }
+
+  private constructor(
+    engine: SqlEngine,
     config: Config,
+    templates: LoadedTemplates,
     readonly logger: Logger,
     readonly clock: Clock,
-    opts: RuntimeOptions = {},
   ) {
-    const templates = loadTemplates(config, opts.templates);
-    this.store = new SqliteStore(config.database);
     this.links = StatusLinks.loadOrCreate(join(config.dataDir, 'status-link.key'));
-    this.current = { config, templates, policy: this.buildPolicy(config, templates.mail) };
-    this.sla = new SlaEngine({ store: this.store, config: () => this.config, templates: () => this.templates, links: this.links, logger });
-    // Deadlines move in the transaction of the change that moved them.
-    this.store.afterTicketChange = (ticketId, _change, now) => this.sla.onTicketChange(ticketId, now);
+    this.current = { config, templates };
+    this.sla = new SlaEngine({ engine, config: () => this.config, templates: () => this.templates, links: this.links, logger });
+    this.store = new SqlStore(engine, {
+      thread: { decide: decideThread, referencesIn: referencesInSubject },
+      // Deadlines move in the transaction of the change that moved them.
+      hooks: { afterTicketChange: (tx, ticketId, _change, now) => this.sla.onTicketChange(tx, ticketId, now) },
+    });
+    this.statusPages = new StatusPageStore(engine);
     // Getters, so a reload reaches sources that hold on to the pipeline.
     const live = () => this.current.config;
     this.pipeline = {
       store: this.store,
-      policy: () => this.current.policy,
+      policy: () => this.intakePolicy(),
       logger,
       dataDir: config.dataDir,
       get limits() {
@@ -70,13 +94,20 @@ export class Runtime {
     };
   }
 
-  private buildPolicy(config: Config, templates: TemplateRegistry): IntakePolicy {
+  /**
+   * The intake policy for one batch, bound to the config of the moment. The
+   * SLA history the acknowledgement's estimate needs is read here, before
+   * the batch's transaction, so every callback of the policy is pure.
+   */
+  async intakePolicy(): Promise<IntakePolicy> {
+    const { config, templates } = this.current;
+    const estimate = await this.sla.firstResponseEstimator(this.clock.now().getTime());
     return buildIntakePolicy({
       config,
-      templates,
+      templates: templates.mail,
       links: this.links,
       clock: this.clock,
-      firstResponseEstimate: (t: TicketRow) => this.sla.firstResponseEstimate(t),
+      firstResponseEstimate: (t: TicketRow) => estimate(t),
     });
   }
 
@@ -105,7 +136,7 @@ export class Runtime {
   reload(config: Config): void {
     const templates = loadTemplates(config);
     this.sla.prepare(config);
-    this.current = { config, templates, policy: this.buildPolicy(config, templates.mail) };
+    this.current = { config, templates };
     const kept = new Set(config.mailboxes.map((m) => mailerKey(smtpFor(config, m))));
     for (const [key, mailer] of this.mailers) {
       if (kept.has(key)) continue;
@@ -138,9 +169,9 @@ export class Runtime {
     );
   }
 
-  close(): void {
+  async close(): Promise<void> {
     for (const m of this.mailers.values()) m.close();
-    this.store.close();
+    await this.store.close();
   }
 }
 

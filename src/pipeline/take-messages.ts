@@ -6,14 +6,15 @@ import { classify } from '../classify/classify.js';
 import { autoReplyTarget } from '../classify/reply-recipient.js';
 import { senderAuthentication } from '../classify/sender-auth.js';
 import { inThreadParser, type MessageParser } from '../parse/parse-pool.js';
-import type { IntakeItem, IntakeOutcome, IntakePolicy, IntakeResult, Store } from '../store/store.js';
+import type { IntakeItem, IntakeOutcome, IntakePolicy, IntakeResult, IntakeStore, MailboxCursors } from '../store/store.js';
 import { AttachmentStaging } from './attachment-staging.js';
 
 /** What every source (IMAP, pipe, LMTP, quarantine retry) needs to hand mail to the pipeline. */
 export interface Pipeline {
-  store: Store;
-  /** Read on every batch, so a SIGHUP reload takes effect at the next one. */
-  policy: () => IntakePolicy;
+  /** The intake and, for the IMAP worker, the mailbox cursors: all a source needs of the store. */
+  store: IntakeStore & MailboxCursors;
+  /** Read on every batch (before its transaction), so a SIGHUP reload takes effect at the next one. */
+  policy: () => IntakePolicy | Promise<IntakePolicy>;
   logger: Logger;
   dataDir: string;
   limits: { maxMessageBytes: number; maxAttachmentBytes: number };
@@ -133,9 +134,10 @@ export async function takeMessages(p: Pipeline, mails: RawMail[], parsed: Parsed
   const prepared = await parsed.items;
   let results: IntakeResult[];
   try {
+    const policy = await p.policy();
     results = await p.store.takeBatch(
       prepared.map((x) => x.item),
-      p.policy(),
+      policy,
     );
   } catch (err) {
     await parsed.discard();

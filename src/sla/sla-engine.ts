@@ -1,24 +1,26 @@
 // The SLA engine as the rest of ticketd sees it: the store calls
-// `onTicketChange` inside every ticket change's transaction, the scheduler
+// `onTicketChange` (its afterTicketChange hook) inside every ticket change's
+// transaction, the scheduler
 // and `ticketd sla tick` call `tick`, the acknowledgement and the status
 // page ask for the estimate and the promise.
 
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import type { Config } from '../config/load-config.js';
 import type { Logger } from '../core/logger.js';
-import { SlaStore } from '../store/sla-store.js';
-import type { SqliteStore } from '../store/sqlite-store.js';
+import type { SqlEngine, SqlTransaction } from '../store/sql-engine.js';
 import type { TicketRow } from '../store/store.js';
 import type { StatusLinks } from '../web/status-links.js';
-import { HISTORY_WINDOW_MS, estimateDelay, type DelayEstimate } from './delay-estimate.js';
+import { HISTORY_WINDOW_MS, estimateDelay, type DelayEstimate, type History } from './delay-estimate.js';
 import { applyChange, nextDue, type SlaTarget } from './sla-clock.js';
 import { checkNotice } from './notice-check.js';
 import { SlaPolicies, type SlaPolicy } from './sla-policy.js';
 import { describeSla, type SlaTicketStatus } from './sla-status.js';
+import { SlaStore } from './sla-store.js';
 import { runTick, type TickReport } from './sla-tick.js';
 
 export interface SlaEngineDeps {
-  store: SqliteStore;
+  /** The database the store uses; the SLA engine's storage (sla-store.ts) is written over it. */
+  engine: SqlEngine;
   /** Read on every use, so a reload takes effect at the next change or tick. */
   config: () => Config;
   templates: () => TemplateRegistry;
@@ -33,7 +35,7 @@ export class SlaEngine {
   onDeadlineChange: (() => void) | null = null;
 
   constructor(private readonly d: SlaEngineDeps) {
-    this.sla = new SlaStore(d.store);
+    this.sla = new SlaStore(d.engine);
     this.prepare(d.config());
   }
 
@@ -53,25 +55,30 @@ export class SlaEngine {
 
   /**
    * Brings a ticket's clock up to date after a change at `now`. Runs inside
-   * the change's transaction; an SLA failure is logged, never allowed to
-   * undo the change (a message must be taken even if its deadline cannot be
-   * computed).
+   * the change's transaction (the store's hook), in a savepoint of its own:
+   * an SLA failure is logged and undone, never allowed to undo the change (a
+   * message must be taken even if its deadline cannot be computed), and
+   * leaves the transaction usable on an engine that aborts it on an error.
    */
-  onTicketChange(ticketId: number, now: number): void {
+  async onTicketChange(tx: SqlTransaction, ticketId: number, now: number): Promise<void> {
     try {
-      const ticket = this.d.store.ticketRow(ticketId);
-      if (!ticket) return;
-      const policy = this.policies().forTicket(ticket);
-      const stored = this.sla.get(ticketId);
-      if (!policy) {
-        if (stored) this.sla.remove(ticketId);
-        return;
-      }
-      const state = applyChange(stored?.state ?? null, policy, ticket, now);
-      const recorded = stored ? this.sla.records(ticketId) : [];
-      const due = nextDue(state, policy.plan, recorded, policy.calendar);
-      this.sla.save(ticketId, state, due, now);
-      if (due !== stored?.nextDue) this.onDeadlineChange?.();
+      const moved = await tx.savepoint(async (sp) => {
+        const sla = new SlaStore(sp);
+        const ticket = await sla.tickets.ticketRow(ticketId);
+        if (!ticket) return false;
+        const policy = this.policies().forTicket(ticket);
+        const stored = await sla.get(ticketId);
+        if (!policy) {
+          if (stored) await sla.remove(ticketId);
+          return false;
+        }
+        const state = applyChange(stored?.state ?? null, policy, ticket, now);
+        const recorded = stored ? await sla.records(ticketId) : [];
+        const due = nextDue(state, policy.plan, recorded, policy.calendar);
+        await sla.save(ticketId, state, due, now);
+        return due !== stored?.nextDue;
+      });
+      if (moved) this.onDeadlineChange?.();
     } catch (err) {
       this.d.logger.error(
         { code: 'SLA_CHANGE_ERROR', ticketId, error: (err as Error).message, errorCode: (err as { code?: string }).code },
@@ -81,24 +88,23 @@ export class SlaEngine {
   }
 
   /** One evaluation pass at `now`; see runTick. */
-  tick(now: number, opts: { limit?: number; dryRun?: boolean } = {}): TickReport {
+  tick(now: number, opts: { limit?: number; dryRun?: boolean } = {}): Promise<TickReport> {
     const config = this.d.config();
     const estimates = new Map<string, DelayEstimate>();
     return runTick(
       {
-        store: this.d.store,
-        sla: this.sla,
+        engine: this.d.engine,
         policies: this.prepare(config),
         config,
         templates: this.d.templates(),
         links: this.d.links,
         logger: this.d.logger,
         // One history lookup per policy and target per pass, however many notices go out.
-        estimate: (policy, target, at) => {
+        estimate: async (sla, policy, target, at) => {
           const key = `${policy.name}|${target}`;
           let e = estimates.get(key);
           if (!e) {
-            e = this.estimate(policy, target, at);
+            e = await this.estimateWith(sla, policy, target, at);
             estimates.set(key, e);
           }
           return e;
@@ -115,16 +121,17 @@ export class SlaEngine {
    * withdrawn (outbox row, threshold record, a ticket event and a log line)
    * instead of sent. Any other mail passes without a database read.
    */
-  beforeSend(job: { id: number; messageRow: number; kind: string }, now: number): boolean {
+  async beforeSend(job: { id: number; messageRow: number; kind: string }, now: number): Promise<boolean> {
     if (job.kind !== 'delay-notice' && job.kind !== 'staff-warning') return true;
     const notice = job.kind === 'delay-notice';
     type Outcome = { send: true } | { send: false; withdrawn: { ref: string; target: string; threshold: string; reason: string } | null };
     try {
-      const outcome = this.sla.write((): Outcome => {
-        const record = this.sla.recordOfMessage(job.messageRow);
-        const ticket = record ? this.d.store.ticketRow(record.ticketId) : null;
+      const outcome = await this.d.engine.transaction(async (tx): Promise<Outcome> => {
+        const sla = new SlaStore(tx);
+        const record = await sla.recordOfMessage(job.messageRow);
+        const ticket = record ? await sla.tickets.ticketRow(record.ticketId) : null;
         if (!record || !ticket || record.outcome !== 'queued') return { send: true };
-        const stored = this.sla.get(ticket.id);
+        const stored = await sla.get(ticket.id);
         const verdict = checkNotice({
           milestone: record,
           status: ticket.status,
@@ -134,9 +141,9 @@ export class SlaEngine {
         });
         if (verdict.send) return { send: true };
         // The row is no longer pending when another worker sent or withdrew it meanwhile: not ours to send either way.
-        if (!this.sla.withdraw(job.id, job.messageRow, verdict.reason, now)) return { send: false, withdrawn: null };
+        if (!(await sla.withdraw(job.id, job.messageRow, verdict.reason, now))) return { send: false, withdrawn: null };
         const detail = { target: record.target, threshold: record.threshold, reason: verdict.reason };
-        this.d.store.event(ticket.id, notice ? 'notice-withdrawn' : 'warning-withdrawn', false, detail, now);
+        await sla.tickets.event(ticket.id, notice ? 'notice-withdrawn' : 'warning-withdrawn', false, detail, now);
         return { send: false, withdrawn: { ref: ticket.ref, ...detail } };
       });
       if (outcome.send) return true;
@@ -155,29 +162,46 @@ export class SlaEngine {
   }
 
   /** The earliest instant any ticket is due, or null. */
-  nextDue(): number | null {
+  nextDue(): Promise<number | null> {
     return this.sla.nextDue();
   }
 
   /** Honest expected time to meet `target` from `at`: recent history of the policy, else the target. */
-  estimate(policy: SlaPolicy, target: SlaTarget, at: number): DelayEstimate {
-    return estimateDelay({
-      history: this.sla.history(policy.name, target, at - HISTORY_WINDOW_MS, at),
-      targetMs: target === 'first-response' ? policy.firstResponseMs : policy.resolutionMs,
-      calendar: policy.calendar,
-      from: at,
-    });
+  estimate(policy: SlaPolicy, target: SlaTarget, at: number): Promise<DelayEstimate> {
+    return this.estimateWith(this.sla, policy, target, at);
+  }
+
+  private async estimateWith(sla: SlaStore, policy: SlaPolicy, target: SlaTarget, at: number): Promise<DelayEstimate> {
+    return projectEstimate(policy, target, await sla.history(policy.name, target, at - HISTORY_WINDOW_MS, at), at);
   }
 
   /** Expected wall-clock time to a first reply in milliseconds, for the acknowledgement; 0 when no policy applies. */
-  firstResponseEstimate(ticket: TicketRow): number {
+  async firstResponseEstimate(ticket: TicketRow): Promise<number> {
     const policy = this.policies().forTicket(ticket);
-    return policy ? this.estimate(policy, 'first-response', ticket.createdAt).wallMs : 0;
+    return policy ? (await this.estimate(policy, 'first-response', ticket.createdAt)).wallMs : 0;
+  }
+
+  /**
+   * firstResponseEstimate for the tickets of one intake batch, as a pure
+   * function: the history of every policy is read here, before the batch's
+   * transaction, so the acknowledgements composed inside it read nothing.
+   */
+  async firstResponseEstimator(at: number): Promise<(ticket: TicketRow) => number> {
+    const policies = this.policies();
+    const histories = new Map<string, History>();
+    for (const policy of policies.list) {
+      histories.set(policy.name, await this.sla.history(policy.name, 'first-response', at - HISTORY_WINDOW_MS, at));
+    }
+    return (ticket) => {
+      const policy = policies.forTicket(ticket);
+      const history = policy ? histories.get(policy.name) : undefined;
+      return policy && history ? projectEstimate(policy, 'first-response', history, ticket.createdAt).wallMs : 0;
+    };
   }
 
   /** The next deadline the customer is waiting on, or null when none is running. */
-  promise(ticket: TicketRow): { target: SlaTarget; due: Date } | null {
-    const stored = this.sla.get(ticket.id);
+  async promise(ticket: TicketRow): Promise<{ target: SlaTarget; due: Date } | null> {
+    const stored = await this.sla.get(ticket.id);
     if (!stored) return null;
     const { firstResponse, resolution } = stored.state;
     if (firstResponse.metAt === null && firstResponse.dueAt !== null) return { target: 'first-response', due: new Date(firstResponse.dueAt) };
@@ -186,15 +210,26 @@ export class SlaEngine {
   }
 
   /** SLA status of one ticket, or of every open, pending or on-hold ticket with an SLA. */
-  status(ticket: TicketRow | null, now: number): SlaTicketStatus[] {
-    const ids = ticket ? [ticket.id] : this.sla.liveTickets();
+  async status(ticket: TicketRow | null, now: number): Promise<SlaTicketStatus[]> {
+    const ids = ticket ? [ticket.id] : await this.sla.liveTickets();
     const policies = this.policies();
-    return ids.flatMap((id) => {
-      const t = ticket ?? this.d.store.ticketRow(id);
-      if (!t) return [];
-      const stored = this.sla.get(id);
+    const out: SlaTicketStatus[] = [];
+    for (const id of ids) {
+      const t = ticket ?? (await this.sla.tickets.ticketRow(id));
+      if (!t) continue;
+      const stored = await this.sla.get(id);
       const calendar = stored ? (policies.named(stored.state.policy)?.calendar ?? null) : null;
-      return [describeSla(t, stored, calendar, this.sla.noticesQueued(id), now)];
-    });
+      out.push(describeSla(t, stored, calendar, await this.sla.noticesQueued(id), now));
+    }
+    return out;
   }
+}
+
+function projectEstimate(policy: SlaPolicy, target: SlaTarget, history: History, at: number): DelayEstimate {
+  return estimateDelay({
+    history,
+    targetMs: target === 'first-response' ? policy.firstResponseMs : policy.resolutionMs,
+    calendar: policy.calendar,
+    from: at,
+  });
 }

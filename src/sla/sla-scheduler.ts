@@ -53,16 +53,17 @@ export class SlaScheduler {
 
   private async run(): Promise<void> {
     while (this.running) {
-      // A wake from inside a ticket change's transaction lands here only
-      // after that synchronous transaction committed.
+      // A wake from inside a ticket change's transaction reads the next due
+      // instant after that transaction ended: the engine runs a statement
+      // outside a transaction only once the open one is over.
       await new Promise((resolve) => setImmediate(resolve));
       this.woken = false;
       let sleepMs = this.o.maxSleepMs ?? MAX_SLEEP_MS;
       try {
         const now = this.o.clock.now().getTime();
-        const due = this.o.engine.nextDue();
+        const due = await this.o.engine.nextDue();
         if (due !== null && due <= now) {
-          const report = this.o.engine.tick(now);
+          const report = await this.o.engine.tick(now);
           this.o.onPass?.(report);
           // The pass moved the deadlines it handled; read the next one afresh.
           continue;

@@ -2,7 +2,7 @@
 // left, due times and breaches, read from the stored state at an instant.
 
 import type { TicketStatus } from '../core/types.js';
-import type { StoredSla } from '../store/sla-store.js';
+import type { StoredSla } from './sla-store.js';
 import type { BusinessCalendar } from './calendar.js';
 import { formatDurationWords } from './duration.js';
 import { isBreached, SLA_TARGETS, targetClock, usedAt, type SlaTarget } from './sla-clock.js';

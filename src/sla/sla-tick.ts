@@ -8,14 +8,14 @@ import type { TemplateRegistry } from '../compose/template-registry.js';
 import type { Config } from '../config/load-config.js';
 import type { Logger } from '../core/logger.js';
 import { mailboxNamed, statusUrlFor } from '../pipeline/intake-policy.js';
-import type { SlaStore } from '../store/sla-store.js';
-import type { SqliteStore } from '../store/sqlite-store.js';
+import type { SqlEngine, SqlTransaction } from '../store/sql-engine.js';
 import type { TicketRow } from '../store/store.js';
 import type { StatusLinks } from '../web/status-links.js';
 import type { DelayEstimate } from './delay-estimate.js';
 import { parsePercent } from './duration.js';
 import { composeDelayNotice, composeStaffWarning, noticeStatus } from './sla-mail.js';
 import type { SlaPolicies, SlaPolicy } from './sla-policy.js';
+import { SlaStore } from './sla-store.js';
 import {
   clockRuns,
   dueMilestones,
@@ -33,15 +33,14 @@ export const TICK_BATCH = 500;
 export const TICK_RETRY_MS = 15 * 60_000;
 
 export interface TickDeps {
-  store: SqliteStore;
-  sla: SlaStore;
+  engine: SqlEngine;
   policies: SlaPolicies;
   config: Config;
   templates: TemplateRegistry;
   links: StatusLinks;
   logger: Logger;
-  /** Estimate for a policy and target at an instant (cached by the caller). */
-  estimate: (policy: SlaPolicy, target: SlaTarget, at: number) => DelayEstimate;
+  /** Estimate for a policy and target at an instant (cached by the caller), read in the pass's session. */
+  estimate: (sla: SlaStore, policy: SlaPolicy, target: SlaTarget, at: number) => Promise<DelayEstimate>;
 }
 
 export interface QueuedMail {
@@ -82,7 +81,7 @@ export interface TickReport {
 class DryRunRollback extends Error {}
 
 /** One pass at `now`. With `dryRun` everything is evaluated and reported, then rolled back. */
-export function runTick(d: TickDeps, now: number, opts: { limit?: number; dryRun?: boolean } = {}): TickReport {
+export async function runTick(d: TickDeps, now: number, opts: { limit?: number; dryRun?: boolean } = {}): Promise<TickReport> {
   const limit = opts.limit ?? TICK_BATCH;
   const report: TickReport = {
     now: new Date(now).toISOString(),
@@ -95,12 +94,13 @@ export function runTick(d: TickDeps, now: number, opts: { limit?: number; dryRun
     dryRun: opts.dryRun === true,
   };
   try {
-    d.sla.write(() => {
-      const due = d.sla.dueTickets(now, limit + 1);
+    // A write transaction taken up front, so two processes ticking at once queue nothing twice.
+    await d.engine.transaction(async (tx) => {
+      const due = await new SlaStore(tx).dueTickets(now, limit + 1);
       report.more = due.length > limit;
       for (const ticketId of due.slice(0, limit)) {
         report.tickets++;
-        evaluateTicket(d, ticketId, now, report);
+        await evaluateTicket(d, tx, ticketId, now, report);
       }
       if (opts.dryRun) throw new DryRunRollback();
     });
@@ -111,13 +111,14 @@ export function runTick(d: TickDeps, now: number, opts: { limit?: number; dryRun
   return report;
 }
 
-function evaluateTicket(d: TickDeps, ticketId: number, now: number, report: TickReport): void {
-  const stored = d.sla.get(ticketId);
-  const ticket = d.store.ticketRow(ticketId);
+async function evaluateTicket(d: TickDeps, tx: SqlTransaction, ticketId: number, now: number, report: TickReport): Promise<void> {
+  const sla = new SlaStore(tx);
+  const stored = await sla.get(ticketId);
+  const ticket = await sla.tickets.ticketRow(ticketId);
   const policy = stored ? d.policies.named(stored.state.policy) : null;
   if (!stored || !ticket || !policy) {
     // The policy left the config: nothing can fall due until the next change re-matches the ticket.
-    d.sla.setNextDue(ticketId, null, now);
+    await sla.setNextDue(ticketId, null, now);
     return;
   }
   // Changes of this ticket's own pass (records, mails) roll back together on failure.
@@ -127,9 +128,9 @@ function evaluateTicket(d: TickDeps, ticketId: number, now: number, report: Tick
     breached: [],
   };
   try {
-    d.store.db.transaction(() => evaluateMilestones(d, ticket, stored.state, policy, now, found))();
+    await tx.savepoint((sp) => evaluateMilestones(d, new SlaStore(sp), ticket, stored.state, policy, now, found));
   } catch (err) {
-    d.sla.setNextDue(ticketId, now + TICK_RETRY_MS, now);
+    await sla.setNextDue(ticketId, now + TICK_RETRY_MS, now);
     report.errors.push({ ref: ticket.ref, error: (err as Error).message });
     return;
   }
@@ -138,18 +139,19 @@ function evaluateTicket(d: TickDeps, ticketId: number, now: number, report: Tick
   report.breached.push(...found.breached);
 }
 
-function evaluateMilestones(
+async function evaluateMilestones(
   d: TickDeps,
+  sla: SlaStore,
   ticket: TicketRow,
   state: SlaState,
   policy: SlaPolicy,
   now: number,
   found: Pick<TickReport, 'queued' | 'skipped' | 'breached'>,
-): void {
-  const recorded: RecordedMilestone[] = d.sla.records(ticket.id);
+): Promise<void> {
+  const recorded: RecordedMilestone[] = await sla.records(ticket.id);
   const due = dueMilestones(state, policy.plan, recorded, now, policy.calendar);
-  const note = (m: Milestone, outcome: 'queued' | 'skipped' | 'superseded' | 'logged', reason: string | null): boolean => {
-    const fresh = d.sla.record(ticket.id, m, outcome, reason, now);
+  const note = async (m: Milestone, outcome: 'queued' | 'skipped' | 'superseded' | 'logged', reason: string | null): Promise<boolean> => {
+    const fresh = await sla.record(ticket.id, m, outcome, reason, now);
     recorded.push(m);
     if (fresh && (outcome === 'skipped' || outcome === 'superseded')) {
       found.skipped.push({ ref: ticket.ref, kind: m.kind, target: m.target, threshold: m.threshold, outcome, reason: reason ?? '' });
@@ -157,27 +159,27 @@ function evaluateMilestones(
     return fresh;
   };
 
-  for (const m of due.superseded) note(m, 'superseded', 'a later threshold was due at the same time');
+  for (const m of due.superseded) await note(m, 'superseded', 'a later threshold was due at the same time');
   let noticeQueued = false;
   for (const m of due.act) {
     if (m.kind === 'breach') {
-      if (note(m, 'logged', null)) found.breached.push({ ref: ticket.ref, policy: policy.name, target: m.target, cycle: m.cycle });
+      if (await note(m, 'logged', null)) found.breached.push({ ref: ticket.ref, policy: policy.name, target: m.target, cycle: m.cycle });
     } else if (m.kind === 'warning') {
       const to = d.policies.staffAddressFor(policy, ticket.mailbox);
-      if (to === null) note(m, 'skipped', 'no staff address configured');
-      else if (note(m, 'queued', null)) queueWarning(d, ticket, state, policy, m, to, now, found.queued);
+      if (to === null) await note(m, 'skipped', 'no staff address configured');
+      else if (await note(m, 'queued', null)) await queueWarning(d, sla, ticket, state, policy, m, to, now, found.queued);
     } else {
-      const blocked = noticeBlocked(d, ticket);
+      const blocked = await noticeBlocked(sla, ticket);
       // Two targets breaching in one pass still make one apology.
-      if (blocked !== null) note(m, 'skipped', blocked);
-      else if (noticeQueued) note(m, 'superseded', 'another notice went out in the same pass');
-      else if (note(m, 'queued', null)) {
-        queueNotice(d, ticket, state, policy, m, now, found.queued);
+      if (blocked !== null) await note(m, 'skipped', blocked);
+      else if (noticeQueued) await note(m, 'superseded', 'another notice went out in the same pass');
+      else if (await note(m, 'queued', null)) {
+        await queueNotice(d, sla, ticket, state, policy, m, now, found.queued);
         noticeQueued = true;
       }
     }
   }
-  d.sla.setNextDue(ticket.id, nextDue(state, policy.plan, recorded, policy.calendar), now);
+  await sla.setNextDue(ticket.id, nextDue(state, policy.plan, recorded, policy.calendar), now);
 }
 
 /**
@@ -192,12 +194,12 @@ function noticeAddress(ticket: TicketRow): string {
 }
 
 /** Why a customer must not get a delay notice, or null when they may. */
-function noticeBlocked(d: TickDeps, ticket: TicketRow): string | null {
+async function noticeBlocked(sla: SlaStore, ticket: TicketRow): Promise<string | null> {
   if (!clockRuns(ticket.status)) return `ticket is ${ticket.status}`;
   const to = noticeAddress(ticket);
   if (to === '') return 'no address to write to';
-  if (d.sla.isSuppressed(to) || d.sla.isSuppressed(ticket.requester)) return 'requester is suppressed (bounced)';
-  if (d.sla.ackSuppressed(ticket.id)) return 'no automatic mail to this requester (acknowledgement was suppressed)';
+  if ((await sla.isSuppressed(to)) || (await sla.isSuppressed(ticket.requester))) return 'requester is suppressed (bounced)';
+  if (await sla.ackSuppressed(ticket.id)) return 'no automatic mail to this requester (acknowledgement was suppressed)';
   return null;
 }
 
@@ -205,12 +207,23 @@ function composeContext(d: TickDeps, ticket: TicketRow): ComposeContext {
   return { config: d.config, mailbox: mailboxNamed(d.config, ticket.mailbox), templates: d.templates };
 }
 
-function queueNotice(d: TickDeps, ticket: TicketRow, state: SlaState, policy: SlaPolicy, m: Milestone, now: number, queued: QueuedMail[]): void {
-  const estimate = d.estimate(policy, m.target, now);
+async function queueNotice(
+  d: TickDeps,
+  sla: SlaStore,
+  ticket: TicketRow,
+  state: SlaState,
+  policy: SlaPolicy,
+  m: Milestone,
+  now: number,
+  queued: QueuedMail[],
+): Promise<void> {
+  const estimate = await d.estimate(sla, policy, m.target, now);
   const waitingSince = m.target === 'first-response' ? ticket.createdAt : state.resolution.startedAt;
   // The record of this notice is already written, so the count includes it.
-  const noticeNumber = d.sla.noticesQueued(ticket.id);
-  const ids = d.sla.threadIds(ticket.id);
+  const noticeNumber = await sla.noticesQueued(ticket.id);
+  const ids = await sla.tickets.threadIds(ticket.id);
+  const queuePosition = await sla.tickets.queuePosition(ticket);
+  const token = await sla.tickets.tokenFor(ticket.id, noticeAddress(ticket), d.links, now);
   const draft = composeDelayNotice(
     composeContext(d, ticket),
     ticket,
@@ -220,15 +233,15 @@ function queueNotice(d: TickDeps, ticket: TicketRow, state: SlaState, policy: Sl
       onHoldReason: ticket.status === 'on-hold' ? (ticket.onHoldReason ?? '') : '',
       estimate: estimate.wallMs,
       estimateSource: estimate.source,
-      queuePosition: d.store.queuePosition(ticket),
-      statusUrl: statusUrlFor(d.config, d.store.tokenFor(ticket.id, noticeAddress(ticket), d.links, now)),
+      queuePosition,
+      statusUrl: statusUrlFor(d.config, token),
       noticeNumber,
     },
     { inReplyTo: ids.at(-1) ?? null, references: ids },
     noticeAddress(ticket),
   );
-  d.sla.linkMessage(ticket.id, m, d.store.queueOutbound(ticket.id, ticket.mailbox, draft, now));
-  d.store.event(ticket.id, 'delay-notice', true, { target: m.target, notice: noticeNumber }, now);
+  await sla.linkMessage(ticket.id, m, await sla.tickets.queueOutbound(ticket.id, ticket.mailbox, draft, now));
+  await sla.tickets.event(ticket.id, 'delay-notice', true, { target: m.target, notice: noticeNumber }, now);
   queued.push({
     ref: ticket.ref,
     kind: 'delay-notice',
@@ -241,8 +254,9 @@ function queueNotice(d: TickDeps, ticket: TicketRow, state: SlaState, policy: Sl
   });
 }
 
-function queueWarning(
+async function queueWarning(
   d: TickDeps,
+  sla: SlaStore,
   ticket: TicketRow,
   state: SlaState,
   policy: SlaPolicy,
@@ -250,17 +264,18 @@ function queueWarning(
   to: string,
   now: number,
   queued: QueuedMail[],
-): void {
+): Promise<void> {
   const dueAt = targetClock(state, m.target).dueAt;
+  const token = await sla.tickets.tokenFor(ticket.id, to, d.links, now);
   const draft = composeStaffWarning(composeContext(d, ticket), ticket, to, {
     policy: policy.name,
     target: m.target,
     threshold: parsePercent(m.threshold),
     due: dueAt === null ? '' : new Date(dueAt).toISOString(),
-    ticketUrl: statusUrlFor(d.config, d.store.tokenFor(ticket.id, to, d.links, now)),
+    ticketUrl: statusUrlFor(d.config, token),
   });
-  d.sla.linkMessage(ticket.id, m, d.store.queueOutbound(ticket.id, ticket.mailbox, draft, now));
-  d.store.event(ticket.id, 'sla-warning', false, { target: m.target, threshold: m.threshold, to }, now);
+  await sla.linkMessage(ticket.id, m, await sla.tickets.queueOutbound(ticket.id, ticket.mailbox, draft, now));
+  await sla.tickets.event(ticket.id, 'sla-warning', false, { target: m.target, threshold: m.threshold, to }, now);
   queued.push({ ref: ticket.ref, kind: 'staff-warning', target: m.target, threshold: m.threshold, to });
 }
 

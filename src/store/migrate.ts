@@ -1,17 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Database } from 'better-sqlite3';
 import { packageRoot } from '../config/package-root.js';
-import type { SqlEngine } from './sql-engine.js';
+import type { SqlEngine, SqlMigration } from './sql-engine.js';
 
 export const DB_TOO_NEW = 'TICKETD_DB_TOO_NEW';
 export const MIGRATION_PENDING = 'TICKETD_MIGRATION_PENDING';
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+export type Migration = SqlMigration;
 
 const MIGRATION_FILE = /^\d+_[\w-]+\.sql$/;
 
@@ -20,8 +15,8 @@ export function migrationsDir(kind: SqlEngine['kind']): string {
   return kind === 'sqlite' ? join(packageRoot(), 'migrations') : join(packageRoot(), 'migrations', kind);
 }
 
-/** The numbered plain-SQL files in `migrations/`, in order. */
-export function loadMigrations(dir = join(packageRoot(), 'migrations')): Migration[] {
+/** The numbered plain-SQL files of a folder of migrations (SQLite's by default), in order. */
+export function loadMigrations(dir = migrationsDir('sqlite')): Migration[] {
   return readdirSync(dir)
     .filter((f) => MIGRATION_FILE.test(f))
     .map((f) => ({ version: Number.parseInt(f, 10), name: f, sql: readFileSync(join(dir, f), 'utf8') }))
@@ -29,14 +24,8 @@ export function loadMigrations(dir = join(packageRoot(), 'migrations')): Migrati
 }
 
 /** The schema version the migrations lead to, from the file names alone. */
-export function latestMigrationVersion(dir = join(packageRoot(), 'migrations')): number {
+export function latestMigrationVersion(dir = migrationsDir('sqlite')): number {
   return Math.max(0, ...readdirSync(dir).filter((f) => MIGRATION_FILE.test(f)).map((f) => Number.parseInt(f, 10)));
-}
-
-/** Migrations the database still lacks; 0 for one at (or beyond) the latest version. */
-export function pendingMigrations(db: Database): number {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  return Math.max(0, latestMigrationVersion() - version);
 }
 
 /**
@@ -56,33 +45,6 @@ export class DatabaseTooNewError extends Error {
   constructor(dbVersion: number, codeVersion: number) {
     super(`database schema version ${dbVersion} is newer than this ticketd understands (${codeVersion}); upgrade ticketd`);
   }
-}
-
-/**
- * Applies pending migrations, each in its own transaction together with the
- * version bump, so a failure leaves the previous version intact. The version
- * lives in SQLite's user_version. With the shipped migrations, a database
- * already at the latest version costs one directory listing: every process
- * opening the store (one `ingest` per delivered message) checks this.
- */
-export function migrate(db: Database, migrations?: Migration[]): { from: number; to: number } {
-  const from = db.pragma('user_version', { simple: true }) as number;
-  if (migrations === undefined) {
-    const latest = latestMigrationVersion();
-    if (from > latest) throw new DatabaseTooNewError(from, latest);
-    if (from === latest) return { from, to: from };
-  }
-  const all = migrations ?? loadMigrations();
-  const latest = all.at(-1)?.version ?? 0;
-  if (from > latest) throw new DatabaseTooNewError(from, latest);
-  for (const m of all) {
-    if (m.version <= from) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      db.pragma(`user_version = ${m.version}`);
-    })();
-  }
-  return { from, to: Math.max(from, latest) };
 }
 
 /**

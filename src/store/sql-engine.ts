@@ -70,5 +70,10 @@ export interface SqlEngine extends SqlSession {
    * an engine with one connection can serialise transactions.
    */
   transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `body` in one read-only transaction that sees a single snapshot of
+   * the database (a page and its numbering agree), without taking a write lock.
+   */
+  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

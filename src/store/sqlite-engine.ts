@@ -136,12 +136,24 @@ export class SqliteEngine implements SqlEngine {
     };
   }
 
-  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    return this.begin('BEGIN IMMEDIATE', body);
+  }
+
+  /**
+   * A deferred transaction takes no write lock: it reads one snapshot of the
+   * database (WAL) while other processes go on writing.
+   */
+  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T> {
+    return this.begin('BEGIN', body);
+  }
+
+  private async begin<T>(how: string, body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const release = await this.lock();
     const mark = { open: true };
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.db.exec(how);
       const tx = new SqliteTransaction(this.now, this.db, 0);
       let value: T;
       try {

@@ -1,7 +1,9 @@
-// The one seam between the pipeline and persistence. Everything the daemon,
-// the CLI and the web page persist or read goes through this interface; the
-// embedded implementation is sqlite-store.ts. A server-database backend
-// implements the same methods and the pipeline does not change.
+// The one seam between the pipeline and persistence. Everything the daemon
+// and the CLI persist or read goes through `Store`, composed of narrow
+// interfaces (intake, mailbox cursors, outbox queue, ticket commands,
+// quarantine) that each caller can take on its own. Its rules are written
+// once over SqlEngine (sql-store.ts and the files it composes); an engine
+// (SQLite, PostgreSQL) only runs named queries and transactions.
 
 import type { Clock } from '../core/clock.js';
 import type {
@@ -13,8 +15,8 @@ import type {
   SenderAuthentication,
   TicketStatus,
 } from '../core/types.js';
-import type { ThreadRules } from '../thread/decide-thread.js';
 import type { StatusLinks } from '../web/status-links.js';
+import type { SqlTransaction } from './sql-engine.js';
 
 /** What the pipeline decided about a parsed message, for the store to apply. */
 export interface IntakeStageOk {
@@ -71,7 +73,74 @@ export interface AckRequest {
   queuePosition: number;
 }
 
-/** Decisions the store needs from the pipeline while it holds the transaction. Pure functions. */
+/** What the store knows about a ticket that a message may belong to. */
+export interface TicketSnapshot {
+  id: number;
+  ref: string;
+  status: TicketStatus;
+  participants: string[];
+  closedAt: number | null;
+}
+
+/** Everything the thread stage looks at besides the message; read by the store inside the intake transaction. */
+export interface ThreadContext {
+  /** Tickets found through In-Reply-To/References, most specific first. */
+  byMessageId: TicketSnapshot[];
+  /** Tickets found through a reference tag in the subject, in subject order. */
+  byReference: TicketSnapshot[];
+  /** Automatic replies already sent in the last hour to the address this one would go to. */
+  acksLastHour: number;
+  /** Tickets opened in the last hour whose automatic reply goes to that same address. */
+  ticketsLastHour: number;
+  /** That address is suppressed (it hard-bounced before). */
+  senderSuppressed: boolean;
+  /** Why the pipeline found nobody fit for an automatic reply, or that it must not get one (`dmarc-fail`). */
+  replyWithheld?: string | null;
+  /** Automatic replies queued in the last hour, to anyone. */
+  autoRepliesLastHour?: number;
+  now: number;
+}
+
+export interface ThreadRules {
+  reopenWindowDays: number;
+  acksPerSenderPerHour: number;
+  ticketsPerSenderPerHour: number;
+  /** The global hourly cap on automatic replies; absent means none. */
+  autoRepliesPerHour?: number;
+}
+
+export type ThreadVerdict =
+  | { action: 'new-ticket'; linkTo: number | null; ackSuppressedBy: string | null; reason: string }
+  | { action: 'thread'; ticketId: number; newStatus: TicketStatus | null; reason: string }
+  | { action: 'record'; ticketId: number | null; reason: string }
+  | { action: 'ignore'; reason: string };
+
+/**
+ * The thread stage as the store runs it: pure functions given when the store
+ * is made (thread/decide-thread.ts, thread/reference.ts), so the store only
+ * reads the facts and records the verdict.
+ */
+export interface ThreadStage {
+  /** Where a message goes: new ticket (with or without acknowledgement), thread, record or ignore. */
+  decide(msg: ParsedMessage, cls: Classification, ctx: ThreadContext, rules: ThreadRules): ThreadVerdict;
+  /** Ticket references quoted in a subject, in order. */
+  referencesIn(subject: string, prefixes: readonly string[]): string[];
+}
+
+/** Why a ticket changed; the SLA engine recomputes its deadlines on each. */
+export type TicketChange = 'created' | 'customer-reply' | 'reopened' | 'agent-reply' | 'status';
+
+/** Given when the store is made. */
+export interface StoreHooks {
+  /**
+   * Called inside the transaction that changed a ticket, with that
+   * transaction, so whatever it writes (SLA deadlines) commits or rolls back
+   * together with the change.
+   */
+  afterTicketChange?(tx: SqlTransaction, ticketId: number, change: TicketChange, now: number): Promise<void>;
+}
+
+/** Decisions the store needs from the pipeline while it holds the transaction. Pure functions: none reads the database. */
 export interface IntakePolicy {
   clock: Clock;
   rulesFor(mailbox: string): ThreadRules;
@@ -212,10 +281,14 @@ export interface OutboxCounts {
   sent: number;
 }
 
-export interface Store {
+/** The intake stage's side of the store. */
+export interface IntakeStore {
   /** Takes a batch in one transaction (group commit); each item in its own savepoint. */
   takeBatch(items: IntakeItem[], policy: IntakePolicy): Promise<IntakeResult[]>;
+}
 
+/** What an IMAP worker keeps per mailbox: the cursor, the receipts of what it took, and when it last read. */
+export interface MailboxCursors {
   getCursor(mailbox: string): Promise<ImapCursor | null>;
   /** Receipts of UIDs whose move/flag on the server is still owed. */
   unsettledReceipts(mailbox: string, uidValidity: number): Promise<UnsettledReceipt[]>;
@@ -228,7 +301,10 @@ export interface Store {
   markWatched(mailbox: string, since: number | null): Promise<void>;
   /** The worker read the folder through, or committed a batch from it. */
   markRead(mailbox: string, at: number): Promise<void>;
+}
 
+/** The outbox worker's queue, and what `ticketd outbox` shows and retries. */
+export interface OutboxQueue {
   /**
    * Leases up to `limit` due rows: up to `fresh` of them the newest never
    * tried, the rest the oldest due (first attempts and retries alike).
@@ -247,10 +323,15 @@ export interface Store {
   listOutbox(filter?: { failedOnly?: boolean; id?: number }): Promise<OutboxEntry[]>;
   /** Makes failed rows (one, or all) pending and due now, with the retry schedule started afresh; returns their ids. */
   requeueOutbox(which: { id: number } | 'failed', now: number): Promise<number[]>;
+}
 
+/** What staff do to tickets (the CLI), and what they read of them. */
+export interface TicketCommands {
   listTickets(filter?: { status?: TicketStatus; mailbox?: string }): Promise<TicketSummary[]>;
   ticketByRef(ref: string): Promise<TicketRow | null>;
   ticketDetail(ref: string): Promise<TicketDetail | null>;
+  /** Open requests of the same mailbox ahead of this ticket: the acknowledgement, the page and the delay notice all use this. */
+  queuePosition(t: TicketRow): Promise<number>;
   /** An agent reply: the outbound message and its outbox row in one transaction. */
   addAgentReply(
     ref: string,
@@ -261,10 +342,16 @@ export interface Store {
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow>;
   /** Hands a ticket to a team: a public event naming the team, and the note for the team as an internal one. */
   handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow>;
+  /** The recipient's status link if one is active, without issuing one (templates preview). */
+  activeStatusToken(ticketId: number, recipient: string, links: StatusLinks): Promise<string | null>;
+}
 
+export interface QuarantineStore {
   listQuarantine(opts?: { includeReleased?: boolean }): Promise<QuarantineEntry[]>;
   quarantineRaw(id: number): Promise<{ entry: QuarantineEntry; raw: Buffer } | null>;
   markQuarantineReleased(id: number, outcome: string, now: number): Promise<void>;
+}
 
-  close(): void;
+export interface Store extends IntakeStore, MailboxCursors, OutboxQueue, TicketCommands, QuarantineStore {
+  close(): Promise<void>;
 }

@@ -1,52 +1,15 @@
-import type { Classification, ParsedMessage, TicketStatus } from '../core/types.js';
+import type { Classification, ParsedMessage } from '../core/types.js';
+import type { ThreadContext, ThreadRules, ThreadVerdict } from '../store/store.js';
 
-/** What the store knows about a ticket that a message may belong to. */
-export interface TicketSnapshot {
-  id: number;
-  ref: string;
-  status: TicketStatus;
-  participants: string[];
-  closedAt: number | null;
-}
-
-/** Everything the thread stage looks at besides the message; gathered by the store. */
-export interface ThreadContext {
-  /** Tickets found through In-Reply-To/References, most specific first. */
-  byMessageId: TicketSnapshot[];
-  /** Tickets found through a reference tag in the subject, in subject order. */
-  byReference: TicketSnapshot[];
-  /** Automatic replies already sent in the last hour to the address this one would go to. */
-  acksLastHour: number;
-  /** Tickets opened in the last hour whose automatic reply goes to that same address. */
-  ticketsLastHour: number;
-  /** That address is suppressed (it hard-bounced before). */
-  senderSuppressed: boolean;
-  /** Why the pipeline found nobody fit for an automatic reply, or that it must not get one (`dmarc-fail`). */
-  replyWithheld?: string | null;
-  /** Automatic replies queued in the last hour, to anyone. */
-  autoRepliesLastHour?: number;
-  now: number;
-}
-
-export interface ThreadRules {
-  reopenWindowDays: number;
-  acksPerSenderPerHour: number;
-  ticketsPerSenderPerHour: number;
-  /** The global hourly cap on automatic replies; absent means none. */
-  autoRepliesPerHour?: number;
-}
-
-export type ThreadVerdict =
-  | { action: 'new-ticket'; linkTo: number | null; ackSuppressedBy: string | null; reason: string }
-  | { action: 'thread'; ticketId: number; newStatus: TicketStatus | null; reason: string }
-  | { action: 'record'; ticketId: number | null; reason: string }
-  | { action: 'ignore'; reason: string };
+// The facts the store reads and the verdict it records are the store's
+// contract (the store runs this stage, given to it when it is made).
+export type { ThreadContext, ThreadRules, ThreadVerdict, TicketSnapshot } from '../store/store.js';
 
 const DAY_MS = 86_400_000;
 
 /**
- * Decides where a message goes. Pure: the store gathers the context inside
- * the intake transaction and applies the verdict in the same transaction.
+ * Decides where a message goes. Pure: the store reads the context inside the
+ * intake transaction and records the verdict in the same transaction.
  */
 export function decideThread(
   msg: ParsedMessage,

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { ImapWorkerHealth } from '../sources/imap/imap-worker.js';
-import type { StatusPageStore } from '../store/status-page-store.js';
+import type { StatusPageStorage } from './status-page-store.js';
 import type { OutboxCounts } from '../store/store.js';
 
 /** More mail than this waiting to go out means sending has stalled. */
@@ -13,7 +13,7 @@ export interface MailboxProbe {
 }
 
 export interface ReadinessDeps {
-  statusStore: StatusPageStore;
+  statusStore: Pick<StatusPageStorage, 'probeWrite'>;
   outboxCounts(): Promise<OutboxCounts>;
   mailboxes: MailboxProbe[];
   clock: Clock;
@@ -35,7 +35,7 @@ export interface Readiness {
 /** Ready when the database takes writes, every mailbox is connected or polled within two intervals, and the outbox keeps up. */
 export async function checkReadiness(d: ReadinessDeps): Promise<Readiness> {
   const now = d.clock.now().getTime();
-  const probe = d.statusStore.probeWrite();
+  const probe = await d.statusStore.probeWrite();
   const database = { ok: probe.ok, error: probe.ok ? null : probe.code };
   const mailboxes = d.mailboxes.map((m) => {
     const h = m.health();

@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Runtime } from '../daemon/runtime.js';
-import { StatusPageStore } from '../store/status-page-store.js';
 import { STATUS_PAGE_LOOKUPS_PER_MINUTE } from '../config/schema.js';
 import { FailedLookupLimiter, LookupLimiter } from './failed-lookup-limiter.js';
 import type { WebPages } from './page-templates.js';
@@ -56,7 +55,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     if (!runtime.pages) throw new Error('the web server runs only with http.enabled');
     return runtime.pages;
   };
-  const statusStore = new StatusPageStore(runtime.store);
+  const statusStore = runtime.statusPages;
   const limiter = new FailedLookupLimiter(() => runtime.config.statusPage.failedLookupsPerMinute, runtime.clock);
   // Valid links are limited too: every page view costs a database read and a
   // render, so one link must not let a client keep the server busy.
@@ -68,10 +67,10 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     reply.code(code).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
 
   /** The ticket a token opens, or null. Unknown, malformed, revoked and expired tokens all take this same path. */
-  const ticketFor = (token: string): number | null => {
+  const ticketFor = async (token: string): Promise<number | null> => {
     const wellFormed = StatusLinks.wellFormed(token);
     const hash = StatusLinks.hash(token);
-    const link = statusStore.linkByHash(hash);
+    const link = await statusStore.linkByHash(hash);
     const matches = StatusLinks.sameHash(link?.tokenHash ?? NO_MATCH_HASH, hash);
     const expiryMs = runtime.config.statusPage.linkExpiryDaysAfterClose * DAY_MS;
     const expired = link?.closedAt != null && runtime.clock.now().getTime() - link.closedAt > expiryMs;
@@ -79,21 +78,21 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     return wellFormed && matches && live ? link.ticketId : null;
   };
 
-  const lookUp = (req: FastifyRequest, reply: FastifyReply, token: string) => {
+  const lookUp = async (req: FastifyRequest, reply: FastifyReply, token: string) => {
     const wait = Math.max(limiter.blockedFor(req.ip), lookups.blockedFor(req.ip));
     if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages().render('too-many-requests'));
     lookups.record(req.ip);
     if (lookups.blockedFor(req.ip) > 0) {
       runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'all' }, 'too many status-page lookups from one client');
     }
-    const ticketId = ticketFor(token);
+    const ticketId = await ticketFor(token);
     let page: { number: number; count: number } = { number: 1, count: 1 };
     const pick = (heads: Parameters<typeof pickHistoryPage>[0]) => {
       const picked = pickHistoryPage(heads, requestedPage(req));
       page = { number: picked.number, count: picked.count };
       return picked.heads;
     };
-    const data = ticketId === null ? null : statusStore.pageData(ticketId, pick, MESSAGE_READ_CHARS);
+    const data = ticketId === null ? null : await statusStore.pageData(ticketId, pick, MESSAGE_READ_CHARS);
     if (data === null) {
       limiter.recordFailure(req.ip);
       if (limiter.blockedFor(req.ip) > 0) {
@@ -105,7 +104,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     const lang = pages().languageFor('status', data.ticket.language ?? mailbox.language);
     const view = statusView({
       data,
-      promise: runtime.sla.promise(data.ticket),
+      promise: await runtime.sla.promise(data.ticket),
       mailboxAddress: mailbox.address,
       publicUrl: runtime.config.publicUrl,
       locale: lang ?? 'en',

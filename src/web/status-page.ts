@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
-import type { PublicEvent, PublicMessage, StatusPageData, TimelineHead } from '../store/status-page-store.js';
+import type { PublicEvent, PublicMessage, StatusPageData, TimelineHead } from './status-page-store.js';
 
 /** What the SLA engine promises next for a ticket (see `Runtime.slaPromise`). */
 export interface SlaPromise {

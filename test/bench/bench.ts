@@ -432,7 +432,7 @@ async function outboundPart(): Promise<void> {
   await withSmtp(async (smtp) => {
     const inst = await installation('outbound', smtp, null);
     progress(`outbound: queueing ${n} acknowledgements`);
-    const runtime = new Runtime(loadConfig(inst.configPath), silentLogger(), systemClock);
+    const runtime = await Runtime.open(loadConfig(inst.configPath), silentLogger(), systemClock);
     try {
       for (let i = 0; i < n; i += 200) {
         const batch = Array.from({ length: Math.min(200, n - i) }, (_, j) => ({
@@ -444,7 +444,7 @@ async function outboundPart(): Promise<void> {
       const queued = (await runtime.store.outboxCounts()).pending;
       if (queued !== n) throw new Error(`outbound: ${queued} acknowledgements queued, expected ${n}`);
     } finally {
-      runtime.close();
+      await runtime.close();
     }
     await withDaemon(inst, 'outbound', async (daemon) => {
       const { peakMb } = await withMemory(daemon, () => smtp.waitFor(n, Math.max(60_000, ACK_WINDOW_MS)));

@@ -54,7 +54,7 @@ async function run(batchSize: number, runNo: number) {
         mailboxes: [{ name: 'support', address: 'support@example.com', referencePrefix: 'ACME' }],
       }),
     );
-    const runtime = new Runtime(loadConfig(configPath), silentLogger(), systemClock);
+    const runtime = await Runtime.open(loadConfig(configPath), silentLogger(), systemClock);
     const mails = Array.from({ length: MESSAGES }, (_, i) => mail(i, runNo));
     const batchMs: number[] = [];
     const started = performance.now();
@@ -66,7 +66,7 @@ async function run(batchSize: number, runNo: number) {
     const seconds = (performance.now() - started) / 1000;
     const tickets = (await runtime.store.listTickets()).length;
     const acks = (await runtime.store.outboxCounts()).pending;
-    runtime.close();
+    await runtime.close();
     batchMs.sort((a, b) => a - b);
     return {
       'batch size': String(batchSize),

@@ -5,7 +5,9 @@
 // clock), because calendar arithmetic would otherwise dominate the setup.
 
 import type { Runtime } from '../../src/daemon/runtime.js';
-import type { StoredSla } from '../../src/store/sla-store.js';
+import { SlaStore, type StoredSla } from '../../src/sla/sla-store.js';
+import type { SqliteEngine } from '../../src/store/sqlite-engine.js';
+import { dbOf, engineOf } from '../harness/sqlite-store.js';
 
 const BATCH = 20_000;
 
@@ -13,60 +15,57 @@ const BATCH = 20_000;
  * Inserts `count` open tickets of mailbox `support`, created at `createdAt(i)`,
  * in transactions of BATCH tickets. Returns the ids in insertion order.
  */
-export function populate(runtime: Runtime, count: number, createdAt: (i: number) => number, refPrefix = 'ACME'): number[] {
-  const store = runtime.store;
-  const insert = store.s('insert-ticket');
+export async function populate(runtime: Runtime, count: number, createdAt: (i: number) => number, refPrefix = 'ACME'): Promise<number[]> {
   const ids: number[] = [];
   const computed = new Map<number, StoredSla>();
   for (let start = 0; start < count; start += BATCH) {
-    store.db.transaction(() => {
+    await engineOf(runtime).transaction(async (tx) => {
+      const sla = new SlaStore(tx);
       for (let i = start; i < Math.min(count, start + BATCH); i++) {
         const now = createdAt(i);
-        const id = Number(
-          insert.run({
-            ref: `${refPrefix}-${i.toString(36).toUpperCase().padStart(6, '0')}`,
-            mailbox: 'support',
-            subject: `Request ${i}`,
-            requester: `customer${i}@customer.example`,
-            requesterName: '',
-            replyTo: `customer${i}@customer.example`,
-            language: null,
-            linkedTo: null,
-            now,
-          }).lastInsertRowid,
-        );
+        const { id } = (await tx.get<{ id: number }>('insert-ticket', {
+          ref: `${refPrefix}-${i.toString(36).toUpperCase().padStart(6, '0')}`,
+          mailbox: 'support',
+          subject: `Request ${i}`,
+          requester: `customer${i}@customer.example`,
+          requesterName: '',
+          replyTo: `customer${i}@customer.example`,
+          language: null,
+          linkedTo: null,
+          now,
+        }))!;
         const same = computed.get(now);
         if (same) {
-          runtime.sla.sla.save(id, same.state, same.nextDue, now);
+          await sla.save(id, same.state, same.nextDue, now);
         } else {
-          store.afterTicketChange?.(id, 'created', now);
-          const stored = runtime.sla.sla.get(id);
+          await runtime.sla.onTicketChange(tx, id, now);
+          const stored = await sla.get(id);
           if (stored) computed.set(now, stored);
         }
         ids.push(id);
       }
-    })();
+    });
   }
   return ids;
 }
 
 /** Total rows inserted, updated or deleted on the connection so far (SQLite's total_changes()). */
 export function totalChanges(runtime: Runtime): number {
-  return (runtime.store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+  return (dbOf(runtime).prepare('SELECT total_changes() AS n').get() as { n: number }).n;
 }
 
 /** Records the named queries run while `fn` runs. */
-export function namedQueriesRun<T>(runtime: Runtime, fn: () => T): { result: T; queries: string[] } {
-  const store = runtime.store;
-  const original = store.s.bind(store);
+export async function namedQueriesRun<T>(runtime: Runtime, fn: () => Promise<T>): Promise<{ result: T; queries: string[] }> {
+  const engine = engineOf(runtime) as SqliteEngine;
+  const original = engine['statement'].bind(engine);
   const queries: string[] = [];
-  store.s = (name: string) => {
+  engine['statement'] = (name: string) => {
     queries.push(name);
     return original(name);
   };
   try {
-    return { result: fn(), queries };
+    return { result: await fn(), queries };
   } finally {
-    store.s = original;
+    engine['statement'] = original;
   }
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DateTime } from 'luxon';
 import { openDesk } from '../unit/sla-fixture.js';
+import { dbOf } from '../harness/sqlite-store.js';
 import { namedQueriesRun, populate, totalChanges } from './sla-population.js';
 
 const OVERDUE = 100;
@@ -47,31 +48,37 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
-function timed<T>(fn: () => T): { ms: number; result: T } {
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
   const started = performance.now();
-  const result = fn();
+  const result = await fn();
   return { ms: performance.now() - started, result };
 }
 
-function measure(size: number): Row {
+async function repeat<T>(times: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < times; i++) out.push(await fn(i));
+  return out;
+}
+
+async function measure(size: number): Promise<Row> {
   // Warnings at breach only, so a group is due exactly once within the run.
-  const desk = openDesk(new Date(BREACH_FROM).toISOString(), { patch: (cfg) => (cfg.sla.policies[0].staffWarnings = ['100%']) });
+  const desk = await openDesk(new Date(BREACH_FROM).toISOString(), { patch: (cfg) => (cfg.sla.policies[0].staffWarnings = ['100%']) });
   try {
     const rt = desk.runtime;
-    const fill = timed(() => {
-      for (let g = 0; g < GROUPS; g++) populate(rt, OVERDUE, () => GROUPS_FROM + g * 2 * MIN, `G${g}`);
-      populate(rt, size - GROUPS * OVERDUE, (i) => berlin('2026-03-02T12:00') + (i % 120) * MIN);
+    const fill = await timed(async () => {
+      for (let g = 0; g < GROUPS; g++) await populate(rt, OVERDUE, () => GROUPS_FROM + g * 2 * MIN, `G${g}`);
+      await populate(rt, size - GROUPS * OVERDUE, (i) => berlin('2026-03-02T12:00') + (i % 120) * MIN);
     });
-    rt.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    dbOf(rt).pragma('wal_checkpoint(TRUNCATE)');
     const dbBytes = statSync(join(desk.dir, 'ticketd.sqlite')).size;
 
-    const probe = median(Array.from({ length: IDLE_RUNS }, () => timed(() => rt.sla.nextDue()).ms));
+    const probe = median((await repeat(IDLE_RUNS, () => timed(() => rt.sla.nextDue()))).map((r) => r.ms));
 
     const before = totalChanges(rt);
     let rowsRead = 0;
     const idle = median(
-      Array.from({ length: IDLE_RUNS }, () => {
-        const run = timed(() => namedQueriesRun(rt, () => rt.sla.tick(QUIET)));
+      await repeat(IDLE_RUNS, async () => {
+        const run = await timed(() => namedQueriesRun(rt, () => rt.sla.tick(QUIET)));
         if (run.result.queries.join() !== 'sla-due') throw new Error(`idle tick ran ${run.result.queries.join()}`);
         rowsRead += run.result.result.tickets;
         return run.ms;
@@ -81,8 +88,8 @@ function measure(size: number): Row {
 
     const beforeDue = totalChanges(rt);
     let queued = 0;
-    const dueRuns = Array.from({ length: GROUPS }, (_, g) => {
-      const due = timed(() => rt.sla.tick(BREACH_FROM + g * 2 * MIN));
+    const dueRuns = await repeat(GROUPS, async (g) => {
+      const due = await timed(() => rt.sla.tick(BREACH_FROM + g * 2 * MIN));
       if (due.result.tickets !== OVERDUE) throw new Error(`expected ${OVERDUE} due tickets, the pass handled ${due.result.tickets}`);
       queued += due.result.queued.length;
       return due.ms;
@@ -105,7 +112,7 @@ function measure(size: number): Row {
       'heap (MB)': (mem.heapUsed / 2 ** 20).toFixed(0),
     };
   } finally {
-    desk.close();
+    await desk.close();
   }
 }
 
@@ -120,11 +127,11 @@ function printTable(rows: Row[]): void {
 
 const sizes = process.argv.slice(2).map(Number);
 // Compile the templates and warm the code paths first, so the first size is not charged for it.
-measure(GROUPS * OVERDUE + 100);
+await measure(GROUPS * OVERDUE + 100);
 const rows: Row[] = [];
 for (const size of sizes.length > 0 ? sizes : [100_000, 1_000_000]) {
   if (!Number.isInteger(size) || size <= GROUPS * OVERDUE) throw new Error(`ticket count must be an integer above ${GROUPS * OVERDUE}`);
   process.stderr.write(`filling ${size.toLocaleString('en')} tickets...\n`);
-  rows.push(measure(size));
+  rows.push(await measure(size));
 }
 printTable(rows);

@@ -206,7 +206,7 @@ describe('status page in Chromium', () => {
           statusUrl,
           thread,
         ),
-      rt.pipeline.policy(),
+      await rt.pipeline.policy(),
       Date.now(),
     );
     await rt.store.setStatus(second.ref, 'on-hold', { reason: 'waiting for a spare part', now: Date.now() });

@@ -26,7 +26,7 @@ export interface TicketdEnv {
   /** Rewrites the config file with changes on top of the base config. */
   writeConfig(patch?: (cfg: Record<string, any>) => void): void;
   /** An in-process installation with workers that only run when asked (`cycle`). */
-  open(opts?: { clock?: Clock; logger?: Logger }): InProcess;
+  open(opts?: { clock?: Clock; logger?: Logger }): Promise<InProcess>;
   /** Runs `ticketd ARGS --config <this config>` to completion. */
   cli(args: string[], opts?: { input?: string | Buffer; config?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Starts `ticketd start` as a child process; logs are collected. */
@@ -95,10 +95,10 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): 
     smtp,
     configPath,
     writeConfig,
-    open(opts = {}) {
+    async open(opts = {}) {
       const clock = fixedClock(new Date());
       const logger = opts.logger ?? silentLogger();
-      const runtime = new Runtime(loadConfig(configPath), logger, opts.clock ?? clock);
+      const runtime = await Runtime.open(loadConfig(configPath), logger, opts.clock ?? clock);
       const mailbox = runtime.config.mailboxes[0]!;
       const imap = new ImapWorker({ mailbox, pipeline: runtime.pipeline, logger, clock: opts.clock ?? clock });
       const outbox = new OutboxWorker({
@@ -123,7 +123,7 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): 
         },
         async close() {
           await imap.stop();
-          runtime.close();
+          await runtime.close();
         },
       };
     },

@@ -10,6 +10,7 @@ import { Runtime } from '../../src/daemon/runtime.js';
 import type { Readiness } from '../../src/web/readiness.js';
 import { buildWebServer } from '../../src/web/server.js';
 import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+import { dbOf, recordsOf } from '../harness/sqlite-store.js';
 
 let env: TicketdEnv;
 
@@ -60,7 +61,7 @@ describe('ticketd CLI', () => {
 
   it('sends an agent reply through the outbox, threaded into the conversation, counted as a response', async () => {
     await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Cannot log in', messageId: 'cli1@customer.example' }));
-    const td = env.open();
+    const td = await env.open();
     try {
       await td.cycle();
       const [ack] = await env.smtp.waitFor(1);
@@ -81,7 +82,7 @@ describe('ticketd CLI', () => {
 
       const shown = JSON.parse((await env.cli(['tickets', 'show', ref, '--json'])).stdout);
       expect(shown.messages.map((m: { kind: string }) => m.kind)).toEqual(['request', 'ack', 'agent-reply']);
-      const row = td.runtime.store.db.prepare('SELECT first_response_at FROM tickets WHERE ref = ?').get(ref) as { first_response_at: number };
+      const row = dbOf(td.runtime).prepare('SELECT first_response_at FROM tickets WHERE ref = ?').get(ref) as { first_response_at: number };
       expect(row.first_response_at).toBeGreaterThan(0);
 
       const status = await env.cli(['tickets', 'status', ref, 'on-hold', '--reason', 'waiting for a spare part']);
@@ -104,11 +105,11 @@ describe('ticketd CLI', () => {
     expect(human.stdout).toContain('Serial 4711, lamp already replaced once');
 
     env.writeConfig((c) => (c.http = { enabled: true }));
-    const runtime = new Runtime(loadConfig(env.configPath), silentLogger(), systemClock);
+    const runtime = await Runtime.open(loadConfig(env.configPath), silentLogger(), systemClock);
     const app = buildWebServer({ runtime, readiness: async () => ({ ok: true }) as unknown as Readiness });
     try {
       const row = (await runtime.store.ticketByRef(ticket.ref))!;
-      const token = runtime.store.tokenFor(row.id, row.replyTo, runtime.links, Date.now());
+      const token = await recordsOf(runtime).tokenFor(row.id, row.replyTo, runtime.links, Date.now());
       const page = await app.inject({ method: 'GET', url: `/t/${token}` });
       expect(page.statusCode).toBe(200);
       expect(page.body).toMatch(/Handed to the <span class="user-text">Hardware<\/span> team/);

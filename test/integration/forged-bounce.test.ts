@@ -46,7 +46,7 @@ async function take(raw: string): Promise<void> {
 describe('forged delivery reports', () => {
   beforeAll(async () => {
     env = await startTicketdEnv();
-    td = env.open();
+    td = await env.open();
   }, 60_000);
   afterAll(async () => {
     await td?.close();

@@ -37,7 +37,7 @@ afterAll(async () => {
 it('logs in with the token the accessTokenCommand prints and takes the mail', async () => {
   env.writeConfig((c) => (c.mailboxes[0].imap.auth = { user: SUPPORT, accessTokenCommand: ['/bin/echo', GOOD] }));
   await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Via OAuth2', messageId: 'oauth1@customer.example' }));
-  const td = env.open();
+  const td = await env.open();
   try {
     await td.cycle();
     const [ack] = await env.smtp.waitFor(1);
@@ -51,7 +51,7 @@ it('logs in with the token the accessTokenCommand prints and takes the mail', as
 it('fails the login with a token the server does not accept, and takes nothing', async () => {
   env.writeConfig((c) => (c.mailboxes[0].imap.auth = { user: SUPPORT, accessTokenCommand: ['/bin/echo', 'expired-token'] }));
   await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Not yet', messageId: 'oauth2@customer.example' }));
-  const td = env.open();
+  const td = await env.open();
   try {
     await expect(td.imap.runOnce()).rejects.toThrow();
     expect(seen).toContain('expired-token');

@@ -13,7 +13,7 @@ import { parseConfig, type MailboxConfig } from '../../src/config/load-config.js
 import { systemClock } from '../../src/core/clock.js';
 import type { Pipeline } from '../../src/pipeline/take-messages.js';
 import { ImapWorker, type ImapWorkerOptions } from '../../src/sources/imap/imap-worker.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
 import type { IntakePolicy } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/web/status-links.js';
@@ -65,21 +65,21 @@ afterEach(async () => {
 }, 60_000);
 
 /** A worker for `user` on `server`, with its own database unless `store` is given. */
-function rig(
+async function rig(
   server: { host: string; port: number },
   user: string,
   opts: {
     mailbox?: Record<string, unknown>;
     imap?: Record<string, unknown>;
     worker?: Partial<ImapWorkerOptions>;
-    store?: SqliteStore;
+    store?: SqliteTestStore;
     maxMessageBytes?: number;
   } = {},
 ) {
   const dir = mkdtempSync(path.join(tmpdir(), 'ticketd-imap-servers-'));
-  const store = opts.store ?? new SqliteStore(path.join(dir, 'ticketd.sqlite'));
-  cleanups.push(() => {
-    if (opts.store === undefined) store.close();
+  const store = opts.store ?? await openSqliteStore(path.join(dir, 'ticketd.sqlite'));
+  cleanups.push(async () => {
+    if (opts.store === undefined) await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
   const config = parseConfig(
@@ -135,7 +135,7 @@ function rig(
   return { worker, store, log };
 }
 
-const subjects = async (store: SqliteStore) => (await store.listTickets()).map((t) => t.subject).sort();
+const subjects = async (store: SqliteTestStore) => (await store.listTickets()).map((t) => t.subject).sort();
 const ids = (messages: FolderMessage[]) => messages.map((m) => m.messageId).sort();
 const listed = (server: MailServer, user: string, folder: string) => server.listFolder(user, folder).catch(() => [] as FolderMessage[]);
 
@@ -151,7 +151,7 @@ describe('ImapWorker against Cyrus IMAP', () => {
 
   it('takes mail and moves it to INBOX.Processed, the folder named Processed in the config', TEST, async () => {
     const user = 'take@example.com';
-    const { worker, store } = rig(cyrus, user);
+    const { worker, store } = await rig(cyrus, user);
     for (const n of [1, 2]) await cyrus.appendMessage(user, 'INBOX', customerMail(`Cyrus ${n}`));
     expect(await worker.runOnce()).toEqual({ taken: 2 });
     expect(await subjects(store)).toEqual(['Cyrus 1', 'Cyrus 2']);
@@ -161,13 +161,13 @@ describe('ImapWorker against Cyrus IMAP', () => {
 
   it('keeps taking mail on a new session and after a restart of ticketd, when the folders exist already', TEST, async () => {
     const user = 'again@example.com';
-    const first = rig(cyrus, user);
+    const first = await rig(cyrus, user);
     await cyrus.appendMessage(user, 'INBOX', customerMail('First session'));
     expect(await first.worker.runOnce()).toEqual({ taken: 1 });
     await first.worker.stop();
 
     // a restarted daemon: same database, new session; Processed exists and Cyrus says a plain NO to CREATE
-    const second = rig(cyrus, user, { store: first.store });
+    const second = await rig(cyrus, user, { store: first.store });
     await cyrus.appendMessage(user, 'INBOX', customerMail('Second session'));
     expect(await second.worker.runOnce()).toEqual({ taken: 1 });
     expect(await subjects(first.store)).toEqual(['First session', 'Second session']);
@@ -179,11 +179,11 @@ describe('ImapWorker against Cyrus IMAP', () => {
   it('quarantines into INBOX.Quarantine on a later session too', TEST, async () => {
     const user = 'quarantine@example.com';
     const tooLarge = (n: number) => customerMail(`Too large ${n}`, `big${n}@example.org`, 'x'.repeat(70).concat('\r\n').repeat(100));
-    const first = rig(cyrus, user, { maxMessageBytes: 4_096 });
+    const first = await rig(cyrus, user, { maxMessageBytes: 4_096 });
     await cyrus.appendMessage(user, 'INBOX', tooLarge(1));
     expect(await first.worker.runOnce()).toEqual({ taken: 1 });
     await first.worker.stop();
-    const second = rig(cyrus, user, { store: first.store, maxMessageBytes: 4_096 });
+    const second = await rig(cyrus, user, { store: first.store, maxMessageBytes: 4_096 });
     await cyrus.appendMessage(user, 'INBOX', tooLarge(2));
     expect(await second.worker.runOnce()).toEqual({ taken: 1 });
     expect(ids(await listed(cyrus, user, 'INBOX.Quarantine'))).toEqual(['<big1@example.org>', '<big2@example.org>']);
@@ -193,7 +193,7 @@ describe('ImapWorker against Cyrus IMAP', () => {
 
   it('reconnects after Cyrus is restarted and goes on taking mail', TEST, async () => {
     const user = 'restart@example.com';
-    const { worker, store, log } = rig(cyrus, user, {
+    const { worker, store, log } = await rig(cyrus, user, {
       imap: { idle: true, pollIntervalMs: 60_000, operationTimeoutMs: 5_000 },
       worker: { backoff: { baseMs: 200, factor: 2, maxMs: 1_000 } },
     });
@@ -228,7 +228,7 @@ describe('ImapWorker against Dovecot without IDLE, MOVE and UIDPLUS', () => {
 
   it('moves by COPY and EXPUNGE without expunging a message someone else marked \\Deleted', TEST, async () => {
     const user = 'nomove@example.com';
-    const { worker, store } = rig(plain, user, { imap: { batchSize: 1 } });
+    const { worker, store } = await rig(plain, user, { imap: { batchSize: 1 } });
     const marked = `${randomUUID()}@example.org`;
     await plain.appendMessage(user, 'INBOX', customerMail('Taken first'));
     // marked for deletion by a person's mail client, not expunged yet, and not taken by ticketd yet
@@ -246,7 +246,7 @@ describe('ImapWorker against Dovecot without IDLE, MOVE and UIDPLUS', () => {
   it('leaves alone a \\Deleted message it has not taken while it expunges its own', TEST, async () => {
     const user = 'nomove@example.com';
     let late = true;
-    const { worker, store } = rig(plain, user, {
+    const { worker, store } = await rig(plain, user, {
       worker: {
         beforeSettle: async () => {
           if (!late) return;
@@ -267,7 +267,7 @@ describe('ImapWorker against Dovecot without IDLE, MOVE and UIDPLUS', () => {
 
   it('polls when the server has no IDLE, even with idle on in the config', TEST, async () => {
     const user = 'poll@example.com';
-    const { worker, store } = rig(plain, user, { imap: { idle: true, pollIntervalMs: 300 } });
+    const { worker, store } = await rig(plain, user, { imap: { idle: true, pollIntervalMs: 300 } });
     worker.start();
     let idled = false;
     const watch = setInterval(() => (idled ||= worker.health().idle), 20);
@@ -295,7 +295,7 @@ describe('a connection that goes silent during IDLE', () => {
     const proxy = await startBlackholeProxy(dovecot);
     cleanups.push(() => proxy.stop());
     const pollIntervalMs = 2_000;
-    const { worker, store, log } = rig(proxy, user, {
+    const { worker, store, log } = await rig(proxy, user, {
       // the default operation timeout: what the NOOP that ends IDLE used to wait for
       imap: { idle: true, pollIntervalMs, operationTimeoutMs: 60_000 },
       worker: { backoff: { baseMs: 200, factor: 2, maxMs: 1_000 } },

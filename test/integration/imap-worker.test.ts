@@ -12,7 +12,7 @@ import { parseConfig, type MailboxConfig } from '../../src/config/load-config.js
 import type { Pipeline } from '../../src/pipeline/take-messages.js';
 import { createProgress } from '../../src/core/progress.js';
 import { ImapWorker, type ImapWorkerOptions } from '../../src/sources/imap/imap-worker.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
 import type { IntakePolicy, IntakeResult } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/web/status-links.js';
@@ -83,7 +83,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 
 interface Rig {
   worker: ImapWorker;
-  store: SqliteStore;
+  store: SqliteTestStore;
   mailbox: MailboxConfig;
   log: ReturnType<typeof captureLogger>;
   results: IntakeResult[];
@@ -106,7 +106,7 @@ describe('ImapWorker against Dovecot', () => {
     await server?.stop();
   }, 60_000);
 
-  function rig(
+  async function rig(
     user: string,
     opts: {
       mailbox?: Record<string, unknown>;
@@ -115,14 +115,14 @@ describe('ImapWorker against Dovecot', () => {
       target?: DovecotServer;
       worker?: Partial<ImapWorkerOptions>;
       onResult?: (r: IntakeResult) => void;
-      store?: SqliteStore;
+      store?: SqliteTestStore;
     } = {},
-  ): Rig {
+  ): Promise<Rig> {
     const target = opts.target ?? server;
     const dir = mkdtempSync(path.join(tmpdir(), 'ticketd-imap-worker-'));
-    const store = opts.store ?? new SqliteStore(path.join(dir, 'ticketd.sqlite'));
-    cleanups.push(() => {
-      if (opts.store === undefined) store.close();
+    const store = opts.store ?? await openSqliteStore(path.join(dir, 'ticketd.sqlite'));
+    cleanups.push(async () => {
+      if (opts.store === undefined) await store.close();
       rmSync(dir, { recursive: true, force: true });
     });
     // through the real config parser, so the worker sees the defaults a config file gets
@@ -204,7 +204,7 @@ describe('ImapWorker against Dovecot', () => {
       await client.logout().catch(() => client.close());
     }
   }
-  const receipts = (store: SqliteStore) =>
+  const receipts = (store: SqliteTestStore) =>
     store.db.prepare('SELECT uid_validity AS uidValidity, uid, outcome, settled_at AS settledAt FROM imap_receipts ORDER BY uid_validity, uid').all() as {
       uidValidity: number;
       uid: number;
@@ -213,7 +213,7 @@ describe('ImapWorker against Dovecot', () => {
     }[];
 
   it('takes three messages into three tickets and moves them to Processed', TEST, async () => {
-    const { worker, store, user, log } = rig('move@example.com');
+    const { worker, store, user, log } = await rig('move@example.com');
     for (const n of [1, 2, 3]) await server.appendMessage(user, 'INBOX', customerMail(`Request ${n}`));
 
     expect(await worker.runOnce()).toEqual({ taken: 3 });
@@ -241,7 +241,7 @@ describe('ImapWorker against Dovecot', () => {
   });
 
   it('in flag mode leaves messages in INBOX marked \\Seen and does not take them again', TEST, async () => {
-    const { worker, store, user } = rig('flag@example.com', { mailbox: { processedAction: 'flag' } });
+    const { worker, store, user } = await rig('flag@example.com', { mailbox: { processedAction: 'flag' } });
     await server.appendMessage(user, 'INBOX', customerMail('Flag me 1'));
     await server.appendMessage(user, 'INBOX', customerMail('Flag me 2'));
 
@@ -257,13 +257,13 @@ describe('ImapWorker against Dovecot', () => {
 
     // a fresh connection (a restarted daemon) does not take them again either
     await worker.stop();
-    const again = rig(user, { mailbox: { processedAction: 'flag' }, store });
+    const again = await rig(user, { mailbox: { processedAction: 'flag' }, store });
     expect(await again.worker.runOnce()).toEqual({ taken: 0 });
     expect(await store.listTickets()).toHaveLength(2);
   });
 
   it('quarantines an over-size message from its first 64 KiB and still takes the next one', TEST, async () => {
-    const { worker, store, user } = rig('quarantine@example.com', { maxMessageBytes: 100 * 1024 });
+    const { worker, store, user } = await rig('quarantine@example.com', { maxMessageBytes: 100 * 1024 });
     const bigId = `${randomUUID()}@example.org`;
     const goodId = `${randomUUID()}@example.org`;
     await server.appendMessage(user, 'INBOX', customerMail('Huge attachment', { messageId: bigId, bodyBytes: 300 * 1024 }));
@@ -297,7 +297,7 @@ describe('ImapWorker against Dovecot', () => {
   });
 
   it('after a UIDVALIDITY change takes the folder again without duplicate tickets', TEST, async () => {
-    const { worker, store, user, log } = rig('uidvalidity@example.com', { mailbox: { processedAction: 'flag' } });
+    const { worker, store, user, log } = await rig('uidvalidity@example.com', { mailbox: { processedAction: 'flag' } });
     await server.appendMessage(user, 'INBOX', customerMail('Before reset 1'));
     await server.appendMessage(user, 'INBOX', customerMail('Before reset 2'));
     expect(await worker.runOnce()).toEqual({ taken: 2 });
@@ -330,7 +330,7 @@ describe('ImapWorker against Dovecot', () => {
 
   it('settles on the next cycle what was committed before a crash, without a second ticket', TEST, async () => {
     let crash = true;
-    const { worker, store, user, log } = rig('crash@example.com', {
+    const { worker, store, user, log } = await rig('crash@example.com', {
       worker: {
         beforeSettle: () => {
           if (crash) {
@@ -365,7 +365,7 @@ describe('ImapWorker against Dovecot', () => {
 
   it('settles receipts whose messages were already moved when the run stopped', TEST, async () => {
     let crash = true;
-    const { worker, store, user } = rig('moved@example.com', {
+    const { worker, store, user } = await rig('moved@example.com', {
       worker: {
         beforeSettle: async (uids) => {
           if (!crash) return;
@@ -393,7 +393,7 @@ describe('ImapWorker against Dovecot', () => {
   });
 
   it('with IDLE takes new mail within seconds, not after pollIntervalMs, and stops promptly', TEST, async () => {
-    const { worker, store, user } = rig('idle@example.com', { imap: { idle: true, pollIntervalMs: 60_000 } });
+    const { worker, store, user } = await rig('idle@example.com', { imap: { idle: true, pollIntervalMs: 60_000 } });
     worker.start();
     await waitFor('IDLE', () => worker.health().idle);
 
@@ -412,7 +412,7 @@ describe('ImapWorker against Dovecot', () => {
 
   it('without IDLE polls every pollIntervalMs', TEST, async () => {
     const waits: number[] = [];
-    const { worker, store, user } = rig('poll@example.com', {
+    const { worker, store, user } = await rig('poll@example.com', {
       imap: { idle: false, pollIntervalMs: 250 },
       worker: {
         sleep: (ms, signal) => {
@@ -438,7 +438,7 @@ describe('ImapWorker against Dovecot', () => {
   it('stop() during a batch commits and moves that batch and takes no further one', TEST, async () => {
     let stopping: Promise<void> | null = null;
     let worker: ImapWorker | null = null;
-    const first = rig('stop@example.com', {
+    const first = await rig('stop@example.com', {
       imap: { batchSize: 2 },
       onResult: () => {
         stopping ??= worker!.stop();
@@ -462,7 +462,7 @@ describe('ImapWorker against Dovecot', () => {
 
     // the rest is still there for the next run, taken as a backlog with progress shown
     const shown: string[] = [];
-    const next = rig(user, {
+    const next = await rig(user, {
       imap: { batchSize: 2 },
       store,
       worker: { progress: (o) => createProgress({ ...o, stream: { isTTY: false, write: (t: string) => shown.push(t) }, lineIntervalMs: 0 }) },
@@ -482,7 +482,7 @@ describe('ImapWorker against Dovecot', () => {
     const own = await startDovecot({ users: USERS.filter((u) => u.user === 'restart@example.com') });
     cleanups.push(() => own.stop());
     const config = path.join(own.dir, 'dovecot.conf');
-    const { worker, store, user, log } = rig('restart@example.com', {
+    const { worker, store, user, log } = await rig('restart@example.com', {
       target: own,
       imap: { idle: true, pollIntervalMs: 60_000, operationTimeoutMs: 5_000 },
       worker: { backoff: { baseMs: 200, factor: 2, maxMs: 1_000 } },
@@ -531,7 +531,7 @@ describe('ImapWorker against Dovecot', () => {
         }),
     );
     const port = (silent.address() as AddressInfo).port;
-    const { worker, log } = rig('move@example.com', {
+    const { worker, log } = await rig('move@example.com', {
       imap: { host: '127.0.0.1', port, operationTimeoutMs: 300 },
       worker: { backoff: { baseMs: 50, factor: 2, maxMs: 100 } },
     });
@@ -547,7 +547,7 @@ describe('ImapWorker against Dovecot', () => {
   });
 
   it('keeps retrying a refused login and never logs the password', TEST, async () => {
-    const { worker, log } = rig('move@example.com', {
+    const { worker, log } = await rig('move@example.com', {
       imap: { auth: { user: 'move@example.com', pass: 'wrong-password-91c2' } },
       worker: { backoff: { baseMs: 50, factor: 2, maxMs: 100 } },
     });

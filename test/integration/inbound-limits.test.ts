@@ -131,7 +131,7 @@ describe('inbound connection limits (in process)', () => {
     env.writeConfig((c) => {
       c.inbound = { port: 2424, maxConnections: 2, idleTimeoutMs: 1_500, transactionTimeoutMs: 4_000 };
     });
-    td = env.open();
+    td = await env.open();
     listener = await startInboundListener({
       config: { ...td.runtime.config.inbound!, port: 0 },
       pipeline: td.runtime.pipeline,

@@ -125,7 +125,7 @@ describe('inbound listener (LMTP, in process)', () => {
       c.mailboxes.push({ name: 'billing', address: 'billing@example.com', referencePrefix: 'BILL' });
       c.inbound = { port: 2424, mailbox: 'support', maxMessageBytes: 50_000 };
     });
-    td = env.open();
+    td = await env.open();
     listener = await startInboundListener({
       config: { ...td.runtime.config.inbound!, port: 0 },
       pipeline: td.runtime.pipeline,

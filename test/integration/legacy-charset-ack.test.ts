@@ -30,7 +30,7 @@ function rawSubject(raw: Buffer): string {
 describe('legacy-charset subjects end to end', () => {
   beforeAll(async () => {
     env = await startTicketdEnv();
-    td = env.open();
+    td = await env.open();
   }, 60_000);
   afterAll(async () => {
     await td?.close();

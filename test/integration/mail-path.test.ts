@@ -40,7 +40,7 @@ async function deliver(raw: string): Promise<void> {
 describe('IMAP to ticket to acknowledgement', () => {
   beforeAll(async () => {
     env = await startTicketdEnv();
-    td = env.open();
+    td = await env.open();
   }, 60_000);
   afterAll(async () => {
     await td?.close();
@@ -271,7 +271,7 @@ describe('bad input and server changes', () => {
 
   it('quarantines an over-size message with its reason and takes the next one', async () => {
     env.writeConfig((c) => (c.limits = { maxMessageBytes: 20_000 }));
-    const local = env.open();
+    const local = await env.open();
     try {
       await deliver(customerMail({ subject: 'Huge', messageId: 'big@customer.example', body: 'x'.repeat(40_000) }));
       await deliver(customerMail({ subject: 'Small', messageId: 'small@customer.example' }));
@@ -291,7 +291,7 @@ describe('bad input and server changes', () => {
   it('survives a UIDVALIDITY change without a second ticket or acknowledgement', async () => {
     env.writeConfig((c) => (c.mailboxes[0].processedAction = 'flag'));
     env.smtp.clear();
-    const local = env.open();
+    const local = await env.open();
     try {
       await deliver(customerMail({ subject: 'Flag one', messageId: 'f1@customer.example' }));
       await deliver(customerMail({ subject: 'Flag two', messageId: 'f2@customer.example' }));

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReadiness } from '../../src/web/readiness.js';
 import { createMetrics, recordIntake, registerMetricsRoute } from '../../src/web/metrics.js';
 import { buildWebServer } from '../../src/web/server.js';
-import { StatusPageStore } from '../../src/store/status-page-store.js';
 import { freePort } from '../harness/free-port.js';
 import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
@@ -32,14 +31,14 @@ const tooLarge = (n: number) =>
 describe('/metrics', () => {
   it('counts what the pipeline took, served by the status page server', async () => {
     env.writeConfig(small);
-    const td = env.open();
+    const td = await env.open();
     const { runtime } = td;
     const metrics = createMetrics({
       outboxCounts: () => runtime.store.outboxCounts(),
       lastPolls: () => [['support', td.imap.health().lastPollAt]],
     });
     runtime.pipeline.onResult = (r) => recordIntake(metrics, r);
-    const statusStore = new StatusPageStore(runtime.store);
+    const statusStore = runtime.statusPages;
     const app = buildWebServer({
       runtime,
       readiness: () => checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes: [], clock: td.clock }),

@@ -139,7 +139,7 @@ describe('templates preview and send-test', () => {
   });
 
   it("renders a real ticket's data: the same mail the customer got", TIMEOUT, async () => {
-    const td = env.open();
+    const td = await env.open();
     try {
       await env.dovecot.appendMessage(
         SUPPORT,

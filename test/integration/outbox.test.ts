@@ -32,13 +32,13 @@ afterEach(async () => {
 });
 
 /** A fresh database per test, a pool of MAX_CONNECTIONS, and whatever else the test needs. */
-function open(patch?: (cfg: Record<string, any>) => void, opts: { logger?: Logger } = {}): InProcess {
+async function open(patch?: (cfg: Record<string, any>) => void, opts: { logger?: Logger } = {}): Promise<InProcess> {
   env.writeConfig((c) => {
     c.database = `./data/outbox-${++dbSeq}.sqlite`;
     c.smtp.maxConnections = MAX_CONNECTIONS;
     patch?.(c);
   });
-  td = env.open(opts);
+  td = await env.open(opts);
   return td;
 }
 
@@ -73,7 +73,7 @@ function logCollector(): { logger: Logger; entries: Record<string, any>[] } {
 
 describe('outbox', () => {
   it('sends many mails over a few pooled connections', async () => {
-    const t = open();
+    const t = await open();
     await queueAcks(t, 60, 'pool');
     t.outbox.start();
     try {
@@ -87,7 +87,7 @@ describe('outbox', () => {
   });
 
   it('keeps a wake that arrives while a send is in progress', async () => {
-    const t = open((c) => (c.smtp.sendTimeoutMs = 5000));
+    const t = await open((c) => (c.smtp.sendTimeoutMs = 5000));
     // Polling alone would take a minute: only the wake can make the second mail go out in time.
     const worker = new OutboxWorker({
       store: t.runtime.store,
@@ -118,7 +118,7 @@ describe('outbox', () => {
   });
 
   it('sends a fresh acknowledgement before a backlog of older ones', async () => {
-    const t = open();
+    const t = await open();
     await queueAcks(t, 200, 'backlog');
     await queueAcks(t, 1, 'fresh');
     t.outbox.start();
@@ -137,7 +137,7 @@ describe('outbox', () => {
 
   it('retries after a refused login (535) and delivers once the login works, without an operator', async () => {
     const { logger, entries } = logCollector();
-    const t = open((c) => (c.smtp.auth = { user: 'ticketd', pass: 'secret' }), { logger });
+    const t = await open((c) => (c.smtp.auth = { user: 'ticketd', pass: 'secret' }), { logger });
     env.smtp.setAuthFailure(535);
     await queueAcks(t, 2, 'auth');
     expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 2, failed: 0, withdrawn: 0 });
@@ -153,7 +153,7 @@ describe('outbox', () => {
   });
 
   it('`outbox list --failed` shows failed mail and `outbox retry --failed` sends it again', async () => {
-    const t = open();
+    const t = await open();
     env.smtp.setFailureMode({ code: 550, at: 'rcpt', message: 'No such user' });
     await queueAcks(t, 2, 'rejected');
     expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 0, failed: 2, withdrawn: 0 });
@@ -183,7 +183,7 @@ describe('outbox', () => {
   });
 
   it('gives up on a send at the deadline when the server never answers DATA, and the pool goes on', async () => {
-    const t = open((c) => (c.smtp.sendTimeoutMs = 1000));
+    const t = await open((c) => (c.smtp.sendTimeoutMs = 1000));
     env.smtp.setStallData(true);
     await queueAcks(t, 1, 'stalled');
     expect(await t.outbox.runOnce()).toEqual({ sent: 0, retrying: 1, failed: 0, withdrawn: 0 });
@@ -200,7 +200,7 @@ describe('outbox', () => {
   });
 
   it('gives claimed rows it has not started back at once when it stops', async () => {
-    const t = open((c) => (c.smtp.sendTimeoutMs = 2000));
+    const t = await open((c) => (c.smtp.sendTimeoutMs = 2000));
     env.smtp.setStallData(true);
     await queueAcks(t, 10, 'stop');
     t.outbox.start();
@@ -217,7 +217,7 @@ describe('outbox', () => {
   });
 
   it('keeps a pool across a reload that leaves its settings alone and replaces it when they change', async () => {
-    const t = open();
+    const t = await open();
     const pool = t.runtime.mailerFor('support');
     t.runtime.reload(loadConfig(env.configPath));
     expect(t.runtime.mailerFor('support')).toBe(pool);

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ParsePool } from '../../src/parse/parse-pool.js';
 import { PARSE_TIMEOUT } from '../../src/parse/parse-message.js';
 import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import { dbOf } from '../harness/sqlite-store.js';
 
 let env: TicketdEnv;
 let ticketd: InProcess | null = null;
@@ -63,8 +64,8 @@ function withAttachment(o: { messageId: string; received: string; subject: strin
   ].join('\r\n');
 }
 
-function open(o: { parseTimeoutMs?: number } = {}): InProcess {
-  ticketd = env.open();
+async function open(o: { parseTimeoutMs?: number } = {}): Promise<InProcess> {
+  ticketd = await env.open();
   pool = new ParsePool({ size: 2 });
   ticketd.runtime.pipeline.parser = pool;
   if (o.parseTimeoutMs !== undefined) ticketd.runtime.pipeline.parseTimeoutMs = o.parseTimeoutMs;
@@ -73,7 +74,7 @@ function open(o: { parseTimeoutMs?: number } = {}): InProcess {
 
 describe('attachments of messages not stored', () => {
   it('keeps one copy for one ticket when the same message arrives five times through different relays', async () => {
-    const t = open();
+    const t = await open();
     for (let i = 0; i < 5; i++) {
       await env.dovecot.appendMessage(SUPPORT, 'INBOX', withAttachment({ messageId: 'invoice-1@customer.example', received: String(i), subject: 'Invoice' }));
     }
@@ -83,14 +84,14 @@ describe('attachments of messages not stored', () => {
     const files = filesOnDisk();
     expect(files).toHaveLength(1);
     // The copy kept is the one the stored message points to.
-    const detail = t.runtime.store.db.prepare("SELECT attachments FROM messages WHERE message_id = 'invoice-1@customer.example'").get() as {
+    const detail = dbOf(t.runtime).prepare("SELECT attachments FROM messages WHERE message_id = 'invoice-1@customer.example'").get() as {
       attachments: string;
     };
     expect(JSON.parse(detail.attachments).map((a: { path: string }) => a.path)).toEqual(files);
   });
 
   it('writes nothing that stays for a quarantined 10,000-part message', async () => {
-    const t = open();
+    const t = await open();
     const before = filesOnDisk();
     const parts = Array.from({ length: 10_000 }, (_, i) =>
       ['--b', `Content-Type: application/octet-stream; name="p${i}.bin"`, 'Content-Disposition: attachment', '', `part ${i}`].join('\r\n'),
@@ -135,7 +136,7 @@ describe('a parse past its deadline', () => {
   });
 
   it('quarantines the message as parse-timeout and takes the rest of the mailbox, acknowledgements included', async () => {
-    const t = open({ parseTimeoutMs: 20 });
+    const t = await open({ parseTimeoutMs: 20 });
     await env.dovecot.appendMessage(SUPPORT, 'INBOX', slowMail());
     await t.cycle();
     expect((await t.runtime.store.listQuarantine()).map((q) => q.reason)).toContain(PARSE_TIMEOUT);

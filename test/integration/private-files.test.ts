@@ -77,7 +77,7 @@ describe('files and folders under umask 022', () => {
       root,
     );
     const clock = fixedClock(new Date());
-    const runtime = new Runtime(config, silentLogger(), clock);
+    const runtime = await Runtime.open(config, silentLogger(), clock);
     try {
       const [result] = await takeMessages(runtime.pipeline, [{ origin: { via: 'pipe', mailbox: 'support' }, raw: mail() }]);
       expect(result?.outcome).toBe('taken');
@@ -118,7 +118,7 @@ describe('files and folders under umask 022', () => {
       // The folder above ours is the operator's: left as it was.
       expect(statSync(root).mode & 0o777).toBe(0o755);
     } finally {
-      runtime.close();
+      await runtime.close();
     }
   });
 
@@ -133,14 +133,14 @@ describe('files and folders under umask 022', () => {
       },
       root,
     );
-    const first = new Runtime(config, silentLogger(), fixedClock(new Date()));
+    const first = await Runtime.open(config, silentLogger(), fixedClock(new Date()));
     for (const f of ['ticketd.sqlite', 'ticketd.sqlite-wal', 'ticketd.sqlite-shm']) chmodSync(join(root, f), 0o644);
-    const second = new Runtime(config, silentLogger(), fixedClock(new Date()));
+    const second = await Runtime.open(config, silentLogger(), fixedClock(new Date()));
     try {
       for (const f of ['ticketd.sqlite', 'ticketd.sqlite-wal', 'ticketd.sqlite-shm']) expect(statSync(join(root, f)).mode & 0o777, f).toBe(0o600);
     } finally {
-      second.close();
-      first.close();
+      await second.close();
+      await first.close();
     }
   });
 });

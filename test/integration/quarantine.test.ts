@@ -158,7 +158,7 @@ describe('ticketd quarantine', () => {
       'INBOX',
       customerMail({ subject: 'Huge by IMAP', messageId: 'imap-huge@customer.example', body: 'w'.repeat(100_000) }),
     );
-    const td = env.open();
+    const td = await env.open();
     try {
       await td.cycle();
     } finally {

@@ -4,6 +4,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import { dbOf } from '../harness/sqlite-store.js';
+import { loadNamedQueries } from '../../src/store/named-queries.js';
 
 const VICTIM = 'victim@victim.example';
 const FLOOD = 500;
@@ -48,7 +50,7 @@ describe('automatic replies to hostile senders', () => {
       cfg.limits = { acksPerSenderPerHour: CAP };
       cfg.authentication = { trustedAuthservIds: ['mx.example.com'] };
     });
-    td = env.open();
+    td = await env.open();
   }, 60_000);
   afterAll(async () => {
     await td?.close();
@@ -81,13 +83,13 @@ describe('automatic replies to hostile senders', () => {
     // Every mail is still a ticket that staff can see; only the replies stop.
     const tickets = (await td.runtime.store.listTickets()).filter((t) => t.subject.startsWith('Cheap watches'));
     expect(tickets).toHaveLength(FLOOD);
-    const withheld = td.runtime.store.db.prepare("SELECT count(*) AS n FROM tickets WHERE ack_withheld = 'ack-rate-limited'").get() as { n: number };
+    const withheld = dbOf(td.runtime).prepare("SELECT count(*) AS n FROM tickets WHERE ack_withheld = 'ack-rate-limited'").get() as { n: number };
     expect(withheld.n).toBe(FLOOD - CAP);
   }, 300_000);
 
   it('applies the suppression list to the address the reply would reach, also through Reply-To', async () => {
     const bounced = 'gone@victim.example';
-    td.runtime.store.s('insert-suppression').run(bounced, 'bounced', Date.now());
+    dbOf(td.runtime).prepare(loadNamedQueries('sqlite').get('insert-suppression')!).run(bounced, 'bounced', Date.now());
     // Envelope and Reply-To name the suppressed address, From someone else.
     await deliver(
       [`Return-Path: <${bounced}>`, customerMail({ from: 'mallory@evil.example', subject: 'Suppressed via envelope', messageId: 'sup-1@evil.example', headers: { 'Reply-To': bounced } })].join('\r\n'),

@@ -14,13 +14,14 @@ import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
 import { buildWebServer } from '../../src/web/server.js';
+import { dbOf } from '../harness/sqlite-store.js';
 
 let dir: string;
 let runtime: Runtime;
 let outbox: OutboxWorker;
 const clock = fixedClock(new Date('2026-03-02T10:00:00Z'));
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-redact-'));
   const config = parseConfig(
     {
@@ -31,7 +32,7 @@ beforeAll(() => {
     },
     dir,
   );
-  runtime = new Runtime(config, silentLogger(), clock);
+  runtime = await Runtime.open(config, silentLogger(), clock);
   outbox = new OutboxWorker({
     store: runtime.store,
     mailerFor: (m) => runtime.mailerFor(m),
@@ -44,14 +45,14 @@ beforeAll(() => {
     leaseMs: 30_000,
   });
 });
-afterAll(() => {
-  runtime?.close();
+afterAll(async () => {
+  await runtime?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** The database as a copy of its files would have it, once the WAL is folded in. */
 function databaseBytes(): Buffer {
-  runtime.store.db.pragma('wal_checkpoint(TRUNCATE)');
+  dbOf(runtime).pragma('wal_checkpoint(TRUNCATE)');
   const base = join(dir, 'data', 'ticketd.sqlite');
   return Buffer.concat([base, `${base}-wal`].filter(existsSync).map((f) => readFileSync(f)));
 }

@@ -65,7 +65,7 @@ afterAll(async () => {
 
 describe('sla tick at another instant', () => {
   it('is a dry run unless --send is given', async () => {
-    const td = env.open();
+    const td = await env.open();
     try {
       await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Dry run please', messageId: 'dry@customer.example' }));
       await td.cycle();

@@ -14,12 +14,14 @@ import { fixedClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Runtime } from '../../src/daemon/runtime.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
-import { StatusPageStore } from '../../src/store/status-page-store.js';
 import type { ImapWorkerHealth } from '../../src/sources/imap/imap-worker.js';
 import type { OutboxCounts } from '../../src/store/store.js';
 import { checkReadiness, type Readiness } from '../../src/web/readiness.js';
 import { buildWebServer, SECURITY_HEADERS } from '../../src/web/server.js';
 import { StatusLinks } from '../../src/web/status-links.js';
+import { TicketRecords } from '../../src/store/ticket-records.js';
+import { StatusPageStore } from '../../src/web/status-page-store.js';
+import { dbOf, engineOf, recordsOf } from '../harness/sqlite-store.js';
 
 const START = '2026-03-02T10:00:00.000Z';
 const DAY = 86_400_000;
@@ -156,9 +158,9 @@ let readinessImpl: () => Promise<Readiness> = async () => {
   throw new Error('not set');
 };
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-status-page-'));
-  runtime = new Runtime(config(), silentLogger(), clock);
+  runtime = await Runtime.open(config(), silentLogger(), clock);
   app = buildWebServer({ runtime, readiness: () => readinessImpl() });
 });
 
@@ -212,7 +214,7 @@ describe('GET /t/<token>', () => {
   it('shows status changes, the on-hold reason and handoffs to a team', async () => {
     ip = freshIp();
     const t = await openTicket({ from: 'hold@customer.example' });
-    runtime.store.event(t.ticketId, 'handoff', true, { team: 'Hardware & <Repairs>' }, clock.now().getTime());
+    await recordsOf(runtime).event(t.ticketId, 'handoff', true, { team: 'Hardware & <Repairs>' }, clock.now().getTime());
     await runtime.store.setStatus(t.ref, 'on-hold', { reason: 'waiting for a spare part', now: clock.now().getTime() });
     const html = (await page(t.token)).body;
     expect(html).toContain('On hold</p>');
@@ -235,7 +237,7 @@ describe('GET /t/<token>', () => {
           statusUrl,
           thread,
         ),
-      runtime.pipeline.policy(),
+      await runtime.pipeline.policy(),
       now,
     );
     await deliver({
@@ -305,10 +307,10 @@ describe('GET /t/<token>', () => {
     const [bounce] = await takeMessages(runtime.pipeline, [{ origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(dsn) }]);
     expect(bounce).toMatchObject({ outcome: 'recorded', ref: t.ref });
     const now = clock.now().getTime();
-    runtime.store.event(t.ticketId, 'note', false, { text: 'NOTE-MARKER' }, now);
-    runtime.store.event(t.ticketId, 'note', true, { text: 'PUBLIC-NOTE-MARKER' }, now);
-    runtime.store.db.transaction(() =>
-      runtime.store.queueOutbound(
+    await recordsOf(runtime).event(t.ticketId, 'note', false, { text: 'NOTE-MARKER' }, now);
+    await recordsOf(runtime).event(t.ticketId, 'note', true, { text: 'PUBLIC-NOTE-MARKER' }, now);
+    await engineOf(runtime).transaction((tx) =>
+      new TicketRecords(tx).queueOutbound(
         t.ticketId,
         'support',
         {
@@ -325,8 +327,8 @@ describe('GET /t/<token>', () => {
         },
         now,
       ),
-    )();
-    new StatusPageStore(runtime.store).revokeLinks('NO-SUCH', now);
+    );
+    await runtime.statusPages.revokeLinks('NO-SUCH', now);
 
     const detail = await runtime.store.ticketDetail(t.ref);
     // The hidden things are really there, so the page has something to hide.
@@ -614,7 +616,7 @@ describe('revoked and expired links', () => {
 
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const tickets = new Command('tickets').exitOverride();
-    registerStatusLinkCommands(tickets, { configPath: () => '', openRuntime: () => new Runtime(runtime.config, silentLogger(), clock) });
+    registerStatusLinkCommands(tickets, { configPath: () => '', openRuntime: () => Runtime.open(runtime.config, silentLogger(), clock) });
     await tickets.parseAsync(['revoke-links', t.ref.toLowerCase()], { from: 'user' });
     expect(stderr).toHaveBeenCalledWith(`${t.ref}: revoked 1 status link; the next mail to each recipient carries a new one\n`);
     await expect(tickets.parseAsync(['revoke-links', 'ACME-ZZZZZZ'], { from: 'user' })).rejects.toMatchObject({ code: 'TICKETD_USAGE' });
@@ -629,7 +631,7 @@ describe('revoked and expired links', () => {
       t.ref,
       (ticket, statusUrl, thread) =>
         composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(ticket.mailbox), templates: runtime.templates }, ticket, 'New link below.', statusUrl, thread),
-      runtime.pipeline.policy(),
+      await runtime.pipeline.policy(),
       clock.now().getTime(),
     );
     const detail = await runtime.store.ticketDetail(reply.ref);
@@ -698,7 +700,7 @@ describe('health', () => {
   beforeAll(() => {
     readinessImpl = () =>
       checkReadiness({
-        statusStore: new StatusPageStore(runtime.store),
+        statusStore: runtime.statusPages,
         outboxCounts: async () => counts,
         mailboxes: [{ name: 'support', pollIntervalMs: 60_000, health: () => health }],
         clock,
@@ -748,7 +750,7 @@ describe('health', () => {
   it('/readyz is 503 when the database is full: the lock is free but every write fails with SQLITE_FULL', async () => {
     counts = { pending: 0, failed: 0, sent: 0 };
     health = { connected: true, lastPollAt: clock.now().getTime(), lastError: null, idle: true };
-    const db = runtime.store.db;
+    const db = dbOf(runtime);
     const limit = db.pragma('max_page_count', { simple: true }) as number;
     // Clamped to the current size: not one more page can be added.
     db.pragma('max_page_count = 1');
@@ -765,13 +767,13 @@ describe('health', () => {
 
   it('/readyz is 503 when the database cannot be written', async () => {
     counts = { pending: 0, failed: 0, sent: 0 };
-    runtime.store.db.pragma('query_only = ON');
+    dbOf(runtime).pragma('query_only = ON');
     try {
       const res = await get('/readyz');
       expect(res.statusCode).toBe(503);
       expect(res.json().database).toEqual({ ok: false, error: 'SQLITE_READONLY' });
     } finally {
-      runtime.store.db.pragma('query_only = OFF');
+      dbOf(runtime).pragma('query_only = OFF');
     }
     expect((await get('/readyz')).statusCode).toBe(200);
   });

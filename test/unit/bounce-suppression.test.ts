@@ -7,13 +7,13 @@ import { classify } from '../../src/classify/classify.js';
 import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
 import type { IntakeItem, IntakePolicy, OutboundDraft } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/web/status-links.js';
 
 let dir: string;
-let store: SqliteStore;
+let store: SqliteTestStore;
 let ackIds: string[];
 
 function policy(): IntakePolicy {
@@ -90,13 +90,13 @@ function report(originalId: string, recipients: string[]): string {
 
 const suppressed = () => (store.db.prepare('SELECT address FROM suppressions ORDER BY address').all() as { address: string }[]).map((r) => r.address);
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-bounce-'));
-  store = new SqliteStore(join(dir, 'db.sqlite'));
+  store = await openSqliteStore(join(dir, 'db.sqlite'));
   ackIds = [];
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -10,19 +10,19 @@ import { classify } from '../../src/classify/classify.js';
 import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
 import type { IntakeItem, IntakePolicy, OutboundDraft } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/web/status-links.js';
 
 let dir: string;
-let store: SqliteStore;
-beforeEach(() => {
+let store: SqliteTestStore;
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-batch-'));
-  store = new SqliteStore(join(dir, 'db.sqlite'));
+  store = await openSqliteStore(join(dir, 'db.sqlite'));
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -67,7 +67,7 @@ const mail = (id: string, from: string, extra = '') =>
   `From: ${from}\r\nTo: support@example.com\r\nSubject: Help ${id}\r\nMessage-ID: <${id}>\r\n${extra}\r\nbody\r\n`;
 
 /** Runs the scenario, the batch in one transaction or one message per transaction; the positions acknowledged, in order. */
-async function scenario(db: SqliteStore, together: boolean): Promise<(number | null)[]> {
+async function scenario(db: SqliteTestStore, together: boolean): Promise<(number | null)[]> {
   const positions = new Map<string, number>();
   const policy = recordingPolicy(positions);
   // Some open tickets already, one of them resolved, so a reply reopens it mid-batch.
@@ -89,13 +89,13 @@ async function scenario(db: SqliteStore, together: boolean): Promise<(number | n
 
 describe('queue position in a batch', () => {
   it('gives every acknowledgement of a batch the position it gets when each message commits alone', async () => {
-    const alone = new SqliteStore(join(dir, 'alone.sqlite'));
+    const alone = await openSqliteStore(join(dir, 'alone.sqlite'));
     try {
       const expected = await scenario(alone, false);
       expect(expected).toEqual([1, null, 3, null, 5]);
       expect(await scenario(store, true)).toEqual(expected);
     } finally {
-      alone.close();
+      await alone.close();
     }
   });
 });

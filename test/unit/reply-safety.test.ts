@@ -16,7 +16,7 @@ import { parseMessage } from '../../src/parse/parse-message.js';
 import { pino } from 'pino';
 import { prepare, takeMessages, type Pipeline } from '../../src/pipeline/take-messages.js';
 import { boundedReferences, composeMime, isEchoableMessageId } from '../../src/send/compose-mime.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
 import type { IntakePolicy, OutboundDraft } from '../../src/store/store.js';
 import { decideThread, type ThreadContext } from '../../src/thread/decide-thread.js';
 import { newReference } from '../../src/thread/reference.js';
@@ -151,13 +151,13 @@ describe('decideThread: withheld replies and the global cap', () => {
 
 describe('SqliteStore: limits and suppression on the address the reply goes to', () => {
   let dir: string;
-  let store: SqliteStore;
-  beforeEach(() => {
+  let store: SqliteTestStore;
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ticketd-reply-'));
-    store = new SqliteStore(join(dir, 'db.sqlite'));
+    store = await openSqliteStore(join(dir, 'db.sqlite'));
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

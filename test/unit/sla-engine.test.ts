@@ -3,6 +3,8 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { composeAgentReply } from '../../src/compose/compose-mail.js';
 import type { TicketStatus } from '../../src/core/types.js';
+import { loadNamedQueries } from '../../src/store/named-queries.js';
+import { dbOf } from '../harness/sqlite-store.js';
 import { openDesk, outboxOf, type SlaDesk } from './sla-fixture.js';
 
 /** Berlin wall time as epoch ms. */
@@ -13,13 +15,13 @@ function berlin(text: string): number {
 const MONDAY_10 = DateTime.fromISO('2026-03-02T10:00', { zone: 'Europe/Berlin' }).toISO()!;
 
 let desk: SlaDesk | null = null;
-afterEach(() => {
-  desk?.close();
+afterEach(async () => {
+  await desk?.close();
   desk = null;
 });
 
-function open(opts: Parameters<typeof openDesk>[1] = {}): SlaDesk {
-  desk = openDesk(MONDAY_10, opts);
+async function open(opts: Parameters<typeof openDesk>[1] = {}): Promise<SlaDesk> {
+  desk = await openDesk(MONDAY_10, opts);
   return desk;
 }
 
@@ -28,13 +30,13 @@ function tick(d: SlaDesk, at: string) {
 }
 
 /** "kind target threshold" of what a tick queued. */
-function queuedBy(d: SlaDesk, at: string): string[] {
-  return tick(d, at).queued.map((q) => `${q.kind} ${q.target} ${q.threshold}`);
+async function queuedBy(d: SlaDesk, at: string): Promise<string[]> {
+  return (await tick(d, at)).queued.map((q) => `${q.kind} ${q.target} ${q.threshold}`);
 }
 
 async function status(d: SlaDesk, ref: string) {
   const t = await d.runtime.store.ticketByRef(ref);
-  return d.runtime.sla.status(t!, d.clock.now().getTime())[0]!;
+  return (await d.runtime.sla.status(t!, d.clock.now().getTime()))[0]!;
 }
 
 async function reply(d: SlaDesk, ref: string, at: string): Promise<void> {
@@ -44,7 +46,7 @@ async function reply(d: SlaDesk, ref: string, at: string): Promise<void> {
     ref,
     (t, statusUrl, thread) =>
       composeAgentReply({ config: rt.config, mailbox: rt.mailbox(t.mailbox), templates: rt.templates }, t, 'We are on it.', statusUrl, thread),
-    rt.pipeline.policy(),
+    await rt.pipeline.policy(),
     berlin(at),
   );
 }
@@ -61,26 +63,26 @@ function logCapture() {
 
 describe('delay notices and staff warnings', () => {
   it('sends each threshold exactly once, across restarts, at most max notices', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
 
-    expect(queuedBy(d, '2026-03-02T13:11')).toEqual([]);
-    expect(queuedBy(d, '2026-03-02T13:12')).toEqual(['staff-warning first-response 80%']);
-    d.restart();
-    expect(queuedBy(d, '2026-03-02T13:12')).toEqual([]);
-    expect(queuedBy(d, '2026-03-02T14:00')).toEqual(['delay-notice first-response 1', 'staff-warning first-response 100%']);
-    expect(queuedBy(d, '2026-03-02T14:00')).toEqual([]);
-    d.restart();
-    expect(queuedBy(d, '2026-03-02T16:59')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-02T13:11')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-02T13:12')).toEqual(['staff-warning first-response 80%']);
+    await d.restart();
+    expect(await queuedBy(d, '2026-03-02T13:12')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-02T14:00')).toEqual(['delay-notice first-response 1', 'staff-warning first-response 100%']);
+    expect(await queuedBy(d, '2026-03-02T14:00')).toEqual([]);
+    await d.restart();
+    expect(await queuedBy(d, '2026-03-02T16:59')).toEqual([]);
     // 24 business hours later: three office days.
-    expect(queuedBy(d, '2026-03-05T13:59')).toEqual([]);
-    expect(queuedBy(d, '2026-03-05T14:00')).toEqual(['delay-notice first-response 2']);
-    d.restart();
-    expect(queuedBy(d, '2026-03-10T14:00')).toEqual(['delay-notice first-response 3']);
-    expect(queuedBy(d, '2026-03-10T14:00')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-05T13:59')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-05T14:00')).toEqual(['delay-notice first-response 2']);
+    await d.restart();
+    expect(await queuedBy(d, '2026-03-10T14:00')).toEqual(['delay-notice first-response 3']);
+    expect(await queuedBy(d, '2026-03-10T14:00')).toEqual([]);
     // max 3: nothing more, however long the customer waits (until 80% of resolution, Wednesday 11:36).
-    expect(queuedBy(d, '2026-03-11T11:35')).toEqual([]);
-    expect(queuedBy(d, '2026-03-11T11:36')).toEqual(['staff-warning resolution 80%']);
+    expect(await queuedBy(d, '2026-03-11T11:35')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-11T11:36')).toEqual(['staff-warning resolution 80%']);
 
     const out = outboxOf(d, ref);
     expect(out.map((m) => `${m.kind} ${m.to}`)).toEqual([
@@ -100,10 +102,10 @@ describe('delay notices and staff warnings', () => {
   });
 
   it('threads the notice into the conversation, marks it auto-generated and puts the reference in the subject', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     await setStatus(d, ref, 'on-hold', '2026-03-02T11:00', 'waiting for a replacement part');
-    tick(d, '2026-03-02T14:00');
+    await tick(d, '2026-03-02T14:00');
 
     // The 80% warning was passed in the same pass as the breach: only the 100% one goes out.
     const [ack, notice, warning] = outboxOf(d, ref);
@@ -128,13 +130,13 @@ describe('delay notices and staff warnings', () => {
   });
 
   it('sends no more first-response notices once the agent replied', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
-    expect(queuedBy(d, '2026-03-02T14:00')).toContain('delay-notice first-response 1');
+    expect(await queuedBy(d, '2026-03-02T14:00')).toContain('delay-notice first-response 1');
     await reply(d, ref, '2026-03-02T14:30');
 
-    expect(queuedBy(d, '2026-03-05T14:00')).toEqual([]);
-    expect(queuedBy(d, '2026-03-10T14:00')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-05T14:00')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-10T14:00')).toEqual([]);
     const s = await status(d, ref);
     expect(s.targets?.['first-response']).toMatchObject({ metAt: new Date(berlin('2026-03-02T14:30')).toISOString(), running: false });
     expect(s.firstResponseDue).toBeNull();
@@ -144,65 +146,65 @@ describe('delay notices and staff warnings', () => {
   });
 
   it('a reply in time means no notice at all, and the resolution target takes over', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     await reply(d, ref, '2026-03-02T11:00');
-    expect(queuedBy(d, '2026-03-02T18:00')).toEqual([]);
+    expect(await queuedBy(d, '2026-03-02T18:00')).toEqual([]);
     const s = await status(d, ref);
     expect(s.breached).toEqual([]);
     expect(s.nextDue).toBe(new Date(berlin('2026-03-11T11:36')).toISOString());
     // 80% of resolution, then the resolution breach with its own notice.
-    expect(queuedBy(d, '2026-03-11T11:36')).toEqual(['staff-warning resolution 80%']);
-    expect(queuedBy(d, '2026-03-13T10:00')).toEqual(['delay-notice resolution 1', 'staff-warning resolution 100%']);
+    expect(await queuedBy(d, '2026-03-11T11:36')).toEqual(['staff-warning resolution 80%']);
+    expect(await queuedBy(d, '2026-03-13T10:00')).toEqual(['delay-notice resolution 1', 'staff-warning resolution 100%']);
   });
 
   it('sends nothing to a pending ticket: its clock is paused', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     await setStatus(d, ref, 'pending', '2026-03-02T11:00');
     expect((await status(d, ref)).nextDue).toBeNull();
-    expect(tick(d, '2026-03-20T12:00').tickets).toBe(0);
+    expect((await tick(d, '2026-03-20T12:00')).tickets).toBe(0);
     expect(outboxOf(d, ref).map((m) => m.kind)).toEqual(['ack']);
 
     // Back to open on Wednesday: one hour was used, three are left.
     await setStatus(d, ref, 'open', '2026-03-04T09:00');
     const s = await status(d, ref);
     expect(s.firstResponseDue).toBe(new Date(berlin('2026-03-04T12:00')).toISOString());
-    expect(queuedBy(d, '2026-03-04T12:00')).toContain('delay-notice first-response 1');
+    expect(await queuedBy(d, '2026-03-04T12:00')).toContain('delay-notice first-response 1');
   });
 
   it('sends nothing to a closed or resolved ticket', async () => {
-    const d = open();
+    const d = await open();
     const closed = await d.receive({ subject: 'One', messageId: 'q1@customer.example' });
     const resolved = await d.receive({ from: 'Bob <bob@customer.example>', subject: 'Two', messageId: 'q2@customer.example' });
     await setStatus(d, closed, 'closed', '2026-03-02T11:00');
     await setStatus(d, resolved, 'resolved', '2026-03-02T11:00');
-    expect(tick(d, '2026-03-20T12:00')).toMatchObject({ tickets: 0, queued: [] });
-    expect(d.runtime.sla.nextDue()).toBeNull();
+    expect(await tick(d, '2026-03-20T12:00')).toMatchObject({ tickets: 0, queued: [] });
+    expect(await d.runtime.sla.nextDue()).toBeNull();
   });
 
   it('records but never sends a notice to a suppressed (bounced) requester; staff are still warned', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
-    d.runtime.store.s('insert-suppression').run('jane@customer.example', 'bounced', berlin('2026-03-02T11:00'));
+    dbOf(d.runtime).prepare(loadNamedQueries('sqlite').get('insert-suppression')!).run('jane@customer.example', 'bounced', berlin('2026-03-02T11:00'));
 
-    const r = tick(d, '2026-03-02T14:00');
+    const r = await tick(d, '2026-03-02T14:00');
     expect(r.queued.map((q) => q.kind)).toEqual(['staff-warning']);
     expect(r.skipped.filter((s) => s.outcome === 'skipped')).toEqual([
       expect.objectContaining({ kind: 'notice', threshold: '1', reason: 'requester is suppressed (bounced)' }),
     ]);
     // Recorded: a later tick neither sends it nor looks at it again.
-    expect(tick(d, '2026-03-02T15:00').tickets).toBe(0);
-    expect(tick(d, '2026-03-05T14:00').skipped.map((s) => s.threshold)).toEqual(['2']);
+    expect((await tick(d, '2026-03-02T15:00')).tickets).toBe(0);
+    expect((await tick(d, '2026-03-05T14:00')).skipped.map((s) => s.threshold)).toEqual(['2']);
     expect(outboxOf(d, ref).filter((m) => m.kind === 'delay-notice')).toEqual([]);
     expect((await status(d, ref)).noticesSent).toBe(0);
   });
 
   it('sends no notice to a ticket whose acknowledgement was suppressed', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Newsletter reply', messageId: 'q1@customer.example', headers: { Precedence: 'bulk' } });
     expect(outboxOf(d, ref)).toEqual([]);
-    const r = tick(d, '2026-03-02T14:00');
+    const r = await tick(d, '2026-03-02T14:00');
     expect(r.queued.map((q) => q.kind)).toEqual(['staff-warning']);
     expect(r.skipped.filter((s) => s.kind === 'notice').map((s) => s.reason)).toEqual([
       'no automatic mail to this requester (acknowledgement was suppressed)',
@@ -211,9 +213,9 @@ describe('delay notices and staff warnings', () => {
 
   it('skips a warning with a log line when no staff address is configured', async () => {
     const logs = logCapture();
-    const d = open({ logger: logs.logger, patch: (cfg) => delete cfg.sla.policies[0].staffAddress });
+    const d = await open({ logger: logs.logger, patch: (cfg) => delete cfg.sla.policies[0].staffAddress });
     await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
-    const r = tick(d, '2026-03-02T14:00');
+    const r = await tick(d, '2026-03-02T14:00');
     expect(r.queued.map((q) => q.kind)).toEqual(['delay-notice']);
     expect(r.skipped.map((s) => `${s.kind} ${s.threshold} ${s.outcome}: ${s.reason}`)).toEqual([
       'warning 80% superseded: a later threshold was due at the same time',
@@ -225,9 +227,9 @@ describe('delay notices and staff warnings', () => {
 
   it('logs stable codes for what a pass did', async () => {
     const logs = logCapture();
-    const d = open({ logger: logs.logger });
+    const d = await open({ logger: logs.logger });
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
-    tick(d, '2026-03-02T14:00');
+    await tick(d, '2026-03-02T14:00');
     const sla = logs.lines.filter((l) => String(l.code).startsWith('SLA_'));
     expect(sla.map((l) => l.code)).toEqual(['SLA_BREACHED', 'SLA_NOTICE_QUEUED', 'SLA_WARNING_QUEUED', 'SLA_TICK']);
     expect(sla[0]).toMatchObject({ ref, policy: 'standard', target: 'first-response' });
@@ -235,16 +237,16 @@ describe('delay notices and staff warnings', () => {
   });
 
   it('a dry run reports what would be sent and records nothing', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
-    const dry = d.runtime.sla.tick(berlin('2026-03-02T14:00'), { dryRun: true });
+    const dry = await d.runtime.sla.tick(berlin('2026-03-02T14:00'), { dryRun: true });
     expect(dry.queued.map((q) => q.kind)).toEqual(['delay-notice', 'staff-warning']);
     expect(outboxOf(d, ref).map((m) => m.kind)).toEqual(['ack']);
-    expect(queuedBy(d, '2026-03-02T14:00')).toEqual(['delay-notice first-response 1', 'staff-warning first-response 100%']);
+    expect(await queuedBy(d, '2026-03-02T14:00')).toEqual(['delay-notice first-response 1', 'staff-warning first-response 100%']);
   });
 
   it('restarts the resolution clock when the customer writes to a resolved ticket', async () => {
-    const d = open();
+    const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     await reply(d, ref, '2026-03-02T11:00');
     await setStatus(d, ref, 'resolved', '2026-03-03T10:00');
@@ -258,7 +260,7 @@ describe('delay notices and staff warnings', () => {
     expect(s.resolutionCycle).toBe(2);
     expect(s.targets?.resolution).toMatchObject({ usedMs: 0, running: true });
     expect(s.resolutionDue).toBe(new Date(berlin('2026-03-17T17:00')).toISOString());
-    expect(d.runtime.sla.promise((await d.runtime.store.ticketByRef(ref))!)).toEqual({
+    expect(await d.runtime.sla.promise((await d.runtime.store.ticketByRef(ref))!)).toEqual({
       target: 'resolution',
       due: new Date(berlin('2026-03-17T17:00')),
     });
@@ -267,7 +269,7 @@ describe('delay notices and staff warnings', () => {
 
 describe('the honest estimate', () => {
   it('the acknowledgement promises the target, shifted onto office hours, until there is history', async () => {
-    const d = openDesk(DateTime.fromISO('2026-03-06T16:00', { zone: 'Europe/Berlin' }).toISO()!);
+    const d = await openDesk(DateTime.fromISO('2026-03-06T16:00', { zone: 'Europe/Berlin' }).toISO()!);
     desk = d;
     const ref = await d.receive({ subject: 'Friday afternoon', messageId: 'f1@customer.example' });
     // Friday 16:00 + 4 business hours is Monday 12:00.
@@ -275,7 +277,7 @@ describe('the honest estimate', () => {
   });
 
   it('uses the median first response of the last 7 days once there are five', async () => {
-    const d = open();
+    const d = await open();
     // Five tickets answered after 1h, 1h, 2h, 3h and 3h of business time.
     const answered = [1, 1, 2, 3, 3];
     for (const [i, hours] of answered.entries()) {
@@ -287,13 +289,13 @@ describe('the honest estimate', () => {
     const ref = await d.receive({ subject: 'New', messageId: 'new@customer.example' });
     expect(outboxOf(d, ref)[0]?.text).toContain('We aim to send a first reply within 2 hours.');
 
-    const r = tick(d, '2026-03-03T14:00');
+    const r = await tick(d, '2026-03-03T14:00');
     expect(r.queued.find((q) => q.kind === 'delay-notice')).toMatchObject({ estimateSource: 'history' });
     expect(outboxOf(d, ref).find((m) => m.kind === 'delay-notice')?.text).toContain(
       'Judging by similar requests, we expect the next step within 2 hours.',
     );
     // History older than 7 days no longer counts.
-    expect(d.runtime.sla.estimate(d.runtime.sla.policies().named('standard')!, 'first-response', berlin('2026-03-10T10:00')).source).toBe(
+    expect((await d.runtime.sla.estimate(d.runtime.sla.policies().named('standard')!, 'first-response', berlin('2026-03-10T10:00'))).source).toBe(
       'target',
     );
   });
@@ -301,11 +303,11 @@ describe('the honest estimate', () => {
 
 describe('tickets without a policy', () => {
   it('get no SLA state, no estimate and no promise', async () => {
-    const d = open({ patch: (cfg) => (cfg.sla.policies[0].match = { mailbox: 'support', priority: 'urgent' }) });
+    const d = await open({ patch: (cfg) => (cfg.sla.policies[0].match = { mailbox: 'support', priority: 'urgent' }) });
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     expect(outboxOf(d, ref)[0]?.text).not.toContain('We aim to send a first reply');
     expect(await status(d, ref)).toMatchObject({ policy: null, firstResponseDue: null, targets: null });
-    expect(d.runtime.sla.promise((await d.runtime.store.ticketByRef(ref))!)).toBeNull();
-    expect(d.runtime.sla.nextDue()).toBeNull();
+    expect(await d.runtime.sla.promise((await d.runtime.store.ticketByRef(ref))!)).toBeNull();
+    expect(await d.runtime.sla.nextDue()).toBeNull();
   });
 });

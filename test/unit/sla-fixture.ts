@@ -10,6 +10,7 @@ import { fixedClock } from '../../src/core/clock.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import { Runtime } from '../../src/daemon/runtime.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
+import { dbOf } from '../harness/sqlite-store.js';
 
 type Json = Record<string, any>;
 
@@ -52,11 +53,11 @@ export interface SlaDesk {
   /** Takes a customer mail through the intake pipeline at the clock's time; returns the ticket reference. */
   receive(mail: { from?: string; subject: string; messageId: string; headers?: Record<string, string>; inReplyTo?: string }): Promise<string>;
   /** A second runtime on the same database file, as after a restart. */
-  restart(): void;
-  close(): void;
+  restart(): Promise<void>;
+  close(): Promise<void>;
 }
 
-export function openDesk(at: string, opts: { patch?: (cfg: Json) => void; logger?: Logger } = {}): SlaDesk {
+export async function openDesk(at: string, opts: { patch?: (cfg: Json) => void; logger?: Logger } = {}): Promise<SlaDesk> {
   const dir = mkdtempSync(join(tmpdir(), 'ticketd-sla-'));
   const config = parseConfig(slaConfigJson(dir, opts.patch), dir);
   const clock = fixedClock(at);
@@ -64,7 +65,7 @@ export function openDesk(at: string, opts: { patch?: (cfg: Json) => void; logger
   const desk: SlaDesk = {
     dir,
     config,
-    runtime: new Runtime(config, logger, clock),
+    runtime: await Runtime.open(config, logger, clock),
     clock,
     async receive(m) {
       const raw = [
@@ -85,12 +86,12 @@ export function openDesk(at: string, opts: { patch?: (cfg: Json) => void; logger
       if (!result?.ref) throw new Error(`mail was not taken: ${JSON.stringify(result)}`);
       return result.ref;
     },
-    restart() {
-      desk.runtime.close();
-      desk.runtime = new Runtime(config, logger, clock);
+    async restart() {
+      await desk.runtime.close();
+      desk.runtime = await Runtime.open(config, logger, clock);
     },
-    close() {
-      desk.runtime.close();
+    async close() {
+      await desk.runtime.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -99,8 +100,8 @@ export function openDesk(at: string, opts: { patch?: (cfg: Json) => void; logger
 
 /** What the outbox holds for a ticket, oldest first. */
 export function outboxOf(desk: SlaDesk, ref: string): { kind: string; to: string; subject: string; text: string; headers: Record<string, unknown>; messageId: string }[] {
-  const t = desk.runtime.store.db.prepare('SELECT id FROM tickets WHERE ref = ?').get(ref) as { id: number };
-  const rows = desk.runtime.store.db
+  const t = dbOf(desk.runtime).prepare('SELECT id FROM tickets WHERE ref = ?').get(ref) as { id: number };
+  const rows = dbOf(desk.runtime)
     .prepare(
       `SELECT m.kind, m.rcpt AS "to", m.subject, m.body_text AS text, m.headers, m.message_id AS messageId
        FROM outbox o JOIN messages m ON m.id = o.message_row WHERE m.ticket_id = ? ORDER BY o.id`,

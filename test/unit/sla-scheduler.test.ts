@@ -11,7 +11,7 @@ let desk: SlaDesk | null = null;
 let scheduler: SlaScheduler | null = null;
 afterEach(async () => {
   await scheduler?.stop();
-  desk?.close();
+  await desk?.close();
   desk = scheduler = null;
 });
 
@@ -37,7 +37,7 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 describe('SLA scheduler', () => {
   it('sleeps while nothing is due and runs a pass once the clock reaches the next due instant', async () => {
-    const d = (desk = openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
+    const d = (desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
     const { passes, nextPass } = start(d);
     await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     await settle();
@@ -55,7 +55,7 @@ describe('SLA scheduler', () => {
   });
 
   it('is woken by a ticket change in the same process, after its commit', async () => {
-    const d = (desk = openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
+    const d = (desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
     const first = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     const { passes, nextPass } = start(d, { maxSleepMs: 3_600_000 });
     await settle();
@@ -71,7 +71,7 @@ describe('SLA scheduler', () => {
   });
 
   it('stops promptly while asleep', async () => {
-    const d = (desk = openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
+    const d = (desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
     start(d, { maxSleepMs: 3_600_000 });
     await settle();
     const started = Date.now();

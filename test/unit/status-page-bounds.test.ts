@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/core/clock.js';
-import type { TimelineHead } from '../../src/store/status-page-store.js';
+import type { TimelineHead } from '../../src/web/status-page-store.js';
 import type { TicketRow } from '../../src/store/store.js';
 import { LookupLimiter } from '../../src/web/failed-lookup-limiter.js';
 import { HISTORY_PAGE_SIZE, MAX_LINE_CHARS, pickHistoryPage, statusView } from '../../src/web/status-page.js';

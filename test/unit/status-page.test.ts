@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/core/clock.js';
 import type { TicketStatus } from '../../src/core/types.js';
-import type { PublicEvent, PublicMessage, StatusPageData } from '../../src/store/status-page-store.js';
+import type { PublicEvent, PublicMessage, StatusPageData } from '../../src/web/status-page-store.js';
 import type { TicketRow } from '../../src/store/store.js';
 import { FailedLookupLimiter } from '../../src/web/failed-lookup-limiter.js';
 import { MAX_MESSAGE_CHARS, statusView, stripQuotedHistory, type StatusViewInput } from '../../src/web/status-page.js';

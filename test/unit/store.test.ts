@@ -10,13 +10,13 @@ import { fixedClock } from '../../src/core/clock.js';
 import type { MessageOrigin } from '../../src/core/types.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
 import { DatabaseTooNewError } from '../../src/store/migrate.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
 import type { IntakeItem, IntakePolicy, OutboundDraft } from '../../src/store/store.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/web/status-links.js';
 
 let dir: string;
-let store: SqliteStore;
+let store: SqliteTestStore;
 
 function policy(overrides: Partial<IntakePolicy> = {}): IntakePolicy {
   return {
@@ -54,12 +54,12 @@ const mail = (id: string, from = 'jane@customer.example', subject = 'Help') =>
   `From: ${from}\r\nTo: support@example.com\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n\r\nbody\r\n`;
 const imap = (uid: number, uidValidity = 1): MessageOrigin => ({ via: 'imap', mailbox: 'support', uidValidity, uid });
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-store-'));
-  store = new SqliteStore(join(dir, 'db.sqlite'));
+  store = await openSqliteStore(join(dir, 'db.sqlite'));
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -143,8 +143,8 @@ describe('SqliteStore intake', () => {
     const p = policy();
     const [r] = await store.takeBatch([await item(mail('t@c'), imap(1))], p);
     const ticket = (await store.ticketByRef(r!.ref!))!;
-    const a = store.tokenFor(ticket.id, ticket.replyTo, p.links, 0);
-    const b = store.tokenFor(ticket.id, ticket.replyTo, p.links, 0);
+    const a = await store.tokenFor(ticket.id, ticket.replyTo, p.links, 0);
+    const b = await store.tokenFor(ticket.id, ticket.replyTo, p.links, 0);
     expect(a).toBe(b);
     const rows = store.db.prepare('SELECT * FROM status_tokens').all() as Record<string, unknown>[];
     expect(rows).toHaveLength(1);
@@ -154,13 +154,13 @@ describe('SqliteStore intake', () => {
 });
 
 describe('migrations', () => {
-  it('refuses a database newer than the code', () => {
-    store.close();
+  it('refuses a database newer than the code', async () => {
+    await store.close();
     const raw = new BetterSqlite3(join(dir, 'db.sqlite'));
     raw.pragma('user_version = 999');
     raw.close();
-    expect(() => new SqliteStore(join(dir, 'db.sqlite'))).toThrow(DatabaseTooNewError);
-    store = new SqliteStore(':memory:');
+    await expect(openSqliteStore(join(dir, 'db.sqlite'))).rejects.toThrow(DatabaseTooNewError);
+    store = await openSqliteStore(':memory:');
   });
 
   it('runs in WAL mode with synchronous FULL and foreign keys', () => {

@@ -213,18 +213,18 @@ describe('a German mailbox end to end', () => {
     const { openDesk, outboxOf } = await import('./sla-fixture.js');
     const { composeAgentReply } = await import('../../src/compose/compose-mail.js');
     const berlin = (text: string) => DateTime.fromISO(text, { zone: 'Europe/Berlin' }).toMillis();
-    const desk = openDesk(DateTime.fromISO('2026-12-01T09:00', { zone: 'Europe/Berlin' }).toISO()!, {
+    const desk = await openDesk(DateTime.fromISO('2026-12-01T09:00', { zone: 'Europe/Berlin' }).toISO()!, {
       patch: (cfg) => Object.assign(cfg.mailboxes[0], { language: 'de', timezone: 'Europe/Berlin' }),
     });
     try {
       const ref = await desk.receive({ subject: 'X-42', messageId: 'de1@kunde.example', from: 'Ilse Nakamura <ilse@kunde.example>' });
-      desk.runtime.sla.tick(berlin('2026-12-01T13:30'));
+      await desk.runtime.sla.tick(berlin('2026-12-01T13:30'));
       const rt = desk.runtime;
       await rt.store.addAgentReply(
         ref,
         (t, statusUrl, thread) =>
           composeAgentReply({ config: rt.config, mailbox: rt.mailbox(t.mailbox), templates: rt.templates }, t, 'X-42', statusUrl, thread),
-        rt.pipeline.policy(),
+        await rt.pipeline.policy(),
         berlin('2026-12-01T14:00'),
       );
       const mails = outboxOf(desk, ref);
@@ -242,7 +242,7 @@ describe('a German mailbox end to end', () => {
       expect(notice!.text).toContain('Aktueller Stand: Ihre Anfrage wartet auf die erste Antwort unseres Teams.');
       expect(warning!.text).toContain('Fällig:      1. Dez. 2026, 13:00 MEZ');
     } finally {
-      desk.close();
+      await desk.close();
     }
   });
 });

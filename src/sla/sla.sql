@@ -1,4 +1,4 @@
--- Named queries of the SLA engine (src/store/sla-store.ts).
+-- Named queries of the SLA engine (src/sla/sla-store.ts).
 
 -- name: sla-state
 SELECT ticket_id AS ticketId, policy, running_since AS runningSince,

@@ -1,4 +1,4 @@
--- Named queries of the customer status page (src/store/status-page-store.ts).
+-- Named queries of the customer status page (src/web/status-page-store.ts).
 
 -- name: status-link-by-hash
 SELECT s.ticket_id AS ticketId, s.token_hash AS tokenHash, s.revoked_at AS revokedAt, t.closed_at AS closedAt
@@ -43,4 +43,4 @@ UPDATE status_tokens SET revoked_at = ? WHERE ticket_id = ? AND revoked_at IS NU
 -- Changes nothing, but has to take the write lock: it fails when the
 -- database is read-only, locked by another writer, or opened query-only.
 -- name: readiness-write-probe
-UPDATE status_tokens SET revoked_at = revoked_at WHERE 0;
+UPDATE status_tokens SET revoked_at = revoked_at WHERE 1 = 0;

@@ -1,0 +1,154 @@
+// The outbox as a queue of rows: claimed with a lease, kept composed so a
+// retry sends the same bytes, marked sent (and its status links redacted),
+// retried or failed; what `ticketd outbox` lists and requeues.
+
+import type { Address } from '../core/types.js';
+import { StatusLinks } from '../web/status-links.js';
+import { sha256Hex } from './intake.js';
+import type { SqlEngine, SqlSession } from './sql-engine.js';
+import type { OutboxCounts, OutboxEntry, OutboxJob, OutboxQueue } from './store.js';
+
+export class SqlOutboxQueue implements OutboxQueue {
+  constructor(private readonly engine: SqlEngine) {}
+
+  claimOutbox(now: number, limit: number, leaseMs: number, fresh = 0): Promise<OutboxJob[]> {
+    return this.engine.transaction(async (tx) => {
+      // The newest never-tried rows first, then the oldest due ones. Leasing
+      // moves a row's next attempt past `now`, so the second query cannot
+      // return what the first one took.
+      const rows = await tx.all<DueRow>('due-outbox-fresh', [now, Math.min(fresh, limit)]);
+      // The lease keeps a second worker (or a restart) from sending the same
+      // row while this one is still talking to the server.
+      for (const r of rows) await tx.run('lease-outbox', [now + leaseMs, r.id]);
+      const oldest = limit > rows.length ? await tx.all<DueRow>('due-outbox', [now, limit - rows.length]) : [];
+      for (const r of oldest) await tx.run('lease-outbox', [now + leaseMs, r.id]);
+      // Interleaved, so the send order within a claim favours neither end.
+      const both: DueRow[] = [];
+      for (let i = 0; i < Math.max(rows.length, oldest.length); i++) both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
+      return both.map(toOutboxJob);
+    });
+  }
+
+  saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void> {
+    return this.engine.transaction(async (tx) => {
+      for (const { messageRow, raw } of items) {
+        const sha = sha256Hex(raw);
+        await tx.run('insert-raw', [sha, raw.length, raw, now]);
+        await tx.run('set-message-raw', [sha, messageRow]);
+      }
+    });
+  }
+
+  markOutboxSent(ids: number[], now: number): Promise<void> {
+    return this.engine.transaction(async (tx) => {
+      for (const id of ids) {
+        await tx.run('outbox-sent', [now, id]);
+        await redactSentStatusLinks(tx, id);
+      }
+    });
+  }
+
+  releaseOutbox(ids: number[], now: number): Promise<void> {
+    return this.engine.transaction(async (tx) => {
+      for (const id of ids) await tx.run('outbox-release', [now, id]);
+    });
+  }
+
+  async markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
+    await this.engine.run('outbox-retry', [nextAttemptAt, error, id]);
+  }
+
+  async markOutboxFailed(id: number, error: string, now: number): Promise<void> {
+    await this.engine.run('outbox-failed', [error, now, id]);
+  }
+
+  async listOutbox(filter: { failedOnly?: boolean; id?: number } = {}): Promise<OutboxEntry[]> {
+    const rows = await this.engine.all<RawOutboxEntry>('list-outbox', { id: filter.id ?? null, failed: filter.failedOnly ? 1 : 0 });
+    return rows.map((r) => ({ ...r, envelopeTo: JSON.parse(r.envelopeTo) as string[] }));
+  }
+
+  async requeueOutbox(which: { id: number } | 'failed', now: number): Promise<number[]> {
+    const rows = await this.engine.all<{ id: number }>('outbox-requeue', { id: which === 'failed' ? null : which.id, now });
+    return rows.map((r) => r.id);
+  }
+
+  async outboxCounts(): Promise<OutboxCounts> {
+    const counts: OutboxCounts = { pending: 0, failed: 0, sent: 0 };
+    for (const r of await this.engine.all<{ status: keyof OutboxCounts; n: number }>('outbox-counts')) counts[r.status] = r.n;
+    return counts;
+  }
+}
+
+/**
+ * Once a mail is sent its status links are needed no more: the token in the
+ * stored text and HTML becomes `/t/[redacted]` (staff still see where the
+ * link was), and the sent bytes are dropped. Only strings that hash to one of
+ * the ticket's tokens are touched.
+ */
+async function redactSentStatusLinks(db: SqlSession, outboxId: number): Promise<void> {
+  const mail = await db.get<{ id: number; ticketId: number | null; text: string; html: string | null; rawSha: string | null }>(
+    'sent-mail-for-redaction',
+    [outboxId],
+  );
+  if (!mail || mail.ticketId === null) return;
+  const hashes = new Set((await db.all<{ tokenHash: string }>('ticket-token-hashes', [mail.ticketId])).map((r) => r.tokenHash));
+  let found = false;
+  const redact = (body: string) =>
+    body.replace(/\/t\/([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/g, (match, token: string) => {
+      if (!hashes.has(StatusLinks.hash(token))) return match;
+      found = true;
+      return '/t/[redacted]';
+    });
+  const text = redact(mail.text);
+  const html = mail.html === null ? null : redact(mail.html);
+  if (!found) return;
+  await db.run('redact-sent-mail', { text, html, id: mail.id });
+  if (mail.rawSha !== null) await db.run('drop-unused-raw', { sha: mail.rawSha });
+}
+
+interface DueRow {
+  id: number;
+  messageRow: number;
+  mailbox: string;
+  envelopeFrom: string;
+  envelopeTo: string;
+  attempts: number;
+  kind: string;
+  headers: string;
+  subject: string;
+  text: string;
+  html: string | null;
+  messageId: string;
+  fromAddr: string;
+  toAddrs: string;
+  raw: Buffer | null;
+}
+
+type RawOutboxEntry = Omit<OutboxEntry, 'envelopeTo'> & { envelopeTo: string };
+
+function toOutboxJob(r: DueRow): OutboxJob {
+  const h = JSON.parse(r.headers) as Record<string, unknown>;
+  const { inReplyTo, references, fromName, ...headers } = h;
+  return {
+    id: r.id,
+    messageRow: r.messageRow,
+    mailbox: r.mailbox,
+    kind: r.kind,
+    envelopeFrom: r.envelopeFrom,
+    envelopeTo: JSON.parse(r.envelopeTo) as string[],
+    attempts: r.attempts + 1,
+    raw: r.raw,
+    draft: {
+      kind: r.kind,
+      from: { address: r.fromAddr, name: (fromName as string | undefined) ?? '' },
+      to: JSON.parse(r.toAddrs) as Address[],
+      subject: r.subject,
+      text: r.text,
+      html: r.html,
+      messageId: r.messageId,
+      inReplyTo: (inReplyTo as string | null | undefined) ?? null,
+      references: (references as string[] | undefined) ?? [],
+      headers: headers as Record<string, string>,
+    },
+  };
+}

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { Config, MailboxConfig } from '../config/load-config.js';
 import { smtpFor, type SmtpConfig } from '../config/load-config.js';
 import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
@@ -47,7 +48,12 @@ export class Runtime {
   /** Opens the database the config names (see openEngine), then everything over it. */
   static async open(config: Config, logger: Logger, clock: Clock, opts: RuntimeOptions = {}): Promise<Runtime> {
     const templates = loadTemplates(config, opts.templates);
-    const engine = await openEngine(config.database, opts.database);
+    const engine = await openEngine(config.database, {
+      postgres: config.postgres,
+      applicationName: `ticketd ${config.cluster?.nodeName ?? hostname()}`,
+      onConnectionError: (err) => logger.warn({ code: 'PG_CONNECTION_LOST', err: err.message }, 'a pooled PostgreSQL connection failed; the pool opens a new one'),
+      ...opts.database,
+    });
     try {
       return new Runtime(engine, config, templates, logger, clock);
     } catch (err) {

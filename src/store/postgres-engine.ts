@@ -3,7 +3,7 @@ import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import { loadNamedQueries } from './named-queries.js';
 import { bindParams, toPostgresSql, type PostgresStatement } from './postgres-sql.js';
-import type { SqlEngine, SqlMigration, SqlParams, SqlRunResult, SqlTransaction, WriteProbe } from './sql-engine.js';
+import type { SqlEngine, SqlMigration, SqlParams, SqlRunResult, SqlSession, SqlTransaction, WriteProbe } from './sql-engine.js';
 
 const BOOL_OID = 16;
 const INT8_OID = 20;
@@ -14,6 +14,20 @@ const DEFAULT_POOL_SIZE = 10;
 // node wait for the first's migration and then find it applied. hashtext
 // gives a fixed key every node computes alike, readable in the SQL.
 const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:migrate'))";
+
+// The store's rules read, decide and write within one transaction (the next
+// queue position, the hour's acknowledgements, a cursor), as on SQLite, where
+// one writer at a time makes that safe. Every write transaction of every
+// node takes this lock first, so they run one at a time here too; snapshot
+// reads, the outbox's sends and the IMAP sessions run in parallel beside
+// them. It is the first limit to lift for more write throughput (see README,
+// "PostgreSQL and several nodes").
+const WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:write'))";
+
+// A node that stops mid-transaction (a network cut, a stopped process that
+// still holds its socket) would hold the write lock; the server ends such a
+// session after this long.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
 
 const VERSION_TABLE = `CREATE TABLE IF NOT EXISTS ticketd_schema (
   version    INTEGER PRIMARY KEY,
@@ -47,10 +61,10 @@ interface Named extends PostgresStatement {
 
 /**
  * SqlEngine over a pg pool. Outside a transaction each statement takes any
- * pooled connection; a transaction holds one connection from BEGIN to COMMIT,
- * savepoints nest inside it, and transactions of different callers run at
- * once on different connections, with PostgreSQL's row locks between them.
- * Statements run as prepared statements, prepared once per connection.
+ * pooled connection; a transaction holds one connection from BEGIN to COMMIT
+ * and savepoints nest inside it. Write transactions are serialised across
+ * all nodes by WRITE_LOCK; snapshots are not. Statements run as prepared
+ * statements, prepared once per connection.
  */
 export class PostgresEngine implements SqlEngine {
   readonly kind = 'postgres' as const;
@@ -118,13 +132,22 @@ export class PostgresEngine implements SqlEngine {
   // ---- transactions ----------------------------------------------------------
 
   async transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    return this.begin(['BEGIN', WRITE_LOCK], body);
+  }
+
+  /** REPEATABLE READ gives the whole body one snapshot; READ ONLY takes no write locks. */
+  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T> {
+    return this.begin(['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
+  }
+
+  private async begin<T>(how: string[], body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const client = await this.pool.connect();
     const mark = { open: true };
     // a connection whose ROLLBACK failed is in an unknown state and is not pooled again
     let discard = false;
     try {
-      await client.query('BEGIN');
+      for (const statement of how) await client.query(statement);
       const tx = new PostgresTransaction(client, (name) => this.statement(name), 0);
       try {
         const value = await this.within.run(mark, () => body(tx));
@@ -304,6 +327,10 @@ export function createPool(opts: Pick<PostgresEngineOptions, 'url' | 'password' 
   if (typeof urlPassword === 'string' && urlPassword !== '') config.password = urlPassword;
   else if (opts.password !== undefined) config.password = opts.password;
   const pool = new pg.Pool(config);
+  // runs before anything else queued on the new connection
+  pool.on('connect', (client) => {
+    client.query(`SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MS}`).catch(() => undefined);
+  });
   // an idle connection's error (server restart, network cut) is emitted on the
   // pool; without a listener it would end the process
   pool.on('error', (err) => opts.onConnectionError?.(err));

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load-config.js';
 import { redactConfig } from '../../src/config/secrets.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { openEngine } from '../../src/store/open-engine.js';
+import { openEngine } from '../../src/store/open-store.js';
 import { PostgresEngine } from '../../src/store/postgres-engine.js';
 import { SqliteEngine } from '../../src/store/sqlite-engine.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
@@ -62,19 +61,19 @@ describe('a PostgreSQL database in the config', () => {
     expect(redactConfig(cfg).database).toBe('postgres://ticketd:[redacted]@db.example/ticketd');
   });
 
-  it('opens PostgreSQL for a URL, with the password from passFile, and SQLite for a path', async () => {
+  it('opens and migrates PostgreSQL for a URL, with the password from passFile, and SQLite for a path', async () => {
     const passFile = join(tmp, 'pg.pass');
     writeFileSync(passFile, `${server.password}\n`, { mode: 0o600 });
     const url = new URL(server.url());
     url.password = '';
-    const pgEngine = openEngine({ database: url.toString(), postgres: { passFile, poolSize: 2 }, cluster: undefined }, silentLogger());
+    const pgEngine = await openEngine(url.toString(), { postgres: { passFile, poolSize: 2 } });
     try {
       expect(pgEngine).toBeInstanceOf(PostgresEngine);
-      expect(await pgEngine.schemaVersion()).toBe(0);
+      expect(await pgEngine.schemaVersion()).toBeGreaterThan(0);
     } finally {
       await pgEngine.close();
     }
-    const sqlite = openEngine({ database: join(tmp, 'db.sqlite'), postgres: undefined, cluster: undefined }, silentLogger());
+    const sqlite = await openEngine(join(tmp, 'db.sqlite'));
     try {
       expect(sqlite).toBeInstanceOf(SqliteEngine);
     } finally {

@@ -1,5 +1,5 @@
--- PostgreSQL's spelling of shared named queries (status-page.sql): the
--- page's ids arrive as a JSON array, which SQLite reads with json_each.
+-- PostgreSQL's dialect of status-page.sql: the page's ids arrive as a JSON
+-- array, which SQLite reads with json_each.
 
 -- name: status-page-messages
 SELECT id, direction, kind, from_addr AS "from", substr(body_text, 1, @maxChars) AS text,

@@ -8,6 +8,8 @@ import { createProgress } from '../core/progress.js';
 import { ParsePool } from '../parse/parse-pool.js';
 import { ImapWorker } from '../sources/imap/imap-worker.js';
 import { startInboundListener, type InboundListener } from '../sources/lmtp/inbound-listener.js';
+import { LeaseStore } from '../store/lease-store.js';
+import { MailboxLeases, nodeIdentity } from './mailbox-leases.js';
 import { Runtime } from './runtime.js';
 import { createMetrics, recordIntake, recordSlaBreach, registerMetricsRoute, type Metrics } from '../web/metrics.js';
 import { checkReadiness } from '../web/readiness.js';
@@ -57,21 +59,42 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       (Math.ceil(config.outbox.batchSize / runtime.outboxConcurrency()) + 1),
     stillValid: (job) => runtime.sla.beforeSend(job, o.clock.now().getTime()),
   });
+  const imapWorker = (mailbox: (typeof config.mailboxes)[number]) =>
+    new ImapWorker({
+      mailbox,
+      pipeline: runtime.pipeline,
+      logger: o.logger,
+      clock: o.clock,
+      // On a terminal a first sync shows a bar; under systemd the IMAP_BATCH lines carry `remaining`.
+      ...(process.stderr.isTTY ? { progress: createProgress } : {}),
+    });
+  // The workers running now. On PostgreSQL several nodes share the mailboxes:
+  // a node watches only those it holds the lease of, and the map follows them.
   const imap = new Map<string, ImapWorker>();
-  for (const mailbox of config.mailboxes) {
-    if (!mailbox.imap) continue;
-    imap.set(
-      mailbox.name,
-      new ImapWorker({
-        mailbox,
-        pipeline: runtime.pipeline,
-        logger: o.logger,
-        clock: o.clock,
-        // On a terminal a first sync shows a bar; under systemd the IMAP_BATCH lines carry `remaining`.
-        ...(process.stderr.isTTY ? { progress: createProgress } : {}),
-      }),
-    );
-  }
+  const leases =
+    runtime.engine.kind === 'postgres'
+      ? new MailboxLeases({
+          store: new LeaseStore(runtime.engine),
+          node: nodeIdentity(config.cluster?.nodeName),
+          mailboxes: config.mailboxes.filter((m) => m.imap).map((m) => m.name),
+          clock: o.clock,
+          logger: o.logger,
+          leaseMs: config.cluster?.leaseMs,
+          onAcquire(name) {
+            const mailbox = runtime.config.mailboxes.find((m) => m.name === name);
+            if (!mailbox?.imap) return;
+            const worker = imapWorker(mailbox);
+            imap.set(name, worker);
+            worker.start();
+          },
+          async onRelease(name) {
+            const worker = imap.get(name);
+            imap.delete(name);
+            await worker?.stop();
+          },
+        })
+      : null;
+  if (leases === null) for (const mailbox of config.mailboxes) if (mailbox.imap) imap.set(mailbox.name, imapWorker(mailbox));
 
   const metrics = createMetrics({
     outboxCounts: () => runtime.store.outboxCounts(),
@@ -109,15 +132,23 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let web: WebServer | null = null;
   if (config.http.enabled) {
     const statusStore = runtime.statusPages;
-    const mailboxes = config.mailboxes.flatMap((m) => {
-      const worker = imap.get(m.name);
-      return worker && m.imap ? [{ name: m.name, pollIntervalMs: m.imap.pollIntervalMs, health: () => worker.health() }] : [];
-    });
+    // read at each request: with leases, the mailboxes this node watches change
+    const mailboxes = () =>
+      config.mailboxes.flatMap((m) => {
+        const worker = imap.get(m.name);
+        return worker && m.imap ? [{ name: m.name, pollIntervalMs: m.imap.pollIntervalMs, health: () => worker.health() }] : [];
+      });
     try {
       web = await startWebServer({
         runtime,
         readiness: () =>
-          checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes, clock: o.clock }),
+          checkReadiness({
+            statusStore,
+            outboxCounts: () => runtime.store.outboxCounts(),
+            mailboxes: mailboxes(),
+            clock: o.clock,
+            node: leases === null ? undefined : { name: leases.node.name, holds: leases.holding() },
+          }),
         extend: (app) => registerMetricsRoute(app, metrics),
       });
     } catch (err) {
@@ -130,9 +161,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
   outbox.start();
   sla.start();
-  for (const w of imap.values()) w.start();
+  if (leases === null) for (const w of imap.values()) w.start();
+  else await leases.start();
   o.logger.info(
-    { code: 'DAEMON_STARTED', mailboxes: config.mailboxes.map((m) => m.name), database: redactUrlPassword(config.database), pid: process.pid },
+    {
+      code: 'DAEMON_STARTED',
+      mailboxes: config.mailboxes.map((m) => m.name),
+      database: redactUrlPassword(config.database),
+      pid: process.pid,
+      ...(leases !== null && { node: leases.node.name, holds: leases.holding() }),
+    },
     'ticketd started',
   );
 
@@ -164,6 +202,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         o.logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: finishing the messages in hand');
         await web?.close();
         await inbound?.close();
+        // hands the mailboxes over at once rather than after the lease runs out
+        await leases?.stop();
         await Promise.all([...imap.values()].map((w) => w.stop()));
         await sla.stop();
         // Give what is already due one last chance to go out before exiting;

@@ -63,7 +63,8 @@ export class Runtime {
   }
 
   private constructor(
-    engine: SqlEngine,
+    /** The database engine; the daemon keeps its node's mailbox leases in it. */
+    readonly engine: SqlEngine,
     config: Config,
     templates: LoadedTemplates,
     readonly logger: Logger,

@@ -8,6 +8,7 @@ import { openEngine } from '../../src/store/open-store.js';
 import { PostgresEngine } from '../../src/store/postgres-engine.js';
 import { SqliteEngine } from '../../src/store/sqlite-engine.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
+import { startTicketdEnv } from '../harness/ticketd-env.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ticketd-pgconfig-'));
 
@@ -79,5 +80,32 @@ describe('a PostgreSQL database in the config', () => {
     } finally {
       await sqlite.close();
     }
+  });
+});
+
+describe('operations on a PostgreSQL database', () => {
+  let env: Awaited<ReturnType<typeof startTicketdEnv>>;
+
+  beforeAll(async () => {
+    env = await startTicketdEnv({ database: 'postgres' });
+  });
+
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  it('doctor checks the connection and the schema version without showing the password; backup points to PostgreSQL\'s tools', async () => {
+    const migrate = await env.cli(['migrate']);
+    expect(migrate.code, migrate.stderr).toBe(0);
+    const doctor = await env.cli(['doctor']);
+    const line = doctor.stdout.split('\n').find((l) => l.includes('database:'))!;
+    expect(line).toMatch(/^OK\s+database: postgres:\/\/postgres:\[redacted\]@127\.0\.0\.1:\d+\/\w+: schema version \d+, writable, 0 ticket\(s\), 0 live node\(s\)$/);
+    const password = new URL(env.database).password;
+    expect(doctor.stdout + doctor.stderr).not.toContain(password);
+
+    const backup = await env.cli(['backup', join(env.dir, 'copy')]);
+    expect(backup.code).not.toBe(0);
+    expect(backup.stderr).toMatch(/PostgreSQL, which is backed up with its own tools: pg_dump/);
+    expect(backup.stderr).not.toContain(password);
   });
 });

@@ -44,6 +44,7 @@ export interface Daemon {
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const runtime = await Runtime.open(loadConfig(o.configPath), o.logger, o.clock);
   const config = runtime.config;
+  const node = nodeIdentity(config.cluster?.nodeName);
   const outbox = new OutboxWorker({
     store: runtime.store,
     mailerFor: (m) => runtime.mailerFor(m),
@@ -58,6 +59,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       Math.max(...config.mailboxes.map((m) => runtime.mailerTimeout(m.name))) *
       (Math.ceil(config.outbox.batchSize / runtime.outboxConcurrency()) + 1),
     stillValid: (job) => runtime.sla.beforeSend(job, o.clock.now().getTime()),
+    claimant: node.incarnation,
   });
   const imapWorker = (mailbox: (typeof config.mailboxes)[number]) =>
     new ImapWorker({
@@ -71,30 +73,31 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   // The workers running now. On PostgreSQL several nodes share the mailboxes:
   // a node watches only those it holds the lease of, and the map follows them.
   const imap = new Map<string, ImapWorker>();
-  const leases =
-    runtime.engine.kind === 'postgres'
-      ? new MailboxLeases({
-          store: new LeaseStore(runtime.engine),
-          node: nodeIdentity(config.cluster?.nodeName),
-          mailboxes: config.mailboxes.filter((m) => m.imap).map((m) => m.name),
-          clock: o.clock,
-          logger: o.logger,
-          leaseMs: config.cluster?.leaseMs,
-          onAcquire(name) {
-            const mailbox = runtime.config.mailboxes.find((m) => m.name === name);
-            if (!mailbox?.imap) return;
-            const worker = imapWorker(mailbox);
-            imap.set(name, worker);
-            worker.start();
-          },
-          async onRelease(name) {
-            const worker = imap.get(name);
-            imap.delete(name);
-            await worker?.stop();
-          },
-        })
-      : null;
-  if (leases === null) for (const mailbox of config.mailboxes) if (mailbox.imap) imap.set(mailbox.name, imapWorker(mailbox));
+  const clustered = runtime.engine.kind === 'postgres';
+  // Every node beats, so its outbox claims live only as long as it does (a
+  // restarted node sends what its killed predecessor had claimed at once);
+  // only on PostgreSQL do the nodes also lease the mailboxes among them.
+  const leases = new MailboxLeases({
+    store: new LeaseStore(runtime.engine),
+    node,
+    mailboxes: clustered ? config.mailboxes.filter((m) => m.imap).map((m) => m.name) : [],
+    clock: o.clock,
+    logger: o.logger,
+    leaseMs: config.cluster?.leaseMs,
+    onAcquire(name) {
+      const mailbox = runtime.config.mailboxes.find((m) => m.name === name);
+      if (!mailbox?.imap) return;
+      const worker = imapWorker(mailbox);
+      imap.set(name, worker);
+      worker.start();
+    },
+    async onRelease(name) {
+      const worker = imap.get(name);
+      imap.delete(name);
+      await worker?.stop();
+    },
+  });
+  if (!clustered) for (const mailbox of config.mailboxes) if (mailbox.imap) imap.set(mailbox.name, imapWorker(mailbox));
 
   const metrics = createMetrics({
     outboxCounts: () => runtime.store.outboxCounts(),
@@ -147,7 +150,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
             outboxCounts: () => runtime.store.outboxCounts(),
             mailboxes: mailboxes(),
             clock: o.clock,
-            node: leases === null ? undefined : { name: leases.node.name, holds: leases.holding() },
+            node: clustered ? { name: leases.node.name, holds: leases.holding() } : undefined,
           }),
         extend: (app) => registerMetricsRoute(app, metrics),
       });
@@ -159,17 +162,18 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     }
   }
 
+  // the node's row first: a claim naming a node without one counts as dead
+  await leases.start();
   outbox.start();
   sla.start();
-  if (leases === null) for (const w of imap.values()) w.start();
-  else await leases.start();
+  if (!clustered) for (const w of imap.values()) w.start();
   o.logger.info(
     {
       code: 'DAEMON_STARTED',
       mailboxes: config.mailboxes.map((m) => m.name),
       database: redactUrlPassword(config.database),
       pid: process.pid,
-      ...(leases !== null && { node: leases.node.name, holds: leases.holding() }),
+      ...(clustered && { node: leases.node.name, holds: leases.holding() }),
     },
     'ticketd started',
   );
@@ -203,7 +207,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await web?.close();
         await inbound?.close();
         // hands the mailboxes over at once rather than after the lease runs out
-        await leases?.stop();
+        await leases.stop();
         await Promise.all([...imap.values()].map((w) => w.stop()));
         await sla.stop();
         // Give what is already due one last chance to go out before exiting;

@@ -10,8 +10,10 @@ SELECT o.id, o.message_row AS messageRow, o.mailbox, o.envelope_from AS envelope
        o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS messageId,
        m.from_addr AS fromAddr, m.to_addrs AS toAddrs, r.data AS raw
 FROM outbox o JOIN messages m ON m.id = o.message_row LEFT JOIN raw_messages r ON r.sha256 = m.raw_sha256
-WHERE o.status = 'pending' AND o.next_attempt_at <= ?
-ORDER BY o.next_attempt_at, o.id LIMIT ?
+WHERE o.status = 'pending'
+  AND (o.next_attempt_at <= @now
+       OR (o.claimed_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.incarnation = o.claimed_by AND n.expires_at > @now)))
+ORDER BY o.next_attempt_at, o.id LIMIT @limit
 FOR UPDATE OF o SKIP LOCKED;
 
 -- SKIP LOCKED as for due-outbox above.
@@ -26,7 +28,7 @@ FOR UPDATE OF o SKIP LOCKED;
 
 -- SQLite's two-argument max() is PostgreSQL's greatest().
 -- name: outbox-release
-UPDATE outbox SET next_attempt_at = ?, attempts = greatest(attempts - 1, 0) WHERE id = ? AND status = 'pending';
+UPDATE outbox SET next_attempt_at = ?, attempts = greatest(attempts - 1, 0), claimed_by = NULL WHERE id = ? AND status = 'pending';
 
 -- A parameter first seen in `IS NULL` has no type PostgreSQL can infer: cast it.
 -- name: list-outbox
@@ -38,6 +40,6 @@ WHERE CASE WHEN CAST(@id AS BIGINT) IS NOT NULL THEN o.id = @id WHEN @failed = 1
 ORDER BY o.id;
 
 -- name: outbox-requeue
-UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now, sent_at = NULL
+UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now, sent_at = NULL, claimed_by = NULL
 WHERE status = 'failed' AND (CAST(@id AS BIGINT) IS NULL OR id = @id)
 RETURNING id;

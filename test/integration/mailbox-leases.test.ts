@@ -6,6 +6,7 @@ import { fixedClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MailboxLeases, nodeIdentity } from '../../src/daemon/mailbox-leases.js';
 import { LeaseStore } from '../../src/store/lease-store.js';
+import { SqlOutboxQueue } from '../../src/store/outbox-queue.js';
 import { applyMigrations } from '../../src/store/migrate.js';
 import { PostgresEngine } from '../../src/store/postgres-engine.js';
 import type { SqlEngine } from '../../src/store/sql-engine.js';
@@ -143,6 +144,40 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     await b.stop();
     await c2.stop();
     expect(overlaps).toEqual([]);
+  });
+
+  it('an outbox claim lives as long as its node: a restarted node sends what its killed predecessor claimed at once', async () => {
+    const engine = await open();
+    engines.push(engine);
+    const sql = `
+      INSERT INTO messages (id, mailbox, direction, kind, message_id, created_at) VALUES
+        (901, 'box00', 'out', 'ack', 'q1@example.com', 0), (902, 'box00', 'out', 'ack', 'q2@example.com', 0);
+      INSERT INTO outbox (message_row, mailbox, envelope_from, envelope_to, status, next_attempt_at, created_at) VALUES
+        (901, 'box00', 'box00@example.com', '["a@example.org"]', 'pending', 0, 0),
+        (902, 'box00', 'box00@example.com', '["b@example.org"]', 'pending', 0, 0);`;
+    if (engine instanceof SqliteEngine) engine.db.exec(sql);
+    else await (engine as PostgresEngine).pool.query(sql);
+    const queue = new SqlOutboxQueue(engine);
+    const leases = new LeaseStore(engine);
+    const now = clock.now().getTime();
+    const OUTBOX_LEASE_MS = 120_000;
+
+    const first = nodeIdentity('node-q');
+    await leases.register(first, now, now + LEASE_MS);
+    const claimed = (await queue.claimOutbox(now, 10, OUTBOX_LEASE_MS, 0, first.incarnation)).map((j) => j.messageRow).sort();
+    expect(claimed).toEqual([901, 902]);
+
+    // while the claimant beats, its claim holds against every other node
+    const other = nodeIdentity('node-r');
+    await leases.register(other, now, now + LEASE_MS);
+    expect(await queue.claimOutbox(now + 1_000, 10, OUTBOX_LEASE_MS, 0, other.incarnation)).toEqual([]);
+
+    // killed and restarted under the same name: the dead run's claims are due at once, not in two minutes
+    const second = nodeIdentity('node-q');
+    await leases.register(second, now + 2_000, now + 2_000 + LEASE_MS);
+    const reclaimed = (await queue.claimOutbox(now + 2_000, 10, OUTBOX_LEASE_MS, 0, second.incarnation)).map((j) => j.messageRow).sort();
+    expect(reclaimed).toEqual([901, 902]);
+    expect(await queue.claimOutbox(now + 3_000, 10, OUTBOX_LEASE_MS, 0, other.incarnation)).toEqual([]);
   });
 
   it('a node whose name another process took lets go of every mailbox', async () => {

@@ -1,7 +1,8 @@
 // Several ticketd nodes on one PostgreSQL database, two of them killed in the
 // middle of a backlog: every message still becomes exactly one ticket, every
-// ticket gets its acknowledgement (a kill may cost at most one extra), every
-// mailbox is emptied and ends up held by the live node. Prints its figures.
+// ticket gets its acknowledgement (a kill re-sends what the killed node had
+// sent but not yet marked sent), every mailbox is emptied and ends up held by
+// the live node. Prints its figures.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ const NODES = 3;
 const MAILBOXES = 20;
 const MESSAGES = 2_000;
 const LEASE_MS = 6_000;
+const OUTBOX_BATCH = 50;
 const KILL_AT = [0.25, 0.6].map((share) => Math.round(share * MESSAGES));
 
 const mailbox = (i: number) => `box${String(i).padStart(2, '0')}`;
@@ -62,7 +64,7 @@ describe('three nodes, two killed mid-backlog', () => {
         http: { enabled: false },
         cluster: { nodeName: name, leaseMs: LEASE_MS },
         smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'ACME Support <box00@example.com>', sendTimeoutMs: 5000 },
-        outbox: { pollIntervalMs: 200, batchSize: 50 },
+        outbox: { pollIntervalMs: 200, batchSize: OUTBOX_BATCH },
         mailboxes: Array.from({ length: MAILBOXES }, (_, i) => ({
           name: mailbox(i),
           address: address(i),
@@ -123,10 +125,12 @@ describe('three nodes, two killed mid-backlog', () => {
     const perNode = running.map((n) => [...spread.values()].filter((name) => name === n.name).length);
 
     const takeovers: number[] = [];
+    const victimsHeld: number[] = [];
     const killed: Node[] = [];
     for (const [k, at] of KILL_AT.entries()) {
       await until(`${at} acknowledgements`, () => (smtp.messages.length >= at ? true : undefined));
       const victim = running[k]!;
+      victimsHeld.push([...(await holders()).values()].filter((name) => name === victim.name).length);
       victim.child.kill('SIGKILL');
       await victim.exited;
       killed.push(victim);
@@ -167,7 +171,7 @@ describe('three nodes, two killed mid-backlog', () => {
         `failover: ${NODES} nodes, ${MAILBOXES} mailboxes, ${MESSAGES} messages, lease ${LEASE_MS / 1000} s`,
         `  mailboxes per node at start: ${perNode.join(' / ')}`,
         `  killed ${killed.map((n) => n.name).join(' and ')} (SIGKILL) after ${KILL_AT.join(' and ')} acknowledgements`,
-        `  takeover after each kill: ${takeovers.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}`,
+        `  takeover after each kill: ${takeovers.map((ms, i) => `${(ms / 1000).toFixed(1)} s (${victimsHeld[i]} mailboxes)`).join(', ')}`,
         `  backlog drained in ${(drained / 1000).toFixed(1)} s (${Math.round(MESSAGES / (drained / 1000))} messages/s end to end)`,
         `  tickets ${counts!.tickets}, inbound messages ${counts!.inbound}, IMAP receipts ${counts!.receipts}`,
         `  acknowledgements ${smtp.messages.length} to ${acksPerRecipient.size} recipients, extra sends ${extraSends}`,
@@ -180,7 +184,10 @@ describe('three nodes, two killed mid-backlog', () => {
     expect(acksPerRecipient.size).toBe(MESSAGES);
     // a kill in the middle of an SMTP transaction can make the server see the same mail again
     expect([...acksPerRecipient.values()].every((ids) => ids.size === 1)).toBe(true);
-    expect(extraSends).toBeLessThanOrEqual(killed.length);
+    // At least once: a killed node's sends whose sent mark was not committed
+    // yet go out again from the node that reclaims them, at most one outbox
+    // claim (batchSize) per kill. The figure is printed above.
+    expect(extraSends).toBeLessThanOrEqual(killed.length * OUTBOX_BATCH);
     expect(left).toBe(0);
     expect(finalHolders.size).toBe(MAILBOXES);
     expect(new Set(finalHolders.values())).toEqual(new Set([running[2]!.name]));

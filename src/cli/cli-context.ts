@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
-import BetterSqlite3 from 'better-sqlite3';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load-config.js';
 import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
 import { Runtime, type RuntimeOptions } from '../daemon/runtime.js';
-import { latestMigrationVersion, MigrationPendingError } from '../store/migrate.js';
+import { MigrationPendingError } from '../store/migrate.js';
+import { existingSchema } from '../store/open-store.js';
 import { parseReference } from '../thread/reference.js';
 import { UsageError } from './output.js';
 
@@ -34,7 +33,7 @@ export function cliContext(program: Command): CliContext {
  */
 export async function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Promise<Runtime> {
   const config = loadConfig(configPath);
-  refusePendingMigrations(config.database);
+  await refusePendingMigrations(config.database);
   return Runtime.open(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
 }
 
@@ -43,22 +42,11 @@ export async function openCliRuntime(configPath: string, opts: RuntimeOptions = 
  * or version 0: nothing in it yet) is still set up by whichever command opens
  * it first, so the first `ingest` an MTA runs after installation takes its mail.
  */
-function refusePendingMigrations(database: string): void {
-  if (!existsSync(database)) return;
-  let version: number;
-  try {
-    const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
-    try {
-      version = db.pragma('user_version', { simple: true }) as number;
-    } finally {
-      db.close();
-    }
-  } catch {
-    // Opening the store reports what is wrong with the file.
-    return;
+async function refusePendingMigrations(database: string): Promise<void> {
+  const schema = await existingSchema(database);
+  if (schema !== null && schema.version > 0 && schema.version < schema.latest) {
+    throw new MigrationPendingError(database, schema.version, schema.latest);
   }
-  const latest = latestMigrationVersion();
-  if (version > 0 && version < latest) throw new MigrationPendingError(database, version, latest);
 }
 
 /** Runs `fn` with a runtime and always closes it. */

@@ -1,10 +1,10 @@
 -- Named queries of the SLA engine (src/sla/sla-store.ts).
 
 -- name: sla-state
-SELECT ticket_id AS ticketId, policy, running_since AS runningSince,
-       fr_target_ms AS frTargetMs, fr_used_ms AS frUsedMs, fr_met_at AS frMetAt, fr_due_at AS frDueAt,
-       res_target_ms AS resTargetMs, res_used_ms AS resUsedMs, res_met_at AS resMetAt, res_due_at AS resDueAt,
-       res_cycle AS resCycle, res_started_at AS resStartedAt, next_due AS nextDue
+SELECT ticket_id AS "ticketId", policy, running_since AS "runningSince",
+       fr_target_ms AS "frTargetMs", fr_used_ms AS "frUsedMs", fr_met_at AS "frMetAt", fr_due_at AS "frDueAt",
+       res_target_ms AS "resTargetMs", res_used_ms AS "resUsedMs", res_met_at AS "resMetAt", res_due_at AS "resDueAt",
+       res_cycle AS "resCycle", res_started_at AS "resStartedAt", next_due AS "nextDue"
 FROM ticket_sla WHERE ticket_id = ?;
 
 -- name: sla-save
@@ -26,7 +26,7 @@ DELETE FROM ticket_sla WHERE ticket_id = ?;
 UPDATE ticket_sla SET next_due = @nextDue, updated_at = @now WHERE ticket_id = @ticketId;
 
 -- name: sla-due
-SELECT ticket_id AS ticketId FROM ticket_sla
+SELECT ticket_id AS "ticketId" FROM ticket_sla
 WHERE next_due IS NOT NULL AND next_due <= @now
 ORDER BY next_due LIMIT @limit;
 
@@ -34,7 +34,7 @@ ORDER BY next_due LIMIT @limit;
 SELECT min(next_due) AS due FROM ticket_sla WHERE next_due IS NOT NULL;
 
 -- name: sla-records
-SELECT kind, target, cycle, threshold, outcome, reason, created_at AS createdAt
+SELECT kind, target, cycle, threshold, outcome, reason, created_at AS "createdAt"
 FROM sla_notices WHERE ticket_id = ? ORDER BY id;
 
 -- name: sla-insert-record
@@ -70,13 +70,13 @@ SELECT res_used_ms AS ms FROM ticket_sla WHERE policy = @policy AND res_met_at >
 ORDER BY res_used_ms LIMIT @take OFFSET @skip;
 
 -- name: sla-live-tickets
-SELECT s.ticket_id AS ticketId FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id
+SELECT s.ticket_id AS "ticketId" FROM ticket_sla s JOIN tickets t ON t.id = s.ticket_id
 WHERE t.status IN ('open', 'pending', 'on-hold')
 ORDER BY s.next_due IS NULL, s.next_due, s.ticket_id;
 
 -- The threshold a queued mail was sent for, checked again just before sending.
 -- name: sla-record-by-message
-SELECT ticket_id AS ticketId, kind, target, cycle, threshold, outcome
+SELECT ticket_id AS "ticketId", kind, target, cycle, threshold, outcome
 FROM sla_notices WHERE message_row = ?;
 
 -- name: sla-withdraw-outbox

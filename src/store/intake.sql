@@ -10,7 +10,7 @@ ON CONFLICT (sha256) DO NOTHING;
 -- not a new one. Across mailboxes the sender must match too, so two senders'
 -- clashing Message-IDs cannot swallow each other's mail.
 -- name: inbound-by-message-id
-SELECT id, mailbox, ticket_id AS ticketId FROM messages
+SELECT id, mailbox, ticket_id AS "ticketId" FROM messages
 WHERE direction = 'in' AND message_id = @messageId AND (mailbox = @mailbox OR from_addr = @from)
 ORDER BY mailbox = @mailbox DESC, id LIMIT 1;
 
@@ -28,7 +28,7 @@ SELECT 1 FROM suppressions WHERE address = ?;
 
 -- Who an outgoing message of ours went to: its To header and its envelope.
 -- name: outbound-recipients
-SELECT m.to_addrs AS toAddrs, o.envelope_to AS envelopeTo
+SELECT m.to_addrs AS "toAddrs", o.envelope_to AS "envelopeTo"
 FROM messages m LEFT JOIN outbox o ON o.message_row = m.id
 WHERE m.direction = 'out' AND m.message_id = ?;
 

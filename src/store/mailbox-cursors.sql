@@ -1,12 +1,13 @@
 -- Named queries of the IMAP cursors, receipts and reads (mailbox-cursors.ts).
 
 -- name: get-cursor
-SELECT uid_validity AS uidValidity, last_uid AS lastUid FROM mailbox_cursors WHERE mailbox = ?;
+SELECT uid_validity AS "uidValidity", last_uid AS "lastUid" FROM mailbox_cursors WHERE mailbox = ?;
 
 -- name: upsert-cursor
 INSERT INTO mailbox_cursors (mailbox, uid_validity, last_uid, updated_at) VALUES (@mailbox, @uidValidity, @lastUid, @now)
 ON CONFLICT (mailbox) DO UPDATE SET
-  last_uid = CASE WHEN excluded.uid_validity = uid_validity THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+  last_uid = CASE WHEN excluded.uid_validity = mailbox_cursors.uid_validity AND mailbox_cursors.last_uid > excluded.last_uid
+                  THEN mailbox_cursors.last_uid ELSE excluded.last_uid END,
   uid_validity = excluded.uid_validity,
   updated_at = excluded.updated_at;
 
@@ -29,4 +30,5 @@ ON CONFLICT (mailbox) DO UPDATE SET watched_since = excluded.watched_since;
 
 -- name: mark-read
 INSERT INTO mailbox_reads (mailbox, read_at) VALUES (?, ?)
-ON CONFLICT (mailbox) DO UPDATE SET read_at = max(coalesce(read_at, 0), excluded.read_at);
+ON CONFLICT (mailbox) DO UPDATE SET
+  read_at = CASE WHEN mailbox_reads.read_at > excluded.read_at THEN mailbox_reads.read_at ELSE excluded.read_at END;

@@ -1,6 +1,8 @@
 // Which engine a `database` setting names, opened and brought to the
 // current schema. A file path is the embedded SQLite database.
 
+import { existsSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { isPostgresUrl } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { applyMigrations, latestMigrationVersion, migrationsDir } from './migrate.js';
@@ -65,4 +67,25 @@ export async function openStore(database: string, parts: StoreParts, opts: OpenO
 /** Migrations the database still lacks; 0 for one at (or beyond) the latest version. */
 export async function pendingMigrations(engine: SqlEngine): Promise<number> {
   return Math.max(0, latestMigrationVersion(migrationsDir(engine.kind)) - (await engine.schemaVersion()));
+}
+
+/**
+ * The schema version of the database `database` names, read without creating
+ * or changing anything, and the version this ticketd's migrations lead to;
+ * null when there is no database yet, or it cannot be read (opening it then
+ * reports why).
+ */
+export async function existingSchema(database: string): Promise<{ version: number; latest: number } | null> {
+  // PostgreSQL's version needs a connection with the configured password: opening the store reads it
+  if (isPostgresUrl(database) || !existsSync(database)) return null;
+  try {
+    const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
+    try {
+      return { version: db.pragma('user_version', { simple: true }) as number, latest: latestMigrationVersion(migrationsDir('sqlite')) };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
 }

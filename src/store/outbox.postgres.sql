@@ -26,10 +26,6 @@ WHERE o.status = 'pending' AND o.attempts = 0 AND o.next_attempt_at <= ?
 ORDER BY o.id DESC LIMIT ?
 FOR UPDATE OF o SKIP LOCKED;
 
--- SQLite's two-argument max() is PostgreSQL's greatest().
--- name: outbox-release
-UPDATE outbox SET next_attempt_at = ?, attempts = greatest(attempts - 1, 0), claimed_by = NULL WHERE id = ? AND status = 'pending';
-
 -- A parameter first seen in `IS NULL` has no type PostgreSQL can infer: cast it.
 -- name: list-outbox
 SELECT o.id, o.mailbox, m.kind, o.envelope_to AS envelopeTo, m.subject, o.status, o.attempts,

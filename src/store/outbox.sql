@@ -9,9 +9,9 @@ VALUES (?, ?, ?, ?, 'pending', ?, ?);
 -- A row claimed by a node whose heartbeat is gone (killed, or restarted
 -- under a new incarnation) is due at once, not when its lease runs out.
 -- name: due-outbox
-SELECT o.id, o.message_row AS messageRow, o.mailbox, o.envelope_from AS envelopeFrom, o.envelope_to AS envelopeTo,
-       o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS messageId,
-       m.from_addr AS fromAddr, m.to_addrs AS toAddrs, r.data AS raw
+SELECT o.id, o.message_row AS "messageRow", o.mailbox, o.envelope_from AS "envelopeFrom", o.envelope_to AS "envelopeTo",
+       o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS "messageId",
+       m.from_addr AS "fromAddr", m.to_addrs AS "toAddrs", r.data AS raw
 FROM outbox o JOIN messages m ON m.id = o.message_row LEFT JOIN raw_messages r ON r.sha256 = m.raw_sha256
 WHERE o.status = 'pending'
   AND (o.next_attempt_at <= @now
@@ -28,7 +28,7 @@ UPDATE messages SET raw_sha256 = ? WHERE id = ?;
 
 -- A claimed row given back unsent (the worker is stopping): due again now, the attempt not counted.
 -- name: outbox-release
-UPDATE outbox SET next_attempt_at = ?, attempts = max(attempts - 1, 0), claimed_by = NULL WHERE id = ? AND status = 'pending';
+UPDATE outbox SET next_attempt_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, claimed_by = NULL WHERE id = ? AND status = 'pending';
 
 -- name: outbox-sent
 UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?;
@@ -44,8 +44,8 @@ SELECT status, count(*) AS n FROM outbox GROUP BY status;
 
 -- Rows not sent yet (pending and failed), or only the failed ones, or one row.
 -- name: list-outbox
-SELECT o.id, o.mailbox, m.kind, o.envelope_to AS envelopeTo, m.subject, o.status, o.attempts,
-       o.next_attempt_at AS nextAttemptAt, o.last_error AS lastError, o.created_at AS createdAt, o.sent_at AS sentAt,
+SELECT o.id, o.mailbox, m.kind, o.envelope_to AS "envelopeTo", m.subject, o.status, o.attempts,
+       o.next_attempt_at AS "nextAttemptAt", o.last_error AS "lastError", o.created_at AS "createdAt", o.sent_at AS "sentAt",
        t.ref
 FROM outbox o JOIN messages m ON m.id = o.message_row LEFT JOIN tickets t ON t.id = m.ticket_id
 WHERE CASE WHEN @id IS NOT NULL THEN o.id = @id WHEN @failed = 1 THEN o.status = 'failed' ELSE o.status IN ('pending', 'failed') END
@@ -60,9 +60,9 @@ RETURNING id;
 -- The newest rows never tried yet (fresh acknowledgements, agent replies):
 -- they jump a backlog of older ones for part of each claim.
 -- name: due-outbox-fresh
-SELECT o.id, o.message_row AS messageRow, o.mailbox, o.envelope_from AS envelopeFrom, o.envelope_to AS envelopeTo,
-       o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS messageId,
-       m.from_addr AS fromAddr, m.to_addrs AS toAddrs, r.data AS raw
+SELECT o.id, o.message_row AS "messageRow", o.mailbox, o.envelope_from AS "envelopeFrom", o.envelope_to AS "envelopeTo",
+       o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS "messageId",
+       m.from_addr AS "fromAddr", m.to_addrs AS "toAddrs", r.data AS raw
 FROM outbox o JOIN messages m ON m.id = o.message_row LEFT JOIN raw_messages r ON r.sha256 = m.raw_sha256
 WHERE o.status = 'pending' AND o.attempts = 0 AND o.next_attempt_at <= ?
 ORDER BY o.id DESC LIMIT ?;

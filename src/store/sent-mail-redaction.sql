@@ -3,12 +3,12 @@
 -- copy of the database cannot produce a working link.
 
 -- name: sent-mail-for-redaction
-SELECT m.id, m.ticket_id AS ticketId, m.body_text AS text, m.body_html AS html, m.raw_sha256 AS rawSha
+SELECT m.id, m.ticket_id AS "ticketId", m.body_text AS text, m.body_html AS html, m.raw_sha256 AS "rawSha"
 FROM outbox o JOIN messages m ON m.id = o.message_row
 WHERE o.id = ?;
 
 -- name: ticket-token-hashes
-SELECT token_hash AS tokenHash FROM status_tokens WHERE ticket_id = ?;
+SELECT token_hash AS "tokenHash" FROM status_tokens WHERE ticket_id = ?;
 
 -- name: redact-sent-mail
 UPDATE messages SET body_text = @text, body_html = @html, raw_sha256 = NULL WHERE id = @id;

@@ -6,8 +6,15 @@
 // Named queries live in `.sql` files (`-- name: x` blocks) with `@name`
 // parameters, in the SQL both engines understand (RETURNING, ON CONFLICT ...
 // DO UPDATE/NOTHING); an engine may override a name with its own dialect
-// where they differ. Every name is checked when the engine opens, so a
-// mistyped name fails at start, not on the first message that needs it.
+// where they differ (`x.sqlite.sql`, `x.postgres.sql`; see named-queries.ts).
+// Every query is prepared when the engine opens at the current schema
+// (checkQueries), and a test checks that every name the code calls is
+// defined for every engine, so a mistake fails at start or in CI, not on
+// the first message that needs it.
+//
+// What the rules expect of a row: the column names the SQL gives (aliases
+// in camelCase, quoted so PostgreSQL keeps their case), integers (counts, ids, epoch
+// milliseconds) as JavaScript numbers, flags as 0 or 1, blobs as Buffers.
 
 /** Named parameters (`@name` in the SQL) or positional ones, in order. */
 export type SqlParams = Readonly<Record<string, unknown>> | readonly unknown[];

@@ -5,14 +5,14 @@
 SELECT id FROM tickets WHERE ref = ?;
 
 -- name: ticket-by-id
-SELECT id, ref, mailbox, status, subject, requester, requester_name AS requesterName, reply_to AS replyTo,
-       language, priority, on_hold_reason AS onHoldReason, team, linked_to AS linkedTo, created_at AS createdAt,
-       updated_at AS updatedAt, first_response_at AS firstResponseAt, resolved_at AS resolvedAt, closed_at AS closedAt,
-       ack_to AS ackTo
+SELECT id, ref, mailbox, status, subject, requester, requester_name AS "requesterName", reply_to AS "replyTo",
+       language, priority, on_hold_reason AS "onHoldReason", team, linked_to AS "linkedTo", created_at AS "createdAt",
+       updated_at AS "updatedAt", first_response_at AS "firstResponseAt", resolved_at AS "resolvedAt", closed_at AS "closedAt",
+       ack_to AS "ackTo"
 FROM tickets WHERE id = ?;
 
 -- name: ticket-auto-reply
-SELECT flag, ack_to AS ackTo, ack_withheld AS ackWithheld FROM tickets WHERE id = ?;
+SELECT flag, ack_to AS "ackTo", ack_withheld AS "ackWithheld" FROM tickets WHERE id = ?;
 
 -- name: update-ticket-status
 UPDATE tickets SET status = @status, updated_at = @now,
@@ -51,15 +51,15 @@ SELECT nonce FROM status_tokens WHERE ticket_id = ? AND recipient = ? AND revoke
 INSERT INTO status_tokens (ticket_id, recipient, nonce, token_hash, created_at) VALUES (?, ?, ?, ?, ?);
 
 -- name: list-tickets
-SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.team, t.created_at AS createdAt,
-       (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS messageCount,
-       (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo
+SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.team, t.created_at AS "createdAt",
+       (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS "messageCount",
+       (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS "linkedTo"
 FROM tickets t
 WHERE (@status IS NULL OR t.status = @status) AND (@mailbox IS NULL OR t.mailbox = @mailbox) AND (@id IS NULL OR t.id = @id)
 ORDER BY t.id;
 
 -- name: ticket-messages
-SELECT id, direction, kind, from_addr AS "from", to_addrs AS "to", subject, message_id AS messageId,
+SELECT id, direction, kind, from_addr AS "from", to_addrs AS "to", subject, message_id AS "messageId",
        coalesce(sent_date, created_at) AS date, body_text AS text, public
 FROM messages WHERE ticket_id = ? ORDER BY id;
 
@@ -69,5 +69,5 @@ SELECT type, public, detail, created_at AS at FROM events WHERE ticket_id = ? OR
 -- Staff warnings are not part of the customer's conversation, so their
 -- Message-IDs stay out of what we send the customer.
 -- name: thread-message-ids
-SELECT message_id AS messageId FROM messages
+SELECT message_id AS "messageId" FROM messages
 WHERE ticket_id = ? AND public = 1 AND kind NOT IN ('bounce', 'out-of-office') ORDER BY id DESC LIMIT 20;

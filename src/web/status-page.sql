@@ -1,7 +1,7 @@
 -- Named queries of the customer status page (src/web/status-page-store.ts).
 
 -- name: status-link-by-hash
-SELECT s.ticket_id AS ticketId, s.token_hash AS tokenHash, s.revoked_at AS revokedAt, t.closed_at AS closedAt
+SELECT s.ticket_id AS "ticketId", s.token_hash AS "tokenHash", s.revoked_at AS "revokedAt", t.closed_at AS "closedAt"
 FROM status_tokens s JOIN tickets t ON t.id = s.ticket_id
 WHERE s.token_hash = ?;
 
@@ -18,23 +18,6 @@ ORDER BY id;
 SELECT id, type, created_at AS at
 FROM events
 WHERE ticket_id = ? AND public = 1 AND type IN ('received', 'acknowledged', 'status', 'reopened', 'handoff')
-ORDER BY id;
-
--- The messages of one page of the history (ids as a JSON array), each text
--- read only up to a bound so a long history never loads all of its bodies.
--- name: status-page-messages
-SELECT id, direction, kind, from_addr AS "from", substr(body_text, 1, @maxChars) AS text,
-       length(body_text) > @maxChars AS truncated, attachments, created_at AS at
-FROM messages
-WHERE ticket_id = @ticketId AND public = 1 AND kind IN ('request', 'reply', 'agent-reply')
-  AND id IN (SELECT value FROM json_each(@ids))
-ORDER BY id;
-
--- name: status-page-events
-SELECT id, type, detail, created_at AS at
-FROM events
-WHERE ticket_id = @ticketId AND public = 1 AND type IN ('received', 'acknowledged', 'status', 'reopened', 'handoff')
-  AND id IN (SELECT value FROM json_each(@ids))
 ORDER BY id;
 
 -- name: revoke-status-links

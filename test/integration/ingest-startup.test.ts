@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUERY_DIRS } from '../../src/store/named-queries.js';
 import { freePort } from '../harness/free-port.js';
 import { customerMail, startTicketdEnv, type TicketdEnv } from '../harness/ticketd-env.js';
 
@@ -74,9 +75,9 @@ describe('ticketd ingest loads only what it uses', () => {
     try {
       cpSync(join(ROOT, 'dist', 'src'), join(pkg, 'dist', 'src'), { recursive: true });
       for (const dir of ['templates', 'migrations']) cpSync(join(ROOT, dir), join(pkg, dir), { recursive: true });
-      mkdirSync(join(pkg, 'src', 'store'), { recursive: true });
-      for (const f of readdirSync(join(ROOT, 'src', 'store')).filter((f) => f.endsWith('.sql'))) {
-        copyFileSync(join(ROOT, 'src', 'store', f), join(pkg, 'src', 'store', f));
+      for (const dir of QUERY_DIRS) {
+        mkdirSync(join(pkg, dir), { recursive: true });
+        for (const f of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.sql'))) copyFileSync(join(ROOT, dir, f), join(pkg, dir, f));
       }
       copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
       symlinkSync(realpathSync(join(ROOT, 'node_modules')), join(pkg, 'node_modules'));

@@ -317,8 +317,8 @@ describe('several nodes claiming from one database', () => {
   it('claims from several nodes at once lease every outbox row to exactly one of them', async () => {
     const claim = (node: PostgresEngine) =>
       node.transaction(async (tx) => {
-        const rows = await tx.all<{ id: number }>('due-outbox', [1, 2]);
-        for (const r of rows) await tx.run('lease-outbox', [60_000, r.id]);
+        const rows = await tx.all<{ id: number }>('due-outbox', { now: 1, limit: 2 });
+        for (const r of rows) await tx.run('lease-outbox', { until: 60_000, claimant: null, id: r.id });
         return rows.map((r) => r.id);
       });
     const claims = await Promise.all([claim(nodes[0]!), claim(nodes[1]!), claim(nodes[0]!), claim(nodes[1]!)]);

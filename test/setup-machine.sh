@@ -8,7 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # fonts-noto-color-emoji: customers write emoji; without the font the screenshots show empty boxes.
 # cyrus-common (master, ctl_cyrusdb) and sasl2-bin (saslpasswd2) coexist with Dovecot; the
 # cyrus-imapd package itself conflicts with dovecot-imapd and is unpacked instead (install_cyrus_imapd).
-readonly PACKAGES=(dovecot-imapd chromium systemd fonts-noto-color-emoji cyrus-common sasl2-bin)
+# postgresql: test/harness/postgres.ts runs its initdb and postgres on a private cluster per test file.
+readonly PACKAGES=(dovecot-imapd chromium systemd fonts-noto-color-emoji cyrus-common sasl2-bin postgresql)
 
 # Where the imapd and idled binaries of cyrus-imapd are unpacked; test/harness/cyrus.ts runs them from here.
 readonly CYRUS_IMAPD_ROOT=${TICKETD_CYRUS_IMAPD_ROOT:-/var/cache/ticketd-test/cyrus-imapd}
@@ -92,8 +93,9 @@ check_tools() {
     "$CYRUS_IMAPD_ROOT/usr/lib/cyrus/bin/imapd" "$CYRUS_IMAPD_ROOT/usr/lib/cyrus/bin/idled"; do
     [[ -x $path ]] || die "$path is missing after installing ${PACKAGES[*]}"
   done
-  # Dovecot refuses to run its login and internal processes as root
-  for user in dovenull dovecot mail cyrus; do
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "no /usr/lib/postgresql/*/bin/initdb after installing ${PACKAGES[*]}"
+  # Dovecot refuses to run its login and internal processes as root; PostgreSQL refuses root altogether
+  for user in dovenull dovecot mail cyrus postgres; do
     id "$user" >/dev/null 2>&1 || die "system user '$user' is missing (normally created by the dovecot-core and cyrus-common packages)"
   done
 }

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { inspect } from 'node:util';
 import type { z } from 'zod';
 import { packageRoot } from './package-root.js';
-import { configSchema } from './schema.js';
+import { configSchema, isPostgresUrl } from './schema.js';
 import { CREDENTIAL_PREFIX, redactConfig, unreadablePassFiles } from './secrets.js';
 
 export const CONFIG_INVALID = 'TICKETD_CONFIG_INVALID';
@@ -100,11 +100,13 @@ function resolvePaths(parsed: ParsedConfig, baseDir: string): Config {
     ...(s.auth !== undefined && { auth: secretFile(s.auth) }),
   });
 
-  const database = path(parsed.database);
-  const { inbound, ...rest } = parsed;
+  // a PostgreSQL URL is not a path; the schema requires dataDir with one
+  const database = isPostgresUrl(parsed.database) ? parsed.database : path(parsed.database);
+  const { inbound, postgres, ...rest } = parsed;
   return {
     ...rest,
     database,
+    ...(postgres !== undefined && { postgres: secretFile(postgres) }),
     dataDir: parsed.dataDir === undefined ? dirname(database) : path(parsed.dataDir),
     templatesDir: parsed.templatesDir === undefined ? join(packageRoot(), 'templates') : path(parsed.templatesDir),
     // The schema already rejected a missing mailbox when there is more than one.

@@ -39,6 +39,14 @@ export function inboundLimits(inbound: Partial<InboundLimits> & { maxMessageByte
   };
 }
 
+/** True for a `database` that chooses PostgreSQL: a `postgres://` or `postgresql://` URL. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
+}
+
+/** Mailbox leases run out this long after a node's last heartbeat; see daemon/mailbox-leases.ts. */
+export const DEFAULT_LEASE_MS = 15_000;
+
 /** The calendar name that needs no entry under `calendars`: every hour counts. */
 export const ROUND_THE_CLOCK = '24x7';
 
@@ -343,9 +351,28 @@ const DEFAULT_RETRY_SCHEDULE = ['1m', '5m', '15m', '1h', '2h', '4h', '8h', '12h'
 
 export const configSchema = z
   .strictObject({
+    /** A SQLite file, or a `postgres://` URL for a database several nodes share. */
     database: text().default('./data/ticketd.sqlite'),
-    /** Defaults to the directory of `database`. */
+    /** Defaults to the directory of `database`; required with PostgreSQL. */
     dataDir: text().optional(),
+    /** Only with a PostgreSQL `database`. */
+    postgres: z
+      .strictObject({
+        /** The password when the URL has none: a file, or `credential:NAME` for a systemd credential. */
+        passFile: text().optional(),
+        /** Connections each node keeps open at most. */
+        poolSize: positiveInt().default(10),
+      })
+      .optional(),
+    /** Unset: the host name and DEFAULT_LEASE_MS. */
+    cluster: z
+      .strictObject({
+        /** Unique among the nodes sharing a database; defaults to the host name. */
+        nodeName: text().optional(),
+        /** A dead node's mailboxes pass to the others about this long after its last heartbeat. */
+        leaseMs: intBetween(1_000, 300_000).optional(),
+      })
+      .optional(),
     publicUrl: z
       .string()
       .refine(isHttpUrl, { error: 'must be an absolute http(s) URL' })
@@ -434,6 +461,13 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
     );
   const report = (path: PropertyKey[], message: string) =>
     ctx.addIssue({ code: 'custom', path, message, input: undefined });
+
+  if (trusted(['database']) && isPostgresUrl(cfg.database)) {
+    // attachments and the status-link key are files: every node needs the same ones
+    if (cfg.dataDir === undefined) report(['dataDir'], 'is required when database is a PostgreSQL URL (a folder every node shares)');
+  } else if (trusted(['database']) && cfg.postgres !== undefined) {
+    report(['postgres'], 'only applies when database is a postgres:// URL');
+  }
 
   const mailboxes = trusted(['mailboxes']) ? cfg.mailboxes : [];
   const namesTrusted = mailboxes.every((_, i) => trusted(['mailboxes', i, 'name']));

@@ -111,9 +111,26 @@ function redact(value: unknown): unknown {
   return Object.fromEntries(
     Object.entries(value).map(([key, inner]) => [
       key,
-      (key === 'pass' || /^access_?token$/i.test(key)) && inner !== undefined ? REDACTED : redact(inner),
+      (key === 'pass' || /^access_?token$/i.test(key)) && inner !== undefined
+        ? REDACTED
+        : key === 'database' && typeof inner === 'string'
+          ? redactUrlPassword(inner)
+          : redact(inner),
     ]),
   );
+}
+
+/** A database URL as it may be shown or logged: its password (if any) replaced. */
+export function redactUrlPassword(database: string): string {
+  let url: URL;
+  try {
+    url = new URL(database);
+  } catch {
+    return database;
+  }
+  if (url.password === '') return database;
+  url.password = 'x';
+  return url.toString().replace(/:x@/, `:${REDACTED}@`);
 }
 
 interface AuthRefs {

@@ -138,6 +138,13 @@ export const LOG_EVENTS: readonly LogEvent[] = [
   { code: 'SLA_CHANGE_ERROR', levels: ['error'], meaning: 'recomputing deadlines on a change to a ticket failed' },
   { code: 'SLA_SCHEDULER_ERROR', levels: ['error'], meaning: 'the SLA scheduler loop failed' },
   { code: 'WEB_LISTENING', levels: ['info'], meaning: 'the status page server listens' },
+  { code: 'PG_CONNECTION_LOST', levels: ['warn'], meaning: 'a pooled PostgreSQL connection failed while idle (the server restarted, the network dropped it); the pool opens a new one' },
+  { code: 'MAILBOX_LEASE_TAKEN', levels: ['info'], meaning: "PostgreSQL: this node (`node`) took a mailbox's lease and started watching it" },
+  { code: 'MAILBOX_LEASE_RELEASED', levels: ['info'], meaning: 'PostgreSQL: this node stopped watching a mailbox (`handedOver`: given back to another node rather than lost)' },
+  { code: 'NODE_HEARTBEAT_FAILED', levels: ['warn'], meaning: 'the node could not renew its heartbeat (and, on PostgreSQL, its mailbox leases) (`err`); retried every third of `cluster.leaseMs`; its outbox claims lapse with it' },
+  { code: 'NODE_LEASES_EXPIRING', levels: ['error'], meaning: 'PostgreSQL: no renewal for most of a lease; the node stopped watching every mailbox before another could take them' },
+  { code: 'NODE_PREDECESSOR_REPLACED', levels: ['warn'], meaning: 'the node name was still alive under another run at start: a crashed predecessor (harmless) or a second process with the same `cluster.nodeName` (fix the config)' },
+  { code: 'NODE_NAME_TAKEN', levels: ['error'], meaning: "another process took over this node's name; this one let go of every mailbox" },
   {
     code: 'WEB_LOOKUPS_RATE_LIMITED',
     levels: ['warn'],
@@ -174,6 +181,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   { code: 'TICKETD_BACKUP_TARGET_EXISTS', meaning: '`ticketd backup FILE`: FILE exists and `--force` was not given' },
   { code: 'TICKETD_BACKUP_SOURCE_MISSING', meaning: '`ticketd backup`: the database file does not exist' },
   { code: 'TICKETD_BACKUP_CORRUPT', meaning: '`ticketd backup`: the copy failed `integrity_check` and was removed' },
+  { code: 'TICKETD_BACKUP_POSTGRES', meaning: '`ticketd backup` on a PostgreSQL database: back it up with `pg_dump` or `pg_basebackup` instead' },
   { code: 'TICKETD_PACKAGE_ROOT_NOT_FOUND', meaning: "ticketd cannot find its own package folder (templates, migrations): a broken install" },
   { code: 'SEND_DEADLINE', meaning: 'recorded on an outbox row: the SMTP server did not answer within `smtp.sendTimeoutMs`' },
   {

@@ -1,11 +1,13 @@
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { isPostgresUrl } from '../config/schema.js';
 import BetterSqlite3 from 'better-sqlite3';
 import { createPrivateFileSync } from '../core/private-files.js';
 
 export const BACKUP_TARGET_EXISTS = 'TICKETD_BACKUP_TARGET_EXISTS';
 export const BACKUP_SOURCE_MISSING = 'TICKETD_BACKUP_SOURCE_MISSING';
 export const BACKUP_CORRUPT = 'TICKETD_BACKUP_CORRUPT';
+export const BACKUP_POSTGRES = 'TICKETD_BACKUP_POSTGRES';
 
 export class BackupError extends Error {
   constructor(
@@ -31,6 +33,13 @@ export interface BackupResult {
  * `dest` is only ever a complete, verified backup.
  */
 export async function backupDatabase(source: string, dest: string, opts: { force?: boolean } = {}): Promise<BackupResult> {
+  if (isPostgresUrl(source)) {
+    throw new BackupError(
+      BACKUP_POSTGRES,
+      'the database is PostgreSQL, which is backed up with its own tools: pg_dump --format=custom for a copy, ' +
+        'pg_basebackup with WAL archiving for point-in-time recovery (see README, "PostgreSQL and several nodes")',
+    );
+  }
   const file = resolve(dest);
   if (existsSync(file) && !opts.force) {
     throw new BackupError(BACKUP_TARGET_EXISTS, `${file} already exists; pass --force to replace it`);

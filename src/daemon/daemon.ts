@@ -1,4 +1,5 @@
-import { loadRunnableConfig, type MailboxConfig } from '../config/load-config.js';
+import { loadRunnableConfig } from '../config/load-config.js';
+import { redactUrlPassword } from '../config/secrets.js';
 import type { Clock } from '../core/clock.js';
 import { withDeadline } from '../core/deadline.js';
 import type { Logger } from '../core/logger.js';
@@ -8,6 +9,8 @@ import { createProgress } from '../core/progress.js';
 import { ParsePool } from '../parse/parse-pool.js';
 import { ImapWorker } from '../sources/imap/imap-worker.js';
 import { startInboundListener, type InboundListener } from '../sources/lmtp/inbound-listener.js';
+import { LeaseStore } from '../store/lease-store.js';
+import { MailboxLeases, nodeIdentity } from './mailbox-leases.js';
 import { planReload } from './reload-plan.js';
 import { Runtime } from './runtime.js';
 import { createMetrics, recordIntake, recordSlaBreach, registerMetricsRoute, type Metrics } from '../web/metrics.js';
@@ -46,6 +49,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const outboxSettings = () => runtime.config.outbox;
   // Getters: the worker reads its settings on every pass, so a reload reaches them.
   let schedule = { source: config.outbox.retrySchedule, parsed: RetrySchedule.parse(config.outbox.retrySchedule) };
+  const node = nodeIdentity(config.cluster?.nodeName);
   const outbox = new OutboxWorker({
     store: runtime.store,
     mailerFor: (m) => runtime.mailerFor(m),
@@ -72,9 +76,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       );
     },
     stillValid: (job) => runtime.sla.beforeSend(job, o.clock.now().getTime()),
+    claimant: node.incarnation,
   });
-  const imap = new Map<string, ImapWorker>();
-  const imapWorker = (mailbox: MailboxConfig) =>
+  const imapWorker = (mailbox: (typeof config.mailboxes)[number]) =>
     new ImapWorker({
       mailbox,
       pipeline: runtime.pipeline,
@@ -83,9 +87,34 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       // On a terminal a first sync shows a bar; under systemd the IMAP_BATCH lines carry `remaining`.
       ...(process.stderr.isTTY ? { progress: createProgress } : {}),
     });
-  for (const mailbox of config.mailboxes) {
-    if (mailbox.imap) imap.set(mailbox.name, imapWorker(mailbox));
-  }
+  // The workers running now. On PostgreSQL several nodes share the mailboxes:
+  // a node watches only those it holds the lease of, and the map follows them.
+  const imap = new Map<string, ImapWorker>();
+  const clustered = runtime.engine.kind === 'postgres';
+  // Every node beats, so its outbox claims live only as long as it does (a
+  // restarted node sends what its killed predecessor had claimed at once);
+  // only on PostgreSQL do the nodes also lease the mailboxes among them.
+  const leases = new MailboxLeases({
+    store: new LeaseStore(runtime.engine),
+    node,
+    mailboxes: clustered ? config.mailboxes.filter((m) => m.imap).map((m) => m.name) : [],
+    clock: o.clock,
+    logger: o.logger,
+    leaseMs: config.cluster?.leaseMs,
+    onAcquire(name) {
+      const mailbox = runtime.config.mailboxes.find((m) => m.name === name);
+      if (!mailbox?.imap) return;
+      const worker = imapWorker(mailbox);
+      imap.set(name, worker);
+      worker.start();
+    },
+    async onRelease(name) {
+      const worker = imap.get(name);
+      imap.delete(name);
+      await worker?.stop();
+    },
+  });
+  if (!clustered) for (const mailbox of config.mailboxes) if (mailbox.imap) imap.set(mailbox.name, imapWorker(mailbox));
 
   const metrics = createMetrics({
     outboxCounts: () => runtime.store.outboxCounts(),
@@ -135,7 +164,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       web = await startWebServer({
         runtime,
         readiness: () =>
-          checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes: mailboxes(), clock: o.clock }),
+          checkReadiness({
+            statusStore,
+            outboxCounts: () => runtime.store.outboxCounts(),
+            mailboxes: mailboxes(),
+            clock: o.clock,
+            node: clustered ? { name: leases.node.name, holds: leases.holding() } : undefined,
+          }),
         extend: (app) => registerMetricsRoute(app, metrics),
       });
     } catch (err) {
@@ -146,11 +181,19 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     }
   }
 
+  // the node's row first: a claim naming a node without one counts as dead
+  await leases.start();
   outbox.start();
   sla.start();
-  for (const w of imap.values()) w.start();
+  if (!clustered) for (const w of imap.values()) w.start();
   o.logger.info(
-    { code: 'DAEMON_STARTED', mailboxes: config.mailboxes.map((m) => m.name), database: config.database, pid: process.pid },
+    {
+      code: 'DAEMON_STARTED',
+      mailboxes: config.mailboxes.map((m) => m.name),
+      database: redactUrlPassword(config.database),
+      pid: process.pid,
+      ...(clustered && { node: leases.node.name, holds: leases.holding() }),
+    },
     'ticketd started',
   );
 
@@ -206,6 +249,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         o.logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: finishing the messages in hand');
         await web?.close();
         await inbound?.close();
+        // hands the mailboxes over at once rather than after the lease runs out
+        await leases.stop();
         await Promise.all([...imap.values()].map((w) => w.stop()));
         await sla.stop();
         // Give what is already due one last chance to go out before exiting;

@@ -6,8 +6,12 @@ import type { ImapFlow } from 'imapflow';
 import { ConfigError, loadRunnableConfig, smtpFor, type Config, type MailboxConfig, type SmtpConfig } from '../config/load-config.js';
 import { createMailer } from '../send/mailer.js';
 import { createImapClient } from '../sources/imap/imap-client.js';
+import { withDeadline } from '../core/deadline.js';
 import { imapDeadline } from '../sources/imap/imap-timeout.js';
-import { loadMigrations } from '../store/migrate.js';
+import { isPostgresUrl } from '../config/schema.js';
+import { redactUrlPassword, resolveSecret } from '../config/secrets.js';
+import { latestMigrationVersion, loadMigrations, migrationsDir } from '../store/migrate.js';
+import { PostgresEngine } from '../store/postgres-engine.js';
 import { checkTemplates, formatProblem } from './templates-check.js';
 
 export interface DoctorCheck {
@@ -40,9 +44,16 @@ export async function* runDoctor(configPath: string): AsyncGenerator<DoctorCheck
     return;
   }
   yield { name: 'config', ok: true, detail: `${configPath}: ${config.mailboxes.length} mailbox(es)` };
-  yield checkDatabase(config.database);
+  let reads: Map<string, MailboxRead>;
+  if (isPostgresUrl(config.database)) {
+    const checked = await checkPostgres(config);
+    yield checked.check;
+    reads = checked.reads;
+  } else {
+    yield checkDatabase(config.database);
+    reads = mailboxReads(config.database);
+  }
   yield templatesLine(config);
-  const reads = mailboxReads(config.database);
   for (const mailbox of config.mailboxes) {
     if (mailbox.imap) yield await checkImap(mailbox, CHECK_TIMEOUT_MS, reads.get(mailbox.name) ?? null);
   }
@@ -79,6 +90,44 @@ function checkDatabase(path: string): DoctorCheck {
     return { name, ok: false, detail: `${path}: ${errorText(err)}` };
   } finally {
     db?.close();
+  }
+}
+
+/**
+ * The server answers with the password the config gives, the schema is one
+ * this ticketd knows, a write transaction can run (not a standby, not
+ * read-only); with the node heartbeats every running ticketd leaves.
+ */
+async function checkPostgres(config: Config): Promise<{ check: DoctorCheck; reads: Map<string, MailboxRead> }> {
+  const name = 'database';
+  const shown = redactUrlPassword(config.database);
+  const reads = new Map<string, MailboxRead>();
+  const engine = new PostgresEngine({
+    url: config.database,
+    password: config.postgres?.passFile === undefined ? undefined : async () => (await resolveSecret({ passFile: config.postgres!.passFile! })).value,
+    poolSize: 1,
+    applicationName: 'ticketd doctor',
+  });
+  try {
+    const version = await withDeadline(engine.schemaVersion(), CHECK_TIMEOUT_MS, () => {
+      throw new Error(`no answer within ${CHECK_TIMEOUT_MS} ms while connecting to PostgreSQL`);
+    });
+    const latest = latestMigrationVersion(migrationsDir('postgres'));
+    if (version > latest) return { check: { name, ok: false, detail: `${shown}: schema version ${version} is newer than this ticketd (${latest})` }, reads };
+    const probe = await engine.probeWrite();
+    if (!probe.ok) return { check: { name, ok: false, detail: `${shown}: schema version ${version}, not writable (${probe.code})` }, reads };
+    if (version === 0) return { check: { name, ok: true, detail: `${shown}: empty, writable; the schema is created at the first start` }, reads };
+    const count = async (sql: string, params: unknown[] = []) => Number((await engine.pool.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0);
+    const tickets = await count('SELECT count(*) AS n FROM tickets');
+    const nodes = version >= 15 ? await count('SELECT count(*) AS n FROM nodes WHERE expires_at > $1', [Date.now()]) : 0;
+    const rows = await engine.pool.query<MailboxRead & { mailbox: string }>('SELECT mailbox, watched_since AS "watchedSince", read_at AS "readAt" FROM mailbox_reads');
+    for (const { mailbox, ...read } of rows.rows) reads.set(mailbox, read);
+    const schema = version === latest ? `schema version ${version}` : `schema version ${version}, ${latest - version} migration(s) pending (applied at start)`;
+    return { check: { name, ok: true, detail: `${shown}: ${schema}, writable, ${tickets} ticket(s), ${nodes} live node(s)` }, reads };
+  } catch (err) {
+    return { check: { name, ok: false, detail: `${shown}: ${errorText(err)}` }, reads };
+  } finally {
+    await engine.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { Config, MailboxConfig, QueueConfig } from '../config/load-config.js';
 import { composeHandoffNotice, composeNewTicketNotice, handoffRecipients, queueRecipients } from '../compose/staff-mail.js';
 import { smtpFor, type SmtpConfig } from '../config/load-config.js';
@@ -49,7 +50,12 @@ export class Runtime {
   /** Opens the database the config names (see openEngine), then everything over it. */
   static async open(config: Config, logger: Logger, clock: Clock, opts: RuntimeOptions = {}): Promise<Runtime> {
     const templates = loadTemplates(config, opts.templates);
-    const engine = await openEngine(config.database, opts.database);
+    const engine = await openEngine(config.database, {
+      postgres: config.postgres,
+      applicationName: `ticketd ${config.cluster?.nodeName ?? hostname()}`,
+      onConnectionError: (err) => logger.warn({ code: 'PG_CONNECTION_LOST', err: err.message }, 'a pooled PostgreSQL connection failed; the pool opens a new one'),
+      ...opts.database,
+    });
     try {
       return new Runtime(engine, config, templates, logger, clock);
     } catch (err) {
@@ -59,7 +65,8 @@ export class Runtime {
   }
 
   private constructor(
-    engine: SqlEngine,
+    /** The database engine; the daemon keeps its node's mailbox leases in it. */
+    readonly engine: SqlEngine,
     config: Config,
     templates: LoadedTemplates,
     readonly logger: Logger,

@@ -21,8 +21,11 @@ export interface OutboxClaims {
   /**
    * Leases up to `limit` due rows: up to `fresh` of them the newest never
    * tried, the rest the oldest due (first attempts and retries alike).
+   * `claimant` names the node's incarnation: its claim then lasts only as
+   * long as the node's heartbeat, and a row claimed by a dead node is due
+   * at once (see daemon/mailbox-leases.ts).
    */
-  claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number): Promise<OutboxJob[]>;
+  claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number, claimant?: string | null): Promise<OutboxJob[]>;
   /** Keeps composed messages, several in one commit, so every retry sends the same bytes. */
   saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void>;
   /** Marks rows the server accepted, several in one commit. */

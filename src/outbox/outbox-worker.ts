@@ -22,6 +22,8 @@ export interface OutboxWorkerOptions {
   concurrency: () => number;
   /** How long a claimed row stays invisible to other workers; longer than any send deadline. */
   leaseMs: number;
+  /** The node's incarnation, named in every claim so a claim dies with the node's heartbeat. */
+  claimant?: string | null | undefined;
   /** Asked just before each send; false means the row was withdrawn (an SLA notice that no longer holds) and is skipped. */
   stillValid?: (job: OutboxJob) => boolean | Promise<boolean>;
 }
@@ -181,7 +183,7 @@ export class OutboxWorker {
       if (this.freshTurn) fresh++;
       this.freshTurn = !this.freshTurn;
     }
-    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), limit, this.o.leaseMs, fresh);
+    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), limit, this.o.leaseMs, fresh, this.o.claimant ?? null);
     this.lastPassAt = this.o.clock.now().getTime();
     return jobs;
   }

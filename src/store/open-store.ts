@@ -3,7 +3,10 @@
 
 import { existsSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
+import { isPostgresUrl } from '../config/schema.js';
+import { resolveSecret } from '../config/secrets.js';
 import { applyMigrations, latestMigrationVersion, migrationsDir } from './migrate.js';
+import { PostgresEngine } from './postgres-engine.js';
 import type { SqlEngine } from './sql-engine.js';
 import { SqliteEngine } from './sqlite-engine.js';
 import { SqlStore, type StoreParts } from './sql-store.js';
@@ -12,9 +15,13 @@ export interface OpenOptions {
   /** Apply pending migrations (default). `ticketd migrate` opens without and migrates itself. */
   migrate?: boolean;
   busyTimeoutMs?: number;
+  /** The config's `postgres` settings, for a PostgreSQL `database`. */
+  postgres?: { passFile?: string | undefined; poolSize?: number | undefined } | undefined;
+  /** Names this process in pg_stat_activity (PostgreSQL). */
+  applicationName?: string | undefined;
+  /** Told when a pooled PostgreSQL connection fails while idle; the pool replaces it. */
+  onConnectionError?: ((err: Error) => void) | undefined;
 }
-
-const SERVER_URL = /^postgres(ql)?:\/\//i;
 
 /**
  * Opens the engine for `database`, migrates it (unless told not to) and
@@ -23,8 +30,9 @@ const SERVER_URL = /^postgres(ql)?:\/\//i;
  * queries name tables it does not have yet.
  */
 export async function openEngine(database: string, opts: OpenOptions = {}): Promise<SqlEngine> {
-  if (SERVER_URL.test(database)) throw new Error('this ticketd has no PostgreSQL engine; `database` must be a SQLite file path');
-  const engine: SqlEngine = new SqliteEngine(database, opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
+  const engine: SqlEngine = isPostgresUrl(database)
+    ? postgresEngine(database, opts)
+    : new SqliteEngine(database, opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   try {
     if (opts.migrate !== false) await applyMigrations(engine);
     if ((await pendingMigrations(engine)) === 0) await engine.checkQueries();
@@ -33,6 +41,22 @@ export async function openEngine(database: string, opts: OpenOptions = {}): Prom
     throw err;
   }
   return engine;
+}
+
+/**
+ * PostgreSQL at a `postgres://` URL: the password from the URL, else
+ * `postgres.passFile` (a file or `credential:NAME`, read at each new
+ * connection), else PGPASSWORD or ~/.pgpass.
+ */
+function postgresEngine(url: string, opts: OpenOptions): PostgresEngine {
+  const passFile = opts.postgres?.passFile;
+  return new PostgresEngine({
+    url,
+    password: passFile === undefined ? undefined : async () => (await resolveSecret({ passFile })).value,
+    poolSize: opts.postgres?.poolSize,
+    applicationName: opts.applicationName,
+    onConnectionError: opts.onConnectionError,
+  });
 }
 
 /** The store over the engine `database` names; see openEngine. */
@@ -52,7 +76,8 @@ export async function pendingMigrations(engine: SqlEngine): Promise<number> {
  * reports why).
  */
 export async function existingSchema(database: string): Promise<{ version: number; latest: number } | null> {
-  if (SERVER_URL.test(database) || !existsSync(database)) return null;
+  // PostgreSQL's version needs a connection with the configured password: opening the store reads it
+  if (isPostgresUrl(database) || !existsSync(database)) return null;
   try {
     const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
     try {

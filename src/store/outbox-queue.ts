@@ -12,7 +12,7 @@ import type { OutboxJob } from '../outbox/outbox-claims.js';
 export class SqlOutboxQueue implements OutboxQueue {
   constructor(private readonly engine: SqlEngine) {}
 
-  claimOutbox(now: number, limit: number, leaseMs: number, fresh = 0): Promise<OutboxJob[]> {
+  claimOutbox(now: number, limit: number, leaseMs: number, fresh = 0, claimant: string | null = null): Promise<OutboxJob[]> {
     return this.engine.transaction(async (tx) => {
       // The newest never-tried rows first, then the oldest due ones. Leasing
       // moves a row's next attempt past `now`, so the second query cannot
@@ -20,9 +20,9 @@ export class SqlOutboxQueue implements OutboxQueue {
       const rows = await tx.all<DueRow>('due-outbox-fresh', [now, Math.min(fresh, limit)]);
       // The lease keeps a second worker (or a restart) from sending the same
       // row while this one is still talking to the server.
-      for (const r of rows) await tx.run('lease-outbox', [now + leaseMs, r.id]);
-      const oldest = limit > rows.length ? await tx.all<DueRow>('due-outbox', [now, limit - rows.length]) : [];
-      for (const r of oldest) await tx.run('lease-outbox', [now + leaseMs, r.id]);
+      for (const r of rows) await tx.run('lease-outbox', { until: now + leaseMs, claimant, id: r.id });
+      const oldest = limit > rows.length ? await tx.all<DueRow>('due-outbox', { now, limit: limit - rows.length }) : [];
+      for (const r of oldest) await tx.run('lease-outbox', { until: now + leaseMs, claimant, id: r.id });
       // Interleaved, so the send order within a claim favours neither end.
       const both: DueRow[] = [];
       for (let i = 0; i < Math.max(rows.length, oldest.length); i++) both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));

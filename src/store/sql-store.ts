@@ -83,8 +83,8 @@ export class SqlStore implements Store {
     return this.cursors.markRead(mailbox, at);
   }
 
-  claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number): Promise<OutboxJob[]> {
-    return this.outbox.claimOutbox(now, limit, leaseMs, fresh);
+  claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number, claimant?: string | null): Promise<OutboxJob[]> {
+    return this.outbox.claimOutbox(now, limit, leaseMs, fresh, claimant);
   }
   saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void> {
     return this.outbox.saveOutboundRaw(items, now);

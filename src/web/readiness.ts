@@ -17,6 +17,8 @@ export interface ReadinessDeps {
   outboxCounts(): Promise<OutboxCounts>;
   mailboxes: MailboxProbe[];
   clock: Clock;
+  /** With several nodes on one database: this node and the mailboxes it holds (and so watches). */
+  node?: { name: string; holds: string[] } | undefined;
 }
 
 /**
@@ -30,6 +32,8 @@ export interface Readiness {
   mailboxes: { name: string; ok: boolean; connected: boolean; lastPollAt: string | null }[];
   /** Counts are null when the database could not be read. */
   outbox: { ok: boolean; pending: number | null; failed: number | null; limit: number };
+  /** Only with PostgreSQL: which node answered, and the mailboxes it holds; `mailboxes` lists only those. */
+  node?: { name: string; holds: string[] };
 }
 
 /** Ready when the database takes writes, every mailbox is connected or polled within two intervals, and the outbox keeps up. */
@@ -54,5 +58,6 @@ export async function checkReadiness(d: ReadinessDeps): Promise<Readiness> {
     failed: counts?.failed ?? null,
     limit: OUTBOX_BACKLOG_LIMIT,
   };
-  return { ok: database.ok && outbox.ok && mailboxes.every((m) => m.ok), database, mailboxes, outbox };
+  const ok = database.ok && outbox.ok && mailboxes.every((m) => m.ok);
+  return d.node === undefined ? { ok, database, mailboxes, outbox } : { ok, database, mailboxes, outbox, node: d.node };
 }

@@ -14,12 +14,28 @@ import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { ImapWorker } from '../../src/sources/imap/imap-worker.js';
 import { startDovecot, type DovecotOptions, type DovecotServer } from './dovecot.js';
+import { startPostgres, type PostgresServer } from './postgres.js';
 import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
 
+/**
+ * Which engine an installation stores into: SQLite unless asked, or
+ * TICKETD_TEST_DATABASE=postgres to run a suite against a private PostgreSQL
+ * (test/harness/postgres.ts) unchanged.
+ */
+export type TestDatabase = 'sqlite' | 'postgres';
+
+export function testDatabase(): TestDatabase {
+  const wanted = process.env.TICKETD_TEST_DATABASE ?? 'sqlite';
+  if (wanted !== 'sqlite' && wanted !== 'postgres') throw new Error(`TICKETD_TEST_DATABASE must be sqlite or postgres, not ${wanted}`);
+  return wanted;
+}
+
 export interface TicketdEnv {
   dir: string;
+  /** The `database` setting of the config: a file path, or a postgres:// URL. */
+  database: string;
   dovecot: DovecotServer;
   smtp: SmtpCapture;
   configPath: string;
@@ -54,13 +70,16 @@ export interface DaemonProcess {
 
 export const SUPPORT = 'support@example.com';
 
-export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): Promise<TicketdEnv> {
+export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database?: TestDatabase } = {}): Promise<TicketdEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'ticketd-it-'));
   const dovecot = await startDovecot(opts.dovecot);
   const smtp = await startSmtpCapture();
+  const postgres: PostgresServer | null = (opts.database ?? testDatabase()) === 'postgres' ? await startPostgres() : null;
+  const database = postgres === null ? './data/ticketd.sqlite' : await postgres.createDatabase();
   const configPath = join(dir, 'config.json');
   const base = (): Record<string, any> => ({
-    database: './data/ticketd.sqlite',
+    database,
+    ...(postgres !== null && { dataDir: './data' }),
     publicUrl: 'http://127.0.0.1:8080',
     http: { enabled: false },
     smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'ACME Support <support@example.com>', sendTimeoutMs: 5000 },
@@ -91,6 +110,7 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): 
 
   const env: TicketdEnv = {
     dir,
+    database: postgres === null ? join(dir, 'data', 'ticketd.sqlite') : database,
     dovecot,
     smtp,
     configPath,
@@ -197,7 +217,7 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions } = {}): 
       };
     },
     async stop() {
-      await Promise.allSettled([dovecot.stop(), smtp.stop()]);
+      await Promise.allSettled([dovecot.stop(), smtp.stop(), postgres?.stop()]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

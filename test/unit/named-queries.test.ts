@@ -11,7 +11,7 @@ import { packageRoot } from '../../src/config/package-root.js';
 import { loadNamedQueries, QUERY_DIRS } from '../../src/store/named-queries.js';
 
 /** Engines whose dialect files ship; each must define every name the code uses. */
-const KINDS = ['sqlite'] as const;
+const KINDS = ['sqlite', 'postgres'] as const;
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

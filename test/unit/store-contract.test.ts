@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { classify } from '../../src/classify/classify.js';
 import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
@@ -21,6 +21,7 @@ import { TICKET_NOT_FOUND } from '../../src/store/ticket-records.js';
 import { decideThread } from '../../src/thread/decide-thread.js';
 import { newReference, referencesInSubject } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/core/status-links.js';
+import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 
 export interface EngineFactory {
   name: string;
@@ -43,7 +44,27 @@ const ENGINES: EngineFactory[] = [
       };
     },
   },
+  {
+    name: 'postgres',
+    async open() {
+      // one private server for the file, a fresh database for each test
+      postgres ??= startPostgres();
+      const server = await postgres;
+      const engine = await openEngine(await server.createDatabase());
+      return {
+        engine,
+        async drop() {
+          await engine.close();
+        },
+      };
+    },
+  },
 ];
+
+let postgres: Promise<PostgresServer> | undefined;
+afterAll(async () => {
+  await (await postgres)?.stop();
+});
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const attachmentsDir = mkdtempSync(join(tmpdir(), 'ticketd-contract-att-'));

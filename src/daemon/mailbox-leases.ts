@@ -1,0 +1,190 @@
+import { createHash, randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { DEFAULT_LEASE_MS } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { LeaseRow, LeaseStore, NodeIdentity } from '../store/lease-store.js';
+
+
+/** A node's identity for one run: its configured name (the host name by default) and a fresh incarnation. */
+export function nodeIdentity(name: string = os.hostname(), pid = process.pid): NodeIdentity {
+  return { name, incarnation: `${name}/${pid}/${randomBytes(6).toString('hex')}`, host: os.hostname(), pid };
+}
+
+export interface LeasePlan {
+  /** Mailboxes free (never leased, expired, or held by a dead node) this node should take, best first. */
+  take: string[];
+  /** Mailboxes this node holds beyond its share, to hand over now that more nodes run. */
+  release: string[];
+  /** This node's fair share: the mailboxes divided by the live nodes, rounded up. */
+  share: number;
+}
+
+/**
+ * Which mailboxes this node should take and give up. Each node aims at the
+ * same share, so the mailboxes spread over the live nodes; each ranks the
+ * mailboxes by a hash of its own incarnation, so nodes starting at once go
+ * for different ones first instead of all racing for the same.
+ */
+export function planLeases(o: { mailboxes: readonly string[]; me: string; live: readonly string[]; leases: readonly LeaseRow[]; now: number }): LeasePlan {
+  const liveSet = new Set(o.live);
+  liveSet.add(o.me);
+  const valid = new Map(o.leases.filter((l) => l.expiresAt > o.now && liveSet.has(l.holder)).map((l) => [l.mailbox, l.holder]));
+  const configured = new Set(o.mailboxes);
+  const share = Math.ceil(o.mailboxes.length / liveSet.size);
+  const rank = (mailbox: string) => createHash('sha256').update(`${o.me}\0${mailbox}`).digest('hex');
+  const byRank = (a: string, b: string) => (rank(a) < rank(b) ? -1 : 1);
+  const mine = [...valid].filter(([mailbox, holder]) => holder === o.me && configured.has(mailbox)).map(([mailbox]) => mailbox).sort(byRank);
+  const free = o.mailboxes.filter((m) => !valid.has(m)).sort(byRank);
+  return {
+    take: free.slice(0, Math.max(0, share - mine.length)),
+    release: mine.slice(share),
+    share,
+  };
+}
+
+export interface MailboxLeasesOptions {
+  store: LeaseStore;
+  node: NodeIdentity;
+  /** The IMAP mailboxes of the shared config. */
+  mailboxes: readonly string[];
+  clock: Clock;
+  logger: Logger;
+  /** A dead node's mailboxes pass to the others within about this long plus one heartbeat. */
+  leaseMs?: number | undefined;
+  /** Starts watching a mailbox this node now holds. */
+  onAcquire(mailbox: string): void;
+  /** Stops watching a mailbox; the lease is given back only once this resolves, so two nodes never watch it at once. */
+  onRelease(mailbox: string): Promise<void>;
+}
+
+/**
+ * The node's heartbeat and its mailbox leases. Every beat renews the node and
+ * its leases, then takes free mailboxes up to its share and hands over any
+ * beyond it. A node that cannot renew (the database is unreachable) stops
+ * watching its mailboxes before its leases can run out, so another node
+ * taking them never overlaps with it.
+ */
+export class MailboxLeases {
+  readonly node: NodeIdentity;
+  readonly leaseMs: number;
+  readonly beatMs: number;
+  private readonly held = new Set<string>();
+  private lastBeat = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: MailboxLeasesOptions) {
+    this.node = o.node;
+    this.leaseMs = o.leaseMs ?? DEFAULT_LEASE_MS;
+    // three beats per lease: one missed beat (a slow query, a GC pause) costs nothing
+    this.beatMs = Math.max(100, Math.floor(this.leaseMs / 3));
+  }
+
+  /** The mailboxes this node watches now, for `/readyz`. */
+  holding(): string[] {
+    return [...this.held].sort();
+  }
+
+  /** Joins the nodes and beats every `beatMs` until stop(). */
+  async start(): Promise<void> {
+    await this.join();
+    this.schedule();
+  }
+
+  /** Enters the node and takes its first mailboxes, without a timer (tests beat by hand). */
+  async join(): Promise<void> {
+    const now = this.o.clock.now().getTime();
+    const { replaced } = await this.o.store.register(this.node, now, now + this.leaseMs);
+    this.lastBeat = now;
+    if (replaced !== null) {
+      this.o.logger.warn(
+        { code: 'NODE_PREDECESSOR_REPLACED', node: this.node.name, replaced },
+        'node name was still alive under another run: a crashed predecessor, or a second process with the same node name',
+      );
+    }
+    await this.beat();
+  }
+
+  /** One heartbeat; the timer calls it, tests call it with a fixed clock. */
+  beat(): Promise<void> {
+    // beats never overlap: a slow one delays the next
+    this.running ??= this.beatOnce().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async beatOnce(): Promise<void> {
+    const now = this.o.clock.now().getTime();
+    try {
+      if (!(await this.o.store.beat(this.node, now, now + this.leaseMs))) {
+        this.o.logger.error({ code: 'NODE_NAME_TAKEN', node: this.node.name }, 'another process took over this node name: letting go of every mailbox');
+        await this.releaseAll(false);
+        return;
+      }
+      this.lastBeat = now;
+      const [live, leases] = await Promise.all([this.o.store.liveIncarnations(now), this.o.store.leases()]);
+      // a lease taken from under us (we were too slow to renew) is no longer ours
+      for (const mailbox of [...this.held]) {
+        if (!leases.some((l) => l.mailbox === mailbox && l.holder === this.node.incarnation)) await this.drop(mailbox, false);
+      }
+      const plan = planLeases({ mailboxes: this.o.mailboxes, me: this.node.incarnation, live, leases, now });
+      for (const mailbox of plan.release) await this.drop(mailbox, true);
+      for (const mailbox of plan.take) {
+        if (this.stopped) return;
+        if ((await this.o.store.take(mailbox, this.node.incarnation, now, now + this.leaseMs)) && !this.held.has(mailbox)) {
+          this.held.add(mailbox);
+          this.o.logger.info({ code: 'MAILBOX_LEASE_TAKEN', mailbox, node: this.node.name }, 'watching mailbox');
+          this.o.onAcquire(mailbox);
+        }
+      }
+    } catch (err) {
+      this.o.logger.warn({ code: 'NODE_HEARTBEAT_FAILED', node: this.node.name, err: (err as Error).message }, 'heartbeat failed');
+      await this.watchdog();
+    }
+  }
+
+  /**
+   * Past a lease minus one beat since the last renewal, another node may take
+   * our mailboxes any moment: stop watching them first. Checked by the timer
+   * too, so a heartbeat stuck on an unreachable database cannot delay it.
+   */
+  private async watchdog(): Promise<void> {
+    if (this.held.size > 0 && this.o.clock.now().getTime() - this.lastBeat >= this.leaseMs - this.beatMs) {
+      this.o.logger.error({ code: 'NODE_LEASES_EXPIRING', node: this.node.name }, 'could not renew mailbox leases in time: stopped watching every mailbox');
+      await this.releaseAll(false);
+    }
+  }
+
+  private async drop(mailbox: string, giveBack: boolean): Promise<void> {
+    if (!this.held.delete(mailbox)) return;
+    this.o.logger.info({ code: 'MAILBOX_LEASE_RELEASED', mailbox, node: this.node.name, handedOver: giveBack }, 'no longer watching mailbox');
+    await this.o.onRelease(mailbox);
+    if (giveBack) await this.o.store.release(mailbox, this.node.incarnation).catch(() => undefined);
+  }
+
+  private async releaseAll(giveBack: boolean): Promise<void> {
+    for (const mailbox of [...this.held]) await this.drop(mailbox, giveBack);
+  }
+
+  /** An interval rather than a chain of timeouts: a beat stuck on the database must not stop the watchdog. */
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setInterval(() => {
+      void this.watchdog();
+      void this.beat();
+    }, this.beatMs);
+    this.timer.unref();
+  }
+
+  /** Stops every worker, gives back the leases and marks the node dead, so other nodes take over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.running;
+    await this.releaseAll(true);
+    await this.o.store.leave(this.node.incarnation, this.o.clock.now().getTime()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,82 @@
+import type { SqlEngine } from './sql-engine.js';
+
+export interface NodeIdentity {
+  /** Unique among the nodes sharing a database; stable across restarts (the host name by default). */
+  name: string;
+  /** This run of the node; claims and leases name it, so a restart disowns what the dead run held. */
+  incarnation: string;
+  host: string;
+  pid: number;
+}
+
+export interface LeaseRow {
+  mailbox: string;
+  holder: string;
+  expiresAt: number;
+}
+
+export interface NodeRow {
+  name: string;
+  incarnation: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  beatAt: number;
+  expiresAt: number;
+}
+
+/** The records behind node heartbeats and mailbox leases; the lease rules are in daemon/mailbox-leases.ts. */
+export class LeaseStore {
+  constructor(private readonly engine: SqlEngine) {}
+
+  /**
+   * Enters the node under its name with a new incarnation. Returns the
+   * incarnation it replaced while that one still counted as alive: a crashed
+   * predecessor, or another process using the same name.
+   */
+  async register(node: NodeIdentity, now: number, expiresAt: number): Promise<{ replaced: string | null }> {
+    return this.engine.transaction(async (tx) => {
+      const before = await tx.get<{ incarnation: string; expiresAt: number }>('node-by-name', { name: node.name });
+      await tx.run('node-register', { ...node, now, expiresAt });
+      return { replaced: before !== undefined && before.expiresAt > now ? before.incarnation : null };
+    });
+  }
+
+  /**
+   * Renews the node and every lease it holds; false when another process has
+   * taken the node's name. Two single statements rather than a transaction:
+   * a heartbeat must not queue behind the store's write transactions (on
+   * PostgreSQL they take one lock in turn), or a busy node would miss it.
+   */
+  async beat(node: NodeIdentity, now: number, expiresAt: number): Promise<boolean> {
+    const beat = await this.engine.run('node-beat', { name: node.name, incarnation: node.incarnation, now, expiresAt });
+    if (beat.changes === 0) return false;
+    await this.engine.run('leases-renew', { incarnation: node.incarnation, expiresAt });
+    return true;
+  }
+
+  async leave(incarnation: string, now: number): Promise<void> {
+    await this.engine.run('node-leave', { incarnation, now });
+  }
+
+  async liveIncarnations(now: number): Promise<string[]> {
+    return (await this.engine.all<{ incarnation: string }>('nodes-live', { now })).map((r) => r.incarnation);
+  }
+
+  nodes(): Promise<NodeRow[]> {
+    return this.engine.all<NodeRow>('nodes-all');
+  }
+
+  leases(): Promise<LeaseRow[]> {
+    return this.engine.all<LeaseRow>('leases-all');
+  }
+
+  /** True when this node now holds the mailbox. */
+  async take(mailbox: string, incarnation: string, now: number, expiresAt: number): Promise<boolean> {
+    return (await this.engine.run('lease-take', { mailbox, incarnation, now, expiresAt })).changes === 1;
+  }
+
+  async release(mailbox: string, incarnation: string): Promise<void> {
+    await this.engine.run('lease-release', { mailbox, incarnation });
+  }
+}

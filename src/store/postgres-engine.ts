@@ -1,0 +1,338 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
+import { loadNamedQueries } from './named-queries.js';
+import { bindParams, toPostgresSql, type PostgresStatement } from './postgres-sql.js';
+import type { SqlEngine, SqlMigration, SqlParams, SqlRunResult, SqlSession, SqlTransaction, WriteProbe } from './sql-engine.js';
+
+const BOOL_OID = 16;
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const DEFAULT_POOL_SIZE = 10;
+
+// Every node migrates when it starts; this transaction lock makes a second
+// node wait for the first's migration and then find it applied. hashtext
+// gives a fixed key every node computes alike, readable in the SQL.
+const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:migrate'))";
+
+// The store's rules read, decide and write within one transaction (the next
+// queue position, the hour's acknowledgements, a cursor), as on SQLite, where
+// one writer at a time makes that safe. Every write transaction of every
+// node takes this lock first, so they run one at a time here too; snapshot
+// reads, the outbox's sends and the IMAP sessions run in parallel beside
+// them. It is the first limit to lift for more write throughput (see README,
+// "PostgreSQL and several nodes").
+const WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:write'))";
+
+// A node that stops mid-transaction (a network cut, a stopped process that
+// still holds its socket) would hold the write lock; the server ends such a
+// session after this long.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+
+const VERSION_TABLE = `CREATE TABLE IF NOT EXISTS ticketd_schema (
+  version    INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`;
+
+export interface PostgresEngineOptions {
+  /** `postgres://` or `postgresql://` URL; what it leaves out comes from the PG* environment, as with psql. */
+  url: string;
+  /**
+   * The password when the URL has none, asked for at each new connection so a
+   * rotated credential file is picked up. Without either, PGPASSWORD or
+   * ~/.pgpass applies.
+   */
+  password?: (() => Promise<string>) | undefined;
+  /** Connections the engine keeps open at most; every transaction holds one for its length. */
+  poolSize?: number | undefined;
+  /** Shown in pg_stat_activity, so an operator can tell the nodes' sessions apart. */
+  applicationName?: string | undefined;
+  /** Told about a pooled connection that failed while idle (the server restarted, say); the pool replaces it. */
+  onConnectionError?: ((err: Error) => void) | undefined;
+  /** The named queries; by default every `.sql` file of the query folders with the `.postgres.sql` overrides. */
+  queries?: ReadonlyMap<string, string> | undefined;
+}
+
+interface Named extends PostgresStatement {
+  /** The prepared statement's name on each connection (pg prepares it there on first use). */
+  name: string;
+}
+
+/**
+ * SqlEngine over a pg pool. Outside a transaction each statement takes any
+ * pooled connection; a transaction holds one connection from BEGIN to COMMIT
+ * and savepoints nest inside it. Write transactions are serialised across
+ * all nodes by WRITE_LOCK; snapshots are not. Statements run as prepared
+ * statements, prepared once per connection.
+ */
+export class PostgresEngine implements SqlEngine {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly statements = new Map<string, Named>();
+  /**
+   * The transaction the current async context runs in: a body that used the
+   * engine instead of its `tx` would take a second connection, and with the
+   * pool exhausted wait for ever; this turns it into an error, as on SQLite.
+   */
+  private readonly within = new AsyncLocalStorage<{ open: boolean }>();
+
+  constructor(opts: PostgresEngineOptions) {
+    this.pool = createPool(opts);
+    let n = 0;
+    for (const [name, sql] of opts.queries ?? loadNamedQueries('postgres')) {
+      this.statements.set(name, { ...toPostgresSql(sql), name: `ticketd_${n++}_${name}` });
+    }
+  }
+
+  // ---- statements ------------------------------------------------------------
+
+  private statement(name: string): Named {
+    const statement = this.statements.get(name);
+    if (statement === undefined) throw new Error(`unknown named query ${name}`);
+    return statement;
+  }
+
+  /** PREPAREs every named query on one connection and names all that PostgreSQL refuses. */
+  async checkQueries(): Promise<void> {
+    const client = await this.pool.connect();
+    const problems: string[] = [];
+    try {
+      for (const [name, statement] of this.statements) {
+        try {
+          await client.query(`PREPARE ticketd_check AS ${statement.text}`);
+          await client.query('DEALLOCATE ticketd_check');
+        } catch (err) {
+          problems.push(`${name}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      client.release();
+    }
+    if (problems.length > 0) throw new Error(`PostgreSQL refused named queries:\n  ${problems.join('\n  ')}`);
+  }
+
+  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+    return this.outside(() => runAll<T>(this.pool, this.statement(name), name, params));
+  }
+
+  async get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
+    return (await this.all<T>(name, params))[0];
+  }
+
+  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+    return this.outside(() => runChanges(this.pool, this.statement(name), name, params));
+  }
+
+  private async outside<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.within.getStore()?.open) throw new Error("the engine was used inside its own transaction: use the transaction's session");
+    return fn();
+  }
+
+  // ---- transactions ----------------------------------------------------------
+
+  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    return this.begin(['BEGIN', WRITE_LOCK], body);
+  }
+
+  /** REPEATABLE READ gives the whole body one snapshot; READ ONLY takes no write locks. */
+  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T> {
+    return this.begin(['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
+  }
+
+  private async begin<T>(how: string[], body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
+    const client = await this.pool.connect();
+    const mark = { open: true };
+    // a connection whose ROLLBACK failed is in an unknown state and is not pooled again
+    let discard = false;
+    try {
+      for (const statement of how) await client.query(statement);
+      const tx = new PostgresTransaction(client, (name) => this.statement(name), 0);
+      try {
+        const value = await this.within.run(mark, () => body(tx));
+        mark.open = false;
+        tx.end();
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        mark.open = false;
+        tx.end();
+        await client.query('ROLLBACK').catch(() => {
+          discard = true;
+        });
+        throw err;
+      }
+    } finally {
+      client.release(discard);
+    }
+  }
+
+  // ---- schema ----------------------------------------------------------------
+
+  async schemaVersion(): Promise<number> {
+    return schemaVersionOf(this.pool);
+  }
+
+  async applyMigration(m: SqlMigration): Promise<boolean> {
+    const client = await this.pool.connect();
+    let discard = false;
+    try {
+      await client.query('BEGIN');
+      try {
+        await client.query(MIGRATION_LOCK);
+        await client.query(VERSION_TABLE);
+        if ((await schemaVersionOf(client)) >= m.version) {
+          await client.query('ROLLBACK');
+          return false;
+        }
+        await client.query(m.sql);
+        await client.query('INSERT INTO ticketd_schema (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        await client.query('COMMIT');
+        return true;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          discard = true;
+        });
+        throw Object.assign(err as Error, { message: `migration ${m.name} failed: ${(err as Error).message}` });
+      }
+    } finally {
+      client.release(discard);
+    }
+  }
+
+  /**
+   * A transaction that runs the write probe: fails on a read-only server (a
+   * standby, default_transaction_read_only), one refusing connections, or
+   * with the role's rights revoked. Room to grow is the server's to watch:
+   * its disk is not visible from here.
+   */
+  async probeWrite(): Promise<WriteProbe> {
+    try {
+      await this.transaction((tx) => tx.run('readiness-write-probe'));
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, code: (err as { code?: string }).code ?? 'UNKNOWN', message: (err as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end();
+  }
+}
+
+/**
+ * One transaction, or a savepoint within one, on the connection the
+ * transaction holds. Using it after it ended, or while a savepoint of it is
+ * open, is a mistake and throws, as on SQLite.
+ */
+class PostgresTransaction implements SqlTransaction {
+  private open = true;
+  private inner = false;
+
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly statement: (name: string) => Named,
+    private readonly depth: number,
+  ) {}
+
+  end(): void {
+    this.open = false;
+  }
+
+  private check(): void {
+    if (!this.open) throw new Error('transaction already ended');
+    if (this.inner) throw new Error('a savepoint of this transaction is open: use its session');
+  }
+
+  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+    this.check();
+    return (async () => runAll<T>(this.client, this.statement(name), name, params))();
+  }
+
+  async get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
+    return (await this.all<T>(name, params))[0];
+  }
+
+  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+    this.check();
+    return (async () => runChanges(this.client, this.statement(name), name, params))();
+  }
+
+  async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
+    this.check();
+    const name = `sp${this.depth + 1}`;
+    await this.client.query(`SAVEPOINT ${name}`);
+    const sp = new PostgresTransaction(this.client, this.statement, this.depth + 1);
+    this.inner = true;
+    try {
+      const value = await body(sp);
+      sp.end();
+      await this.client.query(`RELEASE SAVEPOINT ${name}`);
+      return value;
+    } catch (err) {
+      sp.end();
+      // a failed statement aborts the transaction until ROLLBACK TO; RELEASE then ends the savepoint
+      await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      await this.client.query(`RELEASE SAVEPOINT ${name}`);
+      throw err;
+    } finally {
+      this.inner = false;
+    }
+  }
+}
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+async function runAll<T>(on: Queryable, statement: Named, queryName: string, params: SqlParams | undefined): Promise<T[]> {
+  const result = await on.query({ name: statement.name, text: statement.text, values: bindParams(statement, queryName, params) });
+  return result.rows as T[];
+}
+
+async function runChanges(on: Queryable, statement: Named, queryName: string, params: SqlParams | undefined): Promise<SqlRunResult> {
+  const result = await on.query({ name: statement.name, text: statement.text, values: bindParams(statement, queryName, params) });
+  return { changes: result.rowCount ?? 0 };
+}
+
+async function schemaVersionOf(db: Queryable): Promise<number> {
+  const table = await db.query<{ t: string | null }>("SELECT to_regclass('ticketd_schema')::text AS t");
+  if (table.rows[0]?.t == null) return 0;
+  const result = await db.query<{ v: number | null }>('SELECT max(version) AS v FROM ticketd_schema');
+  return result.rows[0]?.v ?? 0;
+}
+
+/**
+ * The pool with SQLite's value types, so the store reads the same rows from
+ * either engine: 64-bit integers (ids, millisecond times) and numeric
+ * aggregates (sum, avg) come back as numbers rather than pg's default strings
+ * (every value the schema holds is below 2^53), and a comparison selected as a
+ * column is 1 or 0, as SQLite has no booleans.
+ */
+export function createPool(opts: Pick<PostgresEngineOptions, 'url' | 'password' | 'poolSize' | 'applicationName' | 'onConnectionError'>): pg.Pool {
+  // parsed here rather than handed over as connectionString, which pg lets
+  // override everything else, including the password given below
+  const { password: urlPassword, ...fromUrl } = parseIntoClientConfig(opts.url);
+  const config: pg.PoolConfig = {
+    ...fromUrl,
+    max: opts.poolSize ?? DEFAULT_POOL_SIZE,
+    application_name: opts.applicationName ?? 'ticketd',
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+        if (oid === INT8_OID || oid === NUMERIC_OID) return Number;
+        if (oid === BOOL_OID) return (value: string) => (value === 't' ? 1 : 0);
+        return pg.types.getTypeParser(oid, format);
+      }) as pg.CustomTypesConfig['getTypeParser'],
+    },
+  };
+  if (typeof urlPassword === 'string' && urlPassword !== '') config.password = urlPassword;
+  else if (opts.password !== undefined) config.password = opts.password;
+  const pool = new pg.Pool(config);
+  // runs before anything else queued on the new connection
+  pool.on('connect', (client) => {
+    client.query(`SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MS}`).catch(() => undefined);
+  });
+  // an idle connection's error (server restart, network cut) is emitted on the
+  // pool; without a listener it would end the process
+  pool.on('error', (err) => opts.onConnectionError?.(err));
+  return pool;
+}

@@ -1,0 +1,199 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { MailboxLeases, nodeIdentity } from '../../src/daemon/mailbox-leases.js';
+import { LeaseStore } from '../../src/store/lease-store.js';
+import { SqlOutboxQueue } from '../../src/store/outbox-queue.js';
+import { applyMigrations } from '../../src/store/migrate.js';
+import { PostgresEngine } from '../../src/store/postgres-engine.js';
+import type { SqlEngine } from '../../src/store/sql-engine.js';
+import { SqliteEngine } from '../../src/store/sqlite-engine.js';
+import { startPostgres, type PostgresServer } from '../harness/postgres.js';
+
+const MAILBOXES = Array.from({ length: 20 }, (_, i) => `box${String(i).padStart(2, '0')}`);
+const LEASE_MS = 15_000;
+
+interface EngineFactory {
+  name: string;
+  /** A fresh migrated database, opened as many times as asked: one engine per node. */
+  database(): Promise<() => Promise<SqlEngine>>;
+  teardown(): Promise<void>;
+}
+
+let server: PostgresServer | undefined;
+const dirs: string[] = [];
+
+const factories: EngineFactory[] = [
+  {
+    name: 'sqlite',
+    async database() {
+      const dir = mkdtempSync(join(tmpdir(), 'ticketd-leases-'));
+      dirs.push(dir);
+      const path = join(dir, 'db.sqlite');
+      return async () => {
+        const engine = new SqliteEngine(path);
+        await applyMigrations(engine);
+        return engine;
+      };
+    },
+    async teardown() {
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    },
+  },
+  {
+    name: 'postgres',
+    async database() {
+      server ??= await startPostgres();
+      const url = await server.createDatabase();
+      return async () => {
+        const engine = new PostgresEngine({ url });
+        await applyMigrations(engine);
+        return engine;
+      };
+    },
+    async teardown() {
+      await server?.stop();
+    },
+  },
+];
+
+describe.each(factories)('mailbox leases on $name', (factory) => {
+  const clock = fixedClock('2026-03-02T10:00:00Z');
+  const engines: SqlEngine[] = [];
+  let open: () => Promise<SqlEngine>;
+  /** Which node watches each mailbox now, as the workers would; a second watcher is the failure this guards against. */
+  const watching = new Map<string, string>();
+  const dead = new Set<string>();
+  const overlaps: string[] = [];
+
+  async function node(name: string): Promise<MailboxLeases> {
+    const engine = await open();
+    engines.push(engine);
+    const leases: MailboxLeases = new MailboxLeases({
+      store: new LeaseStore(engine),
+      node: nodeIdentity(name),
+      mailboxes: MAILBOXES,
+      clock,
+      logger: silentLogger(),
+      leaseMs: LEASE_MS,
+      onAcquire(mailbox) {
+        const other = watching.get(mailbox);
+        if (other !== undefined && !dead.has(other)) overlaps.push(`${mailbox} taken by ${leases.node.incarnation} while ${other} watches it`);
+        watching.set(mailbox, leases.node.incarnation);
+      },
+      async onRelease(mailbox) {
+        if (watching.get(mailbox) === leases.node.incarnation) watching.delete(mailbox);
+      },
+    });
+    return leases;
+  }
+
+  const counts = (nodes: MailboxLeases[]) => nodes.map((n) => n.holding().length);
+  const rounds = async (nodes: MailboxLeases[], n = 3) => {
+    for (let i = 0; i < n; i++) for (const node of nodes) await node.beat();
+  };
+
+  beforeAll(async () => {
+    open = await factory.database();
+  });
+
+  afterAll(async () => {
+    for (const engine of engines) await engine.close();
+    await factory.teardown();
+  });
+
+  it('spreads the mailboxes, moves a dead node\'s to the live ones, and takes them back after a restart', async () => {
+    const a = await node('node-a');
+    await a.join();
+    expect(counts([a])).toEqual([20]);
+
+    const b = await node('node-b');
+    const c = await node('node-c');
+    await b.join();
+    await c.join();
+    await rounds([a, b, c]);
+    expect(counts([a, b, c]).sort()).toEqual([6, 7, 7]);
+    expect(new Set([...a.holding(), ...b.holding(), ...c.holding()]).size).toBe(20);
+
+    // c stops beating (killed): once its heartbeat and leases expire, a and b share its mailboxes
+    dead.add(c.node.incarnation);
+    clock.advance(LEASE_MS / 3);
+    await rounds([a, b], 1);
+    expect(counts([a, b]).reduce((x, y) => x + y)).toBe(14);
+    // a and b go on beating every third of a lease, c does not
+    for (let i = 0; i < 4; i++) {
+      clock.advance(LEASE_MS / 3);
+      await rounds([a, b], 1);
+    }
+    await rounds([a, b]);
+    expect(counts([a, b])).toEqual([10, 10]);
+
+    // restarted under the same name, c gets a new incarnation and its share back
+    const c2 = await node('node-c');
+    await c2.join();
+    await rounds([a, b, c2]);
+    expect(counts([a, b, c2]).sort()).toEqual([6, 7, 7]);
+
+    // a clean stop hands its mailboxes over at once, without waiting out the lease
+    await a.stop();
+    await rounds([b, c2], 2);
+    expect(counts([b, c2])).toEqual([10, 10]);
+    await b.stop();
+    await c2.stop();
+    expect(overlaps).toEqual([]);
+  });
+
+  it('an outbox claim lives as long as its node: a restarted node sends what its killed predecessor claimed at once', async () => {
+    const engine = await open();
+    engines.push(engine);
+    const sql = `
+      INSERT INTO messages (id, mailbox, direction, kind, message_id, created_at) VALUES
+        (901, 'box00', 'out', 'ack', 'q1@example.com', 0), (902, 'box00', 'out', 'ack', 'q2@example.com', 0);
+      INSERT INTO outbox (message_row, mailbox, envelope_from, envelope_to, status, next_attempt_at, created_at) VALUES
+        (901, 'box00', 'box00@example.com', '["a@example.org"]', 'pending', 0, 0),
+        (902, 'box00', 'box00@example.com', '["b@example.org"]', 'pending', 0, 0);`;
+    if (engine instanceof SqliteEngine) engine.db.exec(sql);
+    else await (engine as PostgresEngine).pool.query(sql);
+    const queue = new SqlOutboxQueue(engine);
+    const leases = new LeaseStore(engine);
+    const now = clock.now().getTime();
+    const OUTBOX_LEASE_MS = 120_000;
+
+    const first = nodeIdentity('node-q');
+    await leases.register(first, now, now + LEASE_MS);
+    const claimed = (await queue.claimOutbox(now, 10, OUTBOX_LEASE_MS, 0, first.incarnation)).map((j) => j.messageRow).sort();
+    expect(claimed).toEqual([901, 902]);
+
+    // while the claimant beats, its claim holds against every other node
+    const other = nodeIdentity('node-r');
+    await leases.register(other, now, now + LEASE_MS);
+    expect(await queue.claimOutbox(now + 1_000, 10, OUTBOX_LEASE_MS, 0, other.incarnation)).toEqual([]);
+
+    // killed and restarted under the same name: the dead run's claims are due at once, not in two minutes
+    const second = nodeIdentity('node-q');
+    await leases.register(second, now + 2_000, now + 2_000 + LEASE_MS);
+    const reclaimed = (await queue.claimOutbox(now + 2_000, 10, OUTBOX_LEASE_MS, 0, second.incarnation)).map((j) => j.messageRow).sort();
+    expect(reclaimed).toEqual([901, 902]);
+    expect(await queue.claimOutbox(now + 3_000, 10, OUTBOX_LEASE_MS, 0, other.incarnation)).toEqual([]);
+  });
+
+  it('a node whose name another process took lets go of every mailbox', async () => {
+    const first = await node('node-x');
+    await first.join();
+    const held = first.holding().length;
+    expect(held).toBeGreaterThan(0);
+    // a restart after a crash: the predecessor no longer runs, its leases pass at once
+    dead.add(first.node.incarnation);
+    const second = await node('node-x');
+    await second.join();
+    await first.beat();
+    expect(first.holding()).toEqual([]);
+    await rounds([second], 2);
+    expect(second.holding().length).toBe(held);
+    await second.stop();
+    expect(overlaps).toEqual([]);
+  });
+});

@@ -64,7 +64,7 @@ export function printTable<T extends object>(rows: T[], columns: (keyof T & stri
   const cells = rows.map((r) => columns.map((c) => cell(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   const line = (vals: { text: string; length: number }[]) =>
-    vals.map((v, i) => v.text + ' '.repeat(widths[i]! - v.length)).join('  ').trimEnd() + '\n';
+    `${vals.map((v, i) => v.text + ' '.repeat(widths[i]! - v.length)).join('  ').trimEnd()}\n`;
   process.stdout.write(line(columns.map((c) => ({ text: c, length: c.length }))));
   for (const row of cells) process.stdout.write(line(row));
 }

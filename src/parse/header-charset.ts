@@ -18,7 +18,8 @@ let jschardet: typeof Jschardet | undefined;
  * loaded on first use instead.
  */
 function detector(): typeof Jschardet {
-  return (jschardet ??= require('jschardet') as typeof Jschardet);
+  jschardet ??= require('jschardet') as typeof Jschardet;
+  return jschardet;
 }
 
 /** How far into the body the first text part's Content-Type is looked for. */

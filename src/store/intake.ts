@@ -135,6 +135,7 @@ export class Intake implements IntakeStore {
       const snap = id === null ? null : await snapshot(sp, records, id);
       if (snap) byReference.push(snap);
     }
+    batch.autoReplies ??= await count(sp, 'auto-replies-since', [now - HOUR_MS]);
     const ctx: ThreadContext = {
       byMessageId: await ticketsByMessageIds(
         sp,
@@ -147,7 +148,7 @@ export class Intake implements IntakeStore {
       ticketsLastHour: rcpt ? await count(sp, 'tickets-acked-to-since', [rcpt, now - HOUR_MS]) : 0,
       senderSuppressed: rcpt ? (await sp.get('is-suppressed', [rcpt])) !== undefined : false,
       replyWithheld: flag ?? (target.ok ? null : target.reason),
-      autoRepliesLastHour: (batch.autoReplies ??= await count(sp, 'auto-replies-since', [now - HOUR_MS])),
+      autoRepliesLastHour: batch.autoReplies,
       now,
     };
     const verdict = this.thread.decide(msg, cls, ctx, policy.rulesFor(mailbox));

@@ -57,8 +57,10 @@ export function totalChanges(runtime: Runtime): number {
 /** Records the named queries run while `fn` runs. */
 export async function namedQueriesRun<T>(runtime: Runtime, fn: () => Promise<T>): Promise<{ result: T; queries: string[] }> {
   const engine = engineOf(runtime) as SqliteEngine;
+  // biome-ignore lint/complexity/useLiteralKeys: the engine's private statement cache, reached on purpose to count the queries
   const original = engine['statement'].bind(engine);
   const queries: string[] = [];
+  // biome-ignore lint/complexity/useLiteralKeys: the engine's private statement cache, reached on purpose to count the queries
   engine['statement'] = (name: string) => {
     queries.push(name);
     return original(name);
@@ -66,6 +68,7 @@ export async function namedQueriesRun<T>(runtime: Runtime, fn: () => Promise<T>)
   try {
     return { result: await fn(), queries };
   } finally {
+    // biome-ignore lint/complexity/useLiteralKeys: the engine's private statement cache, reached on purpose to count the queries
     engine['statement'] = original;
   }
 }

@@ -184,7 +184,7 @@ describe('GET /t/<token>', () => {
     expect(html).toContain('We are working on it</p>');
     // The SLA engine's first-response target, 4 hours round the clock.
     expect(html).toContain('We aim to reply by <time datetime="2026-03-02T14:00:00.000Z">');
-    expect(html).toContain('<a href="mailto:support@example.com?subject&#x3D;%5B' + t.ref.replace('-', '-') + '%5D">support@example.com</a>');
+    expect(html).toContain(`<a href="mailto:support@example.com?subject&#x3D;%5B${t.ref.replace('-', '-')}%5D">support@example.com</a>`);
     expect(html).toContain(`<span class="ref">[${t.ref}]</span> in the subject`);
     expect(html).toContain('We received your request');
     expect(html).toContain('We confirmed by email that it arrived');

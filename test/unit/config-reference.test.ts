@@ -18,9 +18,11 @@ function schemaKeys(schema: z.core.$ZodType, path: string, keys: Set<string>): v
     case 'prefault':
     case 'nullable':
     case 'readonly':
-      return schemaKeys(def.innerType, path, keys);
+      schemaKeys(def.innerType, path, keys);
+      return;
     case 'pipe':
-      return schemaKeys(def.in, path, keys);
+      schemaKeys(def.in, path, keys);
+      return;
     case 'object':
       if (path) keys.add(path);
       for (const [key, value] of Object.entries(def.shape as Record<string, z.core.$ZodType>)) schemaKeys(value, path ? `${path}.${key}` : key, keys);
@@ -29,14 +31,16 @@ function schemaKeys(schema: z.core.$ZodType, path: string, keys: Set<string>): v
       const element = (def.element as z.core.$ZodType)._zod.def.type;
       if (element === 'object') {
         keys.add(path);
-        return schemaKeys(def.element, `${path}[]`, keys);
+        schemaKeys(def.element, `${path}[]`, keys);
+        return;
       }
       keys.add(path);
       return;
     }
     case 'record':
       keys.add(path);
-      return schemaKeys(def.valueType, `${path}.NAME`, keys);
+      schemaKeys(def.valueType, `${path}.NAME`, keys);
+      return;
     default:
       keys.add(path);
   }

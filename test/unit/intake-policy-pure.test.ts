@@ -16,10 +16,12 @@ afterEach(async () => {
 it('composes the acknowledgement, estimate included, without a query inside the commit', async () => {
   desk = await openDesk('2026-03-02T09:00:00Z');
   const engine = engineOf(desk.runtime) as SqliteEngine;
+  // biome-ignore lint/complexity/useLiteralKeys: the engine's private statement cache, reached on purpose to count the queries
   const prepare = engine['statement'].bind(engine);
   const run: string[] = [];
   const duringCompose: string[] = [];
   let composing = false;
+  // biome-ignore lint/complexity/useLiteralKeys: the engine's private statement cache, reached on purpose to count the queries
   engine['statement'] = (name: string) => {
     (composing ? duringCompose : run).push(name);
     return prepare(name);

@@ -24,7 +24,7 @@ function start(d: SlaDesk, opts: { maxSleepMs?: number } = {}) {
     logger: silentLogger(),
     onPass: (r) => {
       passes.push(r);
-      waiters.splice(0).forEach((w) => w());
+      for (const w of waiters.splice(0)) w();
     },
     ...opts,
   });
@@ -37,7 +37,8 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 describe('SLA scheduler', () => {
   it('sleeps while nothing is due and runs a pass once the clock reaches the next due instant', async () => {
-    const d = (desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
+    desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString());
+    const d = desk;
     const { passes, nextPass } = start(d);
     await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     await settle();
@@ -55,7 +56,8 @@ describe('SLA scheduler', () => {
   });
 
   it('is woken by a ticket change in the same process, after its commit', async () => {
-    const d = (desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
+    desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString());
+    const d = desk;
     const first = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
     const { passes, nextPass } = start(d, { maxSleepMs: 3_600_000 });
     await settle();
@@ -71,7 +73,8 @@ describe('SLA scheduler', () => {
   });
 
   it('stops promptly while asleep', async () => {
-    const d = (desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString()));
+    desk = await openDesk(new Date(berlin('2026-03-02T10:00')).toISOString());
+    const d = desk;
     start(d, { maxSleepMs: 3_600_000 });
     await settle();
     const started = Date.now();

@@ -23,7 +23,7 @@ import { newReference, referencesInSubject } from '../../src/thread/reference.js
 import { StatusLinks } from '../../src/core/status-links.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 
-export interface EngineFactory {
+interface EngineFactory {
   name: string;
   /** A migrated, empty database; `drop` closes and removes it. */
   open(): Promise<{ engine: SqlEngine; drop(): Promise<void> }>;

@@ -37,7 +37,7 @@ type Entry = { at: number; order: number; lines: string[] };
  * The ticket as staff read it in a terminal: the fields, then the whole
  * conversation oldest first (newest last, next to the prompt), each message
  * with its text, internal notes and messages the customer never saw marked
- * INTERNAL, and the other events as one line each where they happened.
+ * internal, and the other events as one line each where they happened.
  */
 export function ticketText(detail: TicketDetail): string {
   const { messages, events, handoffs, tags, team: _alias, ...head } = detail;
@@ -55,7 +55,7 @@ export function ticketText(detail: TicketDetail): string {
 
 function messageLines(m: MessageSummary): string[] {
   const who = m.direction === 'in' ? `from ${m.from}` : `to ${m.to.join(', ')}`;
-  const mark = m.public ? '' : '  INTERNAL';
+  const mark = m.public ? '' : '  internal';
   return [`=== ${m.date}  ${m.direction === 'in' ? 'in ' : 'out'}  ${m.kind}  ${who}${mark}`, `Subject: ${m.subject}`, '', m.text.replace(/\s+$/, '')];
 }
 
@@ -63,7 +63,8 @@ function eventLines(e: TicketEvent): string[] {
   const at = new Date(e.at).toISOString();
   const { text, ...rest } = e.detail;
   const detail = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-  const head = `--- ${at}  ${e.type}${e.public ? '' : '  INTERNAL'}${detail.length ? `  ${detail.join(' ')}` : ''}`;
+  // The line as `tickets show` has always printed it, so scripts that grep it keep working.
+  const head = `--- ${at}  ${e.type.padEnd(16)} ${(e.public ? 'public' : 'internal').padEnd(9)} ${detail.join(' ')}`.trimEnd();
   // A note is what the next person reads: written out in full, under its heading.
   return typeof text === 'string' ? [head, text.replace(/\s+$/, '')] : [head];
 }

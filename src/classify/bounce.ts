@@ -16,7 +16,8 @@ const RETURNED_PART_TYPES = new Set([
 ]);
 // An SMTP reply quoted in a bounce text: a 4xx/5xx code followed by an
 // enhanced status code or words about the recipient.
-const SMTP_FAILURE = /\b[45]\d\d[ -]+(?:#?[45]\.\d{1,3}\.\d{1,3}\b|[^\n]{0,80}\b(?:user|mailbox|recipient|address|rejected|unknown|denied|refused|quota|full)\b)/i;
+const SMTP_FAILURE =
+  /\b[45]\d\d[ -]+(?:#?[45]\.\d{1,3}\.\d{1,3}\b|[^\n]{0,80}\b(?:user|mailbox|recipient|address|rejected|unknown|denied|refused|quota|full)\b)/i;
 const BODY_SCAN_CHARS = 8000;
 
 function localPart(address: string): string {
@@ -96,7 +97,11 @@ function typedAddress(value: string | undefined): string | null {
   if (value === undefined) return null;
   const semicolon = value.indexOf(';');
   const type = semicolon < 0 ? 'rfc822' : value.slice(0, semicolon).trim().toLowerCase();
-  const address = value.slice(semicolon + 1).trim().replace(/^<|>$/g, '').toLowerCase();
+  const address = value
+    .slice(semicolon + 1)
+    .trim()
+    .replace(/^<|>$/g, '')
+    .toLowerCase();
   return type === 'rfc822' && address !== '' ? address : null;
 }
 
@@ -156,9 +161,16 @@ function sesBounce(msg: ParsedMessage): BounceInfo {
     const field = (name: string) => new RegExp(`"${name}"\\s*:\\s*"([^"]*)"`).exec(entry)?.[1] ?? '';
     const address = field('emailAddress').trim().toLowerCase();
     if (address === '') continue;
-    recipients.push({ address, action: field('action') || (permanent ? 'failed' : 'delayed'), status: field('status'), diagnostic: field('diagnosticCode') });
+    recipients.push({
+      address,
+      action: field('action') || (permanent ? 'failed' : 'delayed'),
+      status: field('status'),
+      diagnostic: field('diagnosticCode'),
+    });
   }
-  const ids = [...json.matchAll(/"name"\s*:\s*"Message-ID"\s*,\s*"value"\s*:\s*"([^"]*)"/gi)].flatMap((m) => parseMessageIds(m[1] ?? ''));
+  const ids = [...json.matchAll(/"name"\s*:\s*"Message-ID"\s*,\s*"value"\s*:\s*"([^"]*)"/gi)].flatMap((m) =>
+    parseMessageIds(m[1] ?? ''),
+  );
   return { originalMessageIds: unique(ids), recipients };
 }
 

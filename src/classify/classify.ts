@@ -38,7 +38,9 @@ function autoSubmitted(msg: ParsedMessage): boolean {
 }
 
 function bulkPrecedence(msg: ParsedMessage): string | undefined {
-  return values(msg, 'precedence').map(token).find((value) => BULK_PRECEDENCE.has(value));
+  return values(msg, 'precedence')
+    .map(token)
+    .find((value) => BULK_PRECEDENCE.has(value));
 }
 
 function listMail(msg: ParsedMessage): boolean {

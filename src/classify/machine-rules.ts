@@ -20,7 +20,8 @@ export const SYSTEM_LOCAL_PART = /^(?:mailer[-_.]?daemon|mail[-_.]?daemon|post[-
  * is weak: web forms send a customer's request from noreply@ with the
  * customer in Reply-To, so it counts only together with another sign.
  */
-export const NOREPLY_LOCAL_PART = /^(?:no[-_.]?reply|no[-_.]?replies|do[-_.]?not[-_.]?reply|do[-_.]?not[-_.]?respond|dont[-_.]?reply|nobody)(?:[-_.+][^@]*)?$/i;
+export const NOREPLY_LOCAL_PART =
+  /^(?:no[-_.]?reply|no[-_.]?replies|do[-_.]?not[-_.]?reply|do[-_.]?not[-_.]?respond|dont[-_.]?reply|nobody)(?:[-_.+][^@]*)?$/i;
 
 /**
  * Subjects of the bounces MTAs send without a machine-readable report, read
@@ -39,9 +40,15 @@ export const BOUNCE_SUBJECTS: readonly { pattern: RegExp; source: string }[] = [
   { pattern: /^\s*(?:permanent )?deliver(?:y)? failure|^\s*fail(?:ed|ure) delivery/i, source: 'various gateways' },
   { pattern: /^\s*failure notice/i, source: 'qmail' },
   { pattern: /^\s*non[- ]?delivery/i, source: 'Exchange' },
-  { pattern: /^\s*delayed mail\b|^\s*warning: message .* delayed|^\s*warning--could not send mail/i, source: 'Postfix, Exim, Sendmail delay notices' },
+  {
+    pattern: /^\s*delayed mail\b|^\s*warning: message .* delayed|^\s*warning--could not send mail/i,
+    source: 'Postfix, Exim, Sendmail delay notices',
+  },
   { pattern: /^\s*mail failure\b|mail failure\.\s*$/i, source: 'Exim, mail.ru' },
-  { pattern: /^\s*mail could not be delivered|^\s*there was an error sending your mail/i, source: 'Trend Micro, hosted gateways' },
+  {
+    pattern: /^\s*mail could not be delivered|^\s*there was an error sending your mail/i,
+    source: 'Trend Micro, hosted gateways',
+  },
   { pattern: /^\s*mail system error - returned mail/i, source: 'au/KDDI ezweb carrier gateway' },
   { pattern: /returning (?:message )?to sender/i, source: 'Exim, Sendmail' },
   { pattern: /^\s*e?mail bounce notification/i, source: 'hosting providers' },

@@ -109,10 +109,18 @@ function conditionsOf(match: RouteMatch, msg: ParsedMessage, input: RouteInput):
 
 /** The addresses a message was sent to: To and Cc, and what the delivering MTA stamped (an alias or Bcc shows only there). */
 function recipients(msg: ParsedMessage): string[] {
-  const stamped = ['delivered-to', 'x-original-to'].flatMap((h) => msg.headers.get(h) ?? []).map((v) => v.trim().replace(/^<|>$/g, '').toLowerCase());
+  const stamped = ['delivered-to', 'x-original-to']
+    .flatMap((h) => msg.headers.get(h) ?? [])
+    .map((v) => v.trim().replace(/^<|>$/g, '').toLowerCase());
   return [...new Set([...msg.to.map((a) => a.address), ...msg.cc.map((a) => a.address), ...stamped])];
 }
 
 function shown(text: string): string {
-  return boundedText(text.slice(0, 4 * SHOWN_CHARS).replace(/\s+/g, ' ').trim(), SHOWN_CHARS);
+  return boundedText(
+    text
+      .slice(0, 4 * SHOWN_CHARS)
+      .replace(/\s+/g, ' ')
+      .trim(),
+    SHOWN_CHARS,
+  );
 }

@@ -32,7 +32,14 @@ function demoConfig(o: DemoOptions) {
   };
 }
 
-function sample(o: { from: string; subject: string; id: string; body: string; inReplyTo?: string; headers?: Record<string, string> }) {
+function sample(o: {
+  from: string;
+  subject: string;
+  id: string;
+  body: string;
+  inReplyTo?: string;
+  headers?: Record<string, string>;
+}) {
   return {
     from: o.from,
     to: SUPPORT,
@@ -55,7 +62,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null>, timeoutM
 }
 
 /** Acknowledgements written so far, keyed by the Message-ID they answer. */
-async function acksByRequest(outbox: string): Promise<Map<string, { file: string; messageId: string; link: string; subject: string }>> {
+async function acksByRequest(
+  outbox: string,
+): Promise<Map<string, { file: string; messageId: string; link: string; subject: string }>> {
   const acks = new Map<string, { file: string; messageId: string; link: string; subject: string }>();
   if (!existsSync(outbox)) return acks;
   for (const name of readdirSync(outbox).filter((f) => f.endsWith('.eml'))) {
@@ -118,7 +127,13 @@ export function registerDemoCommand(program: Command): void {
       writeFileSync(configPath, JSON.stringify(demoConfig(o), null, 2));
       const logger = createLogger({ level: 'warn', dest: process.stderr });
       const daemon = await startOrExplain(configPath, logger, o);
-      const lmtp = nodemailer.createTransport({ host: '127.0.0.1', port: Number(o.lmtpPort), lmtp: true, secure: false, ignoreTLS: true });
+      const lmtp = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: Number(o.lmtpPort),
+        lmtp: true,
+        secure: false,
+        ignoreTLS: true,
+      });
       const outbox = join(dir, 'outbox');
       const say = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -140,7 +155,10 @@ export function registerDemoCommand(program: Command): void {
           body: 'The reset link says it expired. I clicked it within a minute.',
         }),
       );
-      const ack = await waitFor('the acknowledgement', async () => (await acksByRequest(outbox)).get('<demo-1@customer.example>') ?? null);
+      const ack = await waitFor(
+        'the acknowledgement',
+        async () => (await acksByRequest(outbox)).get('<demo-1@customer.example>') ?? null,
+      );
       await lmtp.sendMail(
         sample({
           from: 'Jane Doe <jane@customer.example>',
@@ -169,7 +187,13 @@ export function registerDemoCommand(program: Command): void {
       for (const a of (await acksByRequest(outbox)).values()) say(`  ${a.file}\n    ${a.link}`);
       lmtp.close();
 
-      say(nextSteps(dir, configPath, tickets.find((t) => t.requester === 'jane@customer.example')?.ref ?? tickets[0]?.ref ?? 'DEMO-XXXXXX'));
+      say(
+        nextSteps(
+          dir,
+          configPath,
+          tickets.find((t) => t.requester === 'jane@customer.example')?.ref ?? tickets[0]?.ref ?? 'DEMO-XXXXXX',
+        ),
+      );
       if (o.exit) {
         await daemon.stop();
         return;

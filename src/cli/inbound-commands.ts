@@ -43,7 +43,9 @@ interface RetryLine {
 export function registerInboundCommands(program: Command, ctx: CliContext): void {
   program
     .command('ingest')
-    .description('take messages from stdin (one) or files (one each), for delivery by an MTA to a command; exit 0 taken, 75 try again later')
+    .description(
+      'take messages from stdin (one) or files (one each), for delivery by an MTA to a command; exit 0 taken, 75 try again later',
+    )
     .argument('[file...]', 'message files (.eml); without any, one message is read from stdin')
     .requiredOption('--mailbox <name>', 'the mailbox the messages were sent to')
     .option('--json', 'print the results as JSON on stdout')
@@ -51,7 +53,9 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
       process.exitCode = await ingest(ctx, files, opts);
     });
 
-  const quarantine = program.command('quarantine').description('see why messages were quarantined and feed them through the pipeline again');
+  const quarantine = program
+    .command('quarantine')
+    .description('see why messages were quarantined and feed them through the pipeline again');
 
   quarantine
     .command('list')
@@ -81,7 +85,7 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
 
   quarantine
     .command('show <id>')
-    .description("show why a message was quarantined and its headers (the body only with --raw)")
+    .description('show why a message was quarantined and its headers (the body only with --raw)')
     .option('--raw', 'print the whole stored message instead')
     .option('--json', 'print JSON')
     .action(async (idText: string, opts: { raw?: boolean; json?: boolean }) => {
@@ -89,7 +93,8 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
         const found = await rt.store.quarantineRaw(idArg(idText));
         if (!found) throw new UsageError(`no quarantine entry #${idText}`);
         if (opts.raw) {
-          if (found.entry.releaseOutcome === 'discarded') throw new UsageError(`quarantine entry #${found.entry.id} was discarded; its bytes were removed`);
+          if (found.entry.releaseOutcome === 'discarded')
+            throw new UsageError(`quarantine entry #${found.entry.id} was discarded; its bytes were removed`);
           process.stdout.write(found.raw);
           return;
         }
@@ -115,7 +120,9 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
 
   quarantine
     .command('discard <id>')
-    .description('drop a junk entry: it is released as discarded and its stored bytes are removed (the IMAP quarantine folder is left alone)')
+    .description(
+      'drop a junk entry: it is released as discarded and its stored bytes are removed (the IMAP quarantine folder is left alone)',
+    )
     .option('--json', 'print JSON')
     .action(async (idText: string, opts: { json?: boolean }) => {
       const id = idArg(idText);
@@ -169,7 +176,6 @@ export function registerInboundCommands(program: Command, ctx: CliContext): void
     });
 }
 
-
 /**
  * Exit codes as sendmail's pipe delivery expects: 0 once the message is in
  * the database (whatever the outcome), 64 for a wrong call, and 75 for
@@ -199,7 +205,9 @@ async function ingest(ctx: CliContext, files: string[], opts: { mailbox: string;
       } catch (err) {
         // A file named on the command line that cannot be read is a wrong call; stdin failing is not.
         if (source === '-') return tempfail(err);
-        process.stderr.write(`ticketd ingest: cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+        process.stderr.write(
+          `ticketd ingest: cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
+        );
         return EXIT.usage;
       }
     }
@@ -263,7 +271,9 @@ async function retryEntry(rt: Runtime, found: { entry: QuarantineEntry; raw: Buf
     // Only the head of the message was downloaded; taking it would make a ticket of a truncated mail.
     return skip(
       `only the first ${found.raw.length} of ${declared[1]} bytes were stored; ` +
-        (entry.origin.via === 'imap' ? `move the message back from the mailbox's quarantine folder instead` : 'deliver it again instead'),
+        (entry.origin.via === 'imap'
+          ? `move the message back from the mailbox's quarantine folder instead`
+          : 'deliver it again instead'),
     );
   }
   const [result] = await takeMessages(rt.pipeline, [{ origin: { via: 'retry', mailbox: entry.mailbox }, raw: found.raw }]);
@@ -274,7 +284,13 @@ async function retryEntry(rt: Runtime, found: { entry: QuarantineEntry; raw: Buf
     again ? `quarantined-again #${r.quarantineId}` : `${r.outcome}${r.ref ? ` ${r.ref}` : ''}`,
     rt.clock.now().getTime(),
   );
-  return { ...base, outcome: again ? 'quarantined-again' : r.outcome, ref: r.ref, quarantineId: r.quarantineId, reason: r.reason };
+  return {
+    ...base,
+    outcome: again ? 'quarantined-again' : r.outcome,
+    ref: r.ref,
+    quarantineId: r.quarantineId,
+    reason: r.reason,
+  };
 }
 
 function idArg(text: string): number {

@@ -63,7 +63,10 @@ program
     // Anything that escapes every worker's own handling is a bug: say so in
     // the log and exit, so the service manager restarts from the database.
     const crash = (err: unknown) => {
-      logger.fatal({ code: 'DAEMON_CRASHED', error: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack }, 'unexpected error, exiting');
+      logger.fatal(
+        { code: 'DAEMON_CRASHED', error: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack },
+        'unexpected error, exiting',
+      );
       process.exit(EXIT.error);
     };
     process.on('uncaughtException', crash);
@@ -120,7 +123,11 @@ tickets
         ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
       });
       if (opts.json) out(list);
-      else printTable(list.map((t) => ({ ...t, queue: t.team })), ['ref', 'status', 'mailbox', 'queue', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
+      else
+        printTable(
+          list.map((t) => ({ ...t, queue: t.team })),
+          ['ref', 'status', 'mailbox', 'queue', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject'],
+        );
     });
   });
 
@@ -150,7 +157,13 @@ tickets
       const ticket = await runtime.store.addAgentReply(
         ref,
         (t, statusUrl, thread) =>
-          composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, text, statusUrl, thread),
+          composeAgentReply(
+            { config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates },
+            t,
+            text,
+            statusUrl,
+            thread,
+          ),
         await runtime.pipeline.policy(),
         runtime.clock.now().getTime(),
       );
@@ -191,7 +204,13 @@ tickets
         await runtime.store.addAgentReply(
           ref,
           (t, statusUrl, thread) =>
-            composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates }, t, text, statusUrl, thread),
+            composeAgentReply(
+              { config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates },
+              t,
+              text,
+              statusUrl,
+              thread,
+            ),
           await runtime.pipeline.policy(),
           now,
         );
@@ -209,45 +228,59 @@ tickets
     if (!(TICKET_STATUSES as string[]).includes(status)) {
       throw new UsageError(`unknown status ${JSON.stringify(status)}; use one of ${TICKET_STATUSES.join(', ')}`);
     }
-    if (opts.reason !== undefined && status !== 'on-hold') throw new UsageError('--reason is the on-hold reason; it goes only with on-hold');
+    if (opts.reason !== undefined && status !== 'on-hold')
+      throw new UsageError('--reason is the on-hold reason; it goes only with on-hold');
     const reason = opts.reason === undefined ? undefined : opts.reason.trim() || null;
     await withRuntime(ctx, async (runtime) => {
       const t = await runtime.store.setStatus(refArg(refText), status as TicketStatus, {
         ...(reason !== undefined ? { reason } : {}),
         now: runtime.clock.now().getTime(),
       });
-      printErr(`${t.ref} is now ${t.status}${t.status === 'on-hold' ? (t.onHoldReason ? `: ${t.onHoldReason}` : ' (no reason shown to the customer)') : ''}\n`);
+      printErr(
+        `${t.ref} is now ${t.status}${t.status === 'on-hold' ? (t.onHoldReason ? `: ${t.onHoldReason}` : ' (no reason shown to the customer)') : ''}\n`,
+      );
     });
   });
 
 tickets
   .command('handoff <ref>')
-  .description('hand a ticket to another queue or person with a note (required); the receiving side is mailed the whole story, the customer sees the queue name only')
+  .description(
+    'hand a ticket to another queue or person with a note (required); the receiving side is mailed the whole story, the customer sees the queue name only',
+  )
   .option('--queue <name>', 'the queue taking over')
   .option('--team <name>', 'the same as --queue (its name before queues; kept for one release)')
   .option('--to <address>', 'the person taking over (an address of staff)')
   .option('-m, --note <text>', 'what the next person needs to know (internal); else --file or stdin')
   .option('-f, --file <path>', 'read the note from a file (- for stdin)')
   .option('--by <name>', 'who hands it on', staffName())
-  .action(async (refText: string, opts: { queue?: string; team?: string; to?: string; note?: string; file?: string; by: string }) => {
-    const ref = refArg(refText);
-    if (opts.queue !== undefined && opts.team !== undefined) throw new UsageError('give --queue or --team, not both');
-    const queueName = (opts.queue ?? opts.team)?.trim();
-    if (queueName === '') throw new UsageError('--queue must name a queue');
-    if (queueName === undefined && opts.to === undefined) throw new UsageError('give --queue NAME or --to ADDRESS');
-    const note = await readTextInput({ message: opts.note, file: opts.file }, 'handoff note');
-    await withRuntime(ctx, async (runtime) => {
-      const change = { ...(queueName !== undefined ? { queue: queueArg(runtime, queueName) } : {}), ...(opts.to !== undefined ? { owner: staffArg(runtime, opts.to) } : {}) };
-      const now = runtime.clock.now().getTime();
-      const r = await runtime.store.assign(ref, change, { note, by: opts.by, now, handoff: true }, runtime.handoffNotifier());
-      const to = r.ticket.owner ? `${r.ticket.owner} (${r.ticket.queue ?? 'no queue'})` : (r.ticket.queue ?? '');
-      printErr(`${r.ticket.ref} handed to ${to}${r.notices ? `; ${r.notices} notice(s) queued` : '; nobody to notify (no staff or notify address for it)'}\n`);
-    });
-  });
+  .action(
+    async (refText: string, opts: { queue?: string; team?: string; to?: string; note?: string; file?: string; by: string }) => {
+      const ref = refArg(refText);
+      if (opts.queue !== undefined && opts.team !== undefined) throw new UsageError('give --queue or --team, not both');
+      const queueName = (opts.queue ?? opts.team)?.trim();
+      if (queueName === '') throw new UsageError('--queue must name a queue');
+      if (queueName === undefined && opts.to === undefined) throw new UsageError('give --queue NAME or --to ADDRESS');
+      const note = await readTextInput({ message: opts.note, file: opts.file }, 'handoff note');
+      await withRuntime(ctx, async (runtime) => {
+        const change = {
+          ...(queueName !== undefined ? { queue: queueArg(runtime, queueName) } : {}),
+          ...(opts.to !== undefined ? { owner: staffArg(runtime, opts.to) } : {}),
+        };
+        const now = runtime.clock.now().getTime();
+        const r = await runtime.store.assign(ref, change, { note, by: opts.by, now, handoff: true }, runtime.handoffNotifier());
+        const to = r.ticket.owner ? `${r.ticket.owner} (${r.ticket.queue ?? 'no queue'})` : (r.ticket.queue ?? '');
+        printErr(
+          `${r.ticket.ref} handed to ${to}${r.notices ? `; ${r.notices} notice(s) queued` : '; nobody to notify (no staff or notify address for it)'}\n`,
+        );
+      });
+    },
+  );
 
 tickets
   .command('assign <ref> <owner>')
-  .description('give a ticket to one person of its queue (an address), or "none" to give it back to the queue; taking it from someone else is a handoff and needs --note')
+  .description(
+    'give a ticket to one person of its queue (an address), or "none" to give it back to the queue; taking it from someone else is a handoff and needs --note',
+  )
   .option('-m, --note <text>', 'why (required when someone else owned it)')
   .option('--by <name>', 'who assigns it', staffName())
   .action(async (refText: string, ownerText: string, opts: { note?: string; by: string }) => {
@@ -255,8 +288,15 @@ tickets
     await withRuntime(ctx, async (runtime) => {
       const owner = ownerText === 'none' ? null : staffArg(runtime, ownerText);
       const now = runtime.clock.now().getTime();
-      const r = await runtime.store.assign(ref, { owner }, { note: opts.note?.trim() || null, by: opts.by, now }, runtime.handoffNotifier());
-      printErr(`${r.ticket.ref} is ${r.ticket.owner ? `owned by ${r.ticket.owner}` : `with ${r.ticket.queue ?? 'no queue'}, unowned`}${r.handoff ? ' (handoff recorded)' : ''}\n`);
+      const r = await runtime.store.assign(
+        ref,
+        { owner },
+        { note: opts.note?.trim() || null, by: opts.by, now },
+        runtime.handoffNotifier(),
+      );
+      printErr(
+        `${r.ticket.ref} is ${r.ticket.owner ? `owned by ${r.ticket.owner}` : `with ${r.ticket.queue ?? 'no queue'}, unowned`}${r.handoff ? ' (handoff recorded)' : ''}\n`,
+      );
     });
   });
 
@@ -264,7 +304,10 @@ tickets
 function queueArg(runtime: Runtime, name: string): string {
   if ((runtime.config.queues ?? []).length === 0) return name;
   const queue = runtime.queue(name);
-  if (!queue) throw new UsageError(`no queue named ${JSON.stringify(name)} (configured: ${(runtime.config.queues ?? []).map((q) => q.name).join(', ')})`);
+  if (!queue)
+    throw new UsageError(
+      `no queue named ${JSON.stringify(name)} (configured: ${(runtime.config.queues ?? []).map((q) => q.name).join(', ')})`,
+    );
   return queue.name;
 }
 
@@ -286,11 +329,17 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
     commands: ['systemd-unit', 'doctor', 'backup', 'templates'],
     register: async () => (await import('./ops-commands.js')).registerOpsCommands(program, ctx),
   },
-  { commands: ['ingest', 'quarantine'], register: async () => (await import('./inbound-commands.js')).registerInboundCommands(program, ctx) },
+  {
+    commands: ['ingest', 'quarantine'],
+    register: async () => (await import('./inbound-commands.js')).registerInboundCommands(program, ctx),
+  },
   { commands: ['outbox'], register: async () => (await import('./outbox-commands.js')).registerOutboxCommands(program, ctx) },
   { commands: ['rules'], register: async () => (await import('./routing-commands.js')).registerRoutingCommands(program, ctx) },
   { commands: ['demo'], register: async () => (await import('./demo.js')).registerDemoCommand(program) },
-  { commands: ['tickets'], register: async () => (await import('./status-link-commands.js')).registerStatusLinkCommands(tickets, ctx) },
+  {
+    commands: ['tickets'],
+    register: async () => (await import('./status-link-commands.js')).registerStatusLinkCommands(tickets, ctx),
+  },
 ];
 
 /** Who a note or handoff is recorded as written by, unless `--by` says: the login running the command. */

@@ -22,14 +22,18 @@ import { UsageError } from './output.js';
 export function registerOpsCommands(program: Command, ctx: CliContext): void {
   program
     .command('systemd-unit')
-    .description('print a hardened systemd service unit for this installation, starting with --config (default /etc/ticketd/config.json)')
+    .description(
+      'print a hardened systemd service unit for this installation, starting with --config (default /etc/ticketd/config.json)',
+    )
     .action(() => {
       const given = program.getOptionValueSource('config') === 'cli';
       const paths = installedPaths(given ? ctx.configPath() : undefined);
       process.stdout.write(renderSystemdUnit(paths));
       if (!existsSync(paths.cli)) process.stderr.write(`warning: ${paths.cli} does not exist yet: run npm run build\n`);
       for (const p of hiddenFromService(paths)) {
-        process.stderr.write(`warning: ${p} is under a home folder, which ProtectHome=yes hides from the service: install node, ticketd and its config system-wide\n`);
+        process.stderr.write(
+          `warning: ${p} is under a home folder, which ProtectHome=yes hides from the service: install node, ticketd and its config system-wide\n`,
+        );
       }
     });
 
@@ -52,14 +56,18 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { force?: boolean }) => {
       const config = loadConfig(ctx.configPath());
       const r = await backupDatabase(config.database, file, { force: opts.force === true });
-      process.stderr.write(`backup written to ${r.file}: ${r.bytes} bytes, schema version ${r.schemaVersion}, ${r.tickets} ticket(s), integrity ok\n`);
+      process.stderr.write(
+        `backup written to ${r.file}: ${r.bytes} bytes, schema version ${r.schemaVersion}, ${r.tickets} ticket(s), integrity ok\n`,
+      );
     });
 
   const templates = program.command('templates').description('check and try out the mail templates');
 
   templates
     .command('check')
-    .description('load every template (mail, and the status page when http is enabled) and render it with sample data; prints file:line: problem on errors')
+    .description(
+      'load every template (mail, and the status page when http is enabled) and render it with sample data; prints file:line: problem on errors',
+    )
     .action(() => {
       const config = loadConfig(ctx.configPath());
       const checked = checkTemplates(config);
@@ -94,7 +102,13 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
         const mailbox = mailboxArg(runtime.config, opts.mailbox ?? ticket.mailbox);
         const vars = { ...sampleValues(kind, runtime.config, mailbox), ...(await ticketValues(runtime, ticket, mailbox)) };
         const lang = opts.lang ?? ticket.language ?? mailbox.language;
-        printMail(runtime.templates.render(kind, onlyVariablesOf(kind, vars), { mailbox: mailbox.name, lang, timeZone: mailbox.timezone }));
+        printMail(
+          runtime.templates.render(kind, onlyVariablesOf(kind, vars), {
+            mailbox: mailbox.name,
+            lang,
+            timeZone: mailbox.timezone,
+          }),
+        );
       });
     });
 
@@ -138,14 +152,17 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
 }
 
 function kindArg(text: string): TemplateKind {
-  if (!isTemplateKind(text)) throw new UsageError(`unknown template kind ${JSON.stringify(text)}; use one of ${TEMPLATE_KINDS.join(', ')}`);
+  if (!isTemplateKind(text))
+    throw new UsageError(`unknown template kind ${JSON.stringify(text)}; use one of ${TEMPLATE_KINDS.join(', ')}`);
   return text;
 }
 
 function mailboxArg(config: Config, name: string | undefined): MailboxConfig {
   const mailbox = name === undefined ? config.mailboxes[0] : config.mailboxes.find((m) => m.name === name);
   if (!mailbox) {
-    throw new UsageError(`no mailbox named ${JSON.stringify(name)}; configured: ${config.mailboxes.map((m) => m.name).join(', ')}`);
+    throw new UsageError(
+      `no mailbox named ${JSON.stringify(name)}; configured: ${config.mailboxes.map((m) => m.name).join(', ')}`,
+    );
   }
   return mailbox;
 }
@@ -209,5 +226,7 @@ function renderSample(
 }
 
 function printMail(mail: RenderedMail): void {
-  process.stdout.write(`Subject: ${mail.subject}\n\n----- text -----\n${mail.text.replace(/\n?$/, '\n')}----- html -----\n${mail.html.replace(/\n?$/, '\n')}`);
+  process.stdout.write(
+    `Subject: ${mail.subject}\n\n----- text -----\n${mail.text.replace(/\n?$/, '\n')}----- html -----\n${mail.html.replace(/\n?$/, '\n')}`,
+  );
 }

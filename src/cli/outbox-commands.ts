@@ -62,7 +62,12 @@ export function registerOutboxCommands(program: Command, ctx: CliContext): void 
         }
         if (opts.json) out({ requeued: ids });
         // The running daemon picks them up at its next outbox poll.
-        else process.stderr.write(ids.length === 0 ? 'no failed mail to retry\n' : `requeued ${ids.length} mail(s) for an immediate attempt: ${ids.map((i) => `#${i}`).join(' ')}\n`);
+        else
+          process.stderr.write(
+            ids.length === 0
+              ? 'no failed mail to retry\n'
+              : `requeued ${ids.length} mail(s) for an immediate attempt: ${ids.map((i) => `#${i}`).join(' ')}\n`,
+          );
       });
     });
 }

@@ -60,11 +60,16 @@ export function cutGraphemes(text: string, max: number): { text: string; length:
 /** A plain aligned table for people; `--json` is the interface for scripts. */
 export function printTable<T extends object>(rows: T[], columns: (keyof T & string)[]): void {
   const cell = (v: unknown) =>
-    v === null || v === undefined ? { text: '', length: 0 } : cutGraphemes(terminalText(String(v).replace(/\s+/g, ' ')), CELL_GRAPHEMES);
+    v === null || v === undefined
+      ? { text: '', length: 0 }
+      : cutGraphemes(terminalText(String(v).replace(/\s+/g, ' ')), CELL_GRAPHEMES);
   const cells = rows.map((r) => columns.map((c) => cell(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   const line = (vals: { text: string; length: number }[]) =>
-    `${vals.map((v, i) => v.text + ' '.repeat(widths[i]! - v.length)).join('  ').trimEnd()}\n`;
+    `${vals
+      .map((v, i) => v.text + ' '.repeat(widths[i]! - v.length))
+      .join('  ')
+      .trimEnd()}\n`;
   process.stdout.write(line(columns.map((c) => ({ text: c, length: c.length }))));
   for (const row of cells) process.stdout.write(line(row));
 }

@@ -15,7 +15,9 @@ export function registerRoutingCommands(program: Command, ctx: CliContext): void
   const rules = program.command('rules').description('try the routing rules');
   rules
     .command('test <file>')
-    .description('show which routing rule a message would match and why, and the queue, priority and tags it would get; changes nothing')
+    .description(
+      'show which routing rule a message would match and why, and the queue, priority and tags it would get; changes nothing',
+    )
     .option('--mailbox <name>', 'the mailbox it arrives at (default: the one whose address it was sent to, or the only one)')
     .option('--json', 'print JSON')
     .action(async (file: string, opts: { mailbox?: string; json?: boolean }) => {
@@ -60,12 +62,18 @@ function arrivalMailbox(config: Config, msg: ParsedMessage): string {
 function describe(mailbox: string, v: RouteVerdict): string {
   const lines: string[] = [];
   const result = `queue ${v.queue ?? '(none)'}, priority ${v.priority ?? 'unchanged'}, tags ${v.tags.length ? v.tags.join(' ') : '(none)'}`;
-  lines.push(v.rule === null ? `no rule matched (mailbox ${mailbox}): ${result}` : `rule "${v.rule}" matched (mailbox ${mailbox}): ${result}`);
+  lines.push(
+    v.rule === null
+      ? `no rule matched (mailbox ${mailbox}): ${result}`
+      : `rule "${v.rule}" matched (mailbox ${mailbox}): ${result}`,
+  );
   for (const t of v.trace) {
     lines.push(`  ${t.matched ? 'match' : 'no   '}  ${t.rule}`);
     if (t.conditions.length === 0) lines.push('           (no conditions: matches every message)');
     for (const c of t.conditions) {
-      lines.push(`           ${c.matched ? 'yes' : 'no '} ${c.field} /${c.pattern}/i ${c.matched ? 'found' : 'in'} ${JSON.stringify(c.found)}`);
+      lines.push(
+        `           ${c.matched ? 'yes' : 'no '} ${c.field} /${c.pattern}/i ${c.matched ? 'found' : 'in'} ${JSON.stringify(c.found)}`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;

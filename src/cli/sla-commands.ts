@@ -38,7 +38,10 @@ export function registerSlaCommands(program: Command, ctx: CliContext): void {
   sla
     .command('tick')
     .description('run one SLA evaluation pass at an instant and print what it queued')
-    .option('--now <iso>', 'the instant to evaluate at, e.g. 2026-03-02T15:00:00Z (default: now); any other instant than the present is a dry run')
+    .option(
+      '--now <iso>',
+      'the instant to evaluate at, e.g. 2026-03-02T15:00:00Z (default: now); any other instant than the present is a dry run',
+    )
     .option('--dry-run', 'evaluate and print, but record and queue nothing')
     .option('--send', 'with --now at another instant: record and queue the mails for real, dated at that instant')
     .option('--json', 'print JSON')
@@ -54,7 +57,9 @@ export function registerSlaCommands(program: Command, ctx: CliContext): void {
         const elsewhere = Math.abs(now - present) > PRESENT_TOLERANCE_MS;
         const dryRun = opts.dryRun === true || (elsewhere && opts.send !== true);
         if (dryRun && !opts.dryRun) {
-          process.stderr.write(`dry run: ${new Date(now).toISOString()} is not the present; nothing is recorded or queued (add --send to queue these mails)\n`);
+          process.stderr.write(
+            `dry run: ${new Date(now).toISOString()} is not the present; nothing is recorded or queued (add --send to queue these mails)\n`,
+          );
         }
         // A pass handles one batch; run until nothing due at `now` is left.
         const passes: TickReport[] = [await runtime.sla.tick(now, { dryRun })];
@@ -93,7 +98,18 @@ function printStatus(list: SlaTicketStatus[]): void {
       notices: s.noticesSent,
       nextDue: s.nextDue ?? '',
     })),
-    ['ref', 'status', 'policy', 'firstResponse', 'firstResponseDue', 'resolution', 'resolutionDue', 'breached', 'notices', 'nextDue'],
+    [
+      'ref',
+      'status',
+      'policy',
+      'firstResponse',
+      'firstResponseDue',
+      'resolution',
+      'resolutionDue',
+      'breached',
+      'notices',
+      'nextDue',
+    ],
   );
 }
 
@@ -104,7 +120,9 @@ function targetCell(t: NonNullable<SlaTicketStatus['targets']>['resolution']): s
 
 function printTick(r: TickReport): void {
   const w = (line: string) => print(`${line}\n`);
-  w(`${r.dryRun ? 'dry run ' : ''}at ${r.now}: ${r.tickets} ticket(s) due, ${r.queued.length} mail(s) ${r.dryRun ? 'would be queued' : 'queued'}`);
+  w(
+    `${r.dryRun ? 'dry run ' : ''}at ${r.now}: ${r.tickets} ticket(s) due, ${r.queued.length} mail(s) ${r.dryRun ? 'would be queued' : 'queued'}`,
+  );
   for (const q of r.queued) {
     const extra = q.kind === 'delay-notice' ? ` notice #${q.noticeNumber} (estimate ${q.estimate} from ${q.estimateSource})` : '';
     w(`  ${(r.dryRun ? 'would' : 'queued').padEnd(8)} ${q.ref}  ${q.kind}  ${q.target} ${q.threshold} -> ${q.to}${extra}`);

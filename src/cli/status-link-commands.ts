@@ -6,7 +6,7 @@ import { UsageError } from './output.js';
 export function registerStatusLinkCommands(tickets: Command, ctx: CliContext): void {
   tickets
     .command('revoke-links <ref>')
-    .description("revoke every status-page link of a ticket; the next mail to each recipient carries a fresh one")
+    .description('revoke every status-page link of a ticket; the next mail to each recipient carries a fresh one')
     .action(async (refText: string) => {
       await withRuntime(ctx, async (runtime) => {
         const ref = refArg(refText);

@@ -18,7 +18,8 @@ const MAX_TEXT_BYTES = 1024 * 1024;
  * empty mail to a customer.
  */
 export async function readTextInput(src: TextSource, what: string): Promise<string> {
-  if (src.message !== undefined && src.file !== undefined) throw new UsageError(`give the ${what} with --message or --file, not both`);
+  if (src.message !== undefined && src.file !== undefined)
+    throw new UsageError(`give the ${what} with --message or --file, not both`);
   let text: string;
   if (src.message !== undefined) text = src.message;
   else if (src.file !== undefined && src.file !== '-') text = await readNamedFile(src.file);
@@ -51,7 +52,8 @@ async function readStdin(): Promise<string> {
 }
 
 function decode(data: Buffer, where: string): string {
-  if (data.length > MAX_TEXT_BYTES) throw new UsageError(`${where} holds more than ${MAX_TEXT_BYTES} bytes; a reply or note is text`);
+  if (data.length > MAX_TEXT_BYTES)
+    throw new UsageError(`${where} holds more than ${MAX_TEXT_BYTES} bytes; a reply or note is text`);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(data);
   } catch {

@@ -42,7 +42,8 @@ type Entry = { at: number; order: number; lines: string[] };
 export function ticketText(detail: TicketDetail): string {
   const { messages, events, handoffs, tags, team: _alias, ...head } = detail;
   const out: string[] = [];
-  for (const [k, v] of Object.entries({ ...head, tags: tags.join(' '), handoffs: handoffs.length })) out.push(`${k.padEnd(13)} ${v ?? ''}`);
+  for (const [k, v] of Object.entries({ ...head, tags: tags.join(' '), handoffs: handoffs.length }))
+    out.push(`${k.padEnd(13)} ${v ?? ''}`);
   const entries: Entry[] = [
     ...messages.map((m, i): Entry => ({ at: Date.parse(m.date), order: i, lines: messageLines(m) })),
     ...events.map((e, i): Entry => ({ at: e.at, order: messages.length + i, lines: eventLines(e) })),
@@ -56,7 +57,12 @@ export function ticketText(detail: TicketDetail): string {
 function messageLines(m: MessageSummary): string[] {
   const who = m.direction === 'in' ? `from ${m.from}` : `to ${m.to.join(', ')}`;
   const mark = m.public ? '' : '  internal';
-  return [`=== ${m.date}  ${m.direction === 'in' ? 'in ' : 'out'}  ${m.kind}  ${who}${mark}`, `Subject: ${m.subject}`, '', m.text.replace(/\s+$/, '')];
+  return [
+    `=== ${m.date}  ${m.direction === 'in' ? 'in ' : 'out'}  ${m.kind}  ${who}${mark}`,
+    `Subject: ${m.subject}`,
+    '',
+    m.text.replace(/\s+$/, ''),
+  ];
 }
 
 function eventLines(e: TicketEvent): string[] {

@@ -120,7 +120,13 @@ export function composeAck(
   );
 }
 
-export function composeAgentReply(ctx: ComposeContext, ticket: TicketRow, body: string, statusUrl: string, thread: Threading): OutboundDraft {
+export function composeAgentReply(
+  ctx: ComposeContext,
+  ticket: TicketRow,
+  body: string,
+  statusUrl: string,
+  thread: Threading,
+): OutboundDraft {
   return composeToRequester(
     ctx,
     'agent-reply',

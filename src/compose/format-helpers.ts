@@ -42,7 +42,11 @@ export function formatDuration(ms: number, locale: string): string {
 function instant(value: unknown, helper: string, f: FormatData): DateTime | null {
   if (value === '' || value === null || value === undefined) return null;
   const dt =
-    typeof value === 'number' ? DateTime.fromMillis(value) : typeof value === 'string' ? DateTime.fromISO(value) : DateTime.invalid('not a time');
+    typeof value === 'number'
+      ? DateTime.fromMillis(value)
+      : typeof value === 'string'
+        ? DateTime.fromISO(value)
+        : DateTime.invalid('not a time');
   if (!dt.isValid) throw new Error(`${helper} needs an ISO time like 2025-03-03T09:41:00Z, got ${JSON.stringify(value)}`);
   return dt.setZone(f.timeZone).setLocale(f.locale);
 }
@@ -66,10 +70,14 @@ function number(value: unknown, helper: string): number {
 
 /** Registers the format helpers on a private handlebars environment. */
 export function registerFormatHelpers(hb: Env): void {
-  hb.registerHelper('duration', (ms: unknown, options: unknown) => formatDuration(number(ms, 'duration'), formatData(options).locale));
+  hb.registerHelper('duration', (ms: unknown, options: unknown) =>
+    formatDuration(number(ms, 'duration'), formatData(options).locale),
+  );
   hb.registerHelper('datetime', (at: unknown, options: unknown) => formatDateTime(at, formatData(options)));
   hb.registerHelper('date', (at: unknown, options: unknown) => formatDate(at, formatData(options)));
   hb.registerHelper('percent', (share: unknown, options: unknown) =>
-    new Intl.NumberFormat(formatData(options).locale, { style: 'percent', maximumFractionDigits: 1 }).format(number(share, 'percent')),
+    new Intl.NumberFormat(formatData(options).locale, { style: 'percent', maximumFractionDigits: 1 }).format(
+      number(share, 'percent'),
+    ),
   );
 }

@@ -41,7 +41,10 @@ export function ticketStory(detail: TicketDetail, timeZone: string | undefined):
   for (const m of detail.messages) {
     if (!STORY_KINDS.has(m.kind) || !m.public) continue;
     const who = m.direction === 'in' ? m.from : `${m.from} → ${m.to.join(', ')}`;
-    entries.push({ at: Date.parse(m.date), text: `── ${at(Date.parse(m.date))} ── ${who}\n${boundedText(m.text.trim(), STORY_MESSAGE_CHARS)}` });
+    entries.push({
+      at: Date.parse(m.date),
+      text: `── ${at(Date.parse(m.date))} ── ${who}\n${boundedText(m.text.trim(), STORY_MESSAGE_CHARS)}`,
+    });
   }
   for (const e of detail.events) {
     const text = e.detail.text;

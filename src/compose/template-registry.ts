@@ -13,7 +13,14 @@ import {
   type TemplatePart,
   type TemplateVars,
 } from './template-schema.js';
-import { errorMessage, helperName, LANGUAGE_TAG, languageCandidates, parseTemplateFile, templateProblem } from './template-source.js';
+import {
+  errorMessage,
+  helperName,
+  LANGUAGE_TAG,
+  languageCandidates,
+  parseTemplateFile,
+  templateProblem,
+} from './template-source.js';
 
 export const TEMPLATE_RENDER_ERROR = 'TICKETD_TEMPLATE_RENDER';
 
@@ -186,7 +193,10 @@ class TemplateChecker {
 
   private mustache(node: hbs.AST.MustacheStatement): void {
     if (!node.escaped && this.part === 'html') {
-      this.report(node, 'raw output {{{…}}} is not allowed in HTML templates: use {{…}}, or {{paragraphs body}} for multi-line text');
+      this.report(
+        node,
+        'raw output {{{…}}} is not allowed in HTML templates: use {{…}}, or {{paragraphs body}} for multi-line text',
+      );
     }
     if (node.path.type !== 'PathExpression') {
       this.report(node, 'expected a variable or helper name');
@@ -446,7 +456,10 @@ export class TemplateRegistry {
       return { ok: false, errors: problems };
     }
     const languages = [...new Set(files.flatMap((f) => (f.lang === null ? [] : [f.lang])))].sort();
-    return { ok: true, registry: new TemplateRegistry(dir, Object.freeze(files), Object.freeze(languages), hb, templates, pending) };
+    return {
+      ok: true,
+      registry: new TemplateRegistry(dir, Object.freeze(files), Object.freeze(languages), hb, templates, pending),
+    };
   }
 
   /** Kinds whose templates are compiled, in schema order. */
@@ -461,7 +474,9 @@ export class TemplateRegistry {
     const compiled = new Map<string, Template>();
     const problems = compileKind(this.hb, files, compiled);
     if (problems.length > 0) {
-      throw new TemplateRenderError(`${kind}: templates refused: ${problems.map((p) => `${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`).join('; ')}`);
+      throw new TemplateRenderError(
+        `${kind}: templates refused: ${problems.map((p) => `${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`).join('; ')}`,
+      );
     }
     for (const [key, template] of compiled) this.templates.set(key, template);
     this.pending.delete(kind);

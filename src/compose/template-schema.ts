@@ -58,7 +58,8 @@ export const TEMPLATE_SCHEMA = {
       statusUrl,
       mailboxAddress,
       firstResponseEstimate: {
-        description: 'Expected time to a first reply in milliseconds, shown with {{duration firstResponseEstimate}}; 0 when no SLA applies',
+        description:
+          'Expected time to a first reply in milliseconds, shown with {{duration firstResponseEstimate}}; 0 when no SLA applies',
         sample: 4 * HOUR_MS,
       },
       queuePosition,
@@ -77,7 +78,8 @@ export const TEMPLATE_SCHEMA = {
       customerName,
       body: {
         description: "The agent's reply as plain text (use {{paragraphs body}} in HTML)",
-        sample: 'Hello Jane,\n\nthe technician replaced the feed roller this morning.\nPlease let us know if it jams again.\n\nBest regards,\nSam',
+        sample:
+          'Hello Jane,\n\nthe technician replaced the feed roller this morning.\nPlease let us know if it jams again.\n\nBest regards,\nSam',
       },
       statusUrl,
       mailboxAddress,
@@ -104,7 +106,10 @@ export const TEMPLATE_SCHEMA = {
         description: "Why the ticket is on hold; '' when it is not on hold",
         sample: 'waiting for a replacement part',
       },
-      estimate: { description: 'Expected time until the next step, in milliseconds: {{duration estimate}}', sample: 24 * HOUR_MS },
+      estimate: {
+        description: 'Expected time until the next step, in milliseconds: {{duration estimate}}',
+        sample: 24 * HOUR_MS,
+      },
       estimateSource: {
         description: "'history' when the estimate comes from similar past tickets, 'target' when it is the SLA target",
         sample: 'history',
@@ -165,7 +170,8 @@ export const TEMPLATE_SCHEMA = {
       story: {
         description:
           'The ticket so far, oldest first, as plain text: each message and internal note under a line with its time and sender (#note marks internal notes)',
-        sample: '── 2025-03-03 09:41 +00:00 ── jane@example.com\nSN 4711 E-13\n\n── 2025-03-03 10:02 +00:00 ── #note sam@example.com\nSN 4711 ✓',
+        sample:
+          '── 2025-03-03 09:41 +00:00 ── jane@example.com\nSN 4711 E-13\n\n── 2025-03-03 10:02 +00:00 ── #note sam@example.com\nSN 4711 ✓',
       },
       mailboxAddress,
       ticketUrl: { description: "Link to the ticket's status page, as the customer sees it", sample: statusUrl.sample },

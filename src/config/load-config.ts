@@ -92,9 +92,7 @@ function resolvePaths(parsed: ParsedConfig, baseDir: string): Config {
     auth.passFile === undefined || auth.passFile.startsWith(CREDENTIAL_PREFIX)
       ? auth
       : { ...auth, passFile: path(auth.passFile) };
-  const smtp = <T extends { fileDir?: string | undefined; auth?: { passFile?: string | undefined } | undefined }>(
-    s: T,
-  ): T => ({
+  const smtp = <T extends { fileDir?: string | undefined; auth?: { passFile?: string | undefined } | undefined }>(s: T): T => ({
     ...s,
     ...(s.fileDir !== undefined && { fileDir: path(s.fileDir) }),
     ...(s.auth !== undefined && { auth: secretFile(s.auth) }),
@@ -195,9 +193,7 @@ function reportedPosition(message: string): number | undefined {
 }
 
 function describeJsonError(text: string, message: string): string {
-  const position = message.includes(END_OF_INPUT)
-    ? text.length
-    : (reportedPosition(message) ?? firstBadOffset(text));
+  const position = message.includes(END_OF_INPUT) ? text.length : (reportedPosition(message) ?? firstBadOffset(text));
   const before = text.slice(0, position);
   const line = before.split('\n').length;
   const column = position - before.lastIndexOf('\n');

@@ -128,12 +128,18 @@ function isAddressOrCidr(value: string): boolean {
 // narrowed silently: a proxy on another host would then be counted as one
 // client, and every customer behind it would share one limit.
 function trustProxySchema() {
-  return z.union([z.literal(false), z.array(z.string().refine(isAddressOrCidr, { error: 'expected an IP address or CIDR like "10.0.0.0/8"' })).min(1)], {
-    error: (issue) =>
-      issue.input === true
-        ? 'true would trust any peer: list the addresses of your reverse proxies instead, e.g. ["127.0.0.1", "::1"]'
-        : 'expected false or a list of proxy addresses, e.g. ["127.0.0.1"]',
-  });
+  return z.union(
+    [
+      z.literal(false),
+      z.array(z.string().refine(isAddressOrCidr, { error: 'expected an IP address or CIDR like "10.0.0.0/8"' })).min(1),
+    ],
+    {
+      error: (issue) =>
+        issue.input === true
+          ? 'true would trust any peer: list the addresses of your reverse proxies instead, e.g. ["127.0.0.1", "::1"]'
+          : 'expected false or a list of proxy addresses, e.g. ["127.0.0.1"]',
+    },
+  );
 }
 
 /** Status-page lookups (valid or not) one client may make per minute when `statusPage.lookupsPerMinute` is unset. */
@@ -210,20 +216,22 @@ const smtpSchema = z
   }, whenObject);
 
 /** A mailbox's partial override: no defaults here, so unset fields fall through to the top-level smtp. */
-const smtpOverrideSchema = z.strictObject({
-  host: text(),
-  port: port(),
-  secure: z.boolean(),
-  requireTLS: z.boolean(),
-  tlsRejectUnauthorized: z.boolean(),
-  auth: smtpAuthSchema,
-  from: fromSchema(),
-  sendTimeoutMs: positiveInt(),
-  maxConnections: intBetween(1, 100),
-  maxMessages: positiveInt(),
-  transport: transportSchema,
-  fileDir: text(),
-}).partial();
+const smtpOverrideSchema = z
+  .strictObject({
+    host: text(),
+    port: port(),
+    secure: z.boolean(),
+    requireTLS: z.boolean(),
+    tlsRejectUnauthorized: z.boolean(),
+    auth: smtpAuthSchema,
+    from: fromSchema(),
+    sendTimeoutMs: positiveInt(),
+    maxConnections: intBetween(1, 100),
+    maxMessages: positiveInt(),
+    transport: transportSchema,
+    fileDir: text(),
+  })
+  .partial();
 
 const imapSchema = z.strictObject({
   host: text(),
@@ -264,8 +272,7 @@ const mailboxSchema = z.strictObject({
   smtp: smtpOverrideSchema.optional(),
 });
 
-const hours = () =>
-  z.string().regex(HOURS_PATTERN, { error: 'expected hours like "09:00-17:00" or "09:00-12:00,13:00-17:00"' });
+const hours = () => z.string().regex(HOURS_PATTERN, { error: 'expected hours like "09:00-17:00" or "09:00-12:00,13:00-17:00"' });
 
 // The shape is checked field by field; crossCheck then builds each calendar
 // the way the SLA engine does at start.
@@ -303,13 +310,16 @@ const slaPolicySchema = z.strictObject({
 // A routing pattern is a case-insensitive regular expression; one that does
 // not compile is refused here rather than when the first mail arrives.
 const pattern = () =>
-  z.string().min(1, { error: 'must not be empty' }).superRefine((source, ctx) => {
-    try {
-      new RegExp(source, 'iu');
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(err as Error).message}`, input: source });
-    }
-  });
+  z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .superRefine((source, ctx) => {
+      try {
+        new RegExp(source, 'iu');
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(err as Error).message}`, input: source });
+      }
+    });
 
 const queueSchema = z.strictObject({
   /** Shown to the customer ("handed to the NAME team") and used in rules, commands and reports. */
@@ -337,7 +347,9 @@ const routingRuleSchema = z.strictObject({
   set: z.strictObject({
     queue: text().optional(),
     priority: z.enum(['low', 'normal', 'high', 'urgent']).optional(),
-    tags: z.array(z.string().regex(/^[\p{L}\p{N}][\p{L}\p{N}_.:-]*$/u, { error: 'expected a tag like "warranty" or "hw:printer"' })).optional(),
+    tags: z
+      .array(z.string().regex(/^[\p{L}\p{N}][\p{L}\p{N}_.:-]*$/u, { error: 'expected a tag like "warranty" or "hw:printer"' }))
+      .optional(),
   }),
 });
 
@@ -459,12 +471,12 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
         (issue.path ?? []).length <= path.length &&
         (issue.path ?? []).every((segment, i) => segment === path[i]),
     );
-  const report = (path: PropertyKey[], message: string) =>
-    ctx.addIssue({ code: 'custom', path, message, input: undefined });
+  const report = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: undefined });
 
   if (trusted(['database']) && isPostgresUrl(cfg.database)) {
     // attachments and the status-link key are files: every node needs the same ones
-    if (cfg.dataDir === undefined) report(['dataDir'], 'is required when database is a PostgreSQL URL (a folder every node shares)');
+    if (cfg.dataDir === undefined)
+      report(['dataDir'], 'is required when database is a PostgreSQL URL (a folder every node shares)');
   } else if (trusted(['database']) && cfg.postgres !== undefined) {
     report(['postgres'], 'only applies when database is a postgres:// URL');
   }
@@ -576,7 +588,8 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
     }
   });
   const knownQueue = (path: PropertyKey[], name: string | undefined) => {
-    if (name !== undefined && queuesTrusted && !queueNames.has(name.toLowerCase())) report(path, `no queue named "${name}" (define it under "queues")`);
+    if (name !== undefined && queuesTrusted && !queueNames.has(name.toLowerCase()))
+      report(path, `no queue named "${name}" (define it under "queues")`);
   };
   mailboxes.forEach((mailbox, i) => {
     if (trusted(['mailboxes', i, 'defaultQueue'])) knownQueue(['mailboxes', i, 'defaultQueue'], mailbox.defaultQueue);

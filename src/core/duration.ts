@@ -64,9 +64,7 @@ export function parseDuration(text: string): number {
 }
 
 function invalidDuration(text: string, why: string): DurationError {
-  return new DurationError(
-    `invalid duration "${text}": ${why} (expected e.g. "90s", "30m", "4h", "2d", "1w" or "1h30m")`,
-  );
+  return new DurationError(`invalid duration "${text}": ${why} (expected e.g. "90s", "30m", "4h", "2d", "1w" or "1h30m")`);
 }
 
 export type DurationUnit = 'day' | 'hour' | 'minute' | 'second';

@@ -14,7 +14,9 @@ export const PRIVATE_DIR_MODE = 0o700;
 function created(first: string | undefined, dir: string): string[] {
   if (first === undefined) return [];
   const target = resolve(dir);
-  const parts = relative(first, target).split(sep).filter((p) => p !== '');
+  const parts = relative(first, target)
+    .split(sep)
+    .filter((p) => p !== '');
   const paths = [first];
   for (const part of parts) paths.push(resolve(paths.at(-1)!, part));
   return paths;
@@ -26,7 +28,8 @@ export function makePrivateDirSync(dir: string): void {
 }
 
 export async function makePrivateDir(dir: string): Promise<void> {
-  for (const path of created(await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE }), dir)) await chmod(path, PRIVATE_DIR_MODE);
+  for (const path of created(await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE }), dir))
+    await chmod(path, PRIVATE_DIR_MODE);
 }
 
 /** Opens a file for writing (created or truncated per `flags`, 'w' by default) as 0600. */

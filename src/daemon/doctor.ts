@@ -3,7 +3,14 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { ImapFlow } from 'imapflow';
-import { ConfigError, loadRunnableConfig, smtpFor, type Config, type MailboxConfig, type SmtpConfig } from '../config/load-config.js';
+import {
+  ConfigError,
+  loadRunnableConfig,
+  smtpFor,
+  type Config,
+  type MailboxConfig,
+  type SmtpConfig,
+} from '../config/load-config.js';
 import { createMailer } from '../send/mailer.js';
 import { createImapClient } from '../sources/imap/imap-client.js';
 import { withDeadline } from '../core/deadline.js';
@@ -84,7 +91,10 @@ function checkDatabase(path: string): DoctorCheck {
     db.exec('BEGIN IMMEDIATE');
     db.exec('ROLLBACK');
     const tickets = version === 0 ? 0 : (db.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number }).n;
-    const schema = version === latest ? `schema version ${version}` : `schema version ${version}, ${latest - version} migration(s) pending (applied at start)`;
+    const schema =
+      version === latest
+        ? `schema version ${version}`
+        : `schema version ${version}, ${latest - version} migration(s) pending (applied at start)`;
     return { name, ok: true, detail: `${path}: ${schema}, writable, ${tickets} ticket(s)` };
   } catch (err) {
     return { name, ok: false, detail: `${path}: ${errorText(err)}` };
@@ -104,7 +114,10 @@ async function checkPostgres(config: Config): Promise<{ check: DoctorCheck; read
   const reads = new Map<string, MailboxRead>();
   const engine = new PostgresEngine({
     url: config.database,
-    password: config.postgres?.passFile === undefined ? undefined : async () => (await resolveSecret({ passFile: config.postgres!.passFile! })).value,
+    password:
+      config.postgres?.passFile === undefined
+        ? undefined
+        : async () => (await resolveSecret({ passFile: config.postgres!.passFile! })).value,
     poolSize: 1,
     applicationName: 'ticketd doctor',
   });
@@ -113,17 +126,32 @@ async function checkPostgres(config: Config): Promise<{ check: DoctorCheck; read
       throw new Error(`no answer within ${CHECK_TIMEOUT_MS} ms while connecting to PostgreSQL`);
     });
     const latest = latestMigrationVersion(migrationsDir('postgres'));
-    if (version > latest) return { check: { name, ok: false, detail: `${shown}: schema version ${version} is newer than this ticketd (${latest})` }, reads };
+    if (version > latest)
+      return {
+        check: { name, ok: false, detail: `${shown}: schema version ${version} is newer than this ticketd (${latest})` },
+        reads,
+      };
     const probe = await engine.probeWrite();
-    if (!probe.ok) return { check: { name, ok: false, detail: `${shown}: schema version ${version}, not writable (${probe.code})` }, reads };
-    if (version === 0) return { check: { name, ok: true, detail: `${shown}: empty, writable; the schema is created at the first start` }, reads };
-    const count = async (sql: string, params: unknown[] = []) => Number((await engine.pool.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0);
+    if (!probe.ok)
+      return { check: { name, ok: false, detail: `${shown}: schema version ${version}, not writable (${probe.code})` }, reads };
+    if (version === 0)
+      return { check: { name, ok: true, detail: `${shown}: empty, writable; the schema is created at the first start` }, reads };
+    const count = async (sql: string, params: unknown[] = []) =>
+      Number((await engine.pool.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0);
     const tickets = await count('SELECT count(*) AS n FROM tickets');
     const nodes = version >= 15 ? await count('SELECT count(*) AS n FROM nodes WHERE expires_at > $1', [Date.now()]) : 0;
-    const rows = await engine.pool.query<MailboxRead & { mailbox: string }>('SELECT mailbox, watched_since AS "watchedSince", read_at AS "readAt" FROM mailbox_reads');
+    const rows = await engine.pool.query<MailboxRead & { mailbox: string }>(
+      'SELECT mailbox, watched_since AS "watchedSince", read_at AS "readAt" FROM mailbox_reads',
+    );
     for (const { mailbox, ...read } of rows.rows) reads.set(mailbox, read);
-    const schema = version === latest ? `schema version ${version}` : `schema version ${version}, ${latest - version} migration(s) pending (applied at start)`;
-    return { check: { name, ok: true, detail: `${shown}: ${schema}, writable, ${tickets} ticket(s), ${nodes} live node(s)` }, reads };
+    const schema =
+      version === latest
+        ? `schema version ${version}`
+        : `schema version ${version}, ${latest - version} migration(s) pending (applied at start)`;
+    return {
+      check: { name, ok: true, detail: `${shown}: ${schema}, writable, ${tickets} ticket(s), ${nodes} live node(s)` },
+      reads,
+    };
   } catch (err) {
     return { check: { name, ok: false, detail: `${shown}: ${errorText(err)}` }, reads };
   } finally {
@@ -133,7 +161,8 @@ async function checkPostgres(config: Config): Promise<{ check: DoctorCheck; read
 
 function templatesLine(config: Config): DoctorCheck {
   const checked = checkTemplates(config);
-  if (checked.ok) return { name: 'templates', ok: true, detail: `${checked.templates.files.length} file(s) in ${config.templatesDir}` };
+  if (checked.ok)
+    return { name: 'templates', ok: true, detail: `${checked.templates.files.length} file(s) in ${config.templatesDir}` };
   return {
     name: 'templates',
     ok: false,
@@ -156,7 +185,9 @@ function mailboxReads(path: string): Map<string, MailboxRead> {
     db = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: 5_000 });
     const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox_reads'").get();
     if (table === undefined) return reads;
-    const rows = db.prepare('SELECT mailbox, watched_since AS watchedSince, read_at AS readAt FROM mailbox_reads').all() as (MailboxRead & { mailbox: string })[];
+    const rows = db
+      .prepare('SELECT mailbox, watched_since AS watchedSince, read_at AS readAt FROM mailbox_reads')
+      .all() as (MailboxRead & { mailbox: string })[];
     for (const { mailbox, ...read } of rows) reads.set(mailbox, read);
   } catch {
     // checkDatabase reports the problem
@@ -239,7 +270,11 @@ async function checkSmtp(smtp: SmtpConfig, mailboxes: string[], timeoutMs: numbe
   const mailer = createMailer({ ...smtp, sendTimeoutMs: Math.min(smtp.sendTimeoutMs, timeoutMs) });
   try {
     await mailer.verify();
-    return { name, ok: true, detail: `${smtp.transport === 'file' ? 'folder writable' : 'server ready'}${smtp.auth ? `, logged in as ${smtp.auth.user}` : ''} (${used})` };
+    return {
+      name,
+      ok: true,
+      detail: `${smtp.transport === 'file' ? 'folder writable' : 'server ready'}${smtp.auth ? `, logged in as ${smtp.auth.user}` : ''} (${used})`,
+    };
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     return { name, ok: false, detail: `${typeof code === 'string' ? `${code}: ` : ''}${errorText(err)} (${used})` };
@@ -251,9 +286,7 @@ async function checkSmtp(smtp: SmtpConfig, mailboxes: string[], timeoutMs: numbe
 async function checkHttp(config: Config): Promise<DoctorCheck> {
   const { host, port, enabled } = config.http;
   if (!enabled) return { name: 'http', ok: true, detail: 'disabled in the config' };
-  return checkListen('http', host, port, async () =>
-    (await answersAsTicketd(host, port)) ? 'it answers /metrics' : null,
-  );
+  return checkListen('http', host, port, async () => ((await answersAsTicketd(host, port)) ? 'it answers /metrics' : null));
 }
 
 /** The LMTP/SMTP listener's port, which start must be able to listen on as well. */
@@ -281,7 +314,8 @@ async function checkListen(name: string, host: string, port: number, ours: () =>
         ? { name, ok: true, detail: `${where} is in use by a running ticketd (${how})` }
         : { name, ok: false, detail: `${where} is in use by another program` };
     }
-    if (code === 'EACCES') return { name, ok: false, detail: `${where}: not allowed to listen there (ports below 1024 need privileges)` };
+    if (code === 'EACCES')
+      return { name, ok: false, detail: `${where}: not allowed to listen there (ports below 1024 need privileges)` };
     if (code === 'EADDRNOTAVAIL') return { name, ok: false, detail: `${where}: ${host} is not an address of this machine` };
     return { name, ok: false, detail: `${where}: ${errorText(err)}` };
   } finally {
@@ -339,7 +373,12 @@ function errorText(err: unknown): string {
 /** The server's answer and codes, never the command, which for LOGIN holds the password. */
 function imapErrorText(err: unknown, step: string): string {
   const e = err as { authenticationFailed?: unknown; response?: unknown; responseText?: unknown; code?: unknown };
-  const answer = typeof e.responseText === 'string' && e.responseText !== '' ? e.responseText : typeof e.response === 'string' ? e.response : '';
+  const answer =
+    typeof e.responseText === 'string' && e.responseText !== ''
+      ? e.responseText
+      : typeof e.response === 'string'
+        ? e.response
+        : '';
   if (e.authenticationFailed === true) return `login refused${answer ? ` (server said: ${answer})` : ''}`;
   const code = typeof e.code === 'string' ? ` [${e.code}]` : '';
   return `cannot ${step}: ${errorText(err)}${answer ? ` (server said: ${answer})` : ''}${code}`;

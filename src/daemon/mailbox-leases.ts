@@ -5,7 +5,6 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { LeaseRow, LeaseStore, NodeIdentity } from '../store/lease-store.js';
 
-
 /** A node's identity for one run: its configured name (the host name by default) and a fresh incarnation. */
 export function nodeIdentity(name: string = os.hostname(), pid = process.pid): NodeIdentity {
   return { name, incarnation: `${name}/${pid}/${randomBytes(6).toString('hex')}`, host: os.hostname(), pid };
@@ -26,7 +25,13 @@ export interface LeasePlan {
  * mailboxes by a hash of its own incarnation, so nodes starting at once go
  * for different ones first instead of all racing for the same.
  */
-export function planLeases(o: { mailboxes: readonly string[]; me: string; live: readonly string[]; leases: readonly LeaseRow[]; now: number }): LeasePlan {
+export function planLeases(o: {
+  mailboxes: readonly string[];
+  me: string;
+  live: readonly string[];
+  leases: readonly LeaseRow[];
+  now: number;
+}): LeasePlan {
   const liveSet = new Set(o.live);
   liveSet.add(o.me);
   const valid = new Map(o.leases.filter((l) => l.expiresAt > o.now && liveSet.has(l.holder)).map((l) => [l.mailbox, l.holder]));
@@ -34,7 +39,10 @@ export function planLeases(o: { mailboxes: readonly string[]; me: string; live: 
   const share = Math.ceil(o.mailboxes.length / liveSet.size);
   const rank = (mailbox: string) => createHash('sha256').update(`${o.me}\0${mailbox}`).digest('hex');
   const byRank = (a: string, b: string) => (rank(a) < rank(b) ? -1 : 1);
-  const mine = [...valid].filter(([mailbox, holder]) => holder === o.me && configured.has(mailbox)).map(([mailbox]) => mailbox).sort(byRank);
+  const mine = [...valid]
+    .filter(([mailbox, holder]) => holder === o.me && configured.has(mailbox))
+    .map(([mailbox]) => mailbox)
+    .sort(byRank);
   const free = o.mailboxes.filter((m) => !valid.has(m)).sort(byRank);
   return {
     take: free.slice(0, Math.max(0, share - mine.length)),
@@ -120,7 +128,10 @@ export class MailboxLeases {
     const now = this.o.clock.now().getTime();
     try {
       if (!(await this.o.store.beat(this.node, now, now + this.leaseMs))) {
-        this.o.logger.error({ code: 'NODE_NAME_TAKEN', node: this.node.name }, 'another process took over this node name: letting go of every mailbox');
+        this.o.logger.error(
+          { code: 'NODE_NAME_TAKEN', node: this.node.name },
+          'another process took over this node name: letting go of every mailbox',
+        );
         await this.releaseAll(false);
         return;
       }
@@ -141,7 +152,10 @@ export class MailboxLeases {
         }
       }
     } catch (err) {
-      this.o.logger.warn({ code: 'NODE_HEARTBEAT_FAILED', node: this.node.name, err: (err as Error).message }, 'heartbeat failed');
+      this.o.logger.warn(
+        { code: 'NODE_HEARTBEAT_FAILED', node: this.node.name, err: (err as Error).message },
+        'heartbeat failed',
+      );
       await this.watchdog();
     }
   }
@@ -153,14 +167,20 @@ export class MailboxLeases {
    */
   private async watchdog(): Promise<void> {
     if (this.held.size > 0 && this.o.clock.now().getTime() - this.lastBeat >= this.leaseMs - this.beatMs) {
-      this.o.logger.error({ code: 'NODE_LEASES_EXPIRING', node: this.node.name }, 'could not renew mailbox leases in time: stopped watching every mailbox');
+      this.o.logger.error(
+        { code: 'NODE_LEASES_EXPIRING', node: this.node.name },
+        'could not renew mailbox leases in time: stopped watching every mailbox',
+      );
       await this.releaseAll(false);
     }
   }
 
   private async drop(mailbox: string, giveBack: boolean): Promise<void> {
     if (!this.held.delete(mailbox)) return;
-    this.o.logger.info({ code: 'MAILBOX_LEASE_RELEASED', mailbox, node: this.node.name, handedOver: giveBack }, 'no longer watching mailbox');
+    this.o.logger.info(
+      { code: 'MAILBOX_LEASE_RELEASED', mailbox, node: this.node.name, handedOver: giveBack },
+      'no longer watching mailbox',
+    );
     await this.o.onRelease(mailbox);
     if (giveBack) await this.o.store.release(mailbox, this.node.incarnation).catch(() => undefined);
   }

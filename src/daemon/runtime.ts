@@ -8,7 +8,14 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import { composeAgentReply, messageIdDomain } from '../compose/compose-mail.js';
-import { buildIntakePolicy, mailboxNamed, ownAddresses, routingInput, staffAddresses, statusUrlFor } from '../pipeline/intake-policy.js';
+import {
+  buildIntakePolicy,
+  mailboxNamed,
+  ownAddresses,
+  routingInput,
+  staffAddresses,
+  statusUrlFor,
+} from '../pipeline/intake-policy.js';
 import type { Pipeline } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
 import { SlaEngine } from '../sla/sla-engine.js';
@@ -53,7 +60,11 @@ export class Runtime {
     const engine = await openEngine(config.database, {
       postgres: config.postgres,
       applicationName: `ticketd ${config.cluster?.nodeName ?? hostname()}`,
-      onConnectionError: (err) => logger.warn({ code: 'PG_CONNECTION_LOST', err: err.message }, 'a pooled PostgreSQL connection failed; the pool opens a new one'),
+      onConnectionError: (err) =>
+        logger.warn(
+          { code: 'PG_CONNECTION_LOST', err: err.message },
+          'a pooled PostgreSQL connection failed; the pool opens a new one',
+        ),
       ...opts.database,
     });
     try {
@@ -131,11 +142,23 @@ export class Runtime {
           return staff.has(target.toLowerCase()) ? { owner: target.toLowerCase() } : null;
         },
         composeReply: (t, body, statusUrl, thread) =>
-          composeAgentReply({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, body, statusUrl, thread),
+          composeAgentReply(
+            { config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail },
+            t,
+            body,
+            statusUrl,
+            thread,
+          ),
         notifyHandoff: this.handoffNotifier(),
         newTicketRecipients: (t) => queueRecipients(this.queue(t.queue ?? null)),
         composeNewTicketNotice: (t, request, recipients, ticketUrl) =>
-          composeNewTicketNotice({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, request, recipients, ticketUrl),
+          composeNewTicketNotice(
+            { config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail },
+            t,
+            request,
+            recipients,
+            ticketUrl,
+          ),
       },
     };
   }
@@ -167,7 +190,8 @@ export class Runtime {
     return async (req) => {
       const queue = this.queue(req.handoff.toQueue);
       const urls = new Map<string, string>();
-      for (const r of handoffRecipients(req.handoff, queue)) urls.set(r, statusUrlFor(this.config, await req.statusToken(r, this.links)));
+      for (const r of handoffRecipients(req.handoff, queue))
+        urls.set(r, statusUrlFor(this.config, await req.statusToken(r, this.links)));
       return composeHandoffNotice(
         { config: this.config, mailbox: this.mailbox(req.ticket.mailbox), templates: this.templates },
         req,

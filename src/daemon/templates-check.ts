@@ -55,10 +55,18 @@ export function checkTemplates(config: Config, scope: TemplatesScope = {}): Temp
   const web = config.http.enabled && scope.web !== false ? WebPages.load(webDir) : null;
   const problems = [...(mail.ok ? [] : mail.errors), ...(web?.ok === false ? web.errors : [])];
   if (!mail.ok || web?.ok === false) return { ok: false, problems };
-  const webFiles = web ? readdirSync(webDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.hbs')).map((f) => join(webDir, f)) : [];
+  const webFiles = web
+    ? readdirSync(webDir, { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.hbs'))
+        .map((f) => join(webDir, f))
+    : [];
   return {
     ok: true,
-    templates: { mail: mail.registry, web: web?.pages ?? null, files: [...mail.registry.files.map((f) => f.path), ...webFiles].sort() },
+    templates: {
+      mail: mail.registry,
+      web: web?.pages ?? null,
+      files: [...mail.registry.files.map((f) => f.path), ...webFiles].sort(),
+    },
   };
 }
 

@@ -154,7 +154,10 @@ export class OutboxWorker {
     try {
       await this.o.store.releaseOutbox(unsent, this.o.clock.now().getTime());
     } catch (err) {
-      this.o.logger.error({ code: 'OUTBOX_ERROR', err: (err as Error).message }, 'claimed mail could not be given back; it is sent after its lease');
+      this.o.logger.error(
+        { code: 'OUTBOX_ERROR', err: (err as Error).message },
+        'claimed mail could not be given back; it is sent after its lease',
+      );
     }
   }
 
@@ -165,7 +168,10 @@ export class OutboxWorker {
     const p = this.deliver(job, release)
       .catch((err: unknown) => {
         // Recording the outcome failed (the database); the lease brings the row back.
-        this.o.logger.error({ code: 'OUTBOX_ERROR', outboxId: job.id, err: (err as Error).message }, 'outbox send could not be recorded');
+        this.o.logger.error(
+          { code: 'OUTBOX_ERROR', outboxId: job.id, err: (err as Error).message },
+          'outbox send could not be recorded',
+        );
       })
       .finally(release);
     this.inFlight.add(slot);
@@ -183,7 +189,13 @@ export class OutboxWorker {
       if (this.freshTurn) fresh++;
       this.freshTurn = !this.freshTurn;
     }
-    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), limit, this.o.leaseMs, fresh, this.o.claimant ?? null);
+    const jobs = await this.o.store.claimOutbox(
+      this.o.clock.now().getTime(),
+      limit,
+      this.o.leaseMs,
+      fresh,
+      this.o.claimant ?? null,
+    );
     this.lastPassAt = this.o.clock.now().getTime();
     return jobs;
   }
@@ -290,7 +302,10 @@ export class OutboxWorker {
       const retry = { ...log, error: reason, nextAttemptAt: new Date(next).toISOString() };
       if (failure.auth) {
         // Every mail waits until someone fixes the login: say so loudly.
-        this.o.logger.error({ code: 'OUTBOX_AUTH_FAILED', ...retry }, 'the SMTP server refused our login; mail stays queued and is retried');
+        this.o.logger.error(
+          { code: 'OUTBOX_AUTH_FAILED', ...retry },
+          'the SMTP server refused our login; mail stays queued and is retried',
+        );
       } else {
         this.o.logger.warn({ code: 'OUTBOX_RETRY', ...retry }, 'send failed, will retry');
       }

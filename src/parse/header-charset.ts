@@ -149,7 +149,12 @@ function segments(line: Buffer): string[] {
 
 /** The bytes of a line outside its encoded words. */
 function outsideWords(line: Buffer): Buffer {
-  return Buffer.from(segments(line).filter((_, i) => i % 2 === 0).join(''), 'latin1');
+  return Buffer.from(
+    segments(line)
+      .filter((_, i) => i % 2 === 0)
+      .join(''),
+    'latin1',
+  );
 }
 
 /** A line re-encoded: text outside encoded words from `charset` to UTF-8, raw bytes inside Q words escaped as =XX. */
@@ -157,7 +162,10 @@ function convertLine(line: Buffer, charset: TextDecoder): Buffer {
   return Buffer.concat(
     segments(line).map((part, i) =>
       i % 2 === 1
-        ? Buffer.from(part.replace(/[\x80-\xff]/g, (c) => `=${c.charCodeAt(0).toString(16).toUpperCase()}`), 'latin1')
+        ? Buffer.from(
+            part.replace(/[\x80-\xff]/g, (c) => `=${c.charCodeAt(0).toString(16).toUpperCase()}`),
+            'latin1',
+          )
         : Buffer.from(charset.decode(Buffer.from(part, 'latin1')), 'utf8'),
     ),
   );
@@ -177,7 +185,10 @@ export function headersAsUtf8(raw: Buffer): Buffer {
   const foreign = headerLines.filter((line) => has8bit(line) && !isUtf8(line));
   if (foreign.length === 0) return raw;
   const samples = foreign.map(outsideWords).filter(has8bit);
-  const charset = samples.length === 0 ? new TextDecoder(FALLBACK_CHARSET) : (decoder(headerCharset(raw, samples), false) ?? new TextDecoder(FALLBACK_CHARSET));
+  const charset =
+    samples.length === 0
+      ? new TextDecoder(FALLBACK_CHARSET)
+      : (decoder(headerCharset(raw, samples), false) ?? new TextDecoder(FALLBACK_CHARSET));
   const converted = headerLines.map((line) => (foreign.includes(line) ? convertLine(line, charset) : line));
   return Buffer.concat([...converted, raw.subarray(end)]);
 }

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
-import { MailParser, type AttachmentStream, type HeaderLines, type Headers, type MessageText, type StructuredHeader } from 'mailparser';
+import {
+  MailParser,
+  type AttachmentStream,
+  type HeaderLines,
+  type Headers,
+  type MessageText,
+  type StructuredHeader,
+} from 'mailparser';
 import { withDeadline } from '../core/deadline.js';
 import { parseMessageIds } from '../core/header-fields.js';
 import type { AttachmentRecord, ParsedMessage, ReportParts } from '../core/types.js';
@@ -52,7 +59,11 @@ export async function parseMessage(raw: Buffer, opts: ParseOptions): Promise<Par
     (err: unknown): ParseVerdict => ({ ok: false, reason: `${PARSE_FAILED}: ${describe(err)}` }),
   );
   try {
-    return await withDeadline(work, opts.timeoutMs ?? DEFAULT_PARSE_TIMEOUT_MS, (): ParseVerdict => ({ ok: false, reason: PARSE_TIMEOUT }));
+    return await withDeadline(
+      work,
+      opts.timeoutMs ?? DEFAULT_PARSE_TIMEOUT_MS,
+      (): ParseVerdict => ({ ok: false, reason: PARSE_TIMEOUT }),
+    );
   } finally {
     // Stops attachment writes still running after a timeout, so no file handle outlives the call.
     abort.abort();
@@ -118,9 +129,11 @@ async function parse(raw: Buffer, opts: ParseOptions, signal: AbortSignal): Prom
       }
       const index = stored.length;
       stored.push(
-        keepAttachment(data, { dir, index, isReport, budget: index < maxFiles ? budget : noRoom, signal, collected }).catch((err: unknown) => {
-          reject(err);
-        }),
+        keepAttachment(data, { dir, index, isReport, budget: index < maxFiles ? budget : noRoom, signal, collected }).catch(
+          (err: unknown) => {
+            reject(err);
+          },
+        ),
       );
     });
     parser.on('error', reject);

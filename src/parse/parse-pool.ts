@@ -1,7 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
-import { DEFAULT_PARSE_TIMEOUT_MS, PARSE_FAILED, PARSE_TIMEOUT, parseMessage, type ParseOptions, type ParseVerdict } from './parse-message.js';
+import {
+  DEFAULT_PARSE_TIMEOUT_MS,
+  PARSE_FAILED,
+  PARSE_TIMEOUT,
+  parseMessage,
+  type ParseOptions,
+  type ParseVerdict,
+} from './parse-message.js';
 import type { ParseRequest } from './parse-worker.js';
 
 /** Parses messages into verdicts; never rejects. */

@@ -35,7 +35,11 @@ export class AttachmentStaging {
    * records there; null when the parse wrote no file. The folder stays held
    * until `release`.
    */
-  async publish(staging: string, sha256: string, records: AttachmentRecord[]): Promise<{ dir: string; records: AttachmentRecord[] } | null> {
+  async publish(
+    staging: string,
+    sha256: string,
+    records: AttachmentRecord[],
+  ): Promise<{ dir: string; records: AttachmentRecord[] } | null> {
     const dir = join(this.root, sha256);
     const written = records.some((r) => r.path !== null);
     let created = false;

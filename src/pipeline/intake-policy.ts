@@ -35,7 +35,10 @@ export function mailboxNamed(config: Config, name: string): MailboxConfig {
 export function routingInput(config: Config, mailbox: string): { input: RouteInput; rules: readonly RouteRule[] } {
   return {
     input: { mailbox, defaultQueue: canonicalQueue(config, mailboxNamed(config, mailbox).defaultQueue ?? null) },
-    rules: (config.routing ?? []).map((r) => ({ ...r, set: { ...r.set, ...(r.set.queue !== undefined ? { queue: canonicalQueue(config, r.set.queue) } : {}) } })),
+    rules: (config.routing ?? []).map((r) => ({
+      ...r,
+      set: { ...r.set, ...(r.set.queue !== undefined ? { queue: canonicalQueue(config, r.set.queue) } : {}) },
+    })),
   };
 }
 

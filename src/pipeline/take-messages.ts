@@ -55,9 +55,16 @@ export interface Prepared {
 const KEEPS_ATTACHMENTS: ReadonlySet<IntakeOutcome> = new Set(['taken', 'threaded', 'recorded', 'ignored']);
 
 /** Parse and classify one message; never throws (a failure becomes a quarantine verdict). */
-export async function prepare(p: Pipeline, mail: RawMail, staging = new AttachmentStaging(join(p.dataDir, 'attachments'))): Promise<Prepared> {
+export async function prepare(
+  p: Pipeline,
+  mail: RawMail,
+  staging = new AttachmentStaging(join(p.dataDir, 'attachments')),
+): Promise<Prepared> {
   const size = Math.max(mail.declaredSize ?? 0, mail.raw.length);
-  const failed = (reason: string): Prepared => ({ item: { origin: mail.origin, raw: mail.raw, stage: { ok: false, reason } }, attachmentsDir: null });
+  const failed = (reason: string): Prepared => ({
+    item: { origin: mail.origin, raw: mail.raw, stage: { ok: false, reason } },
+    attachmentsDir: null,
+  });
   if (size > p.limits.maxMessageBytes) return failed(`too-large: ${size} bytes > ${p.limits.maxMessageBytes}`);
   const dir = staging.newStagingDir();
   try {
@@ -139,7 +146,9 @@ export function parseBatch(p: Pipeline, mails: RawMail[]): ParsedBatch {
   })();
   // Each message's folder is kept only when the commit stored the message.
   const release = async (kept: (i: number) => boolean) => {
-    await Promise.all((await items).map((x, i) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, kept(i)))));
+    await Promise.all(
+      (await items).map((x, i) => (x.attachmentsDir === null ? undefined : staging.release(x.attachmentsDir, kept(i)))),
+    );
   };
   return {
     items,
@@ -155,7 +164,11 @@ export function parseBatch(p: Pipeline, mails: RawMail[]): ParsedBatch {
  * messages. Attachment files of messages not stored (duplicates,
  * quarantined) are deleted after the commit.
  */
-export async function takeMessages(p: Pipeline, mails: RawMail[], parsed: ParsedBatch = parseBatch(p, mails)): Promise<IntakeResult[]> {
+export async function takeMessages(
+  p: Pipeline,
+  mails: RawMail[],
+  parsed: ParsedBatch = parseBatch(p, mails),
+): Promise<IntakeResult[]> {
   if (mails.length === 0) return [];
   const started = performance.now();
   const prepared = await parsed.items;
@@ -185,14 +198,18 @@ export async function takeMessages(p: Pipeline, mails: RawMail[], parsed: Parsed
       batch: results.length,
       ms,
     };
-    if (r.outcome === 'quarantined') p.logger.warn({ code: 'MSG_QUARANTINED', quarantineId: r.quarantineId, ...fields }, 'message quarantined');
+    if (r.outcome === 'quarantined')
+      p.logger.warn({ code: 'MSG_QUARANTINED', quarantineId: r.quarantineId, ...fields }, 'message quarantined');
     else p.logger.info({ code: 'MSG_TAKEN', ...fields }, 'message taken');
     p.onResult?.(r);
   }
   // A flood shows as many tickets with one reason; one line says the cap held.
   const capped = results.filter((r) => r.reason === 'auto-reply-cap');
   if (capped.length > 0) {
-    p.logger.warn({ code: 'AUTO_REPLY_CAP_REACHED', mailbox: capped[0]!.origin.mailbox, withheld: capped.length }, 'hourly cap on automatic replies reached');
+    p.logger.warn(
+      { code: 'AUTO_REPLY_CAP_REACHED', mailbox: capped[0]!.origin.mailbox, withheld: capped.length },
+      'hourly cap on automatic replies reached',
+    );
   }
   return results;
 }

@@ -162,7 +162,10 @@ export class SmtpMailer implements Mailer {
     const pool = this.pool;
     this.pool = null;
     // Idle connections close at once; one in the middle of a mail finishes it first.
-    void pool?.then((t) => t.close(), () => undefined);
+    void pool?.then(
+      (t) => t.close(),
+      () => undefined,
+    );
   }
 }
 

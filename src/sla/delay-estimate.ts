@@ -27,7 +27,12 @@ export interface DelayEstimate {
   samples: number;
 }
 
-export function estimateDelay(o: { history: History; targetMs: number; calendar: BusinessCalendar; from: number }): DelayEstimate {
+export function estimateDelay(o: {
+  history: History;
+  targetMs: number;
+  calendar: BusinessCalendar;
+  from: number;
+}): DelayEstimate {
   const fromHistory = o.history.samples >= MIN_HISTORY_SAMPLES && o.history.medianMs !== null;
   const businessMs = fromHistory ? (o.history.medianMs as number) : o.targetMs;
   const wallMs = o.calendar.addBusinessTime(new Date(o.from), businessMs).getTime() - o.from;

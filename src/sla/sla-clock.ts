@@ -227,7 +227,12 @@ export function dueMilestones(
  * `runningSince`, so the earliest is found in business time and converted
  * to an instant once. An already reached threshold yields `runningSince`.
  */
-export function nextDue(state: SlaState, plan: MilestonePlan, recorded: readonly RecordedMilestone[], cal: BusinessCalendar): number | null {
+export function nextDue(
+  state: SlaState,
+  plan: MilestonePlan,
+  recorded: readonly RecordedMilestone[],
+  cal: BusinessCalendar,
+): number | null {
   if (state.runningSince === null) return null;
   let soonest = Infinity;
   for (const list of owed(state, plan, recorded)) {

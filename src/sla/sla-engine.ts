@@ -124,7 +124,9 @@ export class SlaEngine {
   async beforeSend(job: { id: number; messageRow: number; kind: string }, now: number): Promise<boolean> {
     if (job.kind !== 'delay-notice' && job.kind !== 'staff-warning') return true;
     const notice = job.kind === 'delay-notice';
-    type Outcome = { send: true } | { send: false; withdrawn: { ref: string; target: string; threshold: string; reason: string } | null };
+    type Outcome =
+      | { send: true }
+      | { send: false; withdrawn: { ref: string; target: string; threshold: string; reason: string } | null };
     try {
       const outcome = await this.d.engine.transaction(async (tx): Promise<Outcome> => {
         const sla = new SlaStore(tx);
@@ -156,7 +158,10 @@ export class SlaEngine {
       return false;
     } catch (err) {
       // A check that cannot run must not hold mail back: send as queued.
-      this.d.logger.error({ code: 'SLA_CHECK_ERROR', outboxId: job.id, error: (err as Error).message }, 'pre-send SLA check failed; sending');
+      this.d.logger.error(
+        { code: 'SLA_CHECK_ERROR', outboxId: job.id, error: (err as Error).message },
+        'pre-send SLA check failed; sending',
+      );
       return true;
     }
   }
@@ -204,7 +209,8 @@ export class SlaEngine {
     const stored = await this.sla.get(ticket.id);
     if (!stored) return null;
     const { firstResponse, resolution } = stored.state;
-    if (firstResponse.metAt === null && firstResponse.dueAt !== null) return { target: 'first-response', due: new Date(firstResponse.dueAt) };
+    if (firstResponse.metAt === null && firstResponse.dueAt !== null)
+      return { target: 'first-response', due: new Date(firstResponse.dueAt) };
     if (resolution.metAt === null && resolution.dueAt !== null) return { target: 'resolution', due: new Date(resolution.dueAt) };
     return null;
   }

@@ -112,14 +112,26 @@ export class SlaStore {
   }
 
   /** Records a threshold; false when it was recorded before (nothing may be queued then). */
-  async record(ticketId: number, m: RecordedMilestone, outcome: RecordOutcome, reason: string | null, now: number): Promise<boolean> {
+  async record(
+    ticketId: number,
+    m: RecordedMilestone,
+    outcome: RecordOutcome,
+    reason: string | null,
+    now: number,
+  ): Promise<boolean> {
     const { kind, target, cycle, threshold } = m;
-    return (await this.db.run('sla-insert-record', { ticketId, kind, target, cycle, threshold, outcome, reason, now })).changes === 1;
+    return (
+      (await this.db.run('sla-insert-record', { ticketId, kind, target, cycle, threshold, outcome, reason, now })).changes === 1
+    );
   }
 
   /** The threshold a queued mail (its message row) was sent for; null for any other mail. */
   async recordOfMessage(messageRow: number): Promise<(RecordedMilestone & { ticketId: number; outcome: RecordOutcome }) | null> {
-    return (await this.db.get<RecordedMilestone & { ticketId: number; outcome: RecordOutcome }>('sla-record-by-message', [messageRow])) ?? null;
+    return (
+      (await this.db.get<RecordedMilestone & { ticketId: number; outcome: RecordOutcome }>('sla-record-by-message', [
+        messageRow,
+      ])) ?? null
+    );
   }
 
   /**

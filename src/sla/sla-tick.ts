@@ -150,11 +150,22 @@ async function evaluateMilestones(
 ): Promise<void> {
   const recorded: RecordedMilestone[] = await sla.records(ticket.id);
   const due = dueMilestones(state, policy.plan, recorded, now, policy.calendar);
-  const note = async (m: Milestone, outcome: 'queued' | 'skipped' | 'superseded' | 'logged', reason: string | null): Promise<boolean> => {
+  const note = async (
+    m: Milestone,
+    outcome: 'queued' | 'skipped' | 'superseded' | 'logged',
+    reason: string | null,
+  ): Promise<boolean> => {
     const fresh = await sla.record(ticket.id, m, outcome, reason, now);
     recorded.push(m);
     if (fresh && (outcome === 'skipped' || outcome === 'superseded')) {
-      found.skipped.push({ ref: ticket.ref, kind: m.kind, target: m.target, threshold: m.threshold, outcome, reason: reason ?? '' });
+      found.skipped.push({
+        ref: ticket.ref,
+        kind: m.kind,
+        target: m.target,
+        threshold: m.threshold,
+        outcome,
+        reason: reason ?? '',
+      });
     }
     return fresh;
   };
@@ -163,7 +174,8 @@ async function evaluateMilestones(
   let noticeQueued = false;
   for (const m of due.act) {
     if (m.kind === 'breach') {
-      if (await note(m, 'logged', null)) found.breached.push({ ref: ticket.ref, policy: policy.name, target: m.target, cycle: m.cycle });
+      if (await note(m, 'logged', null))
+        found.breached.push({ ref: ticket.ref, policy: policy.name, target: m.target, cycle: m.cycle });
     } else if (m.kind === 'warning') {
       const to = d.policies.staffAddressFor(policy, ticket.mailbox);
       if (to === null) await note(m, 'skipped', 'no staff address configured');
@@ -290,7 +302,10 @@ function logReport(logger: Logger, r: TickReport): void {
     if (s.outcome === 'skipped') logger.warn({ code: 'SLA_THRESHOLD_SKIPPED', ...s }, `SLA ${s.kind} not sent: ${s.reason}`);
   }
   for (const e of r.errors) {
-    logger.error({ code: 'SLA_TICK_ERROR', ref: e.ref, error: e.error }, `SLA evaluation failed; retrying in ${TICK_RETRY_MS / 60_000} minutes`);
+    logger.error(
+      { code: 'SLA_TICK_ERROR', ref: e.ref, error: e.error },
+      `SLA evaluation failed; retrying in ${TICK_RETRY_MS / 60_000} minutes`,
+    );
   }
   logger.info(
     { code: 'SLA_TICK', now: r.now, tickets: r.tickets, queued: r.queued.length, breached: r.breached.length, more: r.more },

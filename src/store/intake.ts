@@ -109,7 +109,14 @@ export class Intake implements IntakeStore {
     if (dup) {
       await receipt(sp, item.origin, 'duplicate', dup.id, null, now);
       if (dup.mailbox === mailbox) return result(item.origin, 'duplicate', 'message-id-already-taken', null, false, null);
-      return result(item.origin, 'duplicate', 'message-id-taken-in-another-mailbox', await records.refOf(dup.ticketId), false, null);
+      return result(
+        item.origin,
+        'duplicate',
+        'message-id-taken-in-another-mailbox',
+        await records.refOf(dup.ticketId),
+        false,
+        null,
+      );
     }
 
     const sender = msg.from?.address ?? '';
@@ -118,7 +125,13 @@ export class Intake implements IntakeStore {
     const flag = auth?.dmarc === 'fail' ? 'dmarc-fail' : null;
     // Staff answering about a ticket: never when a trusted MTA found the From forged.
     if (stage.staffMail && policy.staff && flag === null && cls.kind === 'request') {
-      const ticket = await staffMailTicket(sp, records, msg, this.thread.referencesIn(msg.subject, policy.referencePrefixes), mailbox);
+      const ticket = await staffMailTicket(
+        sp,
+        records,
+        msg,
+        this.thread.referencesIn(msg.subject, policy.referencePrefixes),
+        mailbox,
+      );
       if (ticket !== null) {
         await sp.run('insert-raw', [msg.sha256, msg.size, item.raw, now]);
         const row = await insertInbound(records, ticket.id, mailbox, msg, 'staff-mail', messageId, now, false);
@@ -140,7 +153,9 @@ export class Intake implements IntakeStore {
       byMessageId: await ticketsByMessageIds(
         sp,
         records,
-        cls.kind === 'bounce' && cls.bounce ? cls.bounce.originalMessageIds : [...msg.inReplyTo, ...msg.references.slice().reverse()],
+        cls.kind === 'bounce' && cls.bounce
+          ? cls.bounce.originalMessageIds
+          : [...msg.inReplyTo, ...msg.references.slice().reverse()],
         mailbox,
       ),
       byReference,
@@ -169,7 +184,13 @@ export class Intake implements IntakeStore {
             // A bounce text may name other addresses in passing; only a report
             // that suppressed nothing and listed strangers is worth a look.
             if (suppressed.length === 0 && refused.length > 0) reason = 'bounce-not-our-recipient';
-            await records.event(verdict.ticketId, 'delivery-failure', false, { recipients: cls.bounce?.recipients ?? [], suppressed, refused }, now);
+            await records.event(
+              verdict.ticketId,
+              'delivery-failure',
+              false,
+              { recipients: cls.bounce?.recipients ?? [], suppressed, refused },
+              now,
+            );
           } else {
             await records.event(verdict.ticketId, 'out-of-office', false, { from: sender }, now);
           }
@@ -185,21 +206,45 @@ export class Intake implements IntakeStore {
         if (verdict.newStatus) {
           batch.queue.delete(mailbox);
           await sp.run('update-ticket-status', { id: verdict.ticketId, status: verdict.newStatus, reason: null, now });
-          await records.event(verdict.ticketId, verdict.reason === 'reopened' ? 'reopened' : 'status', true, { status: verdict.newStatus }, now);
+          await records.event(
+            verdict.ticketId,
+            verdict.reason === 'reopened' ? 'reopened' : 'status',
+            true,
+            { status: verdict.newStatus },
+            now,
+          );
         } else {
           await sp.run('touch-ticket', [now, verdict.ticketId]);
         }
-        await this.hooks.afterTicketChange?.(sp, verdict.ticketId, verdict.reason === 'reopened' ? 'reopened' : 'customer-reply', now);
+        await this.hooks.afterTicketChange?.(
+          sp,
+          verdict.ticketId,
+          verdict.reason === 'reopened' ? 'reopened' : 'customer-reply',
+          now,
+        );
         await receipt(sp, item.origin, 'threaded', row, null, now);
         return result(item.origin, 'threaded', verdict.reason, await records.refOf(verdict.ticketId), false, null);
       }
       case 'new-ticket': {
         const ticket = await createTicket(sp, records, mailbox, msg, verdict.linkTo, policy, now, stage.route ?? null);
-        await sp.run('set-ticket-auto-reply', { id: ticket.id, ackTo: target.address ?? null, ackWithheld: verdict.ackSuppressedBy });
-        const row = await insertInbound(records, ticket.id, mailbox, msg, cls.kind === 'request' ? 'request' : cls.kind, messageId, now);
+        await sp.run('set-ticket-auto-reply', {
+          id: ticket.id,
+          ackTo: target.address ?? null,
+          ackWithheld: verdict.ackSuppressedBy,
+        });
+        const row = await insertInbound(
+          records,
+          ticket.id,
+          mailbox,
+          msg,
+          cls.kind === 'request' ? 'request' : cls.kind,
+          messageId,
+          now,
+        );
         await records.event(ticket.id, 'received', true, {}, now);
         await this.hooks.afterTicketChange?.(sp, ticket.id, 'created', now);
-        if (verdict.linkTo !== null) await records.event(ticket.id, 'linked', false, { to: await records.refOf(verdict.linkTo), why: verdict.reason }, now);
+        if (verdict.linkTo !== null)
+          await records.event(ticket.id, 'linked', false, { to: await records.refOf(verdict.linkTo), why: verdict.reason }, now);
         if (flag !== null) await recordUnauthenticated(sp, records, ticket.id, flag, auth, now);
         let ackQueued = false;
         if (verdict.ackSuppressedBy === null && target.ok) {
@@ -230,7 +275,11 @@ export class Intake implements IntakeStore {
  * must be among that message's To or envelope recipients. Anyone can send a
  * report listing any address, so whatever else it lists is refused.
  */
-async function suppressBounced(db: SqlSession, bounce: BounceInfo | null, now: number): Promise<{ suppressed: string[]; refused: string[] }> {
+async function suppressBounced(
+  db: SqlSession,
+  bounce: BounceInfo | null,
+  now: number,
+): Promise<{ suppressed: string[]; refused: string[] }> {
   const sentTo = new Set<string>();
   for (const id of bounce?.originalMessageIds ?? []) {
     for (const row of await db.all<{ toAddrs: string; envelopeTo: string | null }>('outbound-recipients', [id])) {
@@ -269,7 +318,13 @@ async function recordUnauthenticated(
 async function quarantine(db: SqlSession, item: IntakeItem, reason: string, now: number): Promise<IntakeResult> {
   const sha = item.stage.ok ? item.stage.message.sha256 : sha256Hex(item.raw);
   await db.run('insert-raw', [sha, item.raw.length, item.raw, now]);
-  const id = (await db.get<{ id: number }>('insert-quarantine', [item.origin.mailbox, JSON.stringify(item.origin), sha, reason, now]))!.id;
+  const id = (await db.get<{ id: number }>('insert-quarantine', [
+    item.origin.mailbox,
+    JSON.stringify(item.origin),
+    sha,
+    reason,
+    now,
+  ]))!.id;
   await receipt(db, item.origin, 'quarantined', null, id, now);
   return result(item.origin, 'quarantined', reason, null, false, id);
 }
@@ -298,7 +353,12 @@ async function receipt(
   }
 }
 
-async function ticketsByMessageIds(db: SqlSession, records: TicketRecords, ids: string[], mailbox: string): Promise<TicketSnapshot[]> {
+async function ticketsByMessageIds(
+  db: SqlSession,
+  records: TicketRecords,
+  ids: string[],
+  mailbox: string,
+): Promise<TicketSnapshot[]> {
   const seen = new Set<number>();
   const found: TicketSnapshot[] = [];
   for (const id of ids) {
@@ -357,8 +417,19 @@ async function createTicket(
     await addParticipants(db, id, msg, policy);
     if (route !== null) {
       // Before the SLA engine first reads the ticket: the priority and the queue choose its policy.
-      await db.run('set-ticket-route', { id, queue: route.queue, priority: route.priority ?? 'normal', tags: JSON.stringify(route.tags) });
-      await records.event(id, 'routed', false, { rule: route.rule, queue: route.queue, priority: route.priority, tags: route.tags }, now);
+      await db.run('set-ticket-route', {
+        id,
+        queue: route.queue,
+        priority: route.priority ?? 'normal',
+        tags: JSON.stringify(route.tags),
+      });
+      await records.event(
+        id,
+        'routed',
+        false,
+        { rule: route.rule, queue: route.queue, priority: route.priority, tags: route.tags },
+        now,
+      );
     }
     return (await records.ticketRow(id))!;
   }
@@ -373,7 +444,13 @@ async function addParticipants(db: SqlSession, ticketId: number, msg: ParsedMess
 }
 
 /** Tells the staff of a new ticket's queue about it; their answers to this notice come back as staff mail. */
-async function notifyQueue(records: TicketRecords, ticket: TicketRow, request: string, policy: IntakePolicy, now: number): Promise<void> {
+async function notifyQueue(
+  records: TicketRecords,
+  ticket: TicketRow,
+  request: string,
+  policy: IntakePolicy,
+  now: number,
+): Promise<void> {
   const recipients = policy.staff?.newTicketRecipients(ticket) ?? [];
   if (recipients.length === 0) return;
   const urls = new Map<string, string>();
@@ -449,7 +526,10 @@ async function applyStaffMail(
         case 'assign': {
           const change = staff.assignTarget(c.target);
           if (change === null) refused.push(`#assign ${c.target}: no such queue or staff address`);
-          else await reassign(sp, hooks, t, change, { note: c.note || null, by: sender, now, handoff: true }, (req) => staff.notifyHandoff(req));
+          else
+            await reassign(sp, hooks, t, change, { note: c.note || null, by: sender, now, handoff: true }, (req) =>
+              staff.notifyHandoff(req),
+            );
           break;
         }
       }
@@ -482,7 +562,12 @@ async function relay(
 ): Promise<void> {
   const ids = await records.threadIds(t.id);
   const statusUrl = policy.statusUrl(await records.tokenFor(t.id, t.replyTo, policy.links, now));
-  await records.queueOutbound(t.id, t.mailbox, staff.composeReply(t, body, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids }), now);
+  await records.queueOutbound(
+    t.id,
+    t.mailbox,
+    staff.composeReply(t, body, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids }),
+    now,
+  );
   await sp.run('mark-first-response', { id: t.id, now });
   await records.event(t.id, 'reply', true, { by: sender }, now);
   await hooks.afterTicketChange?.(sp, t.id, 'agent-reply', now);
@@ -525,7 +610,12 @@ async function insertInbound(
  * progress; called for every ticket it creates, `counted` false when nobody
  * needs the figure (then nothing is counted for it).
  */
-async function newTicketQueuePosition(records: TicketRecords, batch: Batch, t: TicketRow, counted = true): Promise<number | null> {
+async function newTicketQueuePosition(
+  records: TicketRecords,
+  batch: Batch,
+  t: TicketRow,
+  counted = true,
+): Promise<number | null> {
   const last = batch.queue.get(t.mailbox);
   // Exact unless the clock stepped back between two messages of the batch.
   const follows = last !== undefined && t.createdAt >= last.createdAt;

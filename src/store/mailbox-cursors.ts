@@ -30,7 +30,8 @@ export class SqlMailboxCursors implements MailboxCursors {
 
   async knownUids(mailbox: string, uidValidity: number, uids: number[]): Promise<Set<number>> {
     const known = new Set<number>();
-    for (const uid of uids) if ((await this.engine.get('receipt-exists', [mailbox, uidValidity, uid])) !== undefined) known.add(uid);
+    for (const uid of uids)
+      if ((await this.engine.get('receipt-exists', [mailbox, uidValidity, uid])) !== undefined) known.add(uid);
     return known;
   }
 

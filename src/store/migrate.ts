@@ -25,7 +25,12 @@ export function loadMigrations(dir = migrationsDir('sqlite')): Migration[] {
 
 /** The schema version the migrations lead to, from the file names alone. */
 export function latestMigrationVersion(dir = migrationsDir('sqlite')): number {
-  return Math.max(0, ...readdirSync(dir).filter((f) => MIGRATION_FILE.test(f)).map((f) => Number.parseInt(f, 10)));
+  return Math.max(
+    0,
+    ...readdirSync(dir)
+      .filter((f) => MIGRATION_FILE.test(f))
+      .map((f) => Number.parseInt(f, 10)),
+  );
 }
 
 /**
@@ -36,7 +41,9 @@ export function latestMigrationVersion(dir = migrationsDir('sqlite')): number {
 export class MigrationPendingError extends Error {
   readonly code = MIGRATION_PENDING;
   constructor(path: string, dbVersion: number, codeVersion: number) {
-    super(`database ${path} is at schema version ${dbVersion} and this ticketd needs ${codeVersion}: run \`ticketd migrate\` (or start the daemon) first`);
+    super(
+      `database ${path} is at schema version ${dbVersion} and this ticketd needs ${codeVersion}: run \`ticketd migrate\` (or start the daemon) first`,
+    );
   }
 }
 

@@ -22,7 +22,9 @@ export function loadNamedQueries(
   const shared = new Map<string, string>();
   const dialect = new Map<string, string>();
   for (const dir of dirs) {
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => f.endsWith('.sql'))
+      .sort()) {
       const engine = DIALECT_FILE.exec(file)?.[1];
       if (engine !== undefined && engine !== kind) continue;
       const into = engine === undefined ? shared : dialect;

@@ -81,7 +81,10 @@ export async function existingSchema(database: string): Promise<{ version: numbe
   try {
     const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
     try {
-      return { version: db.pragma('user_version', { simple: true }) as number, latest: latestMigrationVersion(migrationsDir('sqlite')) };
+      return {
+        version: db.pragma('user_version', { simple: true }) as number,
+        latest: latestMigrationVersion(migrationsDir('sqlite')),
+      };
     } finally {
       db.close();
     }

@@ -25,7 +25,8 @@ export class SqlOutboxQueue implements OutboxQueue {
       for (const r of oldest) await tx.run('lease-outbox', { until: now + leaseMs, claimant, id: r.id });
       // Interleaved, so the send order within a claim favours neither end.
       const both: DueRow[] = [];
-      for (let i = 0; i < Math.max(rows.length, oldest.length); i++) both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
+      for (let i = 0; i < Math.max(rows.length, oldest.length); i++)
+        both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
       return both.map(toOutboxJob);
     });
   }
@@ -64,7 +65,10 @@ export class SqlOutboxQueue implements OutboxQueue {
   }
 
   async listOutbox(filter: { failedOnly?: boolean; id?: number } = {}): Promise<OutboxEntry[]> {
-    const rows = await this.engine.all<RawOutboxEntry>('list-outbox', { id: filter.id ?? null, failed: filter.failedOnly ? 1 : 0 });
+    const rows = await this.engine.all<RawOutboxEntry>('list-outbox', {
+      id: filter.id ?? null,
+      failed: filter.failedOnly ? 1 : 0,
+    });
     return rows.map((r) => ({ ...r, envelopeTo: JSON.parse(r.envelopeTo) as string[] }));
   }
 

@@ -125,7 +125,8 @@ export class PostgresEngine implements SqlEngine {
   }
 
   private async outside<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.within.getStore()?.open) throw new Error("the engine was used inside its own transaction: use the transaction's session");
+    if (this.within.getStore()?.open)
+      throw new Error("the engine was used inside its own transaction: use the transaction's session");
     return fn();
   }
 
@@ -187,7 +188,11 @@ export class PostgresEngine implements SqlEngine {
           return false;
         }
         await client.query(m.sql);
-        await client.query('INSERT INTO ticketd_schema (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        await client.query('INSERT INTO ticketd_schema (version, name, applied_at) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          Date.now(),
+        ]);
         await client.query('COMMIT');
         return true;
       } catch (err) {
@@ -289,7 +294,12 @@ async function runAll<T>(on: Queryable, statement: Named, queryName: string, par
   return result.rows as T[];
 }
 
-async function runChanges(on: Queryable, statement: Named, queryName: string, params: SqlParams | undefined): Promise<SqlRunResult> {
+async function runChanges(
+  on: Queryable,
+  statement: Named,
+  queryName: string,
+  params: SqlParams | undefined,
+): Promise<SqlRunResult> {
   const result = await on.query({ name: statement.name, text: statement.text, values: bindParams(statement, queryName, params) });
   return { changes: result.rowCount ?? 0 };
 }
@@ -308,7 +318,9 @@ async function schemaVersionOf(db: Queryable): Promise<number> {
  * (every value the schema holds is below 2^53), and a comparison selected as a
  * column is 1 or 0, as SQLite has no booleans.
  */
-export function createPool(opts: Pick<PostgresEngineOptions, 'url' | 'password' | 'poolSize' | 'applicationName' | 'onConnectionError'>): pg.Pool {
+export function createPool(
+  opts: Pick<PostgresEngineOptions, 'url' | 'password' | 'poolSize' | 'applicationName' | 'onConnectionError'>,
+): pg.Pool {
   // parsed here rather than handed over as connectionString, which pg lets
   // override everything else, including the password given below
   const { password: urlPassword, ...fromUrl } = parseIntoClientConfig(opts.url);

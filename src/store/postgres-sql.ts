@@ -112,4 +112,3 @@ export function bindParams(statement: PostgresStatement, queryName: string, para
     return record[name];
   });
 }
-

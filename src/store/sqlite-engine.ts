@@ -94,7 +94,9 @@ export class SqliteEngine implements SqlEngine {
   private readonly now: SqlSession = {
     all: async <T>(name: string, params?: SqlParams) => bind(this.statement(name), params, 'all') as T[],
     get: async <T>(name: string, params?: SqlParams) => bind(this.statement(name), params, 'get') as T | undefined,
-    run: async (name: string, params?: SqlParams) => ({ changes: (bind(this.statement(name), params, 'run') as { changes: number }).changes }),
+    run: async (name: string, params?: SqlParams) => ({
+      changes: (bind(this.statement(name), params, 'run') as { changes: number }).changes,
+    }),
   };
 
   all<T>(name: string, params?: SqlParams): Promise<T[]> {
@@ -111,7 +113,8 @@ export class SqliteEngine implements SqlEngine {
 
   /** A statement issued while a transaction is open waits for it, in turn with the transactions queued before it. */
   private async outside<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.within.getStore()?.open) throw new Error('the engine was used inside its own transaction: use the transaction\'s session');
+    if (this.within.getStore()?.open)
+      throw new Error("the engine was used inside its own transaction: use the transaction's session");
     const release = await this.lock();
     try {
       return await fn();

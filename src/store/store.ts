@@ -175,13 +175,23 @@ export interface StaffMailPolicy {
   /** What a `#assign` target names: a configured queue or a staff address; null when neither. */
   assignTarget(target: string): AssignmentChange | null;
   /** The staff member's text as the agent reply to the requester. */
-  composeReply(ticket: TicketRow, body: string, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }): OutboundDraft;
+  composeReply(
+    ticket: TicketRow,
+    body: string,
+    statusUrl: string,
+    thread: { inReplyTo: string | null; references: string[] },
+  ): OutboundDraft;
   /** What a handoff made by mail tells the receiving side. */
   notifyHandoff(req: HandoffNoticeRequest): Promise<OutboundDraft[]>;
   /** Who hears of a new ticket in its queue (the queue's notify address, else its staff); none for a ticket without a queue. */
   newTicketRecipients(ticket: TicketRow): string[];
   /** The notices of a new ticket, one per recipient, each with that recipient's status link. */
-  composeNewTicketNotice(ticket: TicketRow, request: string, recipients: readonly string[], ticketUrl: (recipient: string) => string): OutboundDraft[];
+  composeNewTicketNotice(
+    ticket: TicketRow,
+    request: string,
+    recipients: readonly string[],
+    ticketUrl: (recipient: string) => string,
+  ): OutboundDraft[];
 }
 
 export interface TicketRow {

@@ -33,7 +33,11 @@ export class SqlTicketCommands implements TicketCommands {
   }
 
   async listTickets(filter: { status?: TicketStatus; mailbox?: string } = {}): Promise<TicketSummary[]> {
-    const rows = await this.engine.all<RawSummary>('list-tickets', { status: filter.status ?? null, mailbox: filter.mailbox ?? null, id: null });
+    const rows = await this.engine.all<RawSummary>('list-tickets', {
+      status: filter.status ?? null,
+      mailbox: filter.mailbox ?? null,
+      id: null,
+    });
     return rows.map(toSummary);
   }
 
@@ -125,7 +129,8 @@ export async function changeStatus(
 ): Promise<void> {
   const records = new TicketRecords(tx);
   const reason = status !== 'on-hold' ? null : given === undefined && t.status === 'on-hold' ? t.onHoldReason : (given ?? null);
-  if (status === t.status && (status !== 'on-hold' || reason === t.onHoldReason)) throw new StatusUnchangedError(t.ref, status, t.onHoldReason);
+  if (status === t.status && (status !== 'on-hold' || reason === t.onHoldReason))
+    throw new StatusUnchangedError(t.ref, status, t.onHoldReason);
   await tx.run('update-ticket-status', { id: t.id, status, reason, now });
   await records.event(t.id, 'status', true, { status, ...(reason ? { reason } : {}) }, now);
   await hooks.afterTicketChange?.(tx, t.id, 'status', now);
@@ -163,7 +168,13 @@ export async function reassign(
   // The customer sees which team has the case, never who or why.
   if (queueMoves && toQueue !== null) await records.event(t.id, 'handoff', true, { team: toQueue }, now);
   // The note is an internal note like any other, marked as the handoff's.
-  await records.event(t.id, 'note', false, { text: opts.note, by: opts.by, handoff: { from: fromOwner ?? fromQueue, to: toOwner ?? toQueue } }, now);
+  await records.event(
+    t.id,
+    'note',
+    false,
+    { text: opts.note, by: opts.by, handoff: { from: fromOwner ?? fromQueue, to: toOwner ?? toQueue } },
+    now,
+  );
   // The new queue's SLA policy takes over; the time the customer waited so far still counts.
   if (queueMoves) await hooks.afterTicketChange?.(tx, t.id, 'handoff', now);
   const ticket = (await records.ticketRow(t.id))!;
@@ -201,12 +212,14 @@ async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
       public: m.public === 1,
     }),
   );
-  const events = (await db.all<{ type: string; public: number; detail: string; at: number }>('ticket-events', [t.id])).map((e) => ({
-    type: e.type,
-    public: e.public === 1,
-    detail: JSON.parse(e.detail) as Record<string, unknown>,
-    at: e.at,
-  }));
+  const events = (await db.all<{ type: string; public: number; detail: string; at: number }>('ticket-events', [t.id])).map(
+    (e) => ({
+      type: e.type,
+      public: e.public === 1,
+      detail: JSON.parse(e.detail) as Record<string, unknown>,
+      at: e.at,
+    }),
+  );
   const autoReply = (await db.get<TicketAutoReply>('ticket-auto-reply', [t.id]))!;
   const handoffs = await db.all<HandoffRecord>('ticket-handoffs', { ticketId: t.id });
   const { team, ...rest } = toSummary(summary);

@@ -97,14 +97,26 @@ export class TicketRecords {
       subject: draft.subject,
       text: draft.text,
       html: draft.html,
-      headers: JSON.stringify({ ...draft.headers, inReplyTo: draft.inReplyTo, references: draft.references, fromName: draft.from.name }),
+      headers: JSON.stringify({
+        ...draft.headers,
+        inReplyTo: draft.inReplyTo,
+        references: draft.references,
+        fromName: draft.from.name,
+      }),
       attachments: '[]',
       rawSha256: null,
       sentDate: null,
       now,
       public: STAFF_MAIL_KINDS.has(draft.kind) ? 0 : 1,
     });
-    await this.db.run('insert-outbox', [row, mailbox, draft.from.address, JSON.stringify(draft.to.map((a) => a.address)), now, now]);
+    await this.db.run('insert-outbox', [
+      row,
+      mailbox,
+      draft.from.address,
+      JSON.stringify(draft.to.map((a) => a.address)),
+      now,
+      now,
+    ]);
     return row;
   }
 

@@ -11,12 +11,7 @@ const DAY_MS = 86_400_000;
  * Decides where a message goes. Pure: the store reads the context inside the
  * intake transaction and records the verdict in the same transaction.
  */
-export function decideThread(
-  msg: ParsedMessage,
-  cls: Classification,
-  ctx: ThreadContext,
-  rules: ThreadRules,
-): ThreadVerdict {
+export function decideThread(msg: ParsedMessage, cls: Classification, ctx: ThreadContext, rules: ThreadRules): ThreadVerdict {
   const sender = msg.from?.address ?? '';
   // A reference in the subject is what a customer quotes deliberately; a
   // header match is what their mail program added. Headers win because they
@@ -93,6 +88,7 @@ function ackSuppressedBecause(cls: Classification, ctx: ThreadContext, rules: Th
   if (ctx.senderSuppressed) return 'sender-suppressed';
   if (ctx.acksLastHour >= rules.acksPerSenderPerHour) return 'ack-rate-limited';
   if (ctx.ticketsLastHour >= rules.ticketsPerSenderPerHour) return 'ticket-rate-limited';
-  if (rules.autoRepliesPerHour !== undefined && (ctx.autoRepliesLastHour ?? 0) >= rules.autoRepliesPerHour) return 'auto-reply-cap';
+  if (rules.autoRepliesPerHour !== undefined && (ctx.autoRepliesLastHour ?? 0) >= rules.autoRepliesPerHour)
+    return 'auto-reply-cap';
   return null;
 }

@@ -91,7 +91,12 @@ function checkAst(program: hbs.AST.Program | undefined, report: (node: hbs.AST.N
   }
 }
 
-function compileFile(hb: Env, path: string, page: WebPage, lang: string | null): { ok: true; template: Template } | { ok: false; problems: TemplateProblem[] } {
+function compileFile(
+  hb: Env,
+  path: string,
+  page: WebPage,
+  lang: string | null,
+): { ok: true; template: Template } | { ok: false; problems: TemplateProblem[] } {
   const problems: TemplateProblem[] = [];
   const parsed = parseTemplateFile(hb, path);
   if (!parsed.ok) return { ok: false, problems: [{ file: path, ...parsed.problem }] };
@@ -156,7 +161,11 @@ export class WebPages {
         if (!stat?.isFile()) continue;
         const page = name.endsWith('.hbs') ? name.slice(0, -'.hbs'.length) : null;
         if (page === null || !isWebPage(page)) {
-          problems.push({ file: path, line: null, message: `not a known page: names are ${WEB_PAGES.map((p) => `${p}.hbs`).join(', ')}` });
+          problems.push({
+            file: path,
+            line: null,
+            message: `not a known page: names are ${WEB_PAGES.map((p) => `${p}.hbs`).join(', ')}`,
+          });
           continue;
         }
         if (templates.has(key(lang, page))) {

@@ -80,7 +80,10 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   const limiter = new FailedLookupLimiter(() => runtime.config.statusPage.failedLookupsPerMinute, runtime.clock);
   // Valid links are limited too: every page view costs a database read and a
   // render, so one link must not let a client keep the server busy.
-  const lookups = new LookupLimiter(() => runtime.config.statusPage.lookupsPerMinute ?? STATUS_PAGE_LOOKUPS_PER_MINUTE, runtime.clock);
+  const lookups = new LookupLimiter(
+    () => runtime.config.statusPage.lookupsPerMinute ?? STATUS_PAGE_LOOKUPS_PER_MINUTE,
+    runtime.clock,
+  );
 
   // The headers are set here as well as in onSend: replies to framework
   // errors (bad percent-encoding) do not pass through the hooks.
@@ -104,7 +107,10 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages().render('too-many-requests'));
     lookups.record(req.ip);
     if (lookups.blockedFor(req.ip) > 0) {
-      runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'all' }, 'too many status-page lookups from one client');
+      runtime.logger.warn(
+        { code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'all' },
+        'too many status-page lookups from one client',
+      );
     }
     const ticketId = await ticketFor(token);
     let page: { number: number; count: number } = { number: 1, count: 1 };
@@ -117,7 +123,10 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     if (data === null) {
       limiter.recordFailure(req.ip);
       if (limiter.blockedFor(req.ip) > 0) {
-        runtime.logger.warn({ code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'failed' }, 'too many failed status-link lookups from one client');
+        runtime.logger.warn(
+          { code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'failed' },
+          'too many failed status-link lookups from one client',
+        );
       }
       return sendPage(reply, 404, pages().render('not-found'));
     }
@@ -187,9 +196,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
  * Listens on `http.host:http.port`. `extend` adds
  * routes of other areas (`/metrics`) before the server starts listening.
  */
-export async function startWebServer(
-  o: WebServerOptions & { extend?: (app: FastifyInstance) => void },
-): Promise<WebServer> {
+export async function startWebServer(o: WebServerOptions & { extend?: (app: FastifyInstance) => void }): Promise<WebServer> {
   const { host, port } = o.runtime.config.http;
   const app = buildWebServer(o);
   o.extend?.(app);

@@ -75,7 +75,11 @@ interface RawEvent {
 /** What the status page, its readiness check and `ticketd status-link` read and change. */
 export interface StatusPageStorage {
   linkByHash(hash: string): Promise<StatusLinkRow | null>;
-  pageData(ticketId: number, pick: (heads: TimelineHead[]) => TimelineHead[], maxTextChars: number): Promise<StatusPageData | null>;
+  pageData(
+    ticketId: number,
+    pick: (heads: TimelineHead[]) => TimelineHead[],
+    maxTextChars: number,
+  ): Promise<StatusPageData | null>;
   revokeLinks(ref: string, now: number): Promise<{ ticket: TicketRow; revoked: number } | null>;
   probeWrite(): Promise<WriteProbe>;
 }
@@ -93,7 +97,11 @@ export class StatusPageStore implements StatusPageStorage {
    * the entries to show; only theirs are read, each message text up to
    * `maxTextChars`. One snapshot, so the page and its numbering agree.
    */
-  pageData(ticketId: number, pick: (heads: TimelineHead[]) => TimelineHead[], maxTextChars: number): Promise<StatusPageData | null> {
+  pageData(
+    ticketId: number,
+    pick: (heads: TimelineHead[]) => TimelineHead[],
+    maxTextChars: number,
+  ): Promise<StatusPageData | null> {
     return this.engine.snapshot(async (db) => {
       const records = new TicketRecords(db);
       const ticket = await records.ticketRow(ticketId);
@@ -108,7 +116,11 @@ export class StatusPageStore implements StatusPageStorage {
       ];
       const picked = pick(heads);
       const ids = (source: TimelineHead['source']) => JSON.stringify(picked.filter((h) => h.source === source).map((h) => h.id));
-      const rawMessages = await db.all<RawMessage>('status-page-messages', { ticketId, maxChars: maxTextChars, ids: ids('message') });
+      const rawMessages = await db.all<RawMessage>('status-page-messages', {
+        ticketId,
+        maxChars: maxTextChars,
+        ids: ids('message'),
+      });
       const messages = rawMessages.map(
         (m): PublicMessage => ({
           id: m.id,

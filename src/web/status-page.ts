@@ -153,7 +153,9 @@ function plainText(text: string): string {
 }
 
 function oneLine(text: string): string {
-  const line = plainText(text.slice(0, 4 * MAX_LINE_CHARS)).replace(/\s+/g, ' ').trim();
+  const line = plainText(text.slice(0, 4 * MAX_LINE_CHARS))
+    .replace(/\s+/g, ' ')
+    .trim();
   return line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS - 1)}…` : line;
 }
 
@@ -192,7 +194,10 @@ function messageEntry(m: PublicMessage, input: StatusViewInput): TimelineEntry {
   const t = input.data.ticket;
   const fromUs = m.direction === 'out';
   const fromRequester = !fromUs && (m.from === t.requester || m.from === t.replyTo);
-  let text = stripQuotedHistory(plainText(m.text.slice(0, MESSAGE_READ_CHARS))).replace(statusLinkPattern(input.publicUrl), `${input.publicUrl}/t/…`);
+  let text = stripQuotedHistory(plainText(m.text.slice(0, MESSAGE_READ_CHARS))).replace(
+    statusLinkPattern(input.publicUrl),
+    `${input.publicUrl}/t/…`,
+  );
   const shortened = text.length > MAX_MESSAGE_CHARS || m.truncated === true || m.text.length > MESSAGE_READ_CHARS;
   if (text.length > MAX_MESSAGE_CHARS) text = text.slice(0, MAX_MESSAGE_CHARS);
   return {
@@ -225,8 +230,13 @@ function byTimeline(a: { at: number; kind: string; seq: number }, b: { at: numbe
  * One page of a ticket's history, in timeline order. `requested` is the
  * page asked for (1 = oldest); null, or a page past the end, gives the newest.
  */
-export function pickHistoryPage(heads: TimelineHead[], requested: number | null): { heads: TimelineHead[]; number: number; count: number } {
-  const sorted = [...heads].sort((a, b) => byTimeline({ at: a.at, kind: a.type, seq: a.id }, { at: b.at, kind: b.type, seq: b.id }));
+export function pickHistoryPage(
+  heads: TimelineHead[],
+  requested: number | null,
+): { heads: TimelineHead[]; number: number; count: number } {
+  const sorted = [...heads].sort((a, b) =>
+    byTimeline({ at: a.at, kind: a.type, seq: a.id }, { at: b.at, kind: b.type, seq: b.id }),
+  );
   const count = Math.max(1, Math.ceil(sorted.length / HISTORY_PAGE_SIZE));
   const number = requested === null || requested > count ? count : Math.max(1, requested);
   return { heads: sorted.slice((number - 1) * HISTORY_PAGE_SIZE, number * HISTORY_PAGE_SIZE), number, count };
@@ -307,11 +317,38 @@ export function sampleStatusViews(): StatusView[] {
     hasNextSteps: true,
     timeline: [
       { kind: 'received', at },
-      { kind: 'message', at, fromUs: false, fromRequester: true, from: '', text: 'It jams.', shortened: true, attachments: ['jam.jpg'] },
+      {
+        kind: 'message',
+        at,
+        fromUs: false,
+        fromRequester: true,
+        from: '',
+        text: 'It jams.',
+        shortened: true,
+        attachments: ['jam.jpg'],
+      },
       { kind: 'acknowledged', at },
       { kind: 'handoff', at, team: 'Hardware' },
-      { kind: 'message', at, fromUs: true, fromRequester: false, from: '', text: 'We ordered a roller.', shortened: false, attachments: [] },
-      { kind: 'message', at, fromUs: false, fromRequester: false, from: 'colleague@example.com', text: '', shortened: false, attachments: [] },
+      {
+        kind: 'message',
+        at,
+        fromUs: true,
+        fromRequester: false,
+        from: '',
+        text: 'We ordered a roller.',
+        shortened: false,
+        attachments: [],
+      },
+      {
+        kind: 'message',
+        at,
+        fromUs: false,
+        fromRequester: false,
+        from: 'colleague@example.com',
+        text: '',
+        shortened: false,
+        attachments: [],
+      },
       { kind: 'status', at, newStatus: 'on-hold', reason: 'waiting for a spare part' },
       { kind: 'reopened', at },
     ],
@@ -324,7 +361,10 @@ export function sampleStatusViews(): StatusView[] {
     (status): StatusView => ({
       ...full,
       status,
-      timeline: [...full.timeline, ...TICKET_STATUSES.map((s): TimelineEntry => ({ kind: 'status', at, newStatus: s, reason: '' }))],
+      timeline: [
+        ...full.timeline,
+        ...TICKET_STATUSES.map((s): TimelineEntry => ({ kind: 'status', at, newStatus: s, reason: '' })),
+      ],
     }),
   );
   const sparse: StatusView = {

@@ -25,7 +25,11 @@ try {
     const latencies: number[] = [];
     for (let i = 0; i < MESSAGES; i++) {
       const t = performance.now();
-      await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: `Latency ${i}`, messageId: `lat-${i}@customer.example`, from: `l${i}@customer.example` }));
+      await env.dovecot.appendMessage(
+        SUPPORT,
+        'INBOX',
+        customerMail({ subject: `Latency ${i}`, messageId: `lat-${i}@customer.example`, from: `l${i}@customer.example` }),
+      );
       await env.smtp.waitFor(i + 1, 30_000);
       latencies.push(performance.now() - t);
     }

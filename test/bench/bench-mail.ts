@@ -75,7 +75,9 @@ export function makeMailSet(o: MailSetOptions): BenchMessage[] {
     const isReply = i > 0 && rnd() < 0.2;
     const parent = isReply ? Math.floor(rnd() * i) : -1;
     const sender = isReply ? senders[parent]! : `Customer ${i} <${o.tag}-c${i}@customer.example>`;
-    const subject = isReply ? `Re: ${subjects[parent]!.replace(/^Re: /, '')}` : `Problem with my ${pick(WORDS)} ${pick(WORDS)} (${i})`;
+    const subject = isReply
+      ? `Re: ${subjects[parent]!.replace(/^Re: /, '')}`
+      : `Problem with my ${pick(WORDS)} ${pick(WORDS)} (${i})`;
     senders.push(sender);
     subjects.push(subject);
     const size = 3_000 + Math.floor(rnd() * 27_000);

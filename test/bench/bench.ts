@@ -51,7 +51,8 @@ const { values: flags } = parseArgs({
 
 function size(flag: string | undefined, env: string, full: number, quick: number): number {
   const value = Number(flag ?? process.env[env] ?? (flags.quick ? quick : full));
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${env}: expected a positive integer, got ${flag ?? process.env[env]}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${env}: expected a positive integer, got ${flag ?? process.env[env]}`);
   return value;
 }
 
@@ -89,7 +90,14 @@ interface Row {
 const rows: Row[] = [];
 const details: Record<string, unknown> = {};
 
-function row(part: string, figure: string, value: number | null, unit: string, target?: { text: string; ok: (v: number) => boolean }, shown?: string) {
+function row(
+  part: string,
+  figure: string,
+  value: number | null,
+  unit: string,
+  target?: { text: string; ok: (v: number) => boolean },
+  shown?: string,
+) {
   rows.push({
     part,
     figure,
@@ -122,7 +130,13 @@ const cleanups: (() => Promise<void>)[] = [];
 let dovecot: DovecotServer;
 
 async function imapClient(user: string): Promise<ImapFlow> {
-  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user, pass: PASS }, logger: false });
+  const client = new ImapFlow({
+    host: dovecot.host,
+    port: dovecot.port,
+    secure: false,
+    auth: { user, pass: PASS },
+    logger: false,
+  });
   client.on('error', () => undefined);
   await client.connect();
   return client;
@@ -157,7 +171,9 @@ async function installation(name: string, smtp: BenchSmtp, imapUser: string | nu
             name: 'support',
             address: 'support@example.com',
             referencePrefix: 'ACME',
-            ...(imapUser ? { imap: { host: dovecot.host, port: dovecot.port, secure: false, auth: { user: imapUser, pass: PASS } } } : {}),
+            ...(imapUser
+              ? { imap: { host: dovecot.host, port: dovecot.port, secure: false, auth: { user: imapUser, pass: PASS } } }
+              : {}),
           },
         ],
       },
@@ -181,7 +197,11 @@ async function withDaemon<T>(inst: Installation, name: string, fn: (d: BenchDaem
   const eventLoopFile = join(inst.dir, 'event-loop.json');
   const profile = flags['cpu-prof'] ? join(PROFILE_DIR, name) : undefined;
   if (profile) mkdirSync(profile, { recursive: true });
-  const daemon = await startBenchDaemon({ configPath: inst.configPath, eventLoopFile, ...(profile ? { cpuProfileDir: profile } : {}) });
+  const daemon = await startBenchDaemon({
+    configPath: inst.configPath,
+    eventLoopFile,
+    ...(profile ? { cpuProfileDir: profile } : {}),
+  });
   const stop = () => daemon.stop();
   cleanups.push(stop);
   try {
@@ -198,7 +218,11 @@ async function withDaemon<T>(inst: Installation, name: string, fn: (d: BenchDaem
     }
     if (profile) {
       const file = readdirSync(profile).find((f) => f.endsWith('.cpuprofile'));
-      if (file) details[`${name}.profile`] = { file: join(profile, file), text: formatProfileSummary(summarizeProfile(join(profile, file), 25)) };
+      if (file)
+        details[`${name}.profile`] = {
+          file: join(profile, file),
+          text: formatProfileSummary(summarizeProfile(join(profile, file), 25)),
+        };
     }
   }
 }
@@ -305,8 +329,13 @@ async function backlogPart(): Promise<void> {
           }
           const doneAt = performance.now();
           mark('end');
-          progress(`backlog: ${left === 0 ? 'INBOX empty' : `${left} still in INBOX at the deadline`} after ${round((doneAt - daemon.startedAt) / 1000, 1)} s; waiting for acknowledgements`);
-          await smtp.waitFor(expectedAcks, Math.max(0, Math.min(deadline + ACK_WINDOW_MS, doneAt + ACK_WINDOW_MS) - performance.now()));
+          progress(
+            `backlog: ${left === 0 ? 'INBOX empty' : `${left} still in INBOX at the deadline`} after ${round((doneAt - daemon.startedAt) / 1000, 1)} s; waiting for acknowledgements`,
+          );
+          await smtp.waitFor(
+            expectedAcks,
+            Math.max(0, Math.min(deadline + ACK_WINDOW_MS, doneAt + ACK_WINDOW_MS) - performance.now()),
+          );
           return { left, doneAt };
         });
         const seconds = (result.doneAt - daemon.startedAt) / 1000;
@@ -314,8 +343,21 @@ async function backlogPart(): Promise<void> {
         const acks = smtp.arrivals.length;
         const lastAck = smtp.arrivals.at(-1)?.at ?? daemon.startedAt;
         const ackRate = acks === 0 ? 0 : acks / ((lastAck - daemon.startedAt) / 1000);
-        details['backlog.ticketd'] = { taken: daemon.taken(), leftInInbox: result.left, seconds: round(seconds, 1), acks, expectedAcks };
-        row('backlog', `ticketd, ${n} messages taken and moved`, round(rate), 'msg/s', undefined, result.left > 0 ? `${round(rate)} (${result.left} left at deadline)` : undefined);
+        details['backlog.ticketd'] = {
+          taken: daemon.taken(),
+          leftInInbox: result.left,
+          seconds: round(seconds, 1),
+          acks,
+          expectedAcks,
+        };
+        row(
+          'backlog',
+          `ticketd, ${n} messages taken and moved`,
+          round(rate),
+          'msg/s',
+          undefined,
+          result.left > 0 ? `${round(rate)} (${result.left} left at deadline)` : undefined,
+        );
         row('backlog', 'bare imapflow fetch + mailparser', round(baseline), 'msg/s');
         row('backlog', 'ratio ticketd / bare', round(rate / baseline, 2), '', atLeast(0.8));
         row(
@@ -328,7 +370,14 @@ async function backlogPart(): Promise<void> {
         );
         memoryRow('backlog', peakMb);
         const { start = 0, middle = 0, end = 0 } = marks;
-        row('backlog', 'RSS start / middle / end', end, 'MB', { text: 'flat: end <= 1.2 x middle', ok: () => middle > 0 && end <= middle * 1.2 }, `${start} / ${middle} / ${end}`);
+        row(
+          'backlog',
+          'RSS start / middle / end',
+          end,
+          'MB',
+          { text: 'flat: end <= 1.2 x middle', ok: () => middle > 0 && end <= middle * 1.2 },
+          `${start} / ${middle} / ${end}`,
+        );
         details['backlog.rssMb'] = marks;
       });
     } finally {
@@ -397,12 +446,24 @@ async function arrivals(
   return { latencies, missing, lastAppendAt, notified, afterNotice };
 }
 
-function latencyRows(part: string, r: { latencies: number[]; missing: number }, waitMs: number, targets: { p50?: number; p99: number }) {
+function latencyRows(
+  part: string,
+  r: { latencies: number[]; missing: number },
+  waitMs: number,
+  targets: { p50?: number; p99: number },
+) {
   const show = (v: number) => (Number.isFinite(v) ? undefined : `> ${round(waitMs / 1000)} s`);
   const p = (q: number) => percentile(r.latencies, q);
   row(part, 'arrival to ack p50', round(p(50)), 'ms', targets.p50 ? below(targets.p50, ' ms') : undefined, show(p(50)));
   row(part, 'arrival to ack p95', round(p(95)), 'ms', undefined, show(p(95)));
-  row(part, `arrival to ack p99${r.missing > 0 ? ` (${r.missing} never acked)` : ''}`, round(p(99)), 'ms', below(targets.p99, ' ms'), show(p(99)));
+  row(
+    part,
+    `arrival to ack p99${r.missing > 0 ? ` (${r.missing} never acked)` : ''}`,
+    round(p(99)),
+    'ms',
+    below(targets.p99, ' ms'),
+    show(p(99)),
+  );
 }
 
 async function idlePart(): Promise<void> {
@@ -414,14 +475,38 @@ async function idlePart(): Promise<void> {
       // the worker logs in, finds the mailbox empty and enters IDLE
       await sleep(2_000);
       progress(`idle: appending ${count} messages one at a time`);
-      const { result, peakMb } = await withMemory(daemon, () => arrivals(smtp, 'idle@example.com', 'idle', count, [50, 350], waitMs, true));
+      const { result, peakMb } = await withMemory(daemon, () =>
+        arrivals(smtp, 'idle@example.com', 'idle', count, [50, 350], waitMs, true),
+      );
       latencyRows('idle', result, waitMs, { p50: 100, p99: 500 });
       const p = (xs: number[], q: number) => round(percentile(xs, q));
       if (result.notified.length > 0) {
-        row('idle', "server's IDLE notice after APPEND p50 / p99", p(result.notified, 50), 'ms', undefined, `${p(result.notified, 50)} / ${p(result.notified, 99)} ms`);
-        row('idle', 'ticketd after the notice p50 / p99', p(result.afterNotice, 50), 'ms', undefined, `${p(result.afterNotice, 50)} / ${p(result.afterNotice, 99)} ms`);
-        details['idle.serverNoticeMs'] = { p50: p(result.notified, 50), p95: p(result.notified, 95), p99: p(result.notified, 99) };
-        details['idle.afterNoticeMs'] = { p50: p(result.afterNotice, 50), p95: p(result.afterNotice, 95), p99: p(result.afterNotice, 99) };
+        row(
+          'idle',
+          "server's IDLE notice after APPEND p50 / p99",
+          p(result.notified, 50),
+          'ms',
+          undefined,
+          `${p(result.notified, 50)} / ${p(result.notified, 99)} ms`,
+        );
+        row(
+          'idle',
+          'ticketd after the notice p50 / p99',
+          p(result.afterNotice, 50),
+          'ms',
+          undefined,
+          `${p(result.afterNotice, 50)} / ${p(result.afterNotice, 99)} ms`,
+        );
+        details['idle.serverNoticeMs'] = {
+          p50: p(result.notified, 50),
+          p95: p(result.notified, 95),
+          p99: p(result.notified, 99),
+        };
+        details['idle.afterNoticeMs'] = {
+          p50: p(result.afterNotice, 50),
+          p95: p(result.afterNotice, 95),
+          p99: p(result.afterNotice, 99),
+        };
       }
       memoryRow('idle', peakMb);
     });
@@ -482,7 +567,13 @@ async function outboundPart(): Promise<void> {
       const got = smtp.arrivals.length;
       const last = smtp.arrivals.at(-1)?.at ?? daemon.startedAt;
       const rate = got === 0 ? 0 : got / ((last - daemon.startedAt) / 1000);
-      row('outbound', `${n} queued acks drained${got < n ? ` (${got} sent in the window)` : ''}`, round(rate, 1), 'acks/s', atLeast(500, '/s'));
+      row(
+        'outbound',
+        `${n} queued acks drained${got < n ? ` (${got} sent in the window)` : ''}`,
+        round(rate, 1),
+        'acks/s',
+        atLeast(500, '/s'),
+      );
       memoryRow('outbound', peakMb);
     });
   });
@@ -491,7 +582,9 @@ async function outboundPart(): Promise<void> {
 function runIngest(configPath: string, raw: Buffer): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [CLI, 'ingest', '--mailbox', 'support', '--config', configPath], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'ingest', '--mailbox', 'support', '--config', configPath], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -510,16 +603,37 @@ async function ingestPart(): Promise<void> {
   await withSmtp(async (smtp) => {
     const inst = await installation('ingest', smtp, null);
     // The first delivery creates and migrates the database, which happens once per installation.
-    const firstMs = await runIngest(inst.configPath, singleMail('ingest-first@customer.example', 'First <first@customer.example>', 'First'));
+    const firstMs = await runIngest(
+      inst.configPath,
+      singleMail('ingest-first@customer.example', 'First <first@customer.example>', 'First'),
+    );
     const times: number[] = [];
     // On a machine too busy to start a process in a few seconds, fewer runs are enough to show it.
     const deadline = performance.now() + INGEST_BUDGET_MS;
     for (let i = 0; i < n && performance.now() < deadline; i++) {
-      times.push(await runIngest(inst.configPath, singleMail(`ingest-${i}@customer.example`, `Customer ${i} <ingest-${i}@customer.example>`, `Piped ${i}`)));
+      times.push(
+        await runIngest(
+          inst.configPath,
+          singleMail(`ingest-${i}@customer.example`, `Customer ${i} <ingest-${i}@customer.example>`, `Piped ${i}`),
+        ),
+      );
     }
     times.sort((a, b) => a - b);
-    details['ingest.ms'] = { runs: times.length, first: round(firstMs), min: round(times[0]!), p50: round(percentile(times, 50)), p90: round(percentile(times, 90)), max: round(times.at(-1)!) };
-    row('ingest', `wall time per message, median of ${times.length}${times.length < n ? ` (of ${n}: time budget)` : ''}`, round(percentile(times, 50)), 'ms', below(300, ' ms'));
+    details['ingest.ms'] = {
+      runs: times.length,
+      first: round(firstMs),
+      min: round(times[0]!),
+      p50: round(percentile(times, 50)),
+      p90: round(percentile(times, 90)),
+      max: round(times.at(-1)!),
+    };
+    row(
+      'ingest',
+      `wall time per message, median of ${times.length}${times.length < n ? ` (of ${n}: time budget)` : ''}`,
+      round(percentile(times, 50)),
+      'ms',
+      below(300, ' ms'),
+    );
     row('ingest', 'wall time per message, p90', round(percentile(times, 90)), 'ms');
   });
 }
@@ -536,8 +650,13 @@ function table(): string {
     r.target ? (r.target.met ? 'yes' : 'NO') : '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  return [line(head), `|${widths.map((w, i) => (i === 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...body.map(line)].join('\n');
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return [
+    line(head),
+    `|${widths.map((w, i) => (i === 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`,
+    ...body.map(line),
+  ].join('\n');
 }
 
 const machine = {
@@ -583,7 +702,8 @@ try {
 const output = `ticketd benchmark: ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' ')} at start, node ${machine.node}${flags.quick ? ', --quick sizes' : ''}\n${table()}\n`;
 process.stdout.write(output);
 for (const [key, value] of Object.entries(details)) {
-  if (key.endsWith('.profile')) process.stdout.write(`\n${key} (${(value as { file: string }).file}):\n${(value as { text: string }).text}\n`);
+  if (key.endsWith('.profile'))
+    process.stdout.write(`\n${key} (${(value as { file: string }).file}):\n${(value as { text: string }).text}\n`);
 }
 mkdirSync(OUTPUT_DIR, { recursive: true });
 writeFileSync(

@@ -14,7 +14,12 @@ if (file) {
     const ms = (ns: number) => Math.round(ns / 1e5) / 10;
     writeFileSync(
       file,
-      JSON.stringify({ p50: ms(histogram.percentile(50)), p99: ms(histogram.percentile(99)), max: ms(histogram.max), mean: ms(histogram.mean) }),
+      JSON.stringify({
+        p50: ms(histogram.percentile(50)),
+        p99: ms(histogram.percentile(99)),
+        max: ms(histogram.max),
+        mean: ms(histogram.mean),
+      }),
     );
   });
 }

@@ -92,4 +92,6 @@ process.stdout.write(`${line(columns)}\n|${widths.map((w) => `${'-'.repeat(w + 1
 for (const r of rows) process.stdout.write(`${line(columns.map((c) => r[c]))}\n`);
 const single = Number(rows[0]!['msgs/s']);
 const grouped = Number(rows.at(-1)!['msgs/s']);
-process.stdout.write(`\ngroup commit of ${BATCH_SIZES.at(-1)} vs one message per transaction: ${(grouped / single).toFixed(1)}x the throughput\n`);
+process.stdout.write(
+  `\ngroup commit of ${BATCH_SIZES.at(-1)} vs one message per transaction: ${(grouped / single).toFixed(1)}x the throughput\n`,
+);

@@ -15,7 +15,12 @@ const BATCH = 20_000;
  * Inserts `count` open tickets of mailbox `support`, created at `createdAt(i)`,
  * in transactions of BATCH tickets. Returns the ids in insertion order.
  */
-export async function populate(runtime: Runtime, count: number, createdAt: (i: number) => number, refPrefix = 'ACME'): Promise<number[]> {
+export async function populate(
+  runtime: Runtime,
+  count: number,
+  createdAt: (i: number) => number,
+  refPrefix = 'ACME',
+): Promise<number[]> {
   const ids: number[] = [];
   const computed = new Map<number, StoredSla>();
   for (let start = 0; start < count; start += BATCH) {

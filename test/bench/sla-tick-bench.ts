@@ -62,7 +62,9 @@ async function repeat<T>(times: number, fn: (i: number) => Promise<T>): Promise<
 
 async function measure(size: number): Promise<Row> {
   // Warnings at breach only, so a group is due exactly once within the run.
-  const desk = await openDesk(new Date(BREACH_FROM).toISOString(), { patch: (cfg) => (cfg.sla.policies[0].staffWarnings = ['100%']) });
+  const desk = await openDesk(new Date(BREACH_FROM).toISOString(), {
+    patch: (cfg) => (cfg.sla.policies[0].staffWarnings = ['100%']),
+  });
   try {
     const rt = desk.runtime;
     const fill = await timed(async () => {
@@ -90,7 +92,8 @@ async function measure(size: number): Promise<Row> {
     let queued = 0;
     const dueRuns = await repeat(GROUPS, async (g) => {
       const due = await timed(() => rt.sla.tick(BREACH_FROM + g * 2 * MIN));
-      if (due.result.tickets !== OVERDUE) throw new Error(`expected ${OVERDUE} due tickets, the pass handled ${due.result.tickets}`);
+      if (due.result.tickets !== OVERDUE)
+        throw new Error(`expected ${OVERDUE} due tickets, the pass handled ${due.result.tickets}`);
       queued += due.result.queued.length;
       return due.ms;
     });
@@ -130,7 +133,8 @@ const sizes = process.argv.slice(2).map(Number);
 await measure(GROUPS * OVERDUE + 100);
 const rows: Row[] = [];
 for (const size of sizes.length > 0 ? sizes : [100_000, 1_000_000]) {
-  if (!Number.isInteger(size) || size <= GROUPS * OVERDUE) throw new Error(`ticket count must be an integer above ${GROUPS * OVERDUE}`);
+  if (!Number.isInteger(size) || size <= GROUPS * OVERDUE)
+    throw new Error(`ticket count must be an integer above ${GROUPS * OVERDUE}`);
   process.stderr.write(`filling ${size.toLocaleString('en')} tickets...\n`);
   rows.push(await measure(size));
 }

@@ -78,7 +78,10 @@ async function linkFromAck(raw: string, ackCount: number): Promise<{ url: string
 }
 
 /** Opens a page while recording every dialog (alert, confirm) a script might raise. */
-async function open(url: string, viewport: { width: number; height: number }): Promise<{ page: Page; dialogs: string[]; status: number | null; csp: string | null }> {
+async function open(
+  url: string,
+  viewport: { width: number; height: number },
+): Promise<{ page: Page; dialogs: string[]; status: number | null; csp: string | null }> {
   const page = await context.newPage();
   await page.setViewportSize(viewport);
   const dialogs: string[] = [];
@@ -87,7 +90,12 @@ async function open(url: string, viewport: { width: number; height: number }): P
     void d.dismiss();
   });
   const response = await page.goto(url, { waitUntil: 'load' });
-  return { page, dialogs, status: response?.status() ?? null, csp: (await response?.allHeaders())?.['content-security-policy'] ?? null };
+  return {
+    page,
+    dialogs,
+    status: response?.status() ?? null,
+    csp: (await response?.allHeaders())?.['content-security-policy'] ?? null,
+  };
 }
 
 beforeAll(async () => {
@@ -99,7 +107,9 @@ beforeAll(async () => {
   env.writeConfig((c) => {
     c.publicUrl = publicUrl;
     c.http = { host: '127.0.0.1', port, enabled: true };
-    c.sla = { policies: [{ name: 'standard', match: { mailbox: 'support' }, firstResponse: '4h', resolution: '3d', calendar: '24x7' }] };
+    c.sla = {
+      policies: [{ name: 'standard', match: { mailbox: 'support' }, firstResponse: '4h', resolution: '3d', calendar: '24x7' }],
+    };
   });
   daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
   context = await chromium.launchPersistentContext(join(env.dir, 'chromium-profile'), {
@@ -118,9 +128,16 @@ afterAll(async () => {
 describe('status page in Chromium', () => {
   let first: { url: string; ref: string; text: string };
 
-  it('opens from the acknowledgement and shows what a person needs, with no script from the mail running', { timeout: 90_000 }, async () => {
+  it('opens from the acknowledgement and shows what a person needs, with no script from the mail running', {
+    timeout: 90_000,
+  }, async () => {
     first = await linkFromAck(
-      customerMail({ from: `"${HOSTILE_NAME}" <eve@customer.example>`, subject: HOSTILE_SUBJECT, body: HOSTILE_BODY, messageId: 'hostile-1@customer.example' }),
+      customerMail({
+        from: `"${HOSTILE_NAME}" <eve@customer.example>`,
+        subject: HOSTILE_SUBJECT,
+        body: HOSTILE_BODY,
+        messageId: 'hostile-1@customer.example',
+      }),
       1,
     );
     const { page, dialogs, status, csp } = await open(first.url, { width: 1280, height: 900 });
@@ -134,7 +151,9 @@ describe('status page in Chromium', () => {
     expect(await page.locator('.status-words').innerText()).toBe('We are working on it');
     expect(await main.innerText()).toContain('Yours is the next request in line.');
     expect(await main.innerText()).toMatch(/We aim to reply by \w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M UTC\./);
-    expect(await main.innerText()).toContain(`Reply to the acknowledgement email we sent you. You can also write to ${SUPPORT}; please keep [${first.ref}] in the subject`);
+    expect(await main.innerText()).toContain(
+      `Reply to the acknowledgement email we sent you. You can also write to ${SUPPORT}; please keep [${first.ref}] in the subject`,
+    );
     expect(await page.locator(`a[href^="mailto:${SUPPORT}"]`).count()).toBe(1);
     expect(await page.locator('dd.user-text').innerText()).toBe(HOSTILE_NAME);
     const body = await page.locator('.message').innerText();
@@ -161,7 +180,9 @@ describe('status page in Chromium', () => {
       dialogs.push(d.message());
       void d.dismiss();
     });
-    await page.setContent('<img src="data:," onerror="window.__pwned=1"><script>alert("control")</script><img src=x onerror="window.__pwned=1">');
+    await page.setContent(
+      '<img src="data:," onerror="window.__pwned=1"><script>alert("control")</script><img src=x onerror="window.__pwned=1">',
+    );
     await page.waitForFunction('window.__pwned === 1');
     expect(dialogs).toEqual(['control']);
     await page.close();
@@ -179,7 +200,12 @@ describe('status page in Chromium', () => {
 
   it('opens a second ticket’s link on that ticket only', { timeout: 90_000 }, async () => {
     const second = await linkFromAck(
-      customerMail({ from: 'Bob Builder <bob@customer.example>', subject: 'Scanner offline', body: 'The scanner shows error 42.', messageId: 'second-1@customer.example' }),
+      customerMail({
+        from: 'Bob Builder <bob@customer.example>',
+        subject: 'Scanner offline',
+        body: 'The scanner shows error 42.',
+        messageId: 'second-1@customer.example',
+      }),
       2,
     );
     expect(second.url).not.toBe(first.url);

@@ -24,7 +24,10 @@ interface Entry {
 }
 
 function manifest(): Entry[] {
-  const lines = readFileSync(join(import.meta.dirname, 'manifest.tsv'), 'utf8').trim().split('\n').slice(1);
+  const lines = readFileSync(join(import.meta.dirname, 'manifest.tsv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1);
   return lines.map((line) => {
     const [file = '', source = '', , , , cls = ''] = line.split('\t');
     return { file, source, cls: cls as CorpusClass };
@@ -90,9 +93,11 @@ describe('real-world mail corpus', () => {
       }
       const c = classify(parsed.message, ctx);
       if (recognised(entry.cls, parsed.message, c)) total.ok++;
-      else total.misses.push(`${entry.file} (${c.kind}, ${c.suppressReason ?? 'answered'}: ${parsed.message.subject.slice(0, 60)})`);
+      else
+        total.misses.push(`${entry.file} (${c.kind}, ${c.suppressReason ?? 'answered'}: ${parsed.message.subject.slice(0, 60)})`);
       if (c.kind === 'bounce' && (c.bounce?.recipients.length ?? 0) > 0) bounceRecipients++;
-      if (MACHINE.has(entry.cls) && c.mayAutoReply) acknowledged.push(`${entry.file} (${entry.cls}): ${parsed.message.subject.slice(0, 60)}`);
+      if (MACHINE.has(entry.cls) && c.mayAutoReply)
+        acknowledged.push(`${entry.file} (${entry.cls}): ${parsed.message.subject.slice(0, 60)}`);
     }
 
     const percent = (ok: number, n: number) => (n === 0 ? '-' : `${((100 * ok) / n).toFixed(1)}%`);

@@ -95,7 +95,9 @@ export async function startCyrus(opts: { users?: MailUser[] } = {}): Promise<Cyr
   for (const { user, pass } of users) {
     const [local, domain] = user.split('@') as [string, string];
     await new Promise<void>((resolve, reject) => {
-      const child = execFile(SASLPASSWD2, ['-p', '-c', '-f', paths.sasldb, '-u', domain, local], (err) => (err ? reject(err) : resolve()));
+      const child = execFile(SASLPASSWD2, ['-p', '-c', '-f', paths.sasldb, '-u', domain, local], (err) =>
+        err ? reject(err) : resolve(),
+      );
       child.stdin!.end(pass);
     });
   }
@@ -125,7 +127,9 @@ export async function startCyrus(opts: { users?: MailUser[] } = {}): Promise<Cyr
         await killGroup(child);
         if (fixedPort !== null || attempt >= START_ATTEMPTS) {
           const text = await fs.readFile(paths.log, 'utf8').catch(() => '');
-          throw new Error(`Cyrus did not start on port ${candidate} (attempt ${attempt}): ${(err as Error).message}; master output:\n${text}`);
+          throw new Error(
+            `Cyrus did not start on port ${candidate} (attempt ${attempt}): ${(err as Error).message}; master output:\n${text}`,
+          );
         }
       }
     }
@@ -309,7 +313,10 @@ function readGreeting(port: number): Promise<string> {
 async function killGroup(child: ChildProcess): Promise<void> {
   const pid = child.pid;
   if (pid === undefined) return;
-  const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited =
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => child.once('exit', () => resolve()));
   signalGroup(pid, 'SIGTERM');
   const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), STOP_TIMEOUT_MS);
   await exited;

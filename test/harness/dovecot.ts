@@ -130,7 +130,8 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
       await launch(paths, port);
       await waitForGreeting(port, paths.log);
       const now = await postLoginCapabilities(port, first.user, first.pass);
-      if (now.some((c) => hidden.has(c.toUpperCase()))) throw new Error(`dovecot still advertises some of ${[...hidden].join(', ')}: ${now.join(' ')}`);
+      if (now.some((c) => hidden.has(c.toUpperCase())))
+        throw new Error(`dovecot still advertises some of ${[...hidden].join(', ')}: ${now.join(' ')}`);
     }
   } catch (err) {
     await stopMaster(paths.baseDir);
@@ -280,7 +281,15 @@ async function mailAccount(): Promise<{ uid: number; gid: number }> {
 }
 
 function configText(
-  paths: { baseDir: string; stateDir: string; log: string; passwd: string; homes: string; oauth2: string | null; capability: string | null },
+  paths: {
+    baseDir: string;
+    stateDir: string;
+    log: string;
+    passwd: string;
+    homes: string;
+    oauth2: string | null;
+    capability: string | null;
+  },
   port: number,
 ): string {
   return `# Private test instance: nothing from /etc/dovecot is included.

@@ -71,14 +71,21 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       for (const p of [dir, paths.socketDir, paths.pwfile]) await fs.chown(p, account.uid, account.gid);
     }
     await run(account, path.join(bindir(), 'initdb'), [
-      '--pgdata', paths.data,
-      '--username', SUPERUSER,
-      '--pwfile', paths.pwfile,
+      '--pgdata',
+      paths.data,
+      '--username',
+      SUPERUSER,
+      '--pwfile',
+      paths.pwfile,
       // the socket is private to the temp dir; TCP needs the password, as a real deployment does
-      '--auth-local', 'trust',
-      '--auth-host', 'scram-sha-256',
-      '--encoding', 'UTF8',
-      '--locale', 'C',
+      '--auth-local',
+      'trust',
+      '--auth-host',
+      'scram-sha-256',
+      '--encoding',
+      'UTF8',
+      '--locale',
+      'C',
       '--no-sync',
     ]);
     await fs.rm(paths.pwfile);
@@ -94,7 +101,11 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
 
     const url = (database = 'postgres') =>
       `postgres://${SUPERUSER}:${encodeURIComponent(password)}@${HOST}:${port}/${encodeURIComponent(database)}`;
-    const query = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = [], database = 'postgres'): Promise<T[]> => {
+    const query = async <T extends pg.QueryResultRow>(
+      sql: string,
+      params: unknown[] = [],
+      database = 'postgres',
+    ): Promise<T[]> => {
       const client = new pg.Client({ connectionString: url(database) });
       await client.connect();
       try {
@@ -143,7 +154,8 @@ function debianBindir(): string {
   } catch {
     // reported below with what to install
   }
-  if (majors.length === 0) throw new Error(`no PostgreSQL under ${root}: install Debian's postgresql package (test/setup-machine.sh does)`);
+  if (majors.length === 0)
+    throw new Error(`no PostgreSQL under ${root}: install Debian's postgresql package (test/setup-machine.sh does)`);
   return path.join(root, String(Math.max(...majors)), 'bin');
 }
 
@@ -161,7 +173,9 @@ async function serverAccount(): Promise<Account | undefined> {
     ]);
     return { uid, gid };
   } catch {
-    throw new Error(`running as root needs the system user '${SERVER_ACCOUNT}' (created by Debian's postgresql-common) to own the test cluster`);
+    throw new Error(
+      `running as root needs the system user '${SERVER_ACCOUNT}' (created by Debian's postgresql-common) to own the test cluster`,
+    );
   }
 }
 
@@ -197,11 +211,15 @@ async function launch(
     };
     const log = await fs.open(paths.log, 'a');
     if (account !== undefined) await fs.chown(paths.log, account.uid, account.gid);
-    const child = spawn(path.join(bindir(), 'postgres'), ['-D', paths.data, ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])], {
-      ...(account ?? {}),
-      stdio: ['ignore', log.fd, log.fd],
-      env: { ...process.env, LC_ALL: 'C' },
-    });
+    const child = spawn(
+      path.join(bindir(), 'postgres'),
+      ['-D', paths.data, ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
+      {
+        ...(account ?? {}),
+        stdio: ['ignore', log.fd, log.fd],
+        env: { ...process.env, LC_ALL: 'C' },
+      },
+    );
     await log.close();
     child.once('error', () => undefined);
     if (await waitForReady(port, child)) return { child, port };

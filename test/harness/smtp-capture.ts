@@ -185,7 +185,8 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
         const timer = setTimeout(() => {
           waiters.delete(waiter);
           const seen = messages.map(
-            (m, i) => `  #${i + 1} from=<${m.envelope.from}> to=<${m.envelope.to.join(', ')}> subject=${JSON.stringify(m.parsed.subject ?? '')}`,
+            (m, i) =>
+              `  #${i + 1} from=<${m.envelope.from}> to=<${m.envelope.to.join(', ')}> subject=${JSON.stringify(m.parsed.subject ?? '')}`,
           );
           reject(
             new Error(

@@ -27,7 +27,10 @@ export type SqliteTestStore = SqlStore & {
 
 export async function openSqliteStore(path: string, opts: OpenOptions & { hooks?: StoreHooks } = {}): Promise<SqliteTestStore> {
   const engine = await openEngine(path, opts);
-  const store = new SqlStore(engine, { thread: { decide: decideThread, referencesIn: referencesInSubject }, hooks: opts.hooks ?? {} });
+  const store = new SqlStore(engine, {
+    thread: { decide: decideThread, referencesIn: referencesInSubject },
+    hooks: opts.hooks ?? {},
+  });
   const db = (engine as SqliteEngine).db;
   const queries = loadNamedQueries('sqlite');
   return Object.assign(store, {

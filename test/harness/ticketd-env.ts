@@ -28,7 +28,8 @@ export type TestDatabase = 'sqlite' | 'postgres';
 
 export function testDatabase(): TestDatabase {
   const wanted = process.env.TICKETD_TEST_DATABASE ?? 'sqlite';
-  if (wanted !== 'sqlite' && wanted !== 'postgres') throw new Error(`TICKETD_TEST_DATABASE must be sqlite or postgres, not ${wanted}`);
+  if (wanted !== 'sqlite' && wanted !== 'postgres')
+    throw new Error(`TICKETD_TEST_DATABASE must be sqlite or postgres, not ${wanted}`);
   return wanted;
 }
 
@@ -44,7 +45,10 @@ export interface TicketdEnv {
   /** An in-process installation with workers that only run when asked (`cycle`). */
   open(opts?: { clock?: Clock; logger?: Logger }): Promise<InProcess>;
   /** Runs `ticketd ARGS --config <this config>` to completion. */
-  cli(args: string[], opts?: { input?: string | Buffer; config?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  cli(
+    args: string[],
+    opts?: { input?: string | Buffer; config?: string },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Starts `ticketd start` as a child process; logs are collected. */
   spawnDaemon(): DaemonProcess;
   stop(): Promise<void>;
@@ -149,7 +153,9 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
     },
     cli(args, opts = {}) {
       return new Promise((done) => {
-        const child = spawn(process.execPath, [CLI, ...args, '--config', opts.config ?? configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [CLI, ...args, '--config', opts.config ?? configPath], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d) => (stdout += d));
@@ -204,7 +210,10 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
           const hit = seen.find((e) => e && pred(e));
           if (hit) return Promise.resolve(hit);
           return new Promise((res, rej) => {
-            const t = setTimeout(() => rej(new Error(`no matching log line within ${timeoutMs} ms; got:\n${lines.join('\n')}`)), timeoutMs);
+            const t = setTimeout(
+              () => rej(new Error(`no matching log line within ${timeoutMs} ms; got:\n${lines.join('\n')}`)),
+              timeoutMs,
+            );
             waiters.push({
               pred,
               resolve: (e) => {

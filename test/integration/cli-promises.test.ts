@@ -167,7 +167,9 @@ describe('ticketd check-config', () => {
 
 describe('ticketd start', () => {
   it('refuses a misspelt calendar time zone as a configuration error (78), which the unit does not restart', async () => {
-    const { config, data } = setup((c) => (c.calendars = { office: { timezone: 'Europe/Berln', hours: { mon: '09:00-17:00' } } }));
+    const { config, data } = setup(
+      (c) => (c.calendars = { office: { timezone: 'Europe/Berln', hours: { mon: '09:00-17:00' } } }),
+    );
     const r = await cli(['start', '--config', config]);
     expect(r.code).toBe(78);
     expect(r.stderr).toMatch(/^config: calendars\.office\.timezone: /m);
@@ -213,7 +215,8 @@ describe('pending migrations', () => {
     expect(list.stderr).toContain('TICKETD_MIGRATION_PENDING');
     expect(list.stderr).toContain('run `ticketd migrate`');
     // An MTA keeps the mail queued (75) until the operator has migrated.
-    const mail = 'From: a@customer.example\r\nTo: support@example.com\r\nSubject: hi\r\nMessage-ID: <p1@customer.example>\r\n\r\nhello\r\n';
+    const mail =
+      'From: a@customer.example\r\nTo: support@example.com\r\nSubject: hi\r\nMessage-ID: <p1@customer.example>\r\n\r\nhello\r\n';
     const ingest = await cli(['ingest', '--mailbox', 'support', '--config', config], { input: mail });
     expect(ingest.code).toBe(75);
     expect(ingest.stderr).toContain('ticketd migrate');
@@ -247,7 +250,7 @@ describe('doctor and start agree', () => {
     expect(doctor.stdout).toMatch(/^FAILED {2}config: smtp\.auth\.passFile: cannot read \S+no-such\.pass \(ENOENT\)$/m);
   });
 
-  it("doctor counts the LMTP port as fine while the running ticketd holds it", async () => {
+  it('doctor counts the LMTP port as fine while the running ticketd holds it', async () => {
     const port = await freePort();
     const { config } = setup((c) => (c.inbound = { host: '127.0.0.1', port }));
     const daemon = spawn(process.execPath, [CLI, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -38,7 +38,9 @@ describe('staff at the command line', () => {
   let ref = '';
 
   it('reads a reply from --file and from stdin, and refuses an empty one', async () => {
-    ({ ref } = await ingest(customerMail({ subject: 'Projector dead', messageId: 'staff-cli-1@customer.example', body: 'The lamp does not come on.' })));
+    ({ ref } = await ingest(
+      customerMail({ subject: 'Projector dead', messageId: 'staff-cli-1@customer.example', body: 'The lamp does not come on.' }),
+    ));
     const file = join(env.dir, 'reply.txt');
     writeFileSync(file, 'Line one of the answer.\n\nLine three, after a blank line.\n');
     const fromFile = await env.cli(['tickets', 'reply', ref, '--file', file]);
@@ -60,7 +62,9 @@ describe('staff at the command line', () => {
   }, 120_000);
 
   it('adds internal notes from --message, --file or stdin', async () => {
-    const r = await env.cli(['tickets', 'note', ref, '--by', 'sam'], { input: 'Customer called: serial 4711.\nWarranty until May.' });
+    const r = await env.cli(['tickets', 'note', ref, '--by', 'sam'], {
+      input: 'Customer called: serial 4711.\nWarranty until May.',
+    });
     expect(r.code, r.stderr).toBe(0);
     const empty = await env.cli(['tickets', 'note', ref], { input: '' });
     expect(empty.code).toBe(64);
@@ -83,14 +87,19 @@ describe('staff at the command line', () => {
 
     const json = await show(ref);
     expect(json.messages[0]).toMatchObject({ kind: 'request', text: expect.stringContaining('The lamp does not come on.') });
-    expect(json.events).toContainEqual({ type: 'note', public: false, at: expect.any(String), detail: { text: 'Customer called: serial 4711.\nWarranty until May.', by: 'sam' } });
+    expect(json.events).toContainEqual({
+      type: 'note',
+      public: false,
+      at: expect.any(String),
+      detail: { text: 'Customer called: serial 4711.\nWarranty until May.', by: 'sam' },
+    });
     expect(json.events.map((e: any) => e.type)).toContain('received');
   }, 120_000);
 
   it('refuses a change to the status the ticket already has, and keeps the on-hold reason', async () => {
     const hold = await env.cli(['tickets', 'status', ref, 'on-hold', '--reason', 'waiting for a spare part']);
     expect(hold.code, hold.stderr).toBe(0);
-    const events = () => ((db().prepare('SELECT count(*) AS n FROM events WHERE type = ?').get('status') as { n: number }).n);
+    const events = () => (db().prepare('SELECT count(*) AS n FROM events WHERE type = ?').get('status') as { n: number }).n;
     const before = events();
 
     const again = await env.cli(['tickets', 'status', ref, 'on-hold']);
@@ -132,7 +141,9 @@ describe('staff at the command line', () => {
   it('discards a junk quarantine entry and removes its stored bytes', async () => {
     env.writeConfig((c) => (c.limits = { maxMessageBytes: 2_000 }));
     try {
-      const q = await ingest(customerMail({ subject: 'BUY NOW', messageId: 'junk-1@spam.example', body: `JUNKMARK ${'z'.repeat(5_000)}` }));
+      const q = await ingest(
+        customerMail({ subject: 'BUY NOW', messageId: 'junk-1@spam.example', body: `JUNKMARK ${'z'.repeat(5_000)}` }),
+      );
       expect(q.outcome).toBe('quarantined');
       const id = q.quarantineId!;
       const sha = (db().prepare('SELECT raw_sha256 AS sha FROM quarantine WHERE id = ?').get(id) as { sha: string }).sha;

@@ -24,7 +24,11 @@ describe('terminal output of mail-derived text', () => {
 
   it('tickets list shows control characters escaped, not raw', async () => {
     const taken = await env.cli(['ingest', '--mailbox', 'support', '--json'], {
-      input: customerMail({ subject: word(HOSTILE), from: `${word('Eve \u001b[5mBLINK')} <eve@customer.example>`, messageId: 'esc1@customer.example' }),
+      input: customerMail({
+        subject: word(HOSTILE),
+        from: `${word('Eve \u001b[5mBLINK')} <eve@customer.example>`,
+        messageId: 'esc1@customer.example',
+      }),
     });
     expect(taken.code, taken.stderr).toBe(0);
     ref = JSON.parse(taken.stdout)[0].ref;
@@ -46,7 +50,12 @@ describe('terminal output of mail-derived text', () => {
 
     env.writeConfig((c) => (c.limits = { maxMessageBytes: 2_000 }));
     const big = await env.cli(['ingest', '--mailbox', 'support', '--json'], {
-      input: customerMail({ subject: word(HOSTILE), messageId: 'esc2@customer.example', headers: { 'X-Note': 'a\u001b[2Jb' }, body: 'x'.repeat(5_000) }),
+      input: customerMail({
+        subject: word(HOSTILE),
+        messageId: 'esc2@customer.example',
+        headers: { 'X-Note': 'a\u001b[2Jb' },
+        body: 'x'.repeat(5_000),
+      }),
     });
     const [q] = JSON.parse(big.stdout);
     expect(q.outcome).toBe('quarantined');

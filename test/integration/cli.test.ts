@@ -60,7 +60,11 @@ describe('ticketd CLI', () => {
   });
 
   it('sends an agent reply through the outbox, threaded into the conversation, counted as a response', async () => {
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Cannot log in', messageId: 'cli1@customer.example' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Cannot log in', messageId: 'cli1@customer.example' }),
+    );
     const td = await env.open();
     try {
       await td.cycle();
@@ -82,7 +86,9 @@ describe('ticketd CLI', () => {
 
       const shown = JSON.parse((await env.cli(['tickets', 'show', ref, '--json'])).stdout);
       expect(shown.messages.map((m: { kind: string }) => m.kind)).toEqual(['request', 'ack', 'agent-reply']);
-      const row = dbOf(td.runtime).prepare('SELECT first_response_at FROM tickets WHERE ref = ?').get(ref) as { first_response_at: number };
+      const row = dbOf(td.runtime).prepare('SELECT first_response_at FROM tickets WHERE ref = ?').get(ref) as {
+        first_response_at: number;
+      };
       expect(row.first_response_at).toBeGreaterThan(0);
 
       const status = await env.cli(['tickets', 'status', ref, 'on-hold', '--reason', 'waiting for a spare part']);
@@ -96,7 +102,15 @@ describe('ticketd CLI', () => {
 
   it('hands a ticket to a team: the customer sees the team, only staff see the note', async () => {
     const [ticket] = JSON.parse((await env.cli(['tickets', 'list', '--status', 'on-hold', '--json'])).stdout);
-    const r = await env.cli(['tickets', 'handoff', ticket.ref, '--team', 'Hardware', '--note', 'Serial 4711, lamp already replaced once']);
+    const r = await env.cli([
+      'tickets',
+      'handoff',
+      ticket.ref,
+      '--team',
+      'Hardware',
+      '--note',
+      'Serial 4711, lamp already replaced once',
+    ]);
     expect(r.code, r.stderr).toBe(0);
 
     const shown = JSON.parse((await env.cli(['tickets', 'show', ticket.ref, '--json'])).stdout);

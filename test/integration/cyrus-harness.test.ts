@@ -22,7 +22,14 @@ function rawMessage(messageId: string, subject: string): string {
 
 async function login(server: CyrusServer, user = USER): Promise<ImapFlow> {
   const pass = server.users.find((u) => u.user === user)!.pass;
-  const client = new ImapFlow({ host: server.host, port: server.port, secure: false, auth: { user, pass }, logger: false, disableAutoIdle: true });
+  const client = new ImapFlow({
+    host: server.host,
+    port: server.port,
+    secure: false,
+    auth: { user, pass },
+    logger: false,
+    disableAutoIdle: true,
+  });
   client.on('error', () => undefined);
   await client.connect();
   return client;
@@ -65,7 +72,10 @@ describe('cyrus harness', () => {
     expect(await server.listFolder('sales@example.com', 'INBOX')).toEqual([]);
     await server.appendMessage(USER, 'Archive', rawMessage('a1@example.org', 'A1'));
     await server.appendMessage(USER, 'Archive', rawMessage('a2@example.org', 'A2'));
-    expect((await server.listFolder(USER, 'INBOX.Archive')).map((m) => m.messageId)).toEqual(['<a1@example.org>', '<a2@example.org>']);
+    expect((await server.listFolder(USER, 'INBOX.Archive')).map((m) => m.messageId)).toEqual([
+      '<a1@example.org>',
+      '<a2@example.org>',
+    ]);
   });
 
   it('pushes new mail to an IDLE session at once (idled runs)', TIMEOUT, async () => {

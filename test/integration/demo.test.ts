@@ -23,11 +23,18 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 /** `npm run demo` is `sh scripts/demo.sh`; run from the package folder as npm does. */
-function runScript(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runScript(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return run('sh', [join(packageRoot(), 'scripts/demo.sh'), ...args], { ...process.env, ...env });
 }
 
-function run(command: string, args: string[], env = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  command: string,
+  args: string[],
+  env = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
@@ -53,9 +60,13 @@ it('delivers the samples over LMTP, threads the reply and the out-of-office, and
   expect(links).toHaveLength(2);
 
   // Run again without --exit: the same samples are recognised, nothing doubles, and the links open.
-  const child = spawn(process.execPath, [CLI, 'demo', '--dir', dir, '--http-port', String(httpPort), '--lmtp-port', String(lmtpPort)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'demo', '--dir', dir, '--http-port', String(httpPort), '--lmtp-port', String(lmtpPort)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   try {
     let out = '';
     await new Promise<void>((resolve, reject) => {
@@ -123,7 +134,9 @@ it('names the option to change when a port is taken, instead of a bare EADDRINUS
     writeFileSync(config, JSON.stringify(cfg));
     const start = await runCli(['start', '--config', config]);
     expect(start.code).toBe(1);
-    expect(start.stderr).toContain(`TICKETD_WEB_LISTEN_FAILED: cannot listen on 127.0.0.1:${port} (EADDRINUSE): another program is using that port; set http.port to a free port`);
+    expect(start.stderr).toContain(
+      `TICKETD_WEB_LISTEN_FAILED: cannot listen on 127.0.0.1:${port} (EADDRINUSE): another program is using that port; set http.port to a free port`,
+    );
   } finally {
     taken.close();
     rmSync(own, { recursive: true, force: true });
@@ -134,10 +147,13 @@ it('npm run demo says what it is doing before each long step', async () => {
   const own = mkdtempSync(join(tmpdir(), 'ticketd-demo-script-'));
   try {
     // A dry run of npm install: the shared node_modules stays as it is.
-    const r = await runScript(['--dir', own, '--exit', '--http-port', String(await freePort()), '--lmtp-port', String(await freePort())], {
-      npm_config_dry_run: 'true',
-      npm_config_prefer_offline: 'true',
-    });
+    const r = await runScript(
+      ['--dir', own, '--exit', '--http-port', String(await freePort()), '--lmtp-port', String(await freePort())],
+      {
+        npm_config_dry_run: 'true',
+        npm_config_prefer_offline: 'true',
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     const steps = r.stdout.match(/^==> .*$/gm) ?? [];
     expect(steps).toEqual([

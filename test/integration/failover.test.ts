@@ -63,7 +63,13 @@ describe('three nodes, two killed mid-backlog', () => {
         publicUrl: 'http://127.0.0.1:8080',
         http: { enabled: false },
         cluster: { nodeName: name, leaseMs: LEASE_MS },
-        smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'ACME Support <box00@example.com>', sendTimeoutMs: 5000 },
+        smtp: {
+          host: '127.0.0.1',
+          port: smtp.port,
+          secure: false,
+          from: 'ACME Support <box00@example.com>',
+          sendTimeoutMs: 5000,
+        },
         outbox: { pollIntervalMs: 200, batchSize: OUTBOX_BATCH },
         mailboxes: Array.from({ length: MAILBOXES }, (_, i) => ({
           name: mailbox(i),
@@ -112,7 +118,12 @@ describe('three nodes, two killed mid-backlog', () => {
     for (let n = 0; n < MESSAGES; n++) {
       await dovecot.deliverToMaildir(
         address(n % MAILBOXES),
-        customerMail({ to: address(n % MAILBOXES), from: `c${n}@customer.example`, subject: `Backlog ${n}`, messageId: `m${n}@customer.example` }),
+        customerMail({
+          to: address(n % MAILBOXES),
+          from: `c${n}@customer.example`,
+          subject: `Backlog ${n}`,
+          messageId: `m${n}@customer.example`,
+        }),
       );
     }
     const started = Date.now();
@@ -138,7 +149,9 @@ describe('three nodes, two killed mid-backlog', () => {
       // its mailboxes pass to the live nodes once its heartbeat lapses
       await until(`the mailboxes of ${victim.name} to pass to live nodes`, async () => {
         const held = await holders();
-        return held.size === MAILBOXES && ![...held.values()].some((name) => killed.some((k) => k.name === name)) ? true : undefined;
+        return held.size === MAILBOXES && ![...held.values()].some((name) => killed.some((k) => k.name === name))
+          ? true
+          : undefined;
       });
       takeovers.push(Date.now() - killedAt);
     }

@@ -58,7 +58,11 @@ describe('dovecot harness', () => {
   });
 
   it('creates missing folders on append', TIMEOUT, async () => {
-    const uid = await server.appendMessage('sales@example.com', 'Archive', Buffer.from(rawMessage('archived@example.org', 'Old')));
+    const uid = await server.appendMessage(
+      'sales@example.com',
+      'Archive',
+      Buffer.from(rawMessage('archived@example.org', 'Old')),
+    );
     const listed = await server.listFolder('sales@example.com', 'Archive');
     expect(listed).toEqual([{ uid, flags: [], messageId: '<archived@example.org>' }]);
   });
@@ -218,7 +222,13 @@ describe('smtp capture', () => {
     try {
       const send = (pass: string) =>
         nodemailer
-          .createTransport({ host: secured.host, port: secured.port, secure: false, ignoreTLS: true, auth: { user: 'relay', pass } })
+          .createTransport({
+            host: secured.host,
+            port: secured.port,
+            secure: false,
+            ignoreTLS: true,
+            auth: { user: 'relay', pass },
+          })
           .sendMail({ from: 'support@example.com', to: 'customer@example.org', subject: 'auth', text: 'x' });
       await expect(send('wrong')).rejects.toMatchObject({ responseCode: 535 });
       await send('hunter2');
@@ -242,7 +252,13 @@ describe('dovecot harness options', () => {
       for (const cap of ['IDLE', 'MOVE', 'UIDPLUS']) expect(fullCaps).toContain(cap);
       expect(caps.length).toBe(fullCaps.length - 3);
 
-      const client = new ImapFlow({ host: plain.host, port: plain.port, secure: false, auth: { user: 'support@example.com', pass: 'secret' }, logger: false });
+      const client = new ImapFlow({
+        host: plain.host,
+        port: plain.port,
+        secure: false,
+        auth: { user: 'support@example.com', pass: 'secret' },
+        logger: false,
+      });
       client.on('error', () => undefined);
       await client.connect();
       try {

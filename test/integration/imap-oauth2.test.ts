@@ -36,7 +36,11 @@ afterAll(async () => {
 
 it('logs in with the token the accessTokenCommand prints and takes the mail', async () => {
   env.writeConfig((c) => (c.mailboxes[0].imap.auth = { user: SUPPORT, accessTokenCommand: ['/bin/echo', GOOD] }));
-  await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Via OAuth2', messageId: 'oauth1@customer.example' }));
+  await env.dovecot.appendMessage(
+    SUPPORT,
+    'INBOX',
+    customerMail({ subject: 'Via OAuth2', messageId: 'oauth1@customer.example' }),
+  );
   const td = await env.open();
   try {
     await td.cycle();

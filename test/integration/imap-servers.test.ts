@@ -47,7 +47,10 @@ function customerMail(subject: string, messageId = `${randomUUID()}@example.org`
 
 function captureLogger() {
   const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   return { logger, lines, codes: () => lines.map((l) => l.code) };
 }
 
@@ -77,7 +80,7 @@ async function rig(
   } = {},
 ) {
   const dir = mkdtempSync(path.join(tmpdir(), 'ticketd-imap-servers-'));
-  const store = opts.store ?? await openSqliteStore(path.join(dir, 'ticketd.sqlite'));
+  const store = opts.store ?? (await openSqliteStore(path.join(dir, 'ticketd.sqlite')));
   cleanups.push(async () => {
     if (opts.store === undefined) await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -91,7 +94,15 @@ async function rig(
           name: 'support',
           address: 'support@example.com',
           referencePrefix: 'ACME',
-          imap: { host: server.host, port: server.port, secure: false, auth: { user, pass: PASS }, pollIntervalMs: 60_000, operationTimeoutMs: 15_000, ...opts.imap },
+          imap: {
+            host: server.host,
+            port: server.port,
+            secure: false,
+            auth: { user, pass: PASS },
+            pollIntervalMs: 60_000,
+            operationTimeoutMs: 15_000,
+            ...opts.imap,
+          },
           ...opts.mailbox,
         },
       ],
@@ -137,7 +148,8 @@ async function rig(
 
 const subjects = async (store: SqliteTestStore) => (await store.listTickets()).map((t) => t.subject).sort();
 const ids = (messages: FolderMessage[]) => messages.map((m) => m.messageId).sort();
-const listed = (server: MailServer, user: string, folder: string) => server.listFolder(user, folder).catch(() => [] as FolderMessage[]);
+const listed = (server: MailServer, user: string, folder: string) =>
+  server.listFolder(user, folder).catch(() => [] as FolderMessage[]);
 
 describe('ImapWorker against Cyrus IMAP', () => {
   let cyrus: CyrusServer;
@@ -178,7 +190,8 @@ describe('ImapWorker against Cyrus IMAP', () => {
 
   it('quarantines into INBOX.Quarantine on a later session too', TEST, async () => {
     const user = 'quarantine@example.com';
-    const tooLarge = (n: number) => customerMail(`Too large ${n}`, `big${n}@example.org`, 'x'.repeat(70).concat('\r\n').repeat(100));
+    const tooLarge = (n: number) =>
+      customerMail(`Too large ${n}`, `big${n}@example.org`, 'x'.repeat(70).concat('\r\n').repeat(100));
     const first = await rig(cyrus, user, { maxMessageBytes: 4_096 });
     await cyrus.appendMessage(user, 'INBOX', tooLarge(1));
     expect(await first.worker.runOnce()).toEqual({ taken: 1 });
@@ -310,7 +323,9 @@ describe('a connection that goes silent during IDLE', () => {
     await waitFor('the ticket', async () => (await store.listTickets()).length === 1, pollIntervalMs + 25_000);
     const deafMs = Date.now() - silentAt;
     const noticedMs = Number(log.lines.find((l) => l.code === 'IMAP_DISCONNECTED')!.time) - silentAt;
-    console.log(`blackholed IDLE session: given up after ${noticedMs} ms, mail taken after ${deafMs} ms (poll interval ${pollIntervalMs} ms)`);
+    console.log(
+      `blackholed IDLE session: given up after ${noticedMs} ms, mail taken after ${deafMs} ms (poll interval ${pollIntervalMs} ms)`,
+    );
     expect(log.codes().filter((c) => c === 'IMAP_CONNECTED')).toHaveLength(2);
   });
 });

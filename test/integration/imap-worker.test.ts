@@ -20,7 +20,20 @@ import { startDovecot, type DovecotServer, type MailUser } from '../harness/dove
 
 const TEST = { timeout: 90_000 };
 const PASS = 'pw-4f1c9a7e2b';
-const USERS: MailUser[] = ['move', 'flag', 'quarantine', 'uidvalidity', 'crash', 'moved', 'idle', 'poll', 'stop', 'restart', 'ahead', 'aheadcrash'].map((name) => ({
+const USERS: MailUser[] = [
+  'move',
+  'flag',
+  'quarantine',
+  'uidvalidity',
+  'crash',
+  'moved',
+  'idle',
+  'poll',
+  'stop',
+  'restart',
+  'ahead',
+  'aheadcrash',
+].map((name) => ({
   user: `${name}@example.com`,
   pass: PASS,
 }));
@@ -120,7 +133,7 @@ describe('ImapWorker against Dovecot', () => {
   ): Promise<Rig> {
     const target = opts.target ?? server;
     const dir = mkdtempSync(path.join(tmpdir(), 'ticketd-imap-worker-'));
-    const store = opts.store ?? await openSqliteStore(path.join(dir, 'ticketd.sqlite'));
+    const store = opts.store ?? (await openSqliteStore(path.join(dir, 'ticketd.sqlite')));
     cleanups.push(async () => {
       if (opts.store === undefined) await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -195,7 +208,13 @@ describe('ImapWorker against Dovecot', () => {
 
   const folder = (user: string, name: string, target = server) => target.listFolder(user, name).catch(() => []);
   async function withImap<T>(user: string, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
-    const client = new ImapFlow({ host: server.host, port: server.port, secure: false, auth: { user, pass: PASS }, logger: false });
+    const client = new ImapFlow({
+      host: server.host,
+      port: server.port,
+      secure: false,
+      auth: { user, pass: PASS },
+      logger: false,
+    });
     client.on('error', () => undefined);
     await client.connect();
     try {
@@ -205,7 +224,11 @@ describe('ImapWorker against Dovecot', () => {
     }
   }
   const receipts = (store: SqliteTestStore) =>
-    store.db.prepare('SELECT uid_validity AS uidValidity, uid, outcome, settled_at AS settledAt FROM imap_receipts ORDER BY uid_validity, uid').all() as {
+    store.db
+      .prepare(
+        'SELECT uid_validity AS uidValidity, uid, outcome, settled_at AS settledAt FROM imap_receipts ORDER BY uid_validity, uid',
+      )
+      .all() as {
       uidValidity: number;
       uid: number;
       outcome: string;
@@ -351,7 +374,9 @@ describe('ImapWorker against Dovecot', () => {
       { uid: 1, outcome: 'taken' },
       { uid: 2, outcome: 'taken' },
     ]);
-    expect(log.lines.find((l) => l.code === 'IMAP_DISCONNECTED')).toMatchObject({ error: 'simulated crash between commit and move' });
+    expect(log.lines.find((l) => l.code === 'IMAP_DISCONNECTED')).toMatchObject({
+      error: 'simulated crash between commit and move',
+    });
     expect(worker.health()).toMatchObject({ connected: false, lastError: 'simulated crash between commit and move' });
 
     expect(await worker.runOnce()).toEqual({ taken: 0 });
@@ -465,7 +490,10 @@ describe('ImapWorker against Dovecot', () => {
     const next = await rig(user, {
       imap: { batchSize: 2 },
       store,
-      worker: { progress: (o) => createProgress({ ...o, stream: { isTTY: false, write: (t: string) => shown.push(t) }, lineIntervalMs: 0 }) },
+      worker: {
+        progress: (o) =>
+          createProgress({ ...o, stream: { isTTY: false, write: (t: string) => shown.push(t) }, lineIntervalMs: 0 }),
+      },
     });
     expect(await next.worker.runOnce()).toEqual({ taken: 3 });
     expect(await store.listTickets()).toHaveLength(5);
@@ -474,7 +502,11 @@ describe('ImapWorker against Dovecot', () => {
       [2, 1],
       [1, 0],
     ]);
-    expect(shown).toEqual(['support: taking 3 messages: 2/3 (66%)\n', 'support: taking 3 messages: 3/3 (100%)\n', expect.stringMatching(/^support: taking 3 messages: 3\/3 done in /)]);
+    expect(shown).toEqual([
+      'support: taking 3 messages: 2/3 (66%)\n',
+      'support: taking 3 messages: 3/3 (100%)\n',
+      expect.stringMatching(/^support: taking 3 messages: 3\/3 done in /),
+    ]);
   });
 
   it('takes mail that arrives during a backlog ahead of the rest of the backlog', TEST, async () => {

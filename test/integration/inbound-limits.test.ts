@@ -9,7 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { startInboundListener, type InboundListener } from '../../src/sources/lmtp/inbound-listener.js';
 import { freePort } from '../harness/free-port.js';
-import { customerMail, startTicketdEnv, SUPPORT, type DaemonProcess, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import {
+  customerMail,
+  startTicketdEnv,
+  SUPPORT,
+  type DaemonProcess,
+  type InProcess,
+  type TicketdEnv,
+} from '../harness/ticketd-env.js';
 
 /** Replies as they arrive on a socket, one SMTP reply (possibly multi-line) at a time. */
 class Replies {
@@ -112,7 +119,11 @@ async function deliver(port: number, payload: Buffer, o: { from: string; declare
 
 /** A customer mail of about `size` bytes on the wire: a small text and a base64 attachment. */
 function bigMail(i: number, size: number): Buffer {
-  const head = customerMail({ subject: `Big ${i}`, messageId: `big${i}@customer.example`, from: `big${i}@customer.example` }).replace(
+  const head = customerMail({
+    subject: `Big ${i}`,
+    messageId: `big${i}@customer.example`,
+    from: `big${i}@customer.example`,
+  }).replace(
     'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello, my printer is on fire. Please help.\r\n',
     'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe log is attached.\r\n--b\r\nContent-Type: application/octet-stream; name="log.bin"\r\nContent-Disposition: attachment; filename="log.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n',
   );
@@ -244,13 +255,17 @@ describe('inbound byte budget (daemon)', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     const baseline = rssMb(pid, 'VmRSS');
     const mails = Array.from({ length: 16 }, (_, i) => bigMail(i, 24 * 1_000_000));
-    const firstRound = await Promise.all(mails.map((m, i) => deliver(port, m, { from: `big${i}@customer.example`, declareSize: i % 2 === 0 })));
+    const firstRound = await Promise.all(
+      mails.map((m, i) => deliver(port, m, { from: `big${i}@customer.example`, declareSize: i % 2 === 0 })),
+    );
     const peakDuringBurst = rssMb(pid, 'VmHWM');
     // The MTA retries what was deferred, a few at a time, until everything is in.
     const codes = [...firstRound];
     for (let round = 0; round < 10 && codes.some((c) => c !== 250); round++) {
       const pending = codes.flatMap((c, i) => (c === 250 ? [] : [i]));
-      const retried = await Promise.all(pending.slice(0, 4).map((i) => deliver(port, mails[i]!, { from: `big${i}@customer.example`, declareSize: true })));
+      const retried = await Promise.all(
+        pending.slice(0, 4).map((i) => deliver(port, mails[i]!, { from: `big${i}@customer.example`, declareSize: true })),
+      );
       pending.slice(0, 4).forEach((i, k) => {
         codes[i] = retried[k]!;
       });

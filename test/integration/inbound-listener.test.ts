@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { startInboundListener, type InboundListener } from '../../src/sources/lmtp/inbound-listener.js';
 import { freePort } from '../harness/free-port.js';
-import { customerMail, startTicketdEnv, SUPPORT, type DaemonProcess, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import {
+  customerMail,
+  startTicketdEnv,
+  SUPPORT,
+  type DaemonProcess,
+  type InProcess,
+  type TicketdEnv,
+} from '../harness/ticketd-env.js';
 
 interface Reply {
   code: number;
@@ -142,7 +149,13 @@ describe('inbound listener (LMTP, in process)', () => {
   });
 
   it('takes a message from nodemailer over LMTP: the ticket is committed when 250 arrives, and the ack goes out', async () => {
-    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: listener.port, lmtp: true, secure: false, ignoreTLS: true });
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: listener.port,
+      lmtp: true,
+      secure: false,
+      ignoreTLS: true,
+    });
     const info = await transport.sendMail({
       envelope: { from: 'jane@customer.example', to: [SUPPORT] },
       raw: customerMail({ subject: 'Over LMTP', messageId: 'lmtp1@customer.example' }),
@@ -176,7 +189,16 @@ describe('inbound listener (LMTP, in process)', () => {
     expect(rcptReplies[3]!.text).toContain('<sales@example.com>: no such mailbox here');
 
     expect((await c.command('DATA')).code).toBe(354);
-    c.write(dataPayload(customerMail({ from: 'joe@customer.example', to: `${SUPPORT}, billing@example.com`, subject: 'Two desks', messageId: 'two@customer.example' })));
+    c.write(
+      dataPayload(
+        customerMail({
+          from: 'joe@customer.example',
+          to: `${SUPPORT}, billing@example.com`,
+          subject: 'Two desks',
+          messageId: 'two@customer.example',
+        }),
+      ),
+    );
     const replies = [await c.reply(), await c.reply(), await c.reply()];
     c.close();
     expect(replies.map((r) => r.code)).toEqual([250, 250, 250]);
@@ -195,7 +217,11 @@ describe('inbound listener (LMTP, in process)', () => {
     const before = (await td.runtime.store.outboxCounts()).pending;
     const { c } = await openTransaction(listener.port, true, '', [SUPPORT]);
     expect((await c.command('DATA')).code).toBe(354);
-    c.write(dataPayload(customerMail({ from: 'robot@customer.example', subject: 'From the null sender', messageId: 'null@customer.example' })));
+    c.write(
+      dataPayload(
+        customerMail({ from: 'robot@customer.example', subject: 'From the null sender', messageId: 'null@customer.example' }),
+      ),
+    );
     const reply = await c.reply();
     c.close();
     expect(reply.code).toBe(250);
@@ -213,7 +239,9 @@ describe('inbound listener (LMTP, in process)', () => {
 
     const { c } = await openTransaction(listener.port, true, 'big@customer.example', [SUPPORT]);
     expect((await c.command('DATA')).code).toBe(354);
-    c.write(dataPayload(customerMail({ subject: 'Too big for LMTP', messageId: 'big@customer.example', body: 'z'.repeat(60_000) })));
+    c.write(
+      dataPayload(customerMail({ subject: 'Too big for LMTP', messageId: 'big@customer.example', body: 'z'.repeat(60_000) })),
+    );
     const reply = await c.reply();
     // The session goes on after a refused message.
     expect((await c.command('RSET')).code).toBe(250);
@@ -224,7 +252,11 @@ describe('inbound listener (LMTP, in process)', () => {
   });
 
   it('answers 451 when the commit fails (database locked), so the MTA retries; the retry takes it once', async () => {
-    const mail = customerMail({ subject: 'Locked LMTP', messageId: 'locked-lmtp@customer.example', from: 'lena@customer.example' });
+    const mail = customerMail({
+      subject: 'Locked LMTP',
+      messageId: 'locked-lmtp@customer.example',
+      from: 'lena@customer.example',
+    });
     const db = new BetterSqlite3(join(env.dir, 'data', 'ticketd.sqlite'));
     const { c } = await openTransaction(listener.port, true, 'lena@customer.example', [SUPPORT]);
     let refused: Reply;
@@ -261,7 +293,12 @@ describe('inbound listener (LMTP, in process)', () => {
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port: smtp.port, secure: false, ignoreTLS: true });
     const info = await transport.sendMail({
       envelope: { from: 'sam@customer.example', to: ['help@example.com'] },
-      raw: customerMail({ from: 'sam@customer.example', to: 'help@example.com', subject: 'Over SMTP', messageId: 'smtp1@customer.example' }),
+      raw: customerMail({
+        from: 'sam@customer.example',
+        to: 'help@example.com',
+        subject: 'Over SMTP',
+        messageId: 'smtp1@customer.example',
+      }),
     });
     transport.close();
     expect(info.response).toMatch(/^250 2\.6\.0 taken ACME-/);
@@ -308,7 +345,9 @@ describe('the daemon killed between DATA and the reply', () => {
     { name: 'after the 250, reply lost', at: 'after-reply', delayMs: 0, replyLost: true },
     // Races with the commit: either order is possible. The MTA delivers again
     // unless the 250 reached it before the kill, as a real one would.
-    ...[0, 0, 1, 3, 5, 10, 20].map((delayMs): Kill => ({ name: `${delayMs} ms after the dot`, at: 'after-dot', delayMs, replyLost: false })),
+    ...[0, 0, 1, 3, 5, 10, 20].map(
+      (delayMs): Kill => ({ name: `${delayMs} ms after the dot`, at: 'after-dot', delayMs, replyLost: false }),
+    ),
   ];
 
   it('leaves exactly one ticket per message whichever happened first, the commit or the kill', async () => {
@@ -316,7 +355,11 @@ describe('the daemon killed between DATA and the reply', () => {
     /** Per message: the reply to the redelivery, or why there was none. */
     const outcomes: string[] = [];
     for (const [i, kill] of kills.entries()) {
-      const mail = customerMail({ subject: `Killed ${i}`, messageId: `kill${i}@customer.example`, from: `k${i}@customer.example` });
+      const mail = customerMail({
+        subject: `Killed ${i}`,
+        messageId: `kill${i}@customer.example`,
+        from: `k${i}@customer.example`,
+      });
       const { c } = await openTransaction(port, true, `k${i}@customer.example`, [SUPPORT]);
       expect((await c.command('DATA')).code).toBe(354);
       const payload = dataPayload(mail);
@@ -353,7 +396,10 @@ describe('the daemon killed between DATA and the reply', () => {
     const r = await env.cli(['tickets', 'list', '--json']);
     const list = JSON.parse(r.stdout) as { subject: string }[];
     for (const i of kills.keys()) {
-      expect(list.filter((t) => t.subject === `Killed ${i}`), `${kills[i]!.name}: ${outcomes[i]}`).toHaveLength(1);
+      expect(
+        list.filter((t) => t.subject === `Killed ${i}`),
+        `${kills[i]!.name}: ${outcomes[i]}`,
+      ).toHaveLength(1);
     }
     expect(list).toHaveLength(kills.length);
 

@@ -6,7 +6,17 @@
 // `templates check` stay strict about every template.
 
 import { spawn } from 'node:child_process';
-import { appendFileSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -79,7 +89,17 @@ describe('ticketd ingest loads only what it uses', () => {
     const preload = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
     const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-      const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, cli, 'ingest', '--mailbox', 'support', '--json', '--config', env.configPath]);
+      const child = spawn(process.execPath, [
+        '--import',
+        `data:text/javascript,${encodeURIComponent(preload)}`,
+        cli,
+        'ingest',
+        '--mailbox',
+        'support',
+        '--json',
+        '--config',
+        env.configPath,
+      ]);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -99,7 +119,8 @@ describe('ticketd ingest loads only what it uses', () => {
       for (const dir of ['templates', 'migrations']) cpSync(join(ROOT, dir), join(pkg, dir), { recursive: true });
       for (const dir of QUERY_DIRS) {
         mkdirSync(join(pkg, dir), { recursive: true });
-        for (const f of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.sql'))) copyFileSync(join(ROOT, dir, f), join(pkg, dir, f));
+        for (const f of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.sql')))
+          copyFileSync(join(ROOT, dir, f), join(pkg, dir, f));
       }
       copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
       symlinkSync(realpathSync(join(ROOT, 'node_modules')), join(pkg, 'node_modules'));
@@ -112,7 +133,9 @@ describe('ticketd ingest loads only what it uses', () => {
           child.stdout.on('data', (d) => (stdout += d));
           child.stderr.on('data', (d) => (stderr += d));
           child.on('close', (code) => done({ code, stdout, stderr }));
-          child.stdin.end(customerMail({ subject: `Migrations ${id}`, messageId: `${id}@customer.example`, from: `${id}@customer.example` }));
+          child.stdin.end(
+            customerMail({ subject: `Migrations ${id}`, messageId: `${id}@customer.example`, from: `${id}@customer.example` }),
+          );
         });
 
       const migrations = readdirSync(join(pkg, 'migrations')).filter((f) => f.endsWith('.sql'));

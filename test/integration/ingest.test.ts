@@ -59,7 +59,12 @@ describe('ticketd ingest exit codes', () => {
     expect(again).toMatchObject({ outcome: 'duplicate', reason: 'message-id-already-taken', ref: null });
     const tickets = await listTickets();
     expect(tickets).toHaveLength(1);
-    expect(tickets[0]).toMatchObject({ ref: first.ref, subject: 'Piped printer', requester: 'jane@customer.example', messageCount: 2 });
+    expect(tickets[0]).toMatchObject({
+      ref: first.ref,
+      subject: 'Piped printer',
+      requester: 'jane@customer.example',
+      messageCount: 2,
+    });
   });
 
   it('exits 0 for messages it quarantines: empty input and one over the size limit', async () => {
@@ -69,7 +74,9 @@ describe('ticketd ingest exit codes', () => {
       expect(empty.outcome).toBe('quarantined');
       expect(empty.reason).toMatch(/^parse-failed/);
 
-      const big = await ingestOne(customerMail({ subject: 'Huge piped', messageId: 'huge@customer.example', body: 'y'.repeat(40_000) }));
+      const big = await ingestOne(
+        customerMail({ subject: 'Huge piped', messageId: 'huge@customer.example', body: 'y'.repeat(40_000) }),
+      );
       expect(big.outcome).toBe('quarantined');
       expect(big.reason).toMatch(/^too-large: \d+ bytes > 20000$/);
       expect(big.stderr).toContain(`quarantined as #${big.quarantineId}`);
@@ -130,7 +137,9 @@ describe('ticketd ingest exit codes', () => {
   it('exits 75 when the configuration cannot be used at delivery time', async () => {
     writeFileSync(env.configPath, '{ "database": ');
     try {
-      const r = await env.cli(['ingest', '--mailbox', 'support'], { input: customerMail({ subject: 'Bad config', messageId: 'cfg@customer.example' }) });
+      const r = await env.cli(['ingest', '--mailbox', 'support'], {
+        input: customerMail({ subject: 'Bad config', messageId: 'cfg@customer.example' }),
+      });
       expect(r.code).toBe(75);
       expect(r.stderr).toContain('TICKETD_CONFIG_INVALID');
     } finally {
@@ -166,7 +175,11 @@ describe('ticketd ingest next to IMAP and the running daemon', () => {
     const daemon = env.spawnDaemon();
     try {
       await daemon.waitForLog((e) => e.code === 'DAEMON_STARTED');
-      await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Router down', messageId: 'imap1@customer.example' }));
+      await env.dovecot.appendMessage(
+        SUPPORT,
+        'INBOX',
+        customerMail({ subject: 'Router down', messageId: 'imap1@customer.example' }),
+      );
       const [ack] = await env.smtp.waitFor(1, 20_000);
       const ref = refIn(ack!);
       expect(ref).not.toBe('');
@@ -191,7 +204,11 @@ describe('ticketd ingest next to IMAP and the running daemon', () => {
       expect(await listTickets()).toHaveLength(1);
 
       const fresh = await ingestOne(
-        customerMail({ subject: 'Piped while running', messageId: 'pipe2@customer.example', from: 'Piet <piet@customer.example>' }),
+        customerMail({
+          subject: 'Piped while running',
+          messageId: 'pipe2@customer.example',
+          from: 'Piet <piet@customer.example>',
+        }),
       );
       expect(fresh).toMatchObject({ outcome: 'taken', ackQueued: true });
       const acks = await env.smtp.waitFor(2, 20_000);

@@ -23,7 +23,10 @@ const SJIS = Buffer.from('8376838a8393835e815b8ccc8fe1', 'hex');
 
 /** The Subject field of a raw message, unfolded. */
 function rawSubject(raw: Buffer): string {
-  const head = raw.subarray(0, raw.indexOf('\r\n\r\n')).toString('latin1').replace(/\r\n[ \t]/g, ' ');
+  const head = raw
+    .subarray(0, raw.indexOf('\r\n\r\n'))
+    .toString('latin1')
+    .replace(/\r\n[ \t]/g, ' ');
   return /^subject:(.*)$/im.exec(head)?.[1]?.trim() ?? '';
 }
 
@@ -38,8 +41,14 @@ describe('legacy-charset subjects end to end', () => {
   });
 
   it('stores and echoes GBK and Shift_JIS subjects decoded, in a 7-bit ack header', async () => {
-    await env.dovecot.deliverToMaildir(SUPPORT, legacyMail('li@customer.example.cn', 'gbk.1@customer.example.cn', GBK, 'text/plain; charset=GBK'));
-    await env.dovecot.deliverToMaildir(SUPPORT, legacyMail('sato@customer.example.jp', 'sjis.1@customer.example.jp', SJIS, 'text/plain'));
+    await env.dovecot.deliverToMaildir(
+      SUPPORT,
+      legacyMail('li@customer.example.cn', 'gbk.1@customer.example.cn', GBK, 'text/plain; charset=GBK'),
+    );
+    await env.dovecot.deliverToMaildir(
+      SUPPORT,
+      legacyMail('sato@customer.example.jp', 'sjis.1@customer.example.jp', SJIS, 'text/plain'),
+    );
     await td.cycle();
     const acks = await env.smtp.waitFor(2);
 

@@ -97,7 +97,12 @@ describe('IMAP to ticket to acknowledgement', () => {
 
   it('threads a reply by References into the same ticket without a second acknowledgement', async () => {
     await deliver(
-      customerMail({ subject: 'Re: Printer on fire', messageId: 'm2@customer.example', inReplyTo: ackId, references: ['m1@customer.example', ackId] }),
+      customerMail({
+        subject: 'Re: Printer on fire',
+        messageId: 'm2@customer.example',
+        inReplyTo: ackId,
+        references: ['m1@customer.example', ackId],
+      }),
     );
     await td.cycle();
     expect(env.smtp.messages).toHaveLength(0);
@@ -155,8 +160,22 @@ describe('IMAP to ticket to acknowledgement', () => {
   });
 
   it('sends no acknowledgement to bulk or list mail, but still records the ticket', async () => {
-    await deliver(customerMail({ subject: 'Newsletter', messageId: 'n1@news.example', from: 'news@news.example', headers: { Precedence: 'bulk' } }));
-    await deliver(customerMail({ subject: 'List post', messageId: 'l1@lists.example', from: 'list@lists.example', headers: { 'List-Id': '<x.lists.example>' } }));
+    await deliver(
+      customerMail({
+        subject: 'Newsletter',
+        messageId: 'n1@news.example',
+        from: 'news@news.example',
+        headers: { Precedence: 'bulk' },
+      }),
+    );
+    await deliver(
+      customerMail({
+        subject: 'List post',
+        messageId: 'l1@lists.example',
+        from: 'list@lists.example',
+        headers: { 'List-Id': '<x.lists.example>' },
+      }),
+    );
     await td.cycle();
     expect(env.smtp.messages).toHaveLength(0);
     const list = await listTickets();
@@ -218,7 +237,9 @@ describe('IMAP to ticket to acknowledgement', () => {
 
     await env.cli(['tickets', 'status', firstRef, 'closed']);
     td.clock.advance(15 * DAY);
-    await deliver(customerMail({ subject: `Re: [${firstRef}] months later`, messageId: 'm5@customer.example', inReplyTo: ackId }));
+    await deliver(
+      customerMail({ subject: `Re: [${firstRef}] months later`, messageId: 'm5@customer.example', inReplyTo: ackId }),
+    );
     await td.cycle();
     expect((await showTicket(firstRef)).status).toBe('closed');
     const later = (await listTickets()).find((t) => t.subject.endsWith('months later'));
@@ -233,7 +254,9 @@ describe('IMAP to ticket to acknowledgement', () => {
 
   it('delivers the acknowledgement exactly once after the SMTP server was down', async () => {
     await env.smtp.close();
-    await deliver(customerMail({ subject: 'While SMTP is down', messageId: 'd1@customer.example', from: 'dora@customer.example' }));
+    await deliver(
+      customerMail({ subject: 'While SMTP is down', messageId: 'd1@customer.example', from: 'dora@customer.example' }),
+    );
     await td.cycle();
     expect((await td.runtime.store.outboxCounts()).pending).toBe(1);
     await env.smtp.restart();
@@ -323,7 +346,9 @@ describe('the daemon process', () => {
   it('killed mid-batch and restarted, takes every message exactly once with one acknowledgement each', async () => {
     const count = 40;
     for (let i = 0; i < count; i++) {
-      await deliver(customerMail({ subject: `Backlog ${i}`, messageId: `b${i}@customer.example`, from: `c${i}@customer.example` }));
+      await deliver(
+        customerMail({ subject: `Backlog ${i}`, messageId: `b${i}@customer.example`, from: `c${i}@customer.example` }),
+      );
     }
     env.writeConfig((c) => (c.mailboxes[0].imap.batchSize = 5));
     const first = env.spawnDaemon();

@@ -46,7 +46,11 @@ describe('doctor and a mailbox that is not being read', () => {
     const daemon = env.spawnDaemon();
     try {
       await daemon.waitForLog((e) => e.code === 'DAEMON_STARTED');
-      await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Read me', messageId: 'doctor1@customer.example' }));
+      await env.dovecot.appendMessage(
+        SUPPORT,
+        'INBOX',
+        customerMail({ subject: 'Read me', messageId: 'doctor1@customer.example' }),
+      );
       await env.smtp.waitFor(1, 30_000);
 
       const reading = await env.cli(['doctor']);
@@ -92,7 +96,10 @@ describe('one message to two watched mailboxes', () => {
         daemon.waitForLog((e) => e.code === 'MSG_TAKEN' && e.mailbox === mailbox && e.reason !== 'uid-already-taken', 30_000);
       const outcomes = await Promise.all([taken('support'), taken('sales')]);
       expect(outcomes.map((o) => o.action).sort()).toEqual(['duplicate', 'taken']);
-      expect(outcomes.find((o) => o.action === 'duplicate')).toMatchObject({ reason: 'message-id-taken-in-another-mailbox', ack: false });
+      expect(outcomes.find((o) => o.action === 'duplicate')).toMatchObject({
+        reason: 'message-id-taken-in-another-mailbox',
+        ack: false,
+      });
       await env.smtp.waitFor(1, 30_000);
     } finally {
       await stopDaemon(daemon);
@@ -112,9 +119,15 @@ describe('ticketd against Cyrus IMAP', () => {
     try {
       env.smtp.clear();
       env.writeConfig((c) => {
-        Object.assign(c.mailboxes[0].imap, { host: cyrus.host, port: cyrus.port, pollIntervalMs: 1_000, operationTimeoutMs: 10_000 });
+        Object.assign(c.mailboxes[0].imap, {
+          host: cyrus.host,
+          port: cyrus.port,
+          pollIntervalMs: 1_000,
+          operationTimeoutMs: 10_000,
+        });
       });
-      const mail = (n: number) => customerMail({ subject: `Cyrus ${n}`, messageId: `cyrus${n}@customer.example`, from: `C${n} <c${n}@customer.example>` });
+      const mail = (n: number) =>
+        customerMail({ subject: `Cyrus ${n}`, messageId: `cyrus${n}@customer.example`, from: `C${n} <c${n}@customer.example>` });
 
       const first = env.spawnDaemon();
       try {
@@ -132,7 +145,9 @@ describe('ticketd against Cyrus IMAP', () => {
         await cyrus.restart(() => second.waitForLog((e) => e.code === 'IMAP_DISCONNECTED', 30_000).then(() => undefined));
         await cyrus.appendMessage(SUPPORT, 'INBOX', mail(3));
         await env.smtp.waitFor(3, 30_000);
-        await second.waitForLog((e) => e.code === 'IMAP_CONNECTED' && second.lines.filter((l) => l.includes('"IMAP_CONNECTED"')).length === 2);
+        await second.waitForLog(
+          (e) => e.code === 'IMAP_CONNECTED' && second.lines.filter((l) => l.includes('"IMAP_CONNECTED"')).length === 2,
+        );
         const doctor = await env.cli(['doctor']);
         expect(imapLine(doctor.stdout, 'support')).toMatch(/^OK {6}imap support: .*, read by ticketd \d+ m?s ago$/);
       } finally {

@@ -81,7 +81,8 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
       leaseMs: LEASE_MS,
       onAcquire(mailbox) {
         const other = watching.get(mailbox);
-        if (other !== undefined && !dead.has(other)) overlaps.push(`${mailbox} taken by ${leases.node.incarnation} while ${other} watches it`);
+        if (other !== undefined && !dead.has(other))
+          overlaps.push(`${mailbox} taken by ${leases.node.incarnation} while ${other} watches it`);
         watching.set(mailbox, leases.node.incarnation);
       },
       async onRelease(mailbox) {
@@ -105,7 +106,7 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     await factory.teardown();
   });
 
-  it('spreads the mailboxes, moves a dead node\'s to the live ones, and takes them back after a restart', async () => {
+  it("spreads the mailboxes, moves a dead node's to the live ones, and takes them back after a restart", async () => {
     const a = await node('node-a');
     await a.join();
     expect(counts([a])).toEqual([20]);
@@ -175,7 +176,9 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     // killed and restarted under the same name: the dead run's claims are due at once, not in two minutes
     const second = nodeIdentity('node-q');
     await leases.register(second, now + 2_000, now + 2_000 + LEASE_MS);
-    const reclaimed = (await queue.claimOutbox(now + 2_000, 10, OUTBOX_LEASE_MS, 0, second.incarnation)).map((j) => j.messageRow).sort();
+    const reclaimed = (await queue.claimOutbox(now + 2_000, 10, OUTBOX_LEASE_MS, 0, second.incarnation))
+      .map((j) => j.messageRow)
+      .sort();
     expect(reclaimed).toEqual([901, 902]);
     expect(await queue.claimOutbox(now + 3_000, 10, OUTBOX_LEASE_MS, 0, other.incarnation)).toEqual([]);
   });

@@ -26,7 +26,12 @@ function value(text: string, series: string): number | undefined {
 
 const small = (c: Record<string, any>) => (c.limits = { maxMessageBytes: 4000 });
 const tooLarge = (n: number) =>
-  customerMail({ subject: `Huge ${n}`, messageId: `huge${n}@customer.example`, body: 'x'.repeat(6000), from: `Big <big${n}@customer.example>` });
+  customerMail({
+    subject: `Huge ${n}`,
+    messageId: `huge${n}@customer.example`,
+    body: 'x'.repeat(6000),
+    from: `Big <big${n}@customer.example>`,
+  });
 
 describe('/metrics', () => {
   it('counts what the pipeline took, served by the status page server', async () => {
@@ -41,12 +46,17 @@ describe('/metrics', () => {
     const statusStore = runtime.statusPages;
     const app = buildWebServer({
       runtime,
-      readiness: () => checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes: [], clock: td.clock }),
+      readiness: () =>
+        checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes: [], clock: td.clock }),
     });
     registerMetricsRoute(app, metrics);
     try {
       for (const n of [1, 2]) {
-        await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: `Question ${n}`, messageId: `q${n}@customer.example`, from: `C <c${n}@customer.example>` }));
+        await env.dovecot.appendMessage(
+          SUPPORT,
+          'INBOX',
+          customerMail({ subject: `Question ${n}`, messageId: `q${n}@customer.example`, from: `C <c${n}@customer.example>` }),
+        );
       }
       await env.dovecot.appendMessage(SUPPORT, 'INBOX', tooLarge(1));
       await td.imap.runOnce();
@@ -82,7 +92,11 @@ describe('/metrics', () => {
     const daemon = env.spawnDaemon();
     try {
       await daemon.waitForLog((e) => e.code === 'DAEMON_STARTED');
-      await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Live', messageId: 'live1@customer.example', from: 'L <l1@customer.example>' }));
+      await env.dovecot.appendMessage(
+        SUPPORT,
+        'INBOX',
+        customerMail({ subject: 'Live', messageId: 'live1@customer.example', from: 'L <l1@customer.example>' }),
+      );
       await env.dovecot.appendMessage(SUPPORT, 'INBOX', tooLarge(2));
       await env.smtp.waitFor(1);
       await daemon.waitForLog((e) => e.code === 'MSG_QUARANTINED');

@@ -37,7 +37,8 @@ function countTickets(file: string): { tickets: number; integrity: string; journ
 }
 
 function section(out: string, name: 'text' | 'html'): string {
-  const match = name === 'text' ? /----- text -----\n([\s\S]*?)----- html -----\n/.exec(out) : /----- html -----\n([\s\S]*)$/.exec(out);
+  const match =
+    name === 'text' ? /----- text -----\n([\s\S]*?)----- html -----\n/.exec(out) : /----- html -----\n([\s\S]*)$/.exec(out);
   if (!match) throw new Error(`no ${name} part in:\n${out}`);
   return match[1]!;
 }
@@ -91,7 +92,9 @@ describe('templates preview and send-test', () => {
   it('renders subject, text and html with sample data for a mailbox and language', TIMEOUT, async () => {
     const r = await env.cli(['templates', 'preview', 'ack', '--mailbox', 'support', '--lang', 'de']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.split('\n')[0]).toBe('Subject: [ACME-7K3QH9] Wir haben Ihre Anfrage erhalten: Printer on the 3rd floor keeps jamming');
+    expect(r.stdout.split('\n')[0]).toBe(
+      'Subject: [ACME-7K3QH9] Wir haben Ihre Anfrage erhalten: Printer on the 3rd floor keeps jamming',
+    );
     expect(section(r.stdout, 'text')).toContain('Guten Tag Jane Doe,');
     expect(section(r.stdout, 'text')).toContain('http://127.0.0.1:8080/t/');
     expect(section(r.stdout, 'html')).toMatch(/^<!DOCTYPE html>/);
@@ -111,7 +114,9 @@ describe('templates preview and send-test', () => {
     try {
       const r = await env.cli(['templates', 'preview', 'delay-notice', '--lang', 'de']);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout.split('\n')[0]).toBe('Subject: [HELP-7K3QH9] Entschuldigung für die Wartezeit: Printer on the 3rd floor keeps jamming');
+      expect(r.stdout.split('\n')[0]).toBe(
+        'Subject: [HELP-7K3QH9] Entschuldigung für die Wartezeit: Printer on the 3rd floor keeps jamming',
+      );
       for (const part of ['text', 'html'] as const) {
         const links = section(r.stdout, part).match(/https?:\/\/[^\s"<]+/g) ?? [];
         expect(links.length).toBeGreaterThan(0);
@@ -144,7 +149,11 @@ describe('templates preview and send-test', () => {
       await env.dovecot.appendMessage(
         SUPPORT,
         'INBOX',
-        customerMail({ from: 'Max Mustermann <max@kunde.example>', subject: 'Projector flickers', messageId: 'p1@kunde.example' }),
+        customerMail({
+          from: 'Max Mustermann <max@kunde.example>',
+          subject: 'Projector flickers',
+          messageId: 'p1@kunde.example',
+        }),
       );
       await td.cycle();
     } finally {
@@ -215,7 +224,9 @@ describe('doctor', () => {
       'OK      http',
     ]);
     expect(lines[1]).toMatch(/schema version \d+, writable, 1 ticket\(s\)$/);
-    expect(lines[3]).toBe(`OK      imap support: ${SUPPORT} at ${env.dovecot.host}:${env.dovecot.port}, folder INBOX: logged in, 0 message(s) in the folder`);
+    expect(lines[3]).toBe(
+      `OK      imap support: ${SUPPORT} at ${env.dovecot.host}:${env.dovecot.port}, folder INBOX: logged in, 0 message(s) in the folder`,
+    );
     expect(lines[4]).toContain(`smtp 127.0.0.1:${env.smtp.port}: server ready (used by support)`);
     expect(lines[5]).toBe(`OK      http: 127.0.0.1:${httpPort} can be listened on`);
   });
@@ -258,7 +269,9 @@ describe('doctor', () => {
     env.writeConfig((c) => (c.mailboxes[0].imap.port = 'imap'));
     const r = await env.cli(['doctor']);
     expect(r.code).toBe(1);
-    expect(r.stdout.trimEnd()).toBe('FAILED  config: mailboxes[0].imap.port: expected an integer between 1 and 65535, got "imap"');
+    expect(r.stdout.trimEnd()).toBe(
+      'FAILED  config: mailboxes[0].imap.port: expected an integer between 1 and 65535, got "imap"',
+    );
     env.writeConfig();
   });
 });
@@ -298,7 +311,11 @@ describe('backup', () => {
           await env.dovecot.appendMessage(
             SUPPORT,
             'INBOX',
-            customerMail({ from: `Customer ${i} <c${i}@customer.example>`, subject: `Backup race ${i}`, messageId: `race${i}@customer.example` }),
+            customerMail({
+              from: `Customer ${i} <c${i}@customer.example>`,
+              subject: `Backup race ${i}`,
+              messageId: `race${i}@customer.example`,
+            }),
           );
         }
       })();
@@ -327,6 +344,12 @@ describe('backup', () => {
       expect(await daemon.exited).toEqual({ code: 0, signal: null });
     }
     // Only finished copies: no temporary or journal files left behind.
-    expect(readdirSync(join(env.dir, 'backups')).sort()).toEqual(['first.sqlite', 'online-0.sqlite', 'online-1.sqlite', 'online-2.sqlite', 'settled.sqlite']);
+    expect(readdirSync(join(env.dir, 'backups')).sort()).toEqual([
+      'first.sqlite',
+      'online-0.sqlite',
+      'online-1.sqlite',
+      'online-2.sqlite',
+      'settled.sqlite',
+    ]);
   });
 });

@@ -159,7 +159,12 @@ describe('outbox', () => {
       await queueAcks(t, 1, 'ahead');
       worker.wakeFirst(1);
       // Claimed (leased) while the hanging sends still hold every connection.
-      const leased = () => (dbOf(t.runtime.store).prepare('SELECT next_attempt_at AS at FROM outbox ORDER BY id DESC LIMIT 1').get() as { at: number }).at;
+      const leased = () =>
+        (
+          dbOf(t.runtime.store).prepare('SELECT next_attempt_at AS at FROM outbox ORDER BY id DESC LIMIT 1').get() as {
+            at: number;
+          }
+        ).at;
       await until(() => leased() > t.clock.now().getTime());
       env.smtp.setStallData(false);
       const [first] = await env.smtp.waitFor(1, 20_000);

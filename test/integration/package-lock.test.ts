@@ -17,10 +17,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 it('npm install changes nothing in package-lock.json and warns about no engine', async () => {
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(packageRoot(), file), join(dir, file));
   const before = readFileSync(join(dir, 'package-lock.json'), 'utf8');
-  const r = await promisify(execFile)('npm', ['install', '--package-lock-only', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], {
-    cwd: dir,
-    env: { ...process.env, npm_config_cache: join(dir, 'empty-cache') },
-  });
+  const r = await promisify(execFile)(
+    'npm',
+    ['install', '--package-lock-only', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'],
+    {
+      cwd: dir,
+      env: { ...process.env, npm_config_cache: join(dir, 'empty-cache') },
+    },
+  );
   expect(`${r.stdout}${r.stderr}`).not.toContain('EBADENGINE');
   expect(readFileSync(join(dir, 'package-lock.json'), 'utf8')).toBe(before);
 });

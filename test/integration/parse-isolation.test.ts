@@ -76,7 +76,11 @@ describe('attachments of messages not stored', () => {
   it('keeps one copy for one ticket when the same message arrives five times through different relays', async () => {
     const t = await open();
     for (let i = 0; i < 5; i++) {
-      await env.dovecot.appendMessage(SUPPORT, 'INBOX', withAttachment({ messageId: 'invoice-1@customer.example', received: String(i), subject: 'Invoice' }));
+      await env.dovecot.appendMessage(
+        SUPPORT,
+        'INBOX',
+        withAttachment({ messageId: 'invoice-1@customer.example', received: String(i), subject: 'Invoice' }),
+      );
     }
     await t.cycle();
     const tickets = await t.runtime.store.listTickets();
@@ -84,7 +88,9 @@ describe('attachments of messages not stored', () => {
     const files = filesOnDisk();
     expect(files).toHaveLength(1);
     // The copy kept is the one the stored message points to.
-    const detail = dbOf(t.runtime).prepare("SELECT attachments FROM messages WHERE message_id = 'invoice-1@customer.example'").get() as {
+    const detail = dbOf(t.runtime)
+      .prepare("SELECT attachments FROM messages WHERE message_id = 'invoice-1@customer.example'")
+      .get() as {
       attachments: string;
     };
     expect(JSON.parse(detail.attachments).map((a: { path: string }) => a.path)).toEqual(files);
@@ -94,11 +100,32 @@ describe('attachments of messages not stored', () => {
     const t = await open();
     const before = filesOnDisk();
     const parts = Array.from({ length: 10_000 }, (_, i) =>
-      ['--b', `Content-Type: application/octet-stream; name="p${i}.bin"`, 'Content-Disposition: attachment', '', `part ${i}`].join('\r\n'),
+      [
+        '--b',
+        `Content-Type: application/octet-stream; name="p${i}.bin"`,
+        'Content-Disposition: attachment',
+        '',
+        `part ${i}`,
+      ].join('\r\n'),
     );
-    const bomb = [`From: mallory@attacker.example`, `To: ${SUPPORT}`, 'Subject: bomb', 'Message-ID: <bomb@attacker.example>', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', ...parts, '--b--', ''].join('\r\n');
+    const bomb = [
+      `From: mallory@attacker.example`,
+      `To: ${SUPPORT}`,
+      'Subject: bomb',
+      'Message-ID: <bomb@attacker.example>',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b"',
+      '',
+      ...parts,
+      '--b--',
+      '',
+    ].join('\r\n');
     await env.dovecot.appendMessage(SUPPORT, 'INBOX', bomb);
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'After the bomb', messageId: 'after-bomb@customer.example', from: 'ann@customer.example' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'After the bomb', messageId: 'after-bomb@customer.example', from: 'ann@customer.example' }),
+    );
     await t.cycle();
     const quarantined = await t.runtime.store.listQuarantine();
     expect(quarantined.map((q) => q.reason)).toEqual([expect.stringMatching(/^parse-failed: /)]);
@@ -143,7 +170,11 @@ describe('a parse past its deadline', () => {
     // The mailbox goes on: later mail is taken and answered as usual.
     t.runtime.pipeline.parseTimeoutMs = 60_000;
     const acks = env.smtp.messages.length;
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Next customer', messageId: 'next@customer.example', from: 'next@customer.example' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Next customer', messageId: 'next@customer.example', from: 'next@customer.example' }),
+    );
     await t.cycle();
     expect((await t.runtime.store.listTickets()).map((x) => x.subject)).toContain('Next customer');
     await env.smtp.waitFor(acks + 1, 20_000);

@@ -53,11 +53,16 @@ describe('a PostgreSQL database in the config', () => {
     expect(problemsOf(config({ database: 'postgresql://db.example/ticketd' }))).toEqual([
       expect.stringMatching(/^dataDir: is required when database is a PostgreSQL URL/),
     ]);
-    expect(problemsOf(config({ postgres: { poolSize: 5 } }))).toEqual([expect.stringMatching(/^postgres: only applies when database is a postgres:\/\/ URL/)]);
+    expect(problemsOf(config({ postgres: { poolSize: 5 } }))).toEqual([
+      expect.stringMatching(/^postgres: only applies when database is a postgres:\/\/ URL/),
+    ]);
   });
 
   it('never shows the password of a database URL', () => {
-    const cfg = parseConfig(config({ database: 'postgres://ticketd:s3cret@db.example/ticketd', dataDir: '/srv/ticketd' }), '/etc/ticketd');
+    const cfg = parseConfig(
+      config({ database: 'postgres://ticketd:s3cret@db.example/ticketd', dataDir: '/srv/ticketd' }),
+      '/etc/ticketd',
+    );
     expect(JSON.stringify(redactConfig(cfg))).not.toContain('s3cret');
     expect(redactConfig(cfg).database).toBe('postgres://ticketd:[redacted]@db.example/ticketd');
   });
@@ -94,12 +99,14 @@ describe('operations on a PostgreSQL database', () => {
     await env?.stop();
   });
 
-  it('doctor checks the connection and the schema version without showing the password; backup points to PostgreSQL\'s tools', async () => {
+  it("doctor checks the connection and the schema version without showing the password; backup points to PostgreSQL's tools", async () => {
     const migrate = await env.cli(['migrate']);
     expect(migrate.code, migrate.stderr).toBe(0);
     const doctor = await env.cli(['doctor']);
     const line = doctor.stdout.split('\n').find((l) => l.includes('database:'))!;
-    expect(line).toMatch(/^OK\s+database: postgres:\/\/postgres:\[redacted\]@127\.0\.0\.1:\d+\/\w+: schema version \d+, writable, 0 ticket\(s\), 0 live node\(s\)$/);
+    expect(line).toMatch(
+      /^OK\s+database: postgres:\/\/postgres:\[redacted\]@127\.0\.0\.1:\d+\/\w+: schema version \d+, writable, 0 ticket\(s\), 0 live node\(s\)$/,
+    );
     const password = new URL(env.database).password;
     expect(doctor.stdout + doctor.stderr).not.toContain(password);
 

@@ -57,7 +57,13 @@ describe('PostgresEngine', () => {
     expect(row?.id).toBe(1);
     expect((await engine.run('insert-pos', ['b', 1])).changes).toBe(1);
     // 64-bit integers and sums as numbers, a comparison as 1/0, bytes as a Buffer, camelCase aliases kept
-    expect(await engine.get('by-name', ['a'])).toEqual({ id: 1, name: 'a', numberValue: 2 ** 40, data: Buffer.from([0, 255]), big: 1 });
+    expect(await engine.get('by-name', ['a'])).toEqual({
+      id: 1,
+      name: 'a',
+      numberValue: 2 ** 40,
+      data: Buffer.from([0, 255]),
+      big: 1,
+    });
     expect(await engine.get('by-name', ['b'])).toMatchObject({ big: 0, data: null });
     expect(await engine.get('total')).toEqual({ n: 2 ** 40 + 1, rows: 2 });
     expect(await engine.get('by-name', ['nobody'])).toBeUndefined();
@@ -76,7 +82,10 @@ describe('PostgresEngine', () => {
       ]),
     });
     try {
-      const err = await broken.checkQueries().then(() => null, (e: Error) => e.message);
+      const err = await broken.checkQueries().then(
+        () => null,
+        (e: Error) => e.message,
+      );
       expect(err).toMatch(/typo: column "nme" does not exist/);
       expect(err).toMatch(/untyped: could not determine data type/);
       expect(err).not.toMatch(/fine:/);
@@ -195,7 +204,9 @@ describe('PostgresEngine', () => {
 
 describe('PostgreSQL migrations', () => {
   it('mirror the SQLite migrations number for number', () => {
-    expect(loadMigrations(migrationsDir('postgres')).map((m) => m.version)).toEqual(loadMigrations(migrationsDir('sqlite')).map((m) => m.version));
+    expect(loadMigrations(migrationsDir('postgres')).map((m) => m.version)).toEqual(
+      loadMigrations(migrationsDir('sqlite')).map((m) => m.version),
+    );
   });
 
   it('migrate an empty database, and every shipped query prepares against the result', async () => {
@@ -297,7 +308,9 @@ describe('several nodes claiming from one database', () => {
     nodes = [new PostgresEngine({ url }), new PostgresEngine({ url })];
     await applyMigrations(nodes[0]!);
     const db = nodes[0]!.pool;
-    await db.query("INSERT INTO tickets (ref, mailbox, status, subject, requester, reply_to, created_at, updated_at) VALUES ('T-1', 'support', 'open', 's', 'c@example.org', 'c@example.org', 0, 0)");
+    await db.query(
+      "INSERT INTO tickets (ref, mailbox, status, subject, requester, reply_to, created_at, updated_at) VALUES ('T-1', 'support', 'open', 's', 'c@example.org', 'c@example.org', 0, 0)",
+    );
     for (let i = 1; i <= 5; i++) {
       await db.query(
         `INSERT INTO messages (id, ticket_id, mailbox, direction, kind, message_id, created_at) VALUES ($1, 1, 'support', 'out', 'ack', $2, 0)`,

@@ -40,7 +40,13 @@ describe('postgres harness', () => {
   });
 
   it('asks for the password over TCP', async () => {
-    const wrong = new pg.Client({ host: server.host, port: server.port, user: server.user, password: 'wrong', database: 'postgres' });
+    const wrong = new pg.Client({
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      password: 'wrong',
+      database: 'postgres',
+    });
     await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
     const right = new pg.Client({ connectionString: server.url() });
     await right.connect();

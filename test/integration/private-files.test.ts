@@ -137,7 +137,8 @@ describe('files and folders under umask 022', () => {
     for (const f of ['ticketd.sqlite', 'ticketd.sqlite-wal', 'ticketd.sqlite-shm']) chmodSync(join(root, f), 0o644);
     const second = await Runtime.open(config, silentLogger(), fixedClock(new Date()));
     try {
-      for (const f of ['ticketd.sqlite', 'ticketd.sqlite-wal', 'ticketd.sqlite-shm']) expect(statSync(join(root, f)).mode & 0o777, f).toBe(0o600);
+      for (const f of ['ticketd.sqlite', 'ticketd.sqlite-wal', 'ticketd.sqlite-shm'])
+        expect(statSync(join(root, f)).mode & 0o777, f).toBe(0o600);
     } finally {
       await second.close();
       await first.close();

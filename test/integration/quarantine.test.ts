@@ -23,7 +23,12 @@ async function listJson(all = false): Promise<any[]> {
 
 async function ingestBig(subject: string, from: string, bodyBytes: number): Promise<number> {
   const r = await env.cli(['ingest', '--mailbox', 'support', '--json'], {
-    input: customerMail({ subject, from, messageId: `${from.split('@')[0]}-${bodyBytes}@customer.example`, body: `BODYMARK ${'q'.repeat(bodyBytes)}` }),
+    input: customerMail({
+      subject,
+      from,
+      messageId: `${from.split('@')[0]}-${bodyBytes}@customer.example`,
+      body: `BODYMARK ${'q'.repeat(bodyBytes)}`,
+    }),
   });
   expect(r.code, r.stderr).toBe(0);
   const [result] = JSON.parse(r.stdout);
@@ -174,7 +179,7 @@ describe('ticketd quarantine', () => {
     const [line] = JSON.parse(r.stdout);
     expect(line.outcome).toBe('skipped');
     expect(line.reason).toContain(`only the first ${entry.size} of`);
-    expect(line.reason).toContain("quarantine folder");
+    expect(line.reason).toContain('quarantine folder');
     expect((await listJson()).map((e) => e.id)).toContain(entry.id);
     expect(await ticketSubjects()).not.toContain('Huge by IMAP');
   }, 60_000);

@@ -20,7 +20,11 @@ function withQueues(c: Record<string, any>) {
     { name: 'Warehouse', staff: ['wanda@example.com'] },
   ];
   c.routing = [
-    { name: 'machines', match: { subject: 'projector|printer', body: 'serial' }, set: { queue: 'hardware', priority: 'high', tags: ['hw'] } },
+    {
+      name: 'machines',
+      match: { subject: 'projector|printer', body: 'serial' },
+      set: { queue: 'hardware', priority: 'high', tags: ['hw'] },
+    },
     { name: 'vip', match: { fromDomain: '^bigcorp\\.example$' }, set: { priority: 'urgent' } },
   ];
 }
@@ -49,9 +53,20 @@ describe('queues and routing', () => {
   let ref = '';
 
   it('routes a new ticket by the first matching rule, and the rest to the mailbox default queue', async () => {
-    ref = await ingest(customerMail({ subject: 'Projector broken', messageId: 'q-1@customer.example', body: 'The lamp is dead. Serial 4711.' }));
-    expect(await show(ref)).toMatchObject({ queue: 'Hardware', team: 'Hardware', owner: null, priority: 'high', tags: ['hw'], handoffs: [] });
-    const other = await ingest(customerMail({ subject: 'Invoice question', messageId: 'q-2@customer.example', from: 'boss@bigcorp.example' }));
+    ref = await ingest(
+      customerMail({ subject: 'Projector broken', messageId: 'q-1@customer.example', body: 'The lamp is dead. Serial 4711.' }),
+    );
+    expect(await show(ref)).toMatchObject({
+      queue: 'Hardware',
+      team: 'Hardware',
+      owner: null,
+      priority: 'high',
+      tags: ['hw'],
+      handoffs: [],
+    });
+    const other = await ingest(
+      customerMail({ subject: 'Invoice question', messageId: 'q-2@customer.example', from: 'boss@bigcorp.example' }),
+    );
     expect(await show(other)).toMatchObject({ queue: 'Front desk', priority: 'urgent', tags: [] });
     const list = JSON.parse((await env.cli(['tickets', 'list', '--json'])).stdout);
     expect(list.map((t: any) => t.team)).toEqual(['Hardware', 'Front desk']);
@@ -59,7 +74,10 @@ describe('queues and routing', () => {
 
   it('rules test shows which rule matches and why, without touching the database', async () => {
     const file = join(env.dir, 'probe.eml');
-    writeFileSync(file, customerMail({ subject: 'Printer jams', messageId: 'probe@customer.example', body: 'No serial at hand.' }));
+    writeFileSync(
+      file,
+      customerMail({ subject: 'Printer jams', messageId: 'probe@customer.example', body: 'No serial at hand.' }),
+    );
     const human = await env.cli(['rules', 'test', file]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/^rule "machines" matched \(mailbox support\): queue Hardware, priority high, tags hw/);
@@ -87,7 +105,17 @@ describe('queues and routing', () => {
     try {
       expect((await env.cli(['tickets', 'reply', ref, '--message', 'We are sending a technician.'])).code).toBe(0);
       expect((await env.cli(['tickets', 'note', ref, '--by', 'sam', '--message', 'Customer is on the 3rd floor.'])).code).toBe(0);
-      const first = await env.cli(['tickets', 'handoff', ref, '--queue', 'warehouse', '--by', 'tom@example.com', '--note', 'Needs a spare lamp, part 77-A.']);
+      const first = await env.cli([
+        'tickets',
+        'handoff',
+        ref,
+        '--queue',
+        'warehouse',
+        '--by',
+        'tom@example.com',
+        '--note',
+        'Needs a spare lamp, part 77-A.',
+      ]);
       expect(first.code, first.stderr).toBe(0);
       td.clock.set(new Date());
       env.smtp.clear();
@@ -96,7 +124,12 @@ describe('queues and routing', () => {
       const notice = mails.find((m) => m.envelope.to.includes('wanda@example.com'))!;
       expect(notice, mails.map((m) => m.envelope.to).join(' ')).toBeDefined();
       const text = notice.parsed.text!;
-      for (const part of ['The lamp is dead. Serial 4711.', 'We are sending a technician.', 'Customer is on the 3rd floor.', 'Needs a spare lamp, part 77-A.']) {
+      for (const part of [
+        'The lamp is dead. Serial 4711.',
+        'We are sending a technician.',
+        'Customer is on the 3rd floor.',
+        'Needs a spare lamp, part 77-A.',
+      ]) {
         expect(text).toContain(part);
       }
       expect(notice.parsed.subject).toContain(`[${ref}]`);
@@ -104,7 +137,17 @@ describe('queues and routing', () => {
       expect(notice.parsed.headers.get('auto-submitted')).toBe('auto-generated');
 
       // The second handoff's notice continues the same staff thread.
-      const second = await env.cli(['tickets', 'handoff', ref, '--to', 'tom@example.com', '--by', 'wanda@example.com', '--note', 'Lamp 77-A is on its way to you.']);
+      const second = await env.cli([
+        'tickets',
+        'handoff',
+        ref,
+        '--to',
+        'tom@example.com',
+        '--by',
+        'wanda@example.com',
+        '--note',
+        'Lamp 77-A is on its way to you.',
+      ]);
       expect(second.code, second.stderr).toBe(0);
       td.clock.set(new Date());
       env.smtp.clear();
@@ -122,8 +165,28 @@ describe('queues and routing', () => {
     const shown = await show(ref);
     expect(shown).toMatchObject({ queue: 'Warehouse', owner: 'tom@example.com' });
     expect(shown.handoffs).toEqual([
-      { from: 'Hardware', to: 'Warehouse', by: 'tom@example.com', note: 'Needs a spare lamp, part 77-A.', at: expect.any(String), fromQueue: 'Hardware', toQueue: 'Warehouse', fromOwner: null, toOwner: null },
-      { from: 'Warehouse', to: 'tom@example.com', by: 'wanda@example.com', note: 'Lamp 77-A is on its way to you.', at: expect.any(String), fromQueue: 'Warehouse', toQueue: 'Warehouse', fromOwner: null, toOwner: 'tom@example.com' },
+      {
+        from: 'Hardware',
+        to: 'Warehouse',
+        by: 'tom@example.com',
+        note: 'Needs a spare lamp, part 77-A.',
+        at: expect.any(String),
+        fromQueue: 'Hardware',
+        toQueue: 'Warehouse',
+        fromOwner: null,
+        toOwner: null,
+      },
+      {
+        from: 'Warehouse',
+        to: 'tom@example.com',
+        by: 'wanda@example.com',
+        note: 'Lamp 77-A is on its way to you.',
+        at: expect.any(String),
+        fromQueue: 'Warehouse',
+        toQueue: 'Warehouse',
+        fromOwner: null,
+        toOwner: 'tom@example.com',
+      },
     ]);
     // The customer's page learns the team's name and nothing else.
     const publicHandoffs = shown.events.filter((e: any) => e.public && e.type === 'handoff');
@@ -158,8 +221,12 @@ describe('a database from before queues', () => {
       `INSERT INTO tickets (id, ref, mailbox, status, subject, requester, reply_to, created_at, updated_at, team)
        VALUES (1, 'ACME-X7Z123', 'support', 'open', 'Old', 'old@customer.example', 'old@customer.example', 1000, 1000, 'Hardware')`,
     ).run();
-    db.prepare(`INSERT INTO events (ticket_id, type, public, detail, created_at) VALUES (1, 'handoff', 1, '{"team":"Hardware"}', 2000)`).run();
-    db.prepare(`INSERT INTO events (ticket_id, type, public, detail, created_at) VALUES (1, 'note', 0, '{"team":"Hardware","text":"old note"}', 2000)`).run();
+    db.prepare(
+      `INSERT INTO events (ticket_id, type, public, detail, created_at) VALUES (1, 'handoff', 1, '{"team":"Hardware"}', 2000)`,
+    ).run();
+    db.prepare(
+      `INSERT INTO events (ticket_id, type, public, detail, created_at) VALUES (1, 'note', 0, '{"team":"Hardware","text":"old note"}', 2000)`,
+    ).run();
     db.close();
     const cfg = join(env.dir, 'old.json');
     const base = JSON.parse(readFileSync(env.configPath, 'utf8'));

@@ -44,7 +44,11 @@ async function ackFor(n: number): Promise<string> {
   await env.dovecot.appendMessage(
     SUPPORT,
     'INBOX',
-    customerMail({ from: `Customer ${n} <c${n}@customer.example>`, subject: `Reload question ${n}`, messageId: `reload${n}@customer.example` }),
+    customerMail({
+      from: `Customer ${n} <c${n}@customer.example>`,
+      subject: `Reload question ${n}`,
+      messageId: `reload${n}@customer.example`,
+    }),
   );
   const messages = await env.smtp.waitFor(++sent, 20_000);
   const ack = messages[sent - 1]!;
@@ -65,7 +69,9 @@ describe('SIGHUP reload', () => {
       daemon.child.kill('SIGHUP');
       const refused = await daemon.waitForLog((e) => e.code === 'CONFIG_RELOAD_REFUSED');
       expect(refused.level).toBe('error');
-      expect(refused.problems).toEqual([expect.objectContaining({ file: ackText, line, message: expect.stringContaining('unknown variable "reff"') })]);
+      expect(refused.problems).toEqual([
+        expect.objectContaining({ file: ackText, line, message: expect.stringContaining('unknown variable "reff"') }),
+      ]);
 
       const withBroken = await ackFor(2);
       expect(withBroken).toContain(OLD_WORDING);
@@ -85,7 +91,9 @@ describe('SIGHUP reload', () => {
     await daemon.waitForLog((e) => e.code === 'DAEMON_STOPPED');
   });
 
-  it('logs SIGHUP, applies what it can (a new mailbox, the outbox, the log level) and names each setting that needs a restart', { timeout: 120_000 }, async () => {
+  it('logs SIGHUP, applies what it can (a new mailbox, the outbox, the log level) and names each setting that needs a restart', {
+    timeout: 120_000,
+  }, async () => {
     daemon = env.spawnDaemon();
     try {
       await daemon.waitForLog((e) => e.code === 'DAEMON_STARTED');
@@ -118,7 +126,11 @@ describe('SIGHUP reload', () => {
       await env.dovecot.appendMessage(
         'sales@example.com',
         'INBOX',
-        customerMail({ from: 'Buyer <buyer@customer.example>', subject: 'A quote, please', messageId: 'reload-sales@customer.example' }),
+        customerMail({
+          from: 'Buyer <buyer@customer.example>',
+          subject: 'A quote, please',
+          messageId: 'reload-sales@customer.example',
+        }),
       );
       const messages = await env.smtp.waitFor(++sent, 20_000);
       expect(messages[sent - 1]!.envelope.to).toEqual(['buyer@customer.example']);

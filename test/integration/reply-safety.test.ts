@@ -83,7 +83,9 @@ describe('automatic replies to hostile senders', () => {
     // Every mail is still a ticket that staff can see; only the replies stop.
     const tickets = (await td.runtime.store.listTickets()).filter((t) => t.subject.startsWith('Cheap watches'));
     expect(tickets).toHaveLength(FLOOD);
-    const withheld = dbOf(td.runtime).prepare("SELECT count(*) AS n FROM tickets WHERE ack_withheld = 'ack-rate-limited'").get() as { n: number };
+    const withheld = dbOf(td.runtime)
+      .prepare("SELECT count(*) AS n FROM tickets WHERE ack_withheld = 'ack-rate-limited'")
+      .get() as { n: number };
     expect(withheld.n).toBe(FLOOD - CAP);
   }, 300_000);
 
@@ -92,10 +94,25 @@ describe('automatic replies to hostile senders', () => {
     dbOf(td.runtime).prepare(loadNamedQueries('sqlite').get('insert-suppression')!).run(bounced, 'bounced', Date.now());
     // Envelope and Reply-To name the suppressed address, From someone else.
     await deliver(
-      [`Return-Path: <${bounced}>`, customerMail({ from: 'mallory@evil.example', subject: 'Suppressed via envelope', messageId: 'sup-1@evil.example', headers: { 'Reply-To': bounced } })].join('\r\n'),
+      [
+        `Return-Path: <${bounced}>`,
+        customerMail({
+          from: 'mallory@evil.example',
+          subject: 'Suppressed via envelope',
+          messageId: 'sup-1@evil.example',
+          headers: { 'Reply-To': bounced },
+        }),
+      ].join('\r\n'),
     );
     // Only Reply-To names it: the reply goes to From, never to Reply-To.
-    await deliver(customerMail({ from: 'eve@evil.example', subject: 'Suppressed via Reply-To', messageId: 'sup-2@evil.example', headers: { 'Reply-To': bounced } }));
+    await deliver(
+      customerMail({
+        from: 'eve@evil.example',
+        subject: 'Suppressed via Reply-To',
+        messageId: 'sup-2@evil.example',
+        headers: { 'Reply-To': bounced },
+      }),
+    );
     await drain();
     expect(sentTo(bounced)).toHaveLength(0);
     expect(await ticketBySubject('Suppressed via envelope')).toMatchObject({ ackTo: bounced, ackWithheld: 'sender-suppressed' });
@@ -117,7 +134,17 @@ describe('automatic replies to hostile senders', () => {
       ['post.master@isp.example', 'ISP <help@isp.example>', 'mailer-daemon'],
     ];
     for (const [i, [returnPath, from]] of cases.entries()) {
-      await deliver([`Return-Path: <${returnPath}>`, customerMail({ from, subject: `Unanswerable ${i}`, messageId: `un-${i}@x.example`, headers: { 'Reply-To': returnPath } })].join('\r\n'));
+      await deliver(
+        [
+          `Return-Path: <${returnPath}>`,
+          customerMail({
+            from,
+            subject: `Unanswerable ${i}`,
+            messageId: `un-${i}@x.example`,
+            headers: { 'Reply-To': returnPath },
+          }),
+        ].join('\r\n'),
+      );
     }
     await drain();
     expect(env.smtp.messages.map((m) => m.envelope.to)).toEqual([]);
@@ -132,7 +159,10 @@ describe('automatic replies to hostile senders', () => {
   it('answers a 924 KB subject and an 8-bit Message-ID with a bounded, 7-bit acknowledgement', async () => {
     const subject = `Order ${'Z'.repeat(924 * 1024)}`;
     const raw = Buffer.concat([
-      Buffer.from(customerMail({ subject, messageId: 'placeholder@x' }).replace('<placeholder@x>', '<ünï-çødé@customer.example>'), 'utf8'),
+      Buffer.from(
+        customerMail({ subject, messageId: 'placeholder@x' }).replace('<placeholder@x>', '<ünï-çødé@customer.example>'),
+        'utf8',
+      ),
     ]);
     await deliver(raw);
     await drain();
@@ -140,7 +170,9 @@ describe('automatic replies to hostile senders', () => {
     expect(ack).toBeDefined();
     const head = ack!.raw.toString('latin1').split('\r\n\r\n')[0]!;
     const lines = head.split('\r\n');
-    console.log(`long subject: ${subject.length} characters in, acknowledgement of ${ack!.raw.length} bytes out, longest header line ${Math.max(...lines.map((l) => l.length))}`);
+    console.log(
+      `long subject: ${subject.length} characters in, acknowledgement of ${ack!.raw.length} bytes out, longest header line ${Math.max(...lines.map((l) => l.length))}`,
+    );
     expect(ack!.raw.length).toBeLessThan(16 * 1024);
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(998);
     expect(head).toMatch(/^[\x20-\x7e\r\n\t]*$/);
@@ -149,11 +181,25 @@ describe('automatic replies to hostile senders', () => {
   });
 
   it('flags a DMARC fail stamped by a trusted MTA and sends no acknowledgement; an untrusted stamp changes nothing', async () => {
-    const trusted = 'Authentication-Results: mx.example.com; spf=fail smtp.mailfrom=bank.example; dkim=none; dmarc=fail (p=reject) header.from=bank.example';
+    const trusted =
+      'Authentication-Results: mx.example.com; spf=fail smtp.mailfrom=bank.example; dkim=none; dmarc=fail (p=reject) header.from=bank.example';
     const forged = 'Authentication-Results: mx.spoof.example; dmarc=fail (p=reject) header.from=bank.example';
-    await deliver([trusted, 'Return-Path: <ceo@bank.example>', customerMail({ from: 'CEO <ceo@bank.example>', subject: 'Urgent wire transfer', messageId: 'dmarc-1@bank.example' })].join('\r\n'));
+    await deliver(
+      [
+        trusted,
+        'Return-Path: <ceo@bank.example>',
+        customerMail({ from: 'CEO <ceo@bank.example>', subject: 'Urgent wire transfer', messageId: 'dmarc-1@bank.example' }),
+      ].join('\r\n'),
+    );
     // A spammer can write any Authentication-Results; below an untrusted id nothing counts.
-    await deliver([forged, trusted.replace('ceo@', 'x@'), 'Return-Path: <anna@shop.example>', customerMail({ from: 'Anna <anna@shop.example>', subject: 'Where is my parcel', messageId: 'dmarc-2@shop.example' })].join('\r\n'));
+    await deliver(
+      [
+        forged,
+        trusted.replace('ceo@', 'x@'),
+        'Return-Path: <anna@shop.example>',
+        customerMail({ from: 'Anna <anna@shop.example>', subject: 'Where is my parcel', messageId: 'dmarc-2@shop.example' }),
+      ].join('\r\n'),
+    );
     await drain();
 
     const flagged = await showJson((await ticketBySubject('Urgent wire transfer')).ref);

@@ -60,7 +60,15 @@ function databaseBytes(): Buffer {
 describe('status links in sent mail', () => {
   it('are in the database only until the mail is sent; then staff see where the link was, and the link still works', async () => {
     const raw = Buffer.from(
-      ['From: Jane <jane@customer.example>', 'To: support@example.com', 'Subject: Printer', 'Message-ID: <r1@customer.example>', '', 'It jams.', ''].join('\r\n'),
+      [
+        'From: Jane <jane@customer.example>',
+        'To: support@example.com',
+        'Subject: Printer',
+        'Message-ID: <r1@customer.example>',
+        '',
+        'It jams.',
+        '',
+      ].join('\r\n'),
     );
     const [result] = await takeMessages(runtime.pipeline, [{ origin: { via: 'pipe', mailbox: 'support' }, raw }]);
     const ref = result!.ref!;

@@ -36,7 +36,9 @@ async function until(pred: (all: readonly CapturedMessage[]) => boolean, what: s
   const deadline = Date.now() + timeoutMs;
   while (!pred(env.smtp.messages)) {
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; captured: ${env.smtp.messages.map((m) => `${m.envelope.to} ${m.parsed.subject}`).join(' | ')}`);
+      throw new Error(
+        `timed out waiting for ${what}; captured: ${env.smtp.messages.map((m) => `${m.envelope.to} ${m.parsed.subject}`).join(' | ')}`,
+      );
     }
     await sleep(50);
   }
@@ -78,7 +80,11 @@ describe('SLA delay notices end to end', () => {
 
   it('apologises once per threshold while a ticket waits, and not after the agent replied', async () => {
     const started = Date.now();
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Left waiting', messageId: 'wait@customer.example' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Left waiting', messageId: 'wait@customer.example' }),
+    );
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
@@ -94,7 +100,12 @@ describe('SLA delay notices end to end', () => {
     // What a pass would do once both are overdue, without doing it.
     const dry = await cliJson(['sla', 'tick', '--now', new Date(started + 8_000).toISOString(), '--dry-run', '--json']);
     expect(dry.dryRun).toBe(true);
-    expect(dry.queued.filter((q: any) => q.kind === 'delay-notice').map((q: any) => q.ref).sort()).toEqual([waiting, answered].sort());
+    expect(
+      dry.queued
+        .filter((q: any) => q.kind === 'delay-notice')
+        .map((q: any) => q.ref)
+        .sort(),
+    ).toEqual([waiting, answered].sort());
 
     // First notice of each ticket at 4 seconds; then the agent answers one of them.
     await until((all) => all.filter(isNotice).length === 2, 'the first delay notices');
@@ -107,7 +118,10 @@ describe('SLA delay notices end to end', () => {
 
     const notices = env.smtp.messages.filter(isNotice);
     expect(notices.map(refIn).sort()).toEqual([answered, waiting, waiting].sort());
-    expect(notices.filter((m) => refIn(m) === waiting).map((m) => m.envelope.to)).toEqual([['jane@customer.example'], ['jane@customer.example']]);
+    expect(notices.filter((m) => refIn(m) === waiting).map((m) => m.envelope.to)).toEqual([
+      ['jane@customer.example'],
+      ['jane@customer.example'],
+    ]);
 
     // Each notice: automatic, threaded, reference in the subject, status link.
     const ackOf = (ref: string) => acks.find((m) => refIn(m) === ref)!;

@@ -67,12 +67,17 @@ describe('sla tick at another instant', () => {
   it('is a dry run unless --send is given', async () => {
     const td = await env.open();
     try {
-      await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Dry run please', messageId: 'dry@customer.example' }));
+      await env.dovecot.appendMessage(
+        SUPPORT,
+        'INBOX',
+        customerMail({ subject: 'Dry run please', messageId: 'dry@customer.example' }),
+      );
       await td.cycle();
     } finally {
       await td.close();
     }
-    const mails = () => query<{ kind: string }>("SELECT kind FROM messages WHERE direction = 'out' AND kind IN ('delay-notice', 'staff-warning')");
+    const mails = () =>
+      query<{ kind: string }>("SELECT kind FROM messages WHERE direction = 'out' AND kind IN ('delay-notice', 'staff-warning')");
     const records = () => query<{ outcome: string }>('SELECT outcome FROM sla_notices');
     const future = new Date(Date.now() + 86_400_000).toISOString();
 
@@ -122,10 +127,16 @@ describe('SLA mail withdrawn before sending', () => {
       'INBOX',
       customerMail({ from: 'Bob <bob@customer.example>', subject: 'Outage victim', messageId: 'outage@customer.example' }),
     );
-    await until(() => logged('SLA_NOTICE_QUEUED').length > 0 && logged('SLA_WARNING_QUEUED').length > 0, 'the notice and the warning');
+    await until(
+      () => logged('SLA_NOTICE_QUEUED').length > 0 && logged('SLA_WARNING_QUEUED').length > 0,
+      'the notice and the warning',
+    );
     const ref = logged('SLA_NOTICE_QUEUED')[0]!.ref as string;
     expect(logged('SLA_WARNING_QUEUED', ref)).toHaveLength(1);
-    await until(() => logs.some((l) => l.code === 'OUTBOX_RETRY' && l.kind === 'delay-notice'), 'a refused attempt of the notice');
+    await until(
+      () => logs.some((l) => l.code === 'OUTBOX_RETRY' && l.kind === 'delay-notice'),
+      'a refused attempt of the notice',
+    );
 
     const reply = await env.cli(['tickets', 'reply', ref, '-m', 'Here is your answer.']);
     expect(reply.code, reply.stderr).toBe(0);
@@ -137,14 +148,24 @@ describe('SLA mail withdrawn before sending', () => {
       'both withdrawals',
     );
     const pendingOf = (r: string) =>
-      query(`SELECT o.id FROM outbox o JOIN messages m ON m.id = o.message_row JOIN tickets t ON t.id = m.ticket_id
-             WHERE t.ref = ? AND o.status = 'pending'`, r);
+      query(
+        `SELECT o.id FROM outbox o JOIN messages m ON m.id = o.message_row JOIN tickets t ON t.id = m.ticket_id
+             WHERE t.ref = ? AND o.status = 'pending'`,
+        r,
+      );
     await until(() => pendingOf(ref).length === 0, 'nothing of the ticket left in the outbox');
     const toTicket = env.smtp.messages.filter((m) => refIn(m) === ref);
-    expect(toTicket.map((m) => m.parsed.subject).sort()).toEqual([`[${ref}] Re: Outage victim`, `[${ref}] We received your request: Outage victim`]);
+    expect(toTicket.map((m) => m.parsed.subject).sort()).toEqual([
+      `[${ref}] Re: Outage victim`,
+      `[${ref}] We received your request: Outage victim`,
+    ]);
     expect(env.smtp.messages.filter((m) => m.envelope.to.includes(TEAM) && refIn(m) === ref)).toEqual([]);
 
-    expect(logged('SLA_NOTICE_WITHDRAWN', ref)[0]).toMatchObject({ target: 'first-response', threshold: '1', reason: 'the ticket was answered' });
+    expect(logged('SLA_NOTICE_WITHDRAWN', ref)[0]).toMatchObject({
+      target: 'first-response',
+      threshold: '1',
+      reason: 'the ticket was answered',
+    });
     expect(
       query<{ kind: string; status: string; lastError: string }>(
         `SELECT m.kind, o.status, o.last_error AS lastError FROM outbox o JOIN messages m ON m.id = o.message_row
@@ -169,7 +190,9 @@ describe('SLA mail withdrawn before sending', () => {
     const show = await env.cli(['tickets', 'show', ref]);
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toMatch(/notice-withdrawn +internal +target=first-response threshold=1 reason=the ticket was answered/);
-    expect(show.stdout).toMatch(/warning-withdrawn +internal +target=first-response threshold=100% reason=the ticket was answered/);
+    expect(show.stdout).toMatch(
+      /warning-withdrawn +internal +target=first-response threshold=100% reason=the ticket was answered/,
+    );
     const status = JSON.parse((await env.cli(['sla', 'status', ref, '--json'])).stdout);
     expect(status.noticesSent).toBe(0);
   }, 90_000);

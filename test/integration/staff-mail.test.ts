@@ -44,7 +44,10 @@ async function show(ref: string): Promise<any> {
 
 /** A reply from a mail client to one of our mails: Re: subject, threading headers, the quoted original below. */
 function answer(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
-  const quoted = (to.parsed.text ?? '').split('\n').map((l) => `> ${l}`).join('\n');
+  const quoted = (to.parsed.text ?? '')
+    .split('\n')
+    .map((l) => `> ${l}`)
+    .join('\n');
   return customerMail({
     from: o.from,
     to: SUPPORT,
@@ -62,7 +65,11 @@ describe('staff by email', () => {
   let notice: CapturedMessage;
 
   it('sends the receiving queue a notice its staff can answer', async () => {
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Projector dead', messageId: 'sm-1@customer.example', body: 'The lamp does not come on.' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Projector dead', messageId: 'sm-1@customer.example', body: 'The lamp does not come on.' }),
+    );
     await cycle();
     const first = await env.smtp.waitFor(2);
     const ack = first.find((m) => m.envelope.to[0] === 'jane@customer.example');
@@ -82,7 +89,15 @@ describe('staff by email', () => {
 
   it('relays a staff answer to the customer, threaded, without the quoted notice, counted as the first response', async () => {
     env.smtp.clear();
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', answer(notice, { from: 'Tom <tom@example.com>', messageId: 'tom-1@example.com', body: 'Hello Jane,\r\n\r\na new lamp ships today.\r\n\r\nTom' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(notice, {
+        from: 'Tom <tom@example.com>',
+        messageId: 'tom-1@example.com',
+        body: 'Hello Jane,\r\n\r\na new lamp ships today.\r\n\r\nTom',
+      }),
+    );
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
     expect(reply!.envelope.to).toEqual(['jane@customer.example']);
@@ -96,12 +111,23 @@ describe('staff by email', () => {
     expect(String(reply!.parsed.references)).toContain(`<${request}>`);
     expect(reply!.parsed.inReplyTo).toMatch(/@ticketd\.example\.com>$/);
     const shown = await show(ref);
-    expect(shown.messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'new-ticket-notice', 'handoff-notice', 'staff-mail', 'agent-reply']);
+    expect(shown.messages.map((m: any) => m.kind)).toEqual([
+      'request',
+      'ack',
+      'new-ticket-notice',
+      'handoff-notice',
+      'staff-mail',
+      'agent-reply',
+    ]);
     expect(shown.messages.find((m: any) => m.kind === 'staff-mail').public).toBe(false);
-    expect(shown.events).toContainEqual(expect.objectContaining({ type: 'reply', public: true, detail: { by: 'tom@example.com' } }));
+    expect(shown.events).toContainEqual(
+      expect.objectContaining({ type: 'reply', public: true, detail: { by: 'tom@example.com' } }),
+    );
     const db = new BetterSqlite3(join(env.dir, 'data', 'ticketd.sqlite'), { readonly: true });
     try {
-      expect((db.prepare('SELECT first_response_at AS at FROM tickets WHERE ref = ?').get(ref) as { at: number | null }).at).toBeGreaterThan(0);
+      expect(
+        (db.prepare('SELECT first_response_at AS at FROM tickets WHERE ref = ?').get(ref) as { at: number | null }).at,
+      ).toBeGreaterThan(0);
     } finally {
       db.close();
     }
@@ -109,18 +135,46 @@ describe('staff by email', () => {
 
   it('acts on #status and #note from staff, and sends the customer nothing for them', async () => {
     env.smtp.clear();
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', answer(notice, { from: 'tom@example.com', messageId: 'tom-2@example.com', body: '#status on-hold waiting for spare part' }));
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', answer(notice, { from: 'tom@example.com', messageId: 'tom-3@example.com', body: '#note Lamp 77-A ordered from the vendor.' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(notice, { from: 'tom@example.com', messageId: 'tom-2@example.com', body: '#status on-hold waiting for spare part' }),
+    );
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(notice, {
+        from: 'tom@example.com',
+        messageId: 'tom-3@example.com',
+        body: '#note Lamp 77-A ordered from the vendor.',
+      }),
+    );
     await cycle();
     const shown = await show(ref);
     expect(shown.status).toBe('on-hold');
-    expect(shown.events).toContainEqual(expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: 'waiting for spare part' } }));
-    expect(shown.events).toContainEqual(expect.objectContaining({ type: 'note', public: false, detail: { text: 'Lamp 77-A ordered from the vendor.', by: 'tom@example.com' } }));
+    expect(shown.events).toContainEqual(
+      expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: 'waiting for spare part' } }),
+    );
+    expect(shown.events).toContainEqual(
+      expect.objectContaining({
+        type: 'note',
+        public: false,
+        detail: { text: 'Lamp 77-A ordered from the vendor.', by: 'tom@example.com' },
+      }),
+    );
     expect(env.smtp.messages).toHaveLength(0);
   });
 
   it('never obeys the same commands from an address that is not staff', async () => {
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', answer(notice, { from: 'Eve <eve@evil.example>', messageId: 'eve-1@evil.example', body: '#resolve\r\n#assign warehouse give it to me' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(notice, {
+        from: 'Eve <eve@evil.example>',
+        messageId: 'eve-1@evil.example',
+        body: '#resolve\r\n#assign warehouse give it to me',
+      }),
+    );
     await cycle();
     const shown = await show(ref);
     expect(shown).toMatchObject({ status: 'on-hold', queue: 'Hardware' });
@@ -129,7 +183,15 @@ describe('staff by email', () => {
 
   it('hands on with #assign (the note reaches the next queue) and resolves with #resolve', async () => {
     env.smtp.clear();
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', answer(notice, { from: 'tom@example.com', messageId: 'tom-4@example.com', body: '#assign warehouse please send lamp 77-A to the customer' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(notice, {
+        from: 'tom@example.com',
+        messageId: 'tom-4@example.com',
+        body: '#assign warehouse please send lamp 77-A to the customer',
+      }),
+    );
     await cycle();
     const [toWarehouse] = await env.smtp.waitFor(1);
     expect(toWarehouse!.envelope.to).toEqual(['wanda@example.com']);
@@ -138,7 +200,11 @@ describe('staff by email', () => {
     expect(toWarehouse!.parsed.inReplyTo).toBe(notice.parsed.messageId);
     expect((await show(ref)).handoffs.at(-1)).toMatchObject({ from: 'Hardware', to: 'Warehouse', by: 'tom@example.com' });
 
-    await env.dovecot.appendMessage(SUPPORT, 'INBOX', answer(toWarehouse!, { from: 'wanda@example.com', messageId: 'wanda-1@example.com', body: '#resolve' }));
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(toWarehouse!, { from: 'wanda@example.com', messageId: 'wanda-1@example.com', body: '#resolve' }),
+    );
     await cycle();
     expect((await show(ref)).status).toBe('resolved');
   });

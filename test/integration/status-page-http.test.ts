@@ -73,7 +73,8 @@ interface MailSpec {
 
 function mail(m: MailSpec): { raw: string; messageId: string } {
   const messageId = `m${++seq}@customer.example`;
-  const subject = m.rawSubject !== undefined ? `=?UTF-8?B?${Buffer.from(m.rawSubject).toString('base64')}?=` : (m.subject ?? 'Printer jams');
+  const subject =
+    m.rawSubject !== undefined ? `=?UTF-8?B?${Buffer.from(m.rawSubject).toString('base64')}?=` : (m.subject ?? 'Printer jams');
   const head = [
     `From: ${m.from ?? 'Jane Customer <jane@customer.example>'}`,
     `To: ${m.to ?? 'support@example.com'}`,
@@ -85,9 +86,15 @@ function mail(m: MailSpec): { raw: string; messageId: string } {
     'MIME-Version: 1.0',
   ];
   const b64 = (s: string) => Buffer.from(s).toString('base64').replace(/.{76}/g, '$&\r\n');
-  const textPart = m.html !== undefined
-    ? ['Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: base64', '', b64(m.html)]
-    : ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: base64', '', b64(m.body ?? 'It jams on every page.')];
+  const textPart =
+    m.html !== undefined
+      ? ['Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: base64', '', b64(m.html)]
+      : [
+          'Content-Type: text/plain; charset=utf-8',
+          'Content-Transfer-Encoding: base64',
+          '',
+          b64(m.body ?? 'It jams on every page.'),
+        ];
   if (!m.attachmentName) return { raw: [...head, ...textPart, ''].join('\r\n'), messageId };
   const boundary = 'b-o-u-n-d-a-r-y';
   const name = `=?UTF-8?B?${Buffer.from(m.attachmentName).toString('base64')}?=`;
@@ -184,7 +191,9 @@ describe('GET /t/<token>', () => {
     expect(html).toContain('We are working on it</p>');
     // The SLA engine's first-response target, 4 hours round the clock.
     expect(html).toContain('We aim to reply by <time datetime="2026-03-02T14:00:00.000Z">');
-    expect(html).toContain(`<a href="mailto:support@example.com?subject&#x3D;%5B${t.ref.replace('-', '-')}%5D">support@example.com</a>`);
+    expect(html).toContain(
+      `<a href="mailto:support@example.com?subject&#x3D;%5B${t.ref.replace('-', '-')}%5D">support@example.com</a>`,
+    );
     expect(html).toContain(`<span class="ref">[${t.ref}]</span> in the subject`);
     expect(html).toContain('We received your request');
     expect(html).toContain('We confirmed by email that it arrived');
@@ -304,7 +313,9 @@ describe('GET /t/<token>', () => {
       '--dsn--',
       '',
     ].join('\r\n');
-    const [bounce] = await takeMessages(runtime.pipeline, [{ origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(dsn) }]);
+    const [bounce] = await takeMessages(runtime.pipeline, [
+      { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(dsn) },
+    ]);
     expect(bounce).toMatchObject({ outcome: 'recorded', ref: t.ref });
     const now = clock.now().getTime();
     await recordsOf(runtime).event(t.ticketId, 'note', false, { text: 'NOTE-MARKER' }, now);
@@ -336,7 +347,15 @@ describe('GET /t/<token>', () => {
     expect(detail!.events.map((e) => e.type)).toEqual(expect.arrayContaining(['out-of-office', 'delivery-failure', 'note']));
 
     const html = (await page(t.token)).body;
-    for (const marker of ['OOO-MARKER', 'BOUNCE-MARKER', 'NOTE-MARKER', 'PUBLIC-NOTE-MARKER', 'STAFF-MARKER', 'Undelivered', 'away until']) {
+    for (const marker of [
+      'OOO-MARKER',
+      'BOUNCE-MARKER',
+      'NOTE-MARKER',
+      'PUBLIC-NOTE-MARKER',
+      'STAFF-MARKER',
+      'Undelivered',
+      'away until',
+    ]) {
       expect(html).not.toContain(marker);
     }
     // received, the request, acknowledged
@@ -367,7 +386,10 @@ describe('GET /t/<token>', () => {
     const html = res.body;
     expect(html).not.toMatch(/<script|<img|<svg|<h1>FAKE/i);
     expect(html.match(/<h1[ >]/g)).toHaveLength(1);
-    expect([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])).toEqual(['data:,', `mailto:support@example.com?subject&#x3D;%5B${t.ref}%5D`]);
+    expect([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])).toEqual([
+      'data:,',
+      `mailto:support@example.com?subject&#x3D;%5B${t.ref}%5D`,
+    ]);
     expect(html).toContain(
       '<h1 id="subject" class="user-text">&lt;script&gt;window.__pwned&#x3D;2&lt;/script&gt; Set-Cookie: pwned&#x3D;1 \u202Eexe.txt 🔥 {{ref}}</h1>',
     );
@@ -479,10 +501,18 @@ describe('failed lookups', () => {
       const client = freshIp();
       for (let i = 0; i < LIMIT; i++) {
         // Each request claims a different address on the left; the proxy appends the real one.
-        const res = await get(`/t/${'D'.repeat(42)}${i}`, { server: proxied, ip: proxy, headers: { 'x-forwarded-for': `${freshIp()}, ${client}` } });
+        const res = await get(`/t/${'D'.repeat(42)}${i}`, {
+          server: proxied,
+          ip: proxy,
+          headers: { 'x-forwarded-for': `${freshIp()}, ${client}` },
+        });
         expect(res.statusCode).toBe(404);
       }
-      const blocked = await get(`/t/${t.token}`, { server: proxied, ip: proxy, headers: { 'x-forwarded-for': `203.0.113.9, ${client}` } });
+      const blocked = await get(`/t/${t.token}`, {
+        server: proxied,
+        ip: proxy,
+        headers: { 'x-forwarded-for': `203.0.113.9, ${client}` },
+      });
       expect(blocked.statusCode).toBe(429);
       const other = await get(`/t/${t.token}`, { server: proxied, ip: proxy, headers: { 'x-forwarded-for': freshIp() } });
       expect(other.statusCode).toBe(200);
@@ -593,13 +623,23 @@ describe('trusted proxies', () => {
       // A direct client claims a fresh address each time; it must still be counted as itself.
       const direct = freshIp();
       for (let i = 0; i < LIMIT; i++) {
-        const res = await get(`/t/${'F'.repeat(42)}${i}`, { server: proxied, ip: direct, headers: { 'x-forwarded-for': freshIp() } });
+        const res = await get(`/t/${'F'.repeat(42)}${i}`, {
+          server: proxied,
+          ip: direct,
+          headers: { 'x-forwarded-for': freshIp() },
+        });
         expect(res.statusCode).toBe(404);
       }
-      expect((await get(`/t/${t.token}`, { server: proxied, ip: direct, headers: { 'x-forwarded-for': freshIp() } })).statusCode).toBe(429);
+      expect(
+        (await get(`/t/${t.token}`, { server: proxied, ip: direct, headers: { 'x-forwarded-for': freshIp() } })).statusCode,
+      ).toBe(429);
       // Through a proxy inside the listed network, the forwarded address counts.
-      expect((await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': direct } })).statusCode).toBe(429);
-      expect((await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': freshIp() } })).statusCode).toBe(200);
+      expect(
+        (await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': direct } })).statusCode,
+      ).toBe(429);
+      expect(
+        (await get(`/t/${t.token}`, { server: proxied, ip: '10.1.2.3', headers: { 'x-forwarded-for': freshIp() } })).statusCode,
+      ).toBe(200);
     } finally {
       await proxied.close();
       runtime.reload(config());
@@ -616,10 +656,15 @@ describe('revoked and expired links', () => {
 
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const tickets = new Command('tickets').exitOverride();
-    registerStatusLinkCommands(tickets, { configPath: () => '', openRuntime: () => Runtime.open(runtime.config, silentLogger(), clock) });
+    registerStatusLinkCommands(tickets, {
+      configPath: () => '',
+      openRuntime: () => Runtime.open(runtime.config, silentLogger(), clock),
+    });
     await tickets.parseAsync(['revoke-links', t.ref.toLowerCase()], { from: 'user' });
     expect(stderr).toHaveBeenCalledWith(`${t.ref}: revoked 1 status link; the next mail to each recipient carries a new one\n`);
-    await expect(tickets.parseAsync(['revoke-links', 'ACME-ZZZZZZ'], { from: 'user' })).rejects.toMatchObject({ code: 'TICKETD_USAGE' });
+    await expect(tickets.parseAsync(['revoke-links', 'ACME-ZZZZZZ'], { from: 'user' })).rejects.toMatchObject({
+      code: 'TICKETD_USAGE',
+    });
     stderr.mockRestore();
 
     const revoked = await page(t.token);
@@ -630,7 +675,13 @@ describe('revoked and expired links', () => {
     const reply = await runtime.store.addAgentReply(
       t.ref,
       (ticket, statusUrl, thread) =>
-        composeAgentReply({ config: runtime.config, mailbox: runtime.mailbox(ticket.mailbox), templates: runtime.templates }, ticket, 'New link below.', statusUrl, thread),
+        composeAgentReply(
+          { config: runtime.config, mailbox: runtime.mailbox(ticket.mailbox), templates: runtime.templates },
+          ticket,
+          'New link below.',
+          statusUrl,
+          thread,
+        ),
       await runtime.pipeline.policy(),
       clock.now().getTime(),
     );
@@ -641,7 +692,9 @@ describe('revoked and expired links', () => {
     expect((await page(fresh)).statusCode).toBe(200);
     expect((await page(t.token)).statusCode).toBe(404);
     // The revocation is recorded, but only internally.
-    expect(detail!.events).toContainEqual(expect.objectContaining({ type: 'links-revoked', public: false, detail: { count: 1 } }));
+    expect(detail!.events).toContainEqual(
+      expect.objectContaining({ type: 'links-revoked', public: false, detail: { count: 1 } }),
+    );
   });
 
   it('expire the configured number of days after the ticket closes', async () => {

@@ -48,8 +48,20 @@ function policy(): IntakePolicy {
 async function take(raw: string) {
   const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 1e6 });
   if (!parsed.ok) throw new Error(parsed.reason);
-  const classification = classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: ['ticketd.example.com'] });
-  const item: IntakeItem = { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification, replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }) } };
+  const classification = classify(parsed.message, {
+    ownAddresses: ['support@example.com'],
+    ownMessageIdDomains: ['ticketd.example.com'],
+  });
+  const item: IntakeItem = {
+    origin: { via: 'pipe', mailbox: 'support' },
+    raw: Buffer.from(raw),
+    stage: {
+      ok: true,
+      message: parsed.message,
+      classification,
+      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }),
+    },
+  };
   const [result] = await store.takeBatch([item], policy());
   return result!;
 }
@@ -89,7 +101,8 @@ function report(originalId: string, recipients: string[]): string {
   ].join('\r\n');
 }
 
-const suppressed = () => (store.db.prepare('SELECT address FROM suppressions ORDER BY address').all() as { address: string }[]).map((r) => r.address);
+const suppressed = () =>
+  (store.db.prepare('SELECT address FROM suppressions ORDER BY address').all() as { address: string }[]).map((r) => r.address);
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-bounce-'));
@@ -124,7 +137,10 @@ describe('bounce suppression', () => {
     expect(result.reason).toBe('bounce');
     expect(suppressed()).toEqual(['gone@customer.example']);
     const [event] = store.db.prepare("SELECT detail FROM events WHERE type = 'delivery-failure'").all() as { detail: string }[];
-    expect(JSON.parse(event!.detail)).toMatchObject({ suppressed: ['gone@customer.example'], refused: ['bystander@victim.example'] });
+    expect(JSON.parse(event!.detail)).toMatchObject({
+      suppressed: ['gone@customer.example'],
+      refused: ['bystander@victim.example'],
+    });
   });
 
   it('names a report that suppressed nobody but listed strangers in the intake reason', async () => {

@@ -69,11 +69,7 @@ describe('classify: ordinary mail', () => {
 
   it('lets Auto-Submitted: no and X-Auto-Response-Suppress: None through', () => {
     expect(verdict(classify(message({ headers: { 'auto-submitted': 'No' } }), ctx))).toEqual(['request', true, null]);
-    expect(verdict(classify(message({ headers: { 'x-auto-response-suppress': 'None' } }), ctx))).toEqual([
-      'request',
-      true,
-      null,
-    ]);
+    expect(verdict(classify(message({ headers: { 'x-auto-response-suppress': 'None' } }), ctx))).toEqual(['request', true, null]);
     expect(verdict(classify(message({ headers: { precedence: 'first-class' } }), ctx))).toEqual(['request', true, null]);
   });
 });
@@ -130,9 +126,9 @@ describe('classify: suppression rules', () => {
     const reason = (overrides: Overrides) => classify(message(overrides), ctx).suppressReason;
 
     expect(reason({ ...ours, returnPath: '', headers: { 'auto-submitted': 'auto-generated', ...markers } })).toBe('null-sender');
-    expect(reason({ from: { address: 'mailer-daemon@x.example', name: '' }, headers: { 'auto-submitted': 'auto-generated' } })).toBe(
-      'mailer-daemon',
-    );
+    expect(
+      reason({ from: { address: 'mailer-daemon@x.example', name: '' }, headers: { 'auto-submitted': 'auto-generated' } }),
+    ).toBe('mailer-daemon');
     expect(reason({ ...ours, headers: { 'auto-submitted': 'auto-generated', ...markers } })).toBe('auto-submitted');
     expect(reason({ ...ours, headers: markers })).toBe('precedence-bulk');
     expect(reason({ ...ours, headers: { ...markers, precedence: 'normal' } })).toBe('list-mail');
@@ -231,7 +227,10 @@ describe('classify: bounces', () => {
   });
 
   it('is a bounce from its report even without a system sender, and never answered', () => {
-    const msg = message({ contentType: 'multipart/report', report: { reportType: 'delivery-status', deliveryStatus: DSN_FAILED, originalHeaders: null } });
+    const msg = message({
+      contentType: 'multipart/report',
+      report: { reportType: 'delivery-status', deliveryStatus: DSN_FAILED, originalHeaders: null },
+    });
     expect(verdict(classify(msg, ctx))).toEqual(['bounce', false, 'bounce']);
   });
 
@@ -356,8 +355,7 @@ describe('classify: fixtures end to end', () => {
           address: 'nobody@example.org',
           action: 'failed',
           status: '5.1.1',
-          diagnostic:
-            'smtp; 550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in virtual mailbox table',
+          diagnostic: 'smtp; 550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in virtual mailbox table',
         },
       ],
     });

@@ -29,7 +29,10 @@ function problemsOf(json: Json): string[] {
 
 describe('inbound limits', () => {
   it('default to bounded values, and the byte budget is never below one message', () => {
-    const cfg = parseConfig(minimal((c) => (c.inbound = { port: 2424 })), '/etc/ticketd');
+    const cfg = parseConfig(
+      minimal((c) => (c.inbound = { port: 2424 })),
+      '/etc/ticketd',
+    );
     expect(inboundLimits(cfg.inbound!)).toEqual({
       maxConnections: 32,
       maxInFlightBytes: 64 * 1024 * 1024,
@@ -41,22 +44,41 @@ describe('inbound limits', () => {
   });
 
   it('take configured values', () => {
-    const inbound = { port: 2424, maxConnections: 4, maxInFlightBytes: 30_000_000, idleTimeoutMs: 5_000, transactionTimeoutMs: 20_000 };
-    const cfg = parseConfig(minimal((c) => (c.inbound = inbound)), '/etc/ticketd');
-    expect(inboundLimits(cfg.inbound!)).toEqual({ maxConnections: 4, maxInFlightBytes: 30_000_000, idleTimeoutMs: 5_000, transactionTimeoutMs: 20_000 });
+    const inbound = {
+      port: 2424,
+      maxConnections: 4,
+      maxInFlightBytes: 30_000_000,
+      idleTimeoutMs: 5_000,
+      transactionTimeoutMs: 20_000,
+    };
+    const cfg = parseConfig(
+      minimal((c) => (c.inbound = inbound)),
+      '/etc/ticketd',
+    );
+    expect(inboundLimits(cfg.inbound!)).toEqual({
+      maxConnections: 4,
+      maxInFlightBytes: 30_000_000,
+      idleTimeoutMs: 5_000,
+      transactionTimeoutMs: 20_000,
+    });
   });
 
   it('refuse a byte budget that could never hold a message of the allowed size', () => {
-    expect(problemsOf(minimal((c) => (c.inbound = { port: 2424, maxMessageBytes: 2_000_000, maxInFlightBytes: 1_000_000 })))).toEqual([
-      'inbound.maxInFlightBytes: must be at least inbound.maxMessageBytes (2000000)',
+    expect(
+      problemsOf(minimal((c) => (c.inbound = { port: 2424, maxMessageBytes: 2_000_000, maxInFlightBytes: 1_000_000 }))),
+    ).toEqual(['inbound.maxInFlightBytes: must be at least inbound.maxMessageBytes (2000000)']);
+    expect(problemsOf(minimal((c) => (c.inbound = { port: 2424, maxConnections: 0 })))).toEqual([
+      'inbound.maxConnections: expected a positive integer, got 0',
     ]);
-    expect(problemsOf(minimal((c) => (c.inbound = { port: 2424, maxConnections: 0 })))).toEqual(['inbound.maxConnections: expected a positive integer, got 0']);
   });
 });
 
 describe('http.trustProxy', () => {
   it('takes the addresses and networks of the proxies', () => {
-    const cfg = parseConfig(minimal((c) => (c.http = { trustProxy: ['127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8'] })), '/etc/ticketd');
+    const cfg = parseConfig(
+      minimal((c) => (c.http = { trustProxy: ['127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8'] })),
+      '/etc/ticketd',
+    );
     expect(cfg.http.trustProxy).toEqual(['127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8']);
     expect(parseConfig(minimal(), '/etc/ticketd').http.trustProxy).toBe(false);
   });
@@ -80,7 +102,14 @@ describe('http.trustProxy', () => {
 
 describe('statusPage.lookupsPerMinute', () => {
   it('is optional and must be positive', () => {
-    expect(parseConfig(minimal((c) => (c.statusPage = { lookupsPerMinute: 10 })), '/etc/ticketd').statusPage.lookupsPerMinute).toBe(10);
-    expect(problemsOf(minimal((c) => (c.statusPage = { lookupsPerMinute: 0 })))).toEqual(['statusPage.lookupsPerMinute: expected a positive integer, got 0']);
+    expect(
+      parseConfig(
+        minimal((c) => (c.statusPage = { lookupsPerMinute: 10 })),
+        '/etc/ticketd',
+      ).statusPage.lookupsPerMinute,
+    ).toBe(10);
+    expect(problemsOf(minimal((c) => (c.statusPage = { lookupsPerMinute: 0 })))).toEqual([
+      'statusPage.lookupsPerMinute: expected a positive integer, got 0',
+    ]);
   });
 });

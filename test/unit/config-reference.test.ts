@@ -25,7 +25,8 @@ function schemaKeys(schema: z.core.$ZodType, path: string, keys: Set<string>): v
       return;
     case 'object':
       if (path) keys.add(path);
-      for (const [key, value] of Object.entries(def.shape as Record<string, z.core.$ZodType>)) schemaKeys(value, path ? `${path}.${key}` : key, keys);
+      for (const [key, value] of Object.entries(def.shape as Record<string, z.core.$ZodType>))
+        schemaKeys(value, path ? `${path}.${key}` : key, keys);
       return;
     case 'array': {
       const element = (def.element as z.core.$ZodType)._zod.def.type;

@@ -242,7 +242,8 @@ describe('config problems', () => {
     ],
     [
       'address shared between mailboxes',
-      (c) => c.mailboxes.push({ name: 'sales', address: 'x@example.com', aliases: ['SUPPORT@example.com'], referencePrefix: 'S1' }),
+      (c) =>
+        c.mailboxes.push({ name: 'sales', address: 'x@example.com', aliases: ['SUPPORT@example.com'], referencePrefix: 'S1' }),
       'mailboxes[1].aliases[0]: address "support@example.com" is already used by mailboxes[0]',
     ],
     ['unknown mailbox key', (c) => (c.mailboxes[0].imapp = {}), 'mailboxes[0].imapp: unknown key'],
@@ -286,11 +287,7 @@ describe('config problems', () => {
       (c) => withImap(c, { user: 'support', pass: SECRET, accessTokenCommand: ['/bin/echo', 'x'] }),
       'mailboxes[0].imap.auth: set exactly one of "pass", "passFile" or "accessTokenCommand"',
     ],
-    [
-      'file transport without a directory',
-      (c) => (c.smtp.transport = 'file'),
-      'smtp.fileDir: required when transport is "file"',
-    ],
+    ['file transport without a directory', (c) => (c.smtp.transport = 'file'), 'smtp.fileDir: required when transport is "file"'],
     [
       'mailbox override switching to file transport without a directory',
       (c) => (c.mailboxes[0].smtp = { transport: 'file' }),
@@ -304,7 +301,11 @@ describe('config problems', () => {
       },
       'inbound.mailbox: required when more than one mailbox is configured',
     ],
-    ['inbound into an unknown mailbox', (c) => (c.inbound = { port: 24, mailbox: 'sales' }), 'inbound.mailbox: no mailbox named "sales"'],
+    [
+      'inbound into an unknown mailbox',
+      (c) => (c.inbound = { port: 24, mailbox: 'sales' }),
+      'inbound.mailbox: no mailbox named "sales"',
+    ],
     [
       'bad working hours',
       (c) => (c.calendars = { office: { timezone: 'Europe/Berlin', hours: { mon: '9-17' } } }),
@@ -526,9 +527,10 @@ describe('resolveSecret', () => {
 
   it('reads a systemd credential from $CREDENTIALS_DIRECTORY', async () => {
     writeFileSync(join(tmp, 'imap-support'), `${SECRET}\n`);
-    await expect(
-      resolveSecret({ passFile: 'credential:imap-support' }, { CREDENTIALS_DIRECTORY: tmp }),
-    ).resolves.toEqual({ kind: 'password', value: SECRET });
+    await expect(resolveSecret({ passFile: 'credential:imap-support' }, { CREDENTIALS_DIRECTORY: tmp })).resolves.toEqual({
+      kind: 'password',
+      value: SECRET,
+    });
   });
 
   it('names the missing credential file, with a machine-readable code', async () => {
@@ -574,4 +576,3 @@ describe('resolveSecret', () => {
     expect(err.message).toContain('could not be started (ENOENT)');
   });
 });
-

@@ -9,7 +9,13 @@ import { expect, it } from 'vitest';
 import { packageRoot } from '../../src/config/package-root.js';
 
 const root = packageRoot();
-const pages = ['README.md', 'CHANGELOG.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  'CHANGELOG.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** Markdown outside fenced code blocks. */
 function prose(text: string): string {
@@ -20,7 +26,11 @@ function anchors(file: string): Set<string> {
   const seen = new Map<string, number>();
   const result = new Set<string>();
   for (const m of prose(readFileSync(file, 'utf8')).matchAll(/^#{1,6} (.+)$/gm)) {
-    const base = m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\- _]/gu, '').replace(/ /g, '-');
+    const base = m[1]!
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\- _]/gu, '')
+      .replace(/ /g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     result.add(n === 0 ? base : `${base}-${n}`);
@@ -39,7 +49,8 @@ it('every relative link in the README and docs/ leads to a file and a heading th
       const [path, fragment] = link.split('#') as [string, string | undefined];
       const target = path === '' ? file : join(dirname(file), path);
       if (!existsSync(target)) broken.push(`${page}: ${link} (no file ${relative(root, target)})`);
-      else if (fragment !== undefined && target.endsWith('.md') && !anchors(target).has(fragment)) broken.push(`${page}: ${link} (no such heading)`);
+      else if (fragment !== undefined && target.endsWith('.md') && !anchors(target).has(fragment))
+        broken.push(`${page}: ${link} (no such heading)`);
     }
   }
   expect(broken).toEqual([]);

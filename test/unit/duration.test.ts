@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DURATION_INVALID,
-  DurationError,
-  formatDurationWords,
-  parseDuration,
-  parsePercent,
-} from '../../src/core/duration.js';
+import { DURATION_INVALID, DurationError, formatDurationWords, parseDuration, parsePercent } from '../../src/core/duration.js';
 
 const S = 1000;
 const M = 60 * S;

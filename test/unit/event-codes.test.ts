@@ -48,7 +48,10 @@ function loggedLevels(): Map<string, Set<string>> {
   for (const { text } of sources) {
     for (const m of text.matchAll(/\.(trace|debug|info|warn|error|fatal)\(\s*\{\s*code:\s*([^,}\n]+)/g)) add([m[1]!], m[2]!);
     for (const m of text.matchAll(/\[([^\]]*)\]\(\s*\{\s*code:\s*([^,}\n]+)/g)) {
-      add([...m[1]!.matchAll(/'(trace|debug|info|warn|error|fatal)'/g)].map((l) => l[1]!), m[2]!);
+      add(
+        [...m[1]!.matchAll(/'(trace|debug|info|warn|error|fatal)'/g)].map((l) => l[1]!),
+        m[2]!,
+      );
     }
   }
   return found;
@@ -61,7 +64,8 @@ describe('event and error codes', () => {
     const used = new Map<string, string>();
     for (const { file, text } of sources) {
       // Upper-case words with an underscore in quotes, and any upper-case `code: 'WORD'`.
-      for (const m of text.matchAll(/['"`]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"`]|code: '([A-Z][A-Z0-9]*)'/g)) used.set(m[1] ?? m[2]!, file);
+      for (const m of text.matchAll(/['"`]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"`]|code: '([A-Z][A-Z0-9]*)'/g))
+        used.set(m[1] ?? m[2]!, file);
     }
     const missing = [...used].filter(([code]) => !registered.has(code)).map(([code, file]) => `${code} (${file})`);
     expect(missing, 'codes used in src/ but not listed in src/core/event-codes.ts').toEqual([]);
@@ -75,7 +79,9 @@ describe('event and error codes', () => {
     const logged = loggedLevels();
     const drift = LOG_EVENTS.flatMap((e) => {
       const levels = [...(logged.get(e.code) ?? [])].sort();
-      return levels.join(',') === [...e.levels].sort().join(',') ? [] : [`${e.code}: listed ${e.levels.join('/')}, logged ${levels.join('/') || 'nowhere'}`];
+      return levels.join(',') === [...e.levels].sort().join(',')
+        ? []
+        : [`${e.code}: listed ${e.levels.join('/')}, logged ${levels.join('/') || 'nowhere'}`];
     });
     expect(drift).toEqual([]);
     const notListed = [...logged.keys()].filter((code) => !LOG_EVENTS.some((e) => e.code === code));
@@ -88,7 +94,11 @@ describe('event and error codes', () => {
       const m = new RegExp(`<!-- ${name}:start -->\\n([\\s\\S]*?)<!-- ${name}:end -->`).exec(doc);
       return m?.[1] ?? `(no <!-- ${name}:start --> ... <!-- ${name}:end --> section)`;
     };
-    const events = ['| code | level | when |', '|---|---|---|', ...LOG_EVENTS.map((e) => `| \`${e.code}\` | ${e.levels.join(' / ')} | ${e.meaning} |`)];
+    const events = [
+      '| code | level | when |',
+      '|---|---|---|',
+      ...LOG_EVENTS.map((e) => `| \`${e.code}\` | ${e.levels.join(' / ')} | ${e.meaning} |`),
+    ];
     const errors = ['| code | meaning |', '|---|---|', ...ERROR_CODES.map((e) => `| \`${e.code}\` | ${e.meaning} |`)];
     expect(between('log-events')).toBe(`${events.join('\n')}\n`);
     expect(between('error-codes')).toBe(`${errors.join('\n')}\n`);

@@ -10,7 +10,10 @@ const dir = mkdtempSync(join(tmpdir(), 'ticketd-charset-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function parsed(raw: Buffer | string): Promise<ParsedMessage> {
-  const verdict = await parseMessage(typeof raw === 'string' ? Buffer.from(raw) : raw, { attachmentsDir: dir, maxAttachmentBytes: 1024 * 1024 });
+  const verdict = await parseMessage(typeof raw === 'string' ? Buffer.from(raw) : raw, {
+    attachmentsDir: dir,
+    maxAttachmentBytes: 1024 * 1024,
+  });
   if (!verdict.ok) throw new Error(verdict.reason);
   return verdict.message;
 }
@@ -82,7 +85,11 @@ describe('raw 8-bit headers', () => {
 
   it('finds the declared charset at the top or in the first text part', () => {
     expect(declaredCharset(Buffer.from('Content-Type: text/plain;\r\n charset="ISO-8859-2"\r\n\r\nx'))).toBe('iso-8859-2');
-    expect(declaredCharset(Buffer.from('Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html; charset=big5\r\n\r\nx'))).toBe('big5');
+    expect(
+      declaredCharset(
+        Buffer.from('Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html; charset=big5\r\n\r\nx'),
+      ),
+    ).toBe('big5');
     expect(declaredCharset(Buffer.from('Subject: x\r\n\r\nbody'))).toBeNull();
   });
 });
@@ -91,9 +98,16 @@ describe('sender', () => {
   const body = 'Subject: x\r\nMessage-ID: <s.1@example.org>\r\n\r\nhello\r\n';
 
   it('takes the first usable From of two', async () => {
-    expect((await parsed(`From: \r\nFrom: Jane <jane@example.org>\r\n${body}`)).from).toEqual({ address: 'jane@example.org', name: 'Jane' });
-    expect((await parsed(`From: undisclosed\r\nFrom: Jane <jane@example.org>\r\n${body}`)).from?.address).toBe('jane@example.org');
-    expect((await parsed(`From: Ann <ann@example.org>\r\nFrom: Jane <jane@example.org>\r\n${body}`)).from?.address).toBe('ann@example.org');
+    expect((await parsed(`From: \r\nFrom: Jane <jane@example.org>\r\n${body}`)).from).toEqual({
+      address: 'jane@example.org',
+      name: 'Jane',
+    });
+    expect((await parsed(`From: undisclosed\r\nFrom: Jane <jane@example.org>\r\n${body}`)).from?.address).toBe(
+      'jane@example.org',
+    );
+    expect((await parsed(`From: Ann <ann@example.org>\r\nFrom: Jane <jane@example.org>\r\n${body}`)).from?.address).toBe(
+      'ann@example.org',
+    );
   });
 
   it('falls back to Reply-To, then Sender, then Return-Path', async () => {
@@ -105,6 +119,8 @@ describe('sender', () => {
   });
 
   it('keeps a bare MAILER-DAEMON From when nothing better is there', async () => {
-    expect((await parsed(`Return-Path: <>\r\nFrom: MAILER-DAEMON (Mail Delivery System)\r\n${body}`)).from?.address).toBe('mailer-daemon');
+    expect((await parsed(`Return-Path: <>\r\nFrom: MAILER-DAEMON (Mail Delivery System)\r\n${body}`)).from?.address).toBe(
+      'mailer-daemon',
+    );
   });
 });

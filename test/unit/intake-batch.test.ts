@@ -60,8 +60,20 @@ function recordingPolicy(positions: Map<string, number>): IntakePolicy {
 async function item(raw: string): Promise<IntakeItem> {
   const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 0 });
   if (!parsed.ok) throw new Error(parsed.reason);
-  const classification = classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: ['ticketd.example.com'] });
-  return { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification, replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }) } };
+  const classification = classify(parsed.message, {
+    ownAddresses: ['support@example.com'],
+    ownMessageIdDomains: ['ticketd.example.com'],
+  });
+  return {
+    origin: { via: 'pipe', mailbox: 'support' },
+    raw: Buffer.from(raw),
+    stage: {
+      ok: true,
+      message: parsed.message,
+      classification,
+      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }),
+    },
+  };
 }
 
 const mail = (id: string, from: string, extra = '') =>
@@ -83,7 +95,9 @@ async function scenario(db: SqliteTestStore, together: boolean): Promise<(number
     await item(mail('b3', 'a1@c.example', 'In-Reply-To: <a1>\r\n')),
     await item(mail('b4', 'b4@c.example')),
   ];
-  const results = together ? await db.takeBatch(items, policy) : (await Promise.all(items.map((i) => db.takeBatch([i], policy)))).flat();
+  const results = together
+    ? await db.takeBatch(items, policy)
+    : (await Promise.all(items.map((i) => db.takeBatch([i], policy)))).flat();
   expect(results.map((r) => r.outcome)).toEqual(['taken', 'taken', 'taken', 'threaded', 'taken']);
   return results.map((r) => (r.ackQueued ? positions.get(r.ref!)! : null));
 }

@@ -51,7 +51,9 @@ describe('machine mail beyond the standards', () => {
   it('reads the failed recipient and our Message-ID from an SES notification', async () => {
     expect(classify(await parsed('ses-bounce-notification.eml'), ctx).bounce).toEqual({
       originalMessageIds: ['ack.T-2004.1752479990@support.example.com'],
-      recipients: [{ address: 'gone@example.com', action: 'failed', status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 user unknown' }],
+      recipients: [
+        { address: 'gone@example.com', action: 'failed', status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 user unknown' },
+      ],
     });
   });
 
@@ -63,7 +65,9 @@ describe('machine mail beyond the standards', () => {
     expect(classify(await parsed('bounce-mailru.eml'), ctx).bounce?.recipients).toEqual([
       { address: 'nobody@mail.example.ru', action: 'failed', status: '', diagnostic: '' },
     ]);
-    expect(classify(await parsed('bounce-carrier-noreply.eml'), ctx).bounce?.recipients).toMatchObject([{ address: 'mobile-user@carrier.example.jp', action: 'failed' }]);
+    expect(classify(await parsed('bounce-carrier-noreply.eml'), ctx).bounce?.recipients).toMatchObject([
+      { address: 'mobile-user@carrier.example.jp', action: 'failed' },
+    ]);
   });
 
   it('reads a delay notice as delayed, which suppresses nobody', async () => {
@@ -73,7 +77,8 @@ describe('machine mail beyond the standards', () => {
   });
 
   describe('system senders', () => {
-    const mail = (headers: string) => `${headers}\r\nTo: support@support.example.com\r\nSubject: Hello\r\nMessage-ID: <s.${headers.length}@example.net>\r\n\r\nhello\r\n`;
+    const mail = (headers: string) =>
+      `${headers}\r\nTo: support@support.example.com\r\nSubject: Hello\r\nMessage-ID: <s.${headers.length}@example.net>\r\n\r\nhello\r\n`;
     async function parse(raw: string): Promise<ParsedMessage> {
       const result = await parseMessage(Buffer.from(raw), { attachmentsDir: dir, maxAttachmentBytes: 1024 });
       if (!result.ok) throw new Error(result.reason);
@@ -82,7 +87,10 @@ describe('machine mail beyond the standards', () => {
     const cases: [string, string][] = [
       ['post_master@ in From', 'From: post_master@gateway.example.net'],
       ['Mail.Delivery.System@ in From', 'From: Mail Delivery System <Mail.Delivery.System@mx.example.net>'],
-      ['MAILER-DAEMON in Return-Path only', 'Return-Path: <MAILER-DAEMON@mx.example.net>\r\nFrom: Mail Delivery <delivery@mx.example.net>'],
+      [
+        'MAILER-DAEMON in Return-Path only',
+        'Return-Path: <MAILER-DAEMON@mx.example.net>\r\nFrom: Mail Delivery <delivery@mx.example.net>',
+      ],
       ['From: <>', 'From: <>'],
     ];
     it.each(cases)('%s is never answered', async (_name, headers) => {

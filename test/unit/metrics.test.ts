@@ -42,7 +42,9 @@ describe('metrics', () => {
       'ticketd_messages_taken_total{mailbox="support",action="taken"} 2',
       'ticketd_messages_taken_total{mailbox="support",action="threaded"} 1',
     ]);
-    expect(samples(text, 'ticketd_messages_quarantined_total')).toEqual(['ticketd_messages_quarantined_total{mailbox="sales"} 1']);
+    expect(samples(text, 'ticketd_messages_quarantined_total')).toEqual([
+      'ticketd_messages_quarantined_total{mailbox="sales"} 1',
+    ]);
     expect(text).toContain('# TYPE ticketd_messages_taken_total counter');
   });
 
@@ -66,7 +68,9 @@ describe('metrics', () => {
     ]);
     polls.set('sales', 1_700_000_000_000);
     text = await metrics.registry.metrics();
-    expect(samples(text, 'ticketd_last_poll_timestamp_seconds')).toContain('ticketd_last_poll_timestamp_seconds{mailbox="sales"} 1700000000');
+    expect(samples(text, 'ticketd_last_poll_timestamp_seconds')).toContain(
+      'ticketd_last_poll_timestamp_seconds{mailbox="sales"} 1700000000',
+    );
   });
 
   it('counts SLA breaches by policy and target', async () => {

@@ -63,7 +63,13 @@ describe('named queries', () => {
   it('reads every folder that holds .sql files of the source', () => {
     const withSql = new Set(
       sources(join(packageRoot(), 'src'))
-        .map((f) => f.slice(packageRoot().length + 1).split('/').slice(0, -1).join('/'))
+        .map((f) =>
+          f
+            .slice(packageRoot().length + 1)
+            .split('/')
+            .slice(0, -1)
+            .join('/'),
+        )
         .filter((d) => readdirSync(join(packageRoot(), d)).some((f) => f.endsWith('.sql'))),
     );
     expect([...withSql].sort()).toEqual([...QUERY_DIRS].sort());

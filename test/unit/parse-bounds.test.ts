@@ -80,7 +80,13 @@ describe('HTML to text: bounded', () => {
 describe('attachments: bounded in count', () => {
   it('writes at most maxAttachmentFiles files for a message of 900 parts, and lists them all', async () => {
     const parts = Array.from({ length: 900 }, (_, i) =>
-      ['--b', `Content-Type: application/octet-stream; name="p${i}.bin"`, 'Content-Disposition: attachment', '', `part ${i}`].join('\r\n'),
+      [
+        '--b',
+        `Content-Type: application/octet-stream; name="p${i}.bin"`,
+        'Content-Disposition: attachment',
+        '',
+        `part ${i}`,
+      ].join('\r\n'),
     );
     const raw = Buffer.from(
       [
@@ -110,9 +116,19 @@ describe('attachments: bounded in count', () => {
 
   it('writes at most 100 files (the default) for a 10,000-part message, which fails to parse', async () => {
     const parts = Array.from({ length: 10_000 }, (_, i) =>
-      ['--b', `Content-Type: application/octet-stream; name="p${i}.bin"`, 'Content-Disposition: attachment', '', `part ${i}`].join('\r\n'),
+      [
+        '--b',
+        `Content-Type: application/octet-stream; name="p${i}.bin"`,
+        'Content-Disposition: attachment',
+        '',
+        `part ${i}`,
+      ].join('\r\n'),
     );
-    const raw = Buffer.from(['Subject: bomb', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', ...parts, '--b--', ''].join('\r\n'));
+    const raw = Buffer.from(
+      ['Subject: bomb', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', ...parts, '--b--', ''].join(
+        '\r\n',
+      ),
+    );
     const verdict = await parseMessage(raw, { attachmentsDir: dir, maxAttachmentBytes: 1e6 });
     // mailparser gives up past 1,000 parts; what was written until then stays within the cap.
     expect(verdict.ok).toBe(false);
@@ -122,9 +138,19 @@ describe('attachments: bounded in count', () => {
 
   it('caps files at 100 by default', async () => {
     const parts = Array.from({ length: 150 }, (_, i) =>
-      ['--b', `Content-Type: application/octet-stream; name="p${i}.bin"`, 'Content-Disposition: attachment', '', `part ${i}`].join('\r\n'),
+      [
+        '--b',
+        `Content-Type: application/octet-stream; name="p${i}.bin"`,
+        'Content-Disposition: attachment',
+        '',
+        `part ${i}`,
+      ].join('\r\n'),
     );
-    const raw = Buffer.from(['Subject: many', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', ...parts, '--b--', ''].join('\r\n'));
+    const raw = Buffer.from(
+      ['Subject: many', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', ...parts, '--b--', ''].join(
+        '\r\n',
+      ),
+    );
     const verdict = await parseMessage(raw, { attachmentsDir: dir, maxAttachmentBytes: 1e6 });
     expect(verdict.ok && verdict.message.attachments.filter((a) => a.path !== null).length).toBe(100);
   });

@@ -221,9 +221,7 @@ describe('parseMessage: headers and addresses', () => {
 describe('parseMessage: body text', () => {
   it('decodes windows-1252 quoted-printable', async () => {
     const msg = await parseOk(fixture('windows-1252-qp.eml'));
-    expect(msg.text).toBe(
-      'Die Rechnung über 19,99 € wurde doppelt abgebucht. Bitte prüfen Sie das – danke.\n\nGrüße\nKarl\n',
-    );
+    expect(msg.text).toBe('Die Rechnung über 19,99 € wurde doppelt abgebucht. Bitte prüfen Sie das – danke.\n\nGrüße\nKarl\n');
     expect(msg.from).toEqual({ address: 'k.schmidt@example.de', name: 'Karl Müller' });
   });
 

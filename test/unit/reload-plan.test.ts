@@ -10,7 +10,12 @@ function base(): Json {
     publicUrl: 'https://help.example.com',
     smtp: { host: 'smtp.example.com', from: 'Support <support@example.com>' },
     mailboxes: [
-      { name: 'support', address: 'support@example.com', referencePrefix: 'ACME', imap: { host: 'imap.example.com', auth: { user: 'u', pass: SECRET } } },
+      {
+        name: 'support',
+        address: 'support@example.com',
+        referencePrefix: 'ACME',
+        imap: { host: 'imap.example.com', auth: { user: 'u', pass: SECRET } },
+      },
       { name: 'billing', address: 'billing@example.com', referencePrefix: 'BILL' },
     ],
     inbound: { port: 2424, mailbox: 'support' },
@@ -41,8 +46,18 @@ describe('planReload', () => {
       c.inbound.port = 2525;
       c.database = './data/other.sqlite';
     });
-    expect(p.applied.map((s) => s.path).sort()).toEqual(['limits.acksPerSenderPerHour', 'log.level', 'mailboxes[0].aliases', 'outbox.retrySchedule']);
-    expect(p.restartNeeded.map((s) => s.path).sort()).toEqual(['database', 'http.port', 'inbound.port', 'mailboxes[0].imap.host']);
+    expect(p.applied.map((s) => s.path).sort()).toEqual([
+      'limits.acksPerSenderPerHour',
+      'log.level',
+      'mailboxes[0].aliases',
+      'outbox.retrySchedule',
+    ]);
+    expect(p.restartNeeded.map((s) => s.path).sort()).toEqual([
+      'database',
+      'http.port',
+      'inbound.port',
+      'mailboxes[0].imap.host',
+    ]);
     // Until the restart the daemon runs with what it has bound.
     expect(p.effective.http.port).toBe(8080);
     expect(p.effective.inbound?.port).toBe(2424);

@@ -57,7 +57,12 @@ describe('autoReplyTarget: RFC 3834 section 4', () => {
       replyTo: [{ address: 'victim@victim.example', name: '' }],
       returnPath: 'bounce-17@spoof.example',
     });
-    expect(autoReplyTarget(spoofed, OWN)).toEqual({ ok: true, address: 'bounce-17@spoof.example', name: '', source: 'return-path' });
+    expect(autoReplyTarget(spoofed, OWN)).toEqual({
+      ok: true,
+      address: 'bounce-17@spoof.example',
+      name: '',
+      source: 'return-path',
+    });
     const appended = message({ returnPath: null, replyTo: [{ address: 'victim@victim.example', name: '' }] });
     expect(autoReplyTarget(appended, OWN)).toEqual({ ok: true, address: 'jane@customer.example', name: 'Jane', source: 'from' });
     expect(autoReplyTarget(message(), OWN)).toMatchObject({ ok: true, address: 'jane@customer.example', name: 'Jane' });
@@ -72,27 +77,52 @@ describe('autoReplyTarget: RFC 3834 section 4', () => {
     for (const address of ['root', 'root@', 'root@localhost']) {
       expect(autoReplyTarget(message({ returnPath: address }), OWN)).toMatchObject({ ok: false, reason: 'recipient-no-domain' });
     }
-    expect(autoReplyTarget(message({ returnPath: 'a b@example.org' }), OWN)).toMatchObject({ ok: false, reason: 'recipient-invalid' });
+    expect(autoReplyTarget(message({ returnPath: 'a b@example.org' }), OWN)).toMatchObject({
+      ok: false,
+      reason: 'recipient-invalid',
+    });
   });
 
   it('never answers our own addresses, aliases and their subaddresses', () => {
     for (const address of ['support@example.com', 'HELP@Example.com', 'support+loop@example.com']) {
-      expect(autoReplyTarget(message({ returnPath: address }), OWN)).toMatchObject({ ok: false, reason: 'recipient-own-address' });
+      expect(autoReplyTarget(message({ returnPath: address }), OWN)).toMatchObject({
+        ok: false,
+        reason: 'recipient-own-address',
+      });
     }
   });
 
   it('never answers robot mailboxes, whatever their separators and case', () => {
     const robots = [
-      'noreply', 'no-reply', 'No_Reply', 'no.reply', 'NOREPLY', 'noreply+bounce', 'noreply-billing',
-      'donotreply', 'do-not-reply', 'Do_Not_Reply', 'do.not.reply',
-      'mailer-daemon', 'MAILER-DAEMON', 'mailer_daemon', 'postmaster', 'post_master', 'Post.Master',
-      'owner-users', 'users-request',
+      'noreply',
+      'no-reply',
+      'No_Reply',
+      'no.reply',
+      'NOREPLY',
+      'noreply+bounce',
+      'noreply-billing',
+      'donotreply',
+      'do-not-reply',
+      'Do_Not_Reply',
+      'do.not.reply',
+      'mailer-daemon',
+      'MAILER-DAEMON',
+      'mailer_daemon',
+      'postmaster',
+      'post_master',
+      'Post.Master',
+      'owner-users',
+      'users-request',
     ];
     for (const local of robots) {
       expect(isRobotLocalPart(local), local).toBe(true);
-      expect(autoReplyTarget(message({ returnPath: `${local}@shop.example` }), OWN)).toMatchObject({ ok: false, reason: 'recipient-robot' });
+      expect(autoReplyTarget(message({ returnPath: `${local}@shop.example` }), OWN)).toMatchObject({
+        ok: false,
+        reason: 'recipient-robot',
+      });
     }
-    for (const person of ['jane', 'noreen', 'replyguy', 'postman', 'daemon-fan']) expect(isRobotLocalPart(person), person).toBe(false);
+    for (const person of ['jane', 'noreen', 'replyguy', 'postman', 'daemon-fan'])
+      expect(isRobotLocalPart(person), person).toBe(false);
   });
 });
 
@@ -103,8 +133,17 @@ describe('senderAuthentication: trusted Authentication-Results only, above the t
   const trusted = { trustedAuthservIds: ['mx.example.com', 'mx.google.com'] };
 
   it('reads the DMARC result of a trusted authserv-id with mailauth', () => {
-    expect(senderAuthentication(withAr(FAIL), trusted)).toEqual({ authservId: 'mx.example.com', dmarc: 'fail', headerFrom: 'bank.example' });
-    expect(senderAuthentication(withAr('mx.google.com; dkim=pass header.i=@x.example; dmarc=pass (p=NONE) header.from=x.example'), trusted)).toMatchObject({
+    expect(senderAuthentication(withAr(FAIL), trusted)).toEqual({
+      authservId: 'mx.example.com',
+      dmarc: 'fail',
+      headerFrom: 'bank.example',
+    });
+    expect(
+      senderAuthentication(
+        withAr('mx.google.com; dkim=pass header.i=@x.example; dmarc=pass (p=NONE) header.from=x.example'),
+        trusted,
+      ),
+    ).toMatchObject({
       dmarc: 'pass',
     });
     // A version number after the id (RFC 8601 section 2.2).
@@ -119,10 +158,15 @@ describe('senderAuthentication: trusted Authentication-Results only, above the t
   });
 
   it('reads Microsoft 365 results, which carry no authserv-id, only when that is trusted', () => {
-    const m365 = 'spf=fail (sender IP is 192.0.2.1) smtp.mailfrom=bank.example; contoso.com; dkim=none (message not signed) header.d=none;contoso.com; dmarc=fail action=quarantine header.from=bank.example;compauth=fail reason=000';
+    const m365 =
+      'spf=fail (sender IP is 192.0.2.1) smtp.mailfrom=bank.example; contoso.com; dkim=none (message not signed) header.d=none;contoso.com; dmarc=fail action=quarantine header.from=bank.example;compauth=fail reason=000';
     expect(authservIdOf(m365)).toBe('');
     expect(senderAuthentication(withAr(m365), trusted)).toBeNull();
-    expect(senderAuthentication(withAr(m365), { trustedAuthservIds: [''] })).toEqual({ authservId: '', dmarc: 'fail', headerFrom: 'bank.example' });
+    expect(senderAuthentication(withAr(m365), { trustedAuthservIds: [''] })).toEqual({
+      authservId: '',
+      dmarc: 'fail',
+      headerFrom: 'bank.example',
+    });
   });
 });
 
@@ -140,13 +184,20 @@ describe('decideThread: withheld replies and the global cap', () => {
   });
 
   it('opens the ticket but records why the pipeline withheld the reply', () => {
-    expect(decideThread(message(), request, ctx({ replyWithheld: 'dmarc-fail' }), rules)).toMatchObject({ action: 'new-ticket', ackSuppressedBy: 'dmarc-fail' });
-    expect(decideThread(message(), request, ctx({ replyWithheld: 'recipient-robot' }), rules)).toMatchObject({ ackSuppressedBy: 'recipient-robot' });
+    expect(decideThread(message(), request, ctx({ replyWithheld: 'dmarc-fail' }), rules)).toMatchObject({
+      action: 'new-ticket',
+      ackSuppressedBy: 'dmarc-fail',
+    });
+    expect(decideThread(message(), request, ctx({ replyWithheld: 'recipient-robot' }), rules)).toMatchObject({
+      ackSuppressedBy: 'recipient-robot',
+    });
   });
 
   it('stops at the global hourly cap', () => {
     expect(decideThread(message(), request, ctx({ autoRepliesLastHour: 99 }), rules)).toMatchObject({ ackSuppressedBy: null });
-    expect(decideThread(message(), request, ctx({ autoRepliesLastHour: 100 }), rules)).toMatchObject({ ackSuppressedBy: 'auto-reply-cap' });
+    expect(decideThread(message(), request, ctx({ autoRepliesLastHour: 100 }), rules)).toMatchObject({
+      ackSuppressedBy: 'auto-reply-cap',
+    });
   });
 });
 
@@ -199,20 +250,34 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
     const p = policy();
     const items = [];
     for (let i = 0; i < 20; i++) {
-      items.push((await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(i, 'Return-Path: <victim@victim.example>\r\nReply-To: victim@victim.example\r\n')) })).item);
+      items.push(
+        (
+          await prepare(pipeline(p), {
+            origin: { via: 'pipe', mailbox: 'support' },
+            raw: Buffer.from(mail(i, 'Return-Path: <victim@victim.example>\r\nReply-To: victim@victim.example\r\n')),
+          })
+        ).item,
+      );
     }
     const results = await store.takeBatch(items, p);
     expect(results.filter((r) => r.ackQueued)).toHaveLength(5);
     expect(results.at(-1)!.reason).toBe('ack-rate-limited');
     const tickets = await store.listTickets();
     expect(tickets).toHaveLength(20);
-    expect(await store.ticketDetail(tickets.at(-1)!.ref)).toMatchObject({ ackTo: 'victim@victim.example', ackWithheld: 'ack-rate-limited', flag: null });
+    expect(await store.ticketDetail(tickets.at(-1)!.ref)).toMatchObject({
+      ackTo: 'victim@victim.example',
+      ackWithheld: 'ack-rate-limited',
+      flag: null,
+    });
   });
 
   it('applies the suppression list to the Return-Path the reply would go to', async () => {
     const p = policy();
     store.s('insert-suppression').run('victim@victim.example', 'bounced', 0);
-    const { item } = await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(1, 'Return-Path: <victim@victim.example>\r\n')) });
+    const { item } = await prepare(pipeline(p), {
+      origin: { via: 'pipe', mailbox: 'support' },
+      raw: Buffer.from(mail(1, 'Return-Path: <victim@victim.example>\r\n')),
+    });
     const [r] = await store.takeBatch([item], p);
     expect(r).toMatchObject({ outcome: 'taken', ackQueued: false, reason: 'sender-suppressed' });
   });
@@ -220,7 +285,10 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
   it('stops acknowledging anyone once the global hourly cap is reached', async () => {
     const p = policy(3);
     const items = [];
-    for (let i = 0; i < 6; i++) items.push((await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(i, '')) })).item);
+    for (let i = 0; i < 6; i++)
+      items.push(
+        (await prepare(pipeline(p), { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(mail(i, '')) })).item,
+      );
     const results = await store.takeBatch(items, p);
     expect(results.map((r) => r.ackQueued)).toEqual([true, true, true, false, false, false]);
     expect(results.at(-1)!.reason).toBe('auto-reply-cap');
@@ -230,8 +298,13 @@ describe('SqliteStore: limits and suppression on the address the reply goes to',
     const logs: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
     const p = { ...pipeline(policy(1)), logger };
-    await takeMessages(p, [0, 1, 2].map((i) => ({ origin: { via: 'pipe' as const, mailbox: 'support' }, raw: Buffer.from(mail(i, '')) })));
-    expect(logs.filter((l) => l.code === 'AUTO_REPLY_CAP_REACHED')).toEqual([expect.objectContaining({ mailbox: 'support', withheld: 2, level: 40 })]);
+    await takeMessages(
+      p,
+      [0, 1, 2].map((i) => ({ origin: { via: 'pipe' as const, mailbox: 'support' }, raw: Buffer.from(mail(i, '')) })),
+    );
+    expect(logs.filter((l) => l.code === 'AUTO_REPLY_CAP_REACHED')).toEqual([
+      expect.objectContaining({ mailbox: 'support', withheld: 2, level: 40 }),
+    ]);
   });
 });
 
@@ -292,7 +365,9 @@ describe('the pipeline attaches its verdicts', () => {
       const raw = `Authentication-Results: ${FAIL}\r\nReturn-Path: <ceo@bank.example>\r\nFrom: ceo@bank.example\r\nReply-To: victim@victim.example\r\nTo: support@example.com\r\nSubject: Wire\r\nMessage-ID: <w@bank.example>\r\n\r\nPay\r\n`;
       const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: dir, maxAttachmentBytes: 1e6 });
       if (!parsed.ok) throw new Error(parsed.reason);
-      expect(classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: [] }).mayAutoReply).toBe(true);
+      expect(classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: [] }).mayAutoReply).toBe(
+        true,
+      );
       const p = {
         dataDir: dir,
         limits: { maxMessageBytes: 1e6, maxAttachmentBytes: 1e6 },

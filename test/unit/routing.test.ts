@@ -10,7 +10,9 @@ import { parseMessage } from '../../src/parse/parse-message.js';
 const dir = mkdtempSync(join(tmpdir(), 'ticketd-routing-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function mail(o: { from?: string; to?: string; cc?: string; subject?: string; body?: string; headers?: string[] } = {}): Promise<ParsedMessage> {
+async function mail(
+  o: { from?: string; to?: string; cc?: string; subject?: string; body?: string; headers?: string[] } = {},
+): Promise<ParsedMessage> {
   const raw = [
     `From: ${o.from ?? 'jane@customer.example'}`,
     `To: ${o.to ?? 'support@example.com'}`,
@@ -33,7 +35,11 @@ const at = { mailbox: 'support', defaultQueue: 'Front desk' };
 describe('routing rules', () => {
   const rules: RouteRule[] = [
     { name: 'vip', match: { fromDomain: '^bigcorp\\.example$' }, set: { priority: 'urgent', tags: ['vip'] } },
-    { name: 'warranty', match: { subject: 'warranty|garantie', body: 'serial' }, set: { queue: 'Hardware', tags: ['warranty', 'warranty'] } },
+    {
+      name: 'warranty',
+      match: { subject: 'warranty|garantie', body: 'serial' },
+      set: { queue: 'Hardware', tags: ['warranty', 'warranty'] },
+    },
     { name: 'delivery', match: { to: '^shipping@' }, set: { queue: 'Warehouse' } },
     { name: 'eu-desk', match: { mailbox: '^eu$' }, set: { queue: 'EU' } },
     { name: 'ticketing-system', match: { header: { 'X-Origin': '^shop-[0-9]+$' } }, set: { queue: 'Shop', priority: 'high' } },
@@ -68,7 +74,10 @@ describe('routing rules', () => {
   });
 
   it('matches the mailbox and header values', async () => {
-    expect(routeMessage(await mail(), { mailbox: 'eu', defaultQueue: null }, rules)).toMatchObject({ rule: 'eu-desk', queue: 'EU' });
+    expect(routeMessage(await mail(), { mailbox: 'eu', defaultQueue: null }, rules)).toMatchObject({
+      rule: 'eu-desk',
+      queue: 'EU',
+    });
     const shop = routeMessage(await mail({ headers: ['X-Origin: shop-42'] }), at, rules);
     expect(shop).toMatchObject({ rule: 'ticketing-system', queue: 'Shop', priority: 'high' });
     expect(routeMessage(await mail({ headers: ['X-Origin: shop-x'] }), at, rules).rule).toBeNull();
@@ -81,7 +90,11 @@ describe('routing rules', () => {
   });
 
   it('a rule without conditions matches everything', async () => {
-    expect(routeMessage(await mail(), at, [{ name: 'all', match: {}, set: { tags: ['triage'] } }])).toMatchObject({ rule: 'all', queue: 'Front desk', tags: ['triage'] });
+    expect(routeMessage(await mail(), at, [{ name: 'all', match: {}, set: { tags: ['triage'] } }])).toMatchObject({
+      rule: 'all',
+      queue: 'Front desk',
+      tags: ['triage'],
+    });
   });
 });
 
@@ -104,8 +117,17 @@ describe('queues and routing in the configuration', () => {
   it('accepts queues, rules and a default queue that name each other', () => {
     expect(
       problems({
-        queues: [{ name: 'Front desk', staff: ['Sam@example.com'] }, { name: 'Hardware', notify: 'hw@example.com' }],
-        routing: [{ name: 'hw', match: { subject: 'printer', header: { 'X-Prio': '^1$' } }, set: { queue: 'hardware', tags: ['hw:printer'] } }],
+        queues: [
+          { name: 'Front desk', staff: ['Sam@example.com'] },
+          { name: 'Hardware', notify: 'hw@example.com' },
+        ],
+        routing: [
+          {
+            name: 'hw',
+            match: { subject: 'printer', header: { 'X-Prio': '^1$' } },
+            set: { queue: 'hardware', tags: ['hw:printer'] },
+          },
+        ],
       }),
     ).toEqual([]);
   });

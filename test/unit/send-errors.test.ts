@@ -11,7 +11,11 @@ describe('classifySendError', () => {
         auth: true,
       });
     }
-    expect(classifySendError({ code: 'EAUTH', message: 'Invalid login' })).toMatchObject({ permanent: false, code: 'EAUTH', auth: true });
+    expect(classifySendError({ code: 'EAUTH', message: 'Invalid login' })).toMatchObject({
+      permanent: false,
+      code: 'EAUTH',
+      auth: true,
+    });
   });
 
   it('keeps other 5xx answers permanent and 4xx and network errors temporary', () => {
@@ -20,7 +24,13 @@ describe('classifySendError', () => {
       code: 'SMTP_550',
       message: '550 no such user',
     });
-    expect(classifySendError({ code: 'EMESSAGE', responseCode: 451, response: '451 later' })).toMatchObject({ permanent: false, code: 'SMTP_451' });
-    expect(classifySendError({ code: 'ECONNECTION', message: 'refused' })).toMatchObject({ permanent: false, code: 'ECONNECTION' });
+    expect(classifySendError({ code: 'EMESSAGE', responseCode: 451, response: '451 later' })).toMatchObject({
+      permanent: false,
+      code: 'SMTP_451',
+    });
+    expect(classifySendError({ code: 'ECONNECTION', message: 'refused' })).toMatchObject({
+      permanent: false,
+      code: 'ECONNECTION',
+    });
   });
 });

@@ -203,25 +203,17 @@ describe('daylight saving time', () => {
     expect(sundays.businessTimeBetween(local(LA, '2026-03-07T12:00'), local(LA, '2026-03-09T12:00'))).toBe(23 * HOUR);
     expect(sundays.businessTimeBetween(local(LA, '2026-10-31T12:00'), local(LA, '2026-11-02T12:00'))).toBe(25 * HOUR);
     // Sunday 00:00 PDT is 07:00Z; 24 hours of open time end at Monday 00:00 PST (08:00Z).
-    expect(sundays.addBusinessTime(local(LA, '2026-10-31T12:00'), 24 * HOUR).toISOString()).toBe(
-      '2026-11-02T07:00:00.000Z',
-    );
-    expect(sundays.addBusinessTime(local(LA, '2026-10-31T12:00'), 25 * HOUR).toISOString()).toBe(
-      '2026-11-02T08:00:00.000Z',
-    );
+    expect(sundays.addBusinessTime(local(LA, '2026-10-31T12:00'), 24 * HOUR).toISOString()).toBe('2026-11-02T07:00:00.000Z');
+    expect(sundays.addBusinessTime(local(LA, '2026-10-31T12:00'), 25 * HOUR).toISOString()).toBe('2026-11-02T08:00:00.000Z');
   });
 
   it('keeps office hours local in Los Angeles across both changes', () => {
     const LA = 'America/Los_Angeles';
     const laOffice = BusinessCalendar.from({ timezone: LA, hours: hoursOn(WEEKDAYS, '08:00-16:00') });
     // Friday 15:00 PST plus two hours is Monday 09:00 PDT (16:00Z).
-    expect(laOffice.addBusinessTime(local(LA, '2026-03-06T15:00'), 2 * HOUR).toISOString()).toBe(
-      '2026-03-09T16:00:00.000Z',
-    );
+    expect(laOffice.addBusinessTime(local(LA, '2026-03-06T15:00'), 2 * HOUR).toISOString()).toBe('2026-03-09T16:00:00.000Z');
     // Friday 15:00 PDT plus two hours is Monday 09:00 PST (17:00Z).
-    expect(laOffice.addBusinessTime(local(LA, '2026-10-30T15:00'), 2 * HOUR).toISOString()).toBe(
-      '2026-11-02T17:00:00.000Z',
-    );
+    expect(laOffice.addBusinessTime(local(LA, '2026-10-30T15:00'), 2 * HOUR).toISOString()).toBe('2026-11-02T17:00:00.000Z');
   });
 });
 
@@ -296,11 +288,7 @@ describe('invalid calendars', () => {
     ['unknown timezone', { ...base, timezone: 'Mars/Olympus_Mons' }, 'unknown timezone "Mars/Olympus_Mons"'],
     ['range without minutes', { ...base, hours: { mon: '9-17' } }, 'hours.mon: cannot read range "9-17"'],
     ['empty day', { ...base, hours: { tue: '' } }, 'hours.tue: cannot read range ""'],
-    [
-      'end before start',
-      { ...base, hours: { wed: '17:00-09:00' } },
-      'hours.wed: range "17:00-09:00" must end after it starts',
-    ],
+    ['end before start', { ...base, hours: { wed: '17:00-09:00' } }, 'hours.wed: range "17:00-09:00" must end after it starts'],
     ['empty range', { ...base, hours: { wed: '09:00-09:00' } }, 'must end after it starts'],
     ['hour past 24', { ...base, hours: { thu: '09:00-25:00' } }, 'hours.thu: range "09:00-25:00" has a time outside'],
     ['24:30 end', { ...base, hours: { thu: '09:00-24:30' } }, 'has a time outside'],
@@ -311,11 +299,7 @@ describe('invalid calendars', () => {
       { ...base, hours: { fri: '09:00-13:00,12:00-17:00' } },
       'hours.fri: ranges in "09:00-13:00,12:00-17:00" overlap',
     ],
-    [
-      'unknown day',
-      { ...base, hours: { monday: '09:00-17:00' } as CalendarSpec['hours'] },
-      'hours: unknown day "monday"',
-    ],
+    ['unknown day', { ...base, hours: { monday: '09:00-17:00' } as CalendarSpec['hours'] }, 'hours: unknown day "monday"'],
     ['all days closed', { ...base, hours: {} }, 'no day has opening hours'],
     ['impossible holiday', { ...base, holidays: ['2026-02-30'] }, 'holidays: "2026-02-30" is not a valid date'],
     ['malformed holiday', { ...base, holidays: ['25.12.2026'] }, 'holidays: "25.12.2026" is not a valid date'],
@@ -422,10 +406,13 @@ function wallClockOpen(spec: CalendarSpec, at: number): boolean {
     .split(',')
     .filter((range) => range !== '')
     .some((range) => {
-      const [start, end] = range.trim().split('-').map((clock) => {
-        const [h, m] = clock.split(':').map(Number);
-        return (h ?? 0) * 60 + (m ?? 0);
-      });
+      const [start, end] = range
+        .trim()
+        .split('-')
+        .map((clock) => {
+          const [h, m] = clock.split(':').map(Number);
+          return (h ?? 0) * 60 + (m ?? 0);
+        });
       return minutes >= (start ?? 0) && minutes < (end ?? 0);
     });
 }
@@ -489,7 +476,6 @@ describe.each([...CASES, { name: '24x7', spec: null }])('properties: $name', ({ 
       expect(stepped.getTime(), `start ${s.toISOString()} x ${x} y ${y}`).toBe(direct.getTime());
     }
   });
-
 });
 
 describe.each(CASES)('wall-clock oracle: $name', ({ spec }) => {
@@ -498,7 +484,7 @@ describe.each(CASES)('wall-clock oracle: $name', ({ spec }) => {
   it('agrees with a minute-by-minute count of local wall time', () => {
     const random = prng(0xc10c ^ spec.timezone.length);
     const windows = [...DST_STARTS.map((text) => Date.parse(text) - 12 * HOUR)];
-    for (let i = 0; i < 6; i += 1) windows.push(YEAR_START + Math.floor(random() * YEAR_MS / MIN) * MIN);
+    for (let i = 0; i < 6; i += 1) windows.push(YEAR_START + Math.floor((random() * YEAR_MS) / MIN) * MIN);
     for (const from of windows) {
       const to = from + 2 * DAY;
       let openMinutes = 0;

@@ -27,7 +27,7 @@ function berlin(text: string): number {
 }
 
 function shown(ms: number | null): string | null {
-  return ms === null ? null : DateTime.fromMillis(ms, { zone: 'Europe/Berlin' }).toFormat("ccc yyyy-MM-dd HH:mm");
+  return ms === null ? null : DateTime.fromMillis(ms, { zone: 'Europe/Berlin' }).toFormat('ccc yyyy-MM-dd HH:mm');
 }
 
 function policies(patch?: (cfg: Record<string, any>) => void): SlaPolicies {
@@ -139,7 +139,9 @@ describe('due times through status changes (office hours Mon-Fri 09:00-17:00 Ber
   });
 
   it('resolved then closed keeps the resolution time of the resolve', () => {
-    const t = new Ticket(standard, '2026-03-02T10:00').status('resolved', '2026-03-02T12:00').status('closed', '2026-03-04T12:00');
+    const t = new Ticket(standard, '2026-03-02T10:00')
+      .status('resolved', '2026-03-02T12:00')
+      .status('closed', '2026-03-04T12:00');
     expect(t.state.resolution.metAt).toBe(berlin('2026-03-02T12:00'));
     expect(t.state.resolution.usedMs).toBe(2 * HOUR);
   });
@@ -192,7 +194,11 @@ describe('thresholds', () => {
     expect(step('2026-03-02T13:12')).toEqual(['warning first-response 80%']);
     expect(step('2026-03-02T13:30')).toEqual([]);
     expect(shown(nextDue(t.state, standard.plan, recorded, standard.calendar))).toBe('Mon 2026-03-02 14:00');
-    expect(step('2026-03-02T14:00')).toEqual(['notice first-response 1', 'warning first-response 100%', 'breach first-response 100%']);
+    expect(step('2026-03-02T14:00')).toEqual([
+      'notice first-response 1',
+      'warning first-response 100%',
+      'breach first-response 100%',
+    ]);
     expect(step('2026-03-02T14:00')).toEqual([]);
     // The second notice after another 24 business hours: three office days later.
     expect(shown(nextDue(t.state, standard.plan, recorded, standard.calendar))).toBe('Thu 2026-03-05 14:00');
@@ -237,7 +243,12 @@ describe('delay estimate', () => {
   const office = BusinessCalendar.from(OFFICE);
 
   it('uses the median of recent history when there are enough samples, shifted onto business hours', () => {
-    const e = estimateDelay({ history: { samples: 5, medianMs: 2 * HOUR }, targetMs: 4 * HOUR, calendar: office, from: berlin('2026-03-06T16:00') });
+    const e = estimateDelay({
+      history: { samples: 5, medianMs: 2 * HOUR },
+      targetMs: 4 * HOUR,
+      calendar: office,
+      from: berlin('2026-03-06T16:00'),
+    });
     expect(e.source).toBe('history');
     // Friday 16:00 plus two business hours is Monday 10:00.
     expect(e.wallMs).toBe(berlin('2026-03-09T10:00') - berlin('2026-03-06T16:00'));
@@ -245,7 +256,12 @@ describe('delay estimate', () => {
   });
 
   it('falls back to the target with too few samples', () => {
-    const e = estimateDelay({ history: { samples: 4, medianMs: 1 * HOUR }, targetMs: 4 * HOUR, calendar: office, from: berlin('2026-03-02T10:00') });
+    const e = estimateDelay({
+      history: { samples: 4, medianMs: 1 * HOUR },
+      targetMs: 4 * HOUR,
+      calendar: office,
+      from: berlin('2026-03-02T10:00'),
+    });
     expect(e).toMatchObject({ source: 'target', businessMs: 4 * HOUR, words: '4 hours', samples: 4 });
   });
 
@@ -284,7 +300,10 @@ describe('policies', () => {
   it('refuses a calendar that cannot run, with its code and the JSON path of the setting', () => {
     // The configuration check finds it now, with the others, rather than the SLA engine at start.
     expect(() => policies((cfg) => (cfg.calendars.office.timezone = 'Mars/Olympus'))).toThrow(
-      expect.objectContaining({ code: 'TICKETD_CONFIG_INVALID', problems: [expect.stringMatching(/^calendars\.office\.timezone: /)] }),
+      expect.objectContaining({
+        code: 'TICKETD_CONFIG_INVALID',
+        problems: [expect.stringMatching(/^calendars\.office\.timezone: /)],
+      }),
     );
   });
 });

@@ -45,7 +45,13 @@ async function reply(d: SlaDesk, ref: string, at: string): Promise<void> {
   await rt.store.addAgentReply(
     ref,
     (t, statusUrl, thread) =>
-      composeAgentReply({ config: rt.config, mailbox: rt.mailbox(t.mailbox), templates: rt.templates }, t, 'We are on it.', statusUrl, thread),
+      composeAgentReply(
+        { config: rt.config, mailbox: rt.mailbox(t.mailbox), templates: rt.templates },
+        t,
+        'We are on it.',
+        statusUrl,
+        thread,
+      ),
     await rt.pipeline.policy(),
     berlin(at),
   );
@@ -138,7 +144,10 @@ describe('delay notices and staff warnings', () => {
     expect(await queuedBy(d, '2026-03-05T14:00')).toEqual([]);
     expect(await queuedBy(d, '2026-03-10T14:00')).toEqual([]);
     const s = await status(d, ref);
-    expect(s.targets?.['first-response']).toMatchObject({ metAt: new Date(berlin('2026-03-02T14:30')).toISOString(), running: false });
+    expect(s.targets?.['first-response']).toMatchObject({
+      metAt: new Date(berlin('2026-03-02T14:30')).toISOString(),
+      running: false,
+    });
     expect(s.firstResponseDue).toBeNull();
     // Met, but late.
     expect(s.breached).toEqual(['first-response']);
@@ -186,7 +195,9 @@ describe('delay notices and staff warnings', () => {
   it('records but never sends a notice to a suppressed (bounced) requester; staff are still warned', async () => {
     const d = await open();
     const ref = await d.receive({ subject: 'Printer on fire', messageId: 'q1@customer.example' });
-    dbOf(d.runtime).prepare(loadNamedQueries('sqlite').get('insert-suppression')!).run('jane@customer.example', 'bounced', berlin('2026-03-02T11:00'));
+    dbOf(d.runtime)
+      .prepare(loadNamedQueries('sqlite').get('insert-suppression')!)
+      .run('jane@customer.example', 'bounced', berlin('2026-03-02T11:00'));
 
     const r = await tick(d, '2026-03-02T14:00');
     expect(r.queued.map((q) => q.kind)).toEqual(['staff-warning']);
@@ -202,7 +213,11 @@ describe('delay notices and staff warnings', () => {
 
   it('sends no notice to a ticket whose acknowledgement was suppressed', async () => {
     const d = await open();
-    const ref = await d.receive({ subject: 'Newsletter reply', messageId: 'q1@customer.example', headers: { Precedence: 'bulk' } });
+    const ref = await d.receive({
+      subject: 'Newsletter reply',
+      messageId: 'q1@customer.example',
+      headers: { Precedence: 'bulk' },
+    });
     expect(outboxOf(d, ref)).toEqual([]);
     const r = await tick(d, '2026-03-02T14:00');
     expect(r.queued.map((q) => q.kind)).toEqual(['staff-warning']);
@@ -221,8 +236,13 @@ describe('delay notices and staff warnings', () => {
       'warning 80% superseded: a later threshold was due at the same time',
       'warning 100% skipped: no staff address configured',
     ]);
-    expect(logs.codes()).toEqual(expect.arrayContaining(['SLA_BREACHED', 'SLA_NOTICE_QUEUED', 'SLA_THRESHOLD_SKIPPED', 'SLA_TICK']));
-    expect(logs.lines.find((l) => l.code === 'SLA_THRESHOLD_SKIPPED')).toMatchObject({ kind: 'warning', reason: 'no staff address configured' });
+    expect(logs.codes()).toEqual(
+      expect.arrayContaining(['SLA_BREACHED', 'SLA_NOTICE_QUEUED', 'SLA_THRESHOLD_SKIPPED', 'SLA_TICK']),
+    );
+    expect(logs.lines.find((l) => l.code === 'SLA_THRESHOLD_SKIPPED')).toMatchObject({
+      kind: 'warning',
+      reason: 'no staff address configured',
+    });
   });
 
   it('logs stable codes for what a pass did', async () => {
@@ -295,9 +315,10 @@ describe('the honest estimate', () => {
       'Judging by similar requests, we expect the next step within 2 hours.',
     );
     // History older than 7 days no longer counts.
-    expect((await d.runtime.sla.estimate(d.runtime.sla.policies().named('standard')!, 'first-response', berlin('2026-03-10T10:00'))).source).toBe(
-      'target',
-    );
+    expect(
+      (await d.runtime.sla.estimate(d.runtime.sla.policies().named('standard')!, 'first-response', berlin('2026-03-10T10:00')))
+        .source,
+    ).toBe('target');
   });
 });
 

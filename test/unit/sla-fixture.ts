@@ -51,7 +51,13 @@ export interface SlaDesk {
   runtime: Runtime;
   clock: ReturnType<typeof fixedClock>;
   /** Takes a customer mail through the intake pipeline at the clock's time; returns the ticket reference. */
-  receive(mail: { from?: string; subject: string; messageId: string; headers?: Record<string, string>; inReplyTo?: string }): Promise<string>;
+  receive(mail: {
+    from?: string;
+    subject: string;
+    messageId: string;
+    headers?: Record<string, string>;
+    inReplyTo?: string;
+  }): Promise<string>;
   /** A second runtime on the same database file, as after a restart. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -82,7 +88,9 @@ export async function openDesk(at: string, opts: { patch?: (cfg: Json) => void; 
         'Hello, the printer is on fire.',
         '',
       ].join('\r\n');
-      const [result] = await takeMessages(desk.runtime.pipeline, [{ origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw) }]);
+      const [result] = await takeMessages(desk.runtime.pipeline, [
+        { origin: { via: 'pipe', mailbox: 'support' }, raw: Buffer.from(raw) },
+      ]);
       if (!result?.ref) throw new Error(`mail was not taken: ${JSON.stringify(result)}`);
       return result.ref;
     },
@@ -99,7 +107,10 @@ export async function openDesk(at: string, opts: { patch?: (cfg: Json) => void; 
 }
 
 /** What the outbox holds for a ticket, oldest first. */
-export function outboxOf(desk: SlaDesk, ref: string): { kind: string; to: string; subject: string; text: string; headers: Record<string, unknown>; messageId: string }[] {
+export function outboxOf(
+  desk: SlaDesk,
+  ref: string,
+): { kind: string; to: string; subject: string; text: string; headers: Record<string, unknown>; messageId: string }[] {
   const t = dbOf(desk.runtime).prepare('SELECT id FROM tickets WHERE ref = ?').get(ref) as { id: number };
   const rows = dbOf(desk.runtime)
     .prepare(

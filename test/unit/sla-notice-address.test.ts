@@ -21,9 +21,9 @@ it('sends the delay notice where the acknowledgement went, not to Reply-To', asy
   });
   const queued = (await desk.runtime.sla.tick(berlin('2026-03-02T14:00'))).queued.filter((q) => q.kind === 'delay-notice');
   expect(queued.map((q) => q.to)).toEqual(['jane@customer.example']);
-  expect(outboxOf(desk, ref).map((m) => `${m.kind} ${m.to}`).sort()).toEqual([
-    'ack jane@customer.example',
-    'delay-notice jane@customer.example',
-    'staff-warning team@example.com',
-  ]);
+  expect(
+    outboxOf(desk, ref)
+      .map((m) => `${m.kind} ${m.to}`)
+      .sort(),
+  ).toEqual(['ack jane@customer.example', 'delay-notice jane@customer.example', 'staff-warning team@example.com']);
 });

@@ -85,7 +85,9 @@ describe('SLA mail checked before sending', () => {
     expect(lines.filter((l) => String(l.code).endsWith('_WITHDRAWN'))).toHaveLength(2);
     // Not queued again by a later pass, and not counted as sent.
     expect((await d.runtime.sla.tick(berlin('2026-03-03T13:30'))).queued).toEqual([]);
-    expect((await d.runtime.sla.status(await d.runtime.store.ticketByRef(ref), berlin('2026-03-03T13:30')))[0]!.noticesSent).toBe(0);
+    expect((await d.runtime.sla.status(await d.runtime.store.ticketByRef(ref), berlin('2026-03-03T13:30')))[0]!.noticesSent).toBe(
+      0,
+    );
   });
 
   it('withdraws when a longer target moved the deadline past the threshold', async () => {
@@ -98,7 +100,9 @@ describe('SLA mail checked before sending', () => {
     // Any change folds the new target into the ticket's clock.
     await d.runtime.store.setStatus(ref, 'on-hold', { now: berlin('2026-03-02T14:00'), reason: 'part ordered' });
     expect(await check(d, rows, '2026-03-02T14:30')).toEqual([false, false]);
-    const reasons = dbOf(d.runtime).prepare("SELECT kind, outcome, reason FROM sla_notices WHERE message_row IS NOT NULL ORDER BY kind").all();
+    const reasons = dbOf(d.runtime)
+      .prepare('SELECT kind, outcome, reason FROM sla_notices WHERE message_row IS NOT NULL ORDER BY kind')
+      .all();
     expect(reasons).toEqual([
       { kind: 'notice', outcome: 'withdrawn', reason: 'the deadline moved: the threshold is not reached any more' },
       { kind: 'warning', outcome: 'withdrawn', reason: 'the deadline moved: the threshold is not reached any more' },

@@ -16,7 +16,11 @@ const QUERIES = new Map([
   ['total', 'SELECT coalesce(sum(n), 0) AS n FROM t'],
   ['readiness-write-probe', 'UPDATE t SET n = n WHERE 0'],
 ]);
-const SCHEMA = { version: 1, name: '001_t.sql', sql: 'CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, n INTEGER NOT NULL);' };
+const SCHEMA = {
+  version: 1,
+  name: '001_t.sql',
+  sql: 'CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, n INTEGER NOT NULL);',
+};
 
 let dir: string;
 let engine: SqliteEngine;

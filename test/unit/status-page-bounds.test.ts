@@ -9,7 +9,15 @@ const T0 = Date.UTC(2026, 2, 2, 10, 0);
 
 function heads(n: number): TimelineHead[] {
   // Shuffled ids and times, as the two tables deliver them.
-  return Array.from({ length: n }, (_, i): TimelineHead => ({ source: i % 3 === 0 ? 'event' : 'message', id: n - i, type: i % 3 === 0 ? 'status' : 'message', at: T0 + i * 1000 })).reverse();
+  return Array.from(
+    { length: n },
+    (_, i): TimelineHead => ({
+      source: i % 3 === 0 ? 'event' : 'message',
+      id: n - i,
+      type: i % 3 === 0 ? 'status' : 'message',
+      at: T0 + i * 1000,
+    }),
+  ).reverse();
 }
 
 describe('pickHistoryPage', () => {
@@ -37,16 +45,40 @@ describe('pickHistoryPage', () => {
 
 describe('statusView bounds', () => {
   const ticket = {
-    id: 1, ref: 'ACME-7K3QH9', mailbox: 'support', status: 'open', subject: `S${'s'.repeat(10_000)}`, requester: 'jane@customer.example',
-    requesterName: 'J'.repeat(1_000), replyTo: 'jane@customer.example', language: null, priority: 'normal', onHoldReason: null, team: null,
-    linkedTo: null, createdAt: T0, updatedAt: T0, firstResponseAt: null, resolvedAt: null, closedAt: null,
+    id: 1,
+    ref: 'ACME-7K3QH9',
+    mailbox: 'support',
+    status: 'open',
+    subject: `S${'s'.repeat(10_000)}`,
+    requester: 'jane@customer.example',
+    requesterName: 'J'.repeat(1_000),
+    replyTo: 'jane@customer.example',
+    language: null,
+    priority: 'normal',
+    onHoldReason: null,
+    team: null,
+    linkedTo: null,
+    createdAt: T0,
+    updatedAt: T0,
+    firstResponseAt: null,
+    resolvedAt: null,
+    closedAt: null,
   } as TicketRow;
   const view = (over: { page?: { number: number; count: number } } = {}) =>
     statusView({
       data: {
         ticket,
         messages: [
-          { id: 1, direction: 'in', kind: 'request', from: 'jane@customer.example', text: 'short', attachmentNames: Array.from({ length: 10_000 }, (_, i) => `part${i}.bin`), at: T0, truncated: true },
+          {
+            id: 1,
+            direction: 'in',
+            kind: 'request',
+            from: 'jane@customer.example',
+            text: 'short',
+            attachmentNames: Array.from({ length: 10_000 }, (_, i) => `part${i}.bin`),
+            at: T0,
+            truncated: true,
+          },
         ],
         events: [],
         queuePosition: 0,
@@ -74,7 +106,13 @@ describe('statusView bounds', () => {
   });
 
   it('links to the neighbouring pages with relative links that never carry the token', () => {
-    expect(view({ page: { number: 2, count: 3 } }).history).toEqual({ paged: true, number: 2, count: 3, earlierHref: '?page=1', laterHref: '?page=3' });
+    expect(view({ page: { number: 2, count: 3 } }).history).toEqual({
+      paged: true,
+      number: 2,
+      count: 3,
+      earlierHref: '?page=1',
+      laterHref: '?page=3',
+    });
     expect(view().history).toEqual({ paged: false, number: 1, count: 1, earlierHref: '', laterHref: '' });
   });
 });

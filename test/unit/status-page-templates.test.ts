@@ -72,7 +72,9 @@ describe('shipped web pages', () => {
     expect(html).toContain('12 open requests are ahead of yours.');
     expect(shipped().render('status', view({ queue: { ahead: 1 } }), null)).toContain('1 open request is ahead of yours.');
     expect(shipped().render('status', view({ queue: { ahead: 0 } }), null)).toContain('Yours is the next request in line.');
-    expect(shipped().render('status', view({ promise: null, queue: null, hasNextSteps: false }), null)).not.toContain('What happens next');
+    expect(shipped().render('status', view({ promise: null, queue: null, hasNextSteps: false }), null)).not.toContain(
+      'What happens next',
+    );
   });
 
   it('tell the customer how to add information: the address and the reference to quote', () => {
@@ -84,7 +86,12 @@ describe('shipped web pages', () => {
 
   it('contain no script and no external resource', () => {
     const pages = shipped();
-    for (const html of [pages.render('status', view(), null), pages.render('status', view(), 'de'), pages.render('not-found'), pages.render('too-many-requests')]) {
+    for (const html of [
+      pages.render('status', view(), null),
+      pages.render('status', view(), 'de'),
+      pages.render('not-found'),
+      pages.render('too-many-requests'),
+    ]) {
       expect(html).not.toMatch(/<script|\son\w+=|javascript:/i);
       expect(html).not.toMatch(/(src|href)="(https?:)?\/\//i);
       expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
@@ -101,14 +108,24 @@ describe('shipped web pages', () => {
         onHoldReason: hostile,
         timeline: [
           { kind: 'handoff', at: view().receivedAt, team: hostile },
-          { kind: 'message', at: view().receivedAt, fromUs: false, fromRequester: false, from: hostile, text: hostile, shortened: false, attachments: [hostile] },
+          {
+            kind: 'message',
+            at: view().receivedAt,
+            fromUs: false,
+            fromRequester: false,
+            from: hostile,
+            text: hostile,
+            shortened: false,
+            attachments: [hostile],
+          },
         ],
       }),
       null,
     );
     expect(html).not.toContain('<script>');
     expect(html).not.toContain('<img');
-    const escaped = '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src&#x3D;x onerror&#x3D;alert(2)&gt;&quot;&#x27;&#x60;&#x3D;&amp;';
+    const escaped =
+      '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src&#x3D;x onerror&#x3D;alert(2)&gt;&quot;&#x27;&#x60;&#x3D;&amp;';
     // subject (twice: heading only), name, reason, team, sender, body, attachment
     expect(html.split(escaped).length - 1).toBe(7);
   });
@@ -125,11 +142,17 @@ describe('loading web pages', () => {
 
   it('refuses an unknown variable, also inside a branch and a loop, with its line', () => {
     const inBranch = pagesWith({ 'status.hbs': '<p>{{ref}}</p>\n{{#if promise}}\n{{promise.when}}\n{{/if}}' });
-    expect(refused(WebPages.load(inBranch))).toEqual([{ file: join(inBranch, 'status.hbs'), line: 3, message: 'unknown variable "when"' }]);
+    expect(refused(WebPages.load(inBranch))).toEqual([
+      { file: join(inBranch, 'status.hbs'), line: 3, message: 'unknown variable "when"' },
+    ]);
     const inLoop = pagesWith({ 'de/status.hbs': '{{#each timeline}}\n{{#if (eq kind "handoff")}}{{teem}}{{/if}}\n{{/each}}' });
-    expect(refused(WebPages.load(inLoop))).toEqual([{ file: join(inLoop, 'de', 'status.hbs'), line: 2, message: 'unknown variable "teem"' }]);
+    expect(refused(WebPages.load(inLoop))).toEqual([
+      { file: join(inLoop, 'de', 'status.hbs'), line: 2, message: 'unknown variable "teem"' },
+    ]);
     const onErrorPage = pagesWith({ 'not-found.hbs': '<p>\n{{ref}}</p>' });
-    expect(refused(WebPages.load(onErrorPage))).toEqual([{ file: join(onErrorPage, 'not-found.hbs'), line: 2, message: 'unknown variable "ref"' }]);
+    expect(refused(WebPages.load(onErrorPage))).toEqual([
+      { file: join(onErrorPage, 'not-found.hbs'), line: 2, message: 'unknown variable "ref"' },
+    ]);
   });
 
   it('refuses partials, other block helpers and unknown helpers', () => {
@@ -148,7 +171,13 @@ describe('loading web pages', () => {
 
   it('refuses a parse error with its line', () => {
     const dir = pagesWith({ 'too-many-requests.hbs': '<p>\n{{#if}}\n' });
-    expect(refused(WebPages.load(dir))).toEqual([{ file: join(dir, 'too-many-requests.hbs'), line: expect.any(Number), message: expect.stringMatching(/Parse error|Expecting/) }]);
+    expect(refused(WebPages.load(dir))).toEqual([
+      {
+        file: join(dir, 'too-many-requests.hbs'),
+        line: expect.any(Number),
+        message: expect.stringMatching(/Parse error|Expecting/),
+      },
+    ]);
   });
 
   it('refuses unknown files and folders and names missing pages', () => {

@@ -10,7 +10,9 @@ const T0 = Date.UTC(2026, 2, 2, 10, 0);
 
 describe('stripQuotedHistory', () => {
   it('drops lines quoted with ">" and keeps the rest', () => {
-    expect(stripQuotedHistory('Thanks, that worked.\n> Did you restart it?\n>> earlier\nBest, Jane')).toBe('Thanks, that worked.\nBest, Jane');
+    expect(stripQuotedHistory('Thanks, that worked.\n> Did you restart it?\n>> earlier\nBest, Jane')).toBe(
+      'Thanks, that worked.\nBest, Jane',
+    );
   });
 
   it('keeps an interleaved answer between quoted lines', () => {
@@ -18,12 +20,14 @@ describe('stripQuotedHistory', () => {
   });
 
   it('cuts everything from an "On … wrote:" line', () => {
-    const text = 'Still jams.\r\n\r\nOn Mon, 2 Mar 2026 at 10:00, ACME Support <support@example.com> wrote:\r\nWe replaced the roller.\r\nMore history';
+    const text =
+      'Still jams.\r\n\r\nOn Mon, 2 Mar 2026 at 10:00, ACME Support <support@example.com> wrote:\r\nWe replaced the roller.\r\nMore history';
     expect(stripQuotedHistory(text)).toBe('Still jams.');
   });
 
   it('cuts an attribution wrapped onto two lines', () => {
-    const text = 'New detail here.\nOn Mon, Mar 2, 2026 at 10:00 AM Some Very Long Sender Name <\nsupport@example.com> wrote:\nold text';
+    const text =
+      'New detail here.\nOn Mon, Mar 2, 2026 at 10:00 AM Some Very Long Sender Name <\nsupport@example.com> wrote:\nold text';
     expect(stripQuotedHistory(text)).toBe('New detail here.');
   });
 
@@ -39,13 +43,15 @@ describe('stripQuotedHistory', () => {
   });
 
   it('cuts at the "-- " signature delimiter, where our replies carry the status link', () => {
-    expect(stripQuotedHistory('We replaced the roller.\n\n-- \nReference: ACME-7K3QH9\nStatus: https://help.example.com/t/abc')).toBe(
-      'We replaced the roller.',
-    );
+    expect(
+      stripQuotedHistory('We replaced the roller.\n\n-- \nReference: ACME-7K3QH9\nStatus: https://help.example.com/t/abc'),
+    ).toBe('We replaced the roller.');
   });
 
   it('leaves text without history alone, apart from surrounding blank lines', () => {
-    expect(stripQuotedHistory('\n\nLine one\n\n\n\nLine two -- with dashes\nI wrote: this\n\n')).toBe('Line one\n\nLine two -- with dashes\nI wrote: this');
+    expect(stripQuotedHistory('\n\nLine one\n\n\n\nLine two -- with dashes\nI wrote: this\n\n')).toBe(
+      'Line one\n\nLine two -- with dashes\nI wrote: this',
+    );
   });
 });
 
@@ -74,7 +80,16 @@ function ticket(over: Partial<TicketRow> = {}): TicketRow {
 }
 
 function message(over: Partial<PublicMessage>): PublicMessage {
-  return { id: 1, direction: 'in', kind: 'request', from: 'jane@customer.example', text: 'It jams.', attachmentNames: [], at: T0, ...over };
+  return {
+    id: 1,
+    direction: 'in',
+    kind: 'request',
+    from: 'jane@customer.example',
+    text: 'It jams.',
+    attachmentNames: [],
+    at: T0,
+    ...over,
+  };
 }
 
 function event(id: number, type: string, at: number, detail: Record<string, unknown> = {}): PublicEvent {
@@ -97,8 +112,16 @@ describe('statusView', () => {
   it('orders the timeline: received, the request itself, acknowledged, then later events and replies', () => {
     const view = statusView(
       input({
-        messages: [message({ id: 1 }), message({ id: 5, direction: 'out', kind: 'agent-reply', from: 'support@example.com', text: 'Fixed.', at: T0 + 2000 })],
-        events: [event(2, 'acknowledged', T0), event(1, 'received', T0), event(3, 'status', T0 + 1000, { status: 'pending' }), event(4, 'handoff', T0 + 500, { team: 'Hardware' })],
+        messages: [
+          message({ id: 1 }),
+          message({ id: 5, direction: 'out', kind: 'agent-reply', from: 'support@example.com', text: 'Fixed.', at: T0 + 2000 }),
+        ],
+        events: [
+          event(2, 'acknowledged', T0),
+          event(1, 'received', T0),
+          event(3, 'status', T0 + 1000, { status: 'pending' }),
+          event(4, 'handoff', T0 + 500, { team: 'Hardware' }),
+        ],
       }),
     );
     expect(view.timeline.map((e) => e.kind)).toEqual(['received', 'message', 'acknowledged', 'handoff', 'status', 'message']);
@@ -107,7 +130,11 @@ describe('statusView', () => {
   });
 
   it('drops event types the page does not know, even when marked public', () => {
-    const view = statusView(input({ events: [event(1, 'delivery-failure', T0), event(2, 'links-revoked', T0), event(3, 'note', T0, { text: 'internal' })] }));
+    const view = statusView(
+      input({
+        events: [event(1, 'delivery-failure', T0), event(2, 'links-revoked', T0), event(3, 'note', T0, { text: 'internal' })],
+      }),
+    );
     expect(view.timeline).toEqual([]);
   });
 
@@ -145,11 +172,17 @@ describe('statusView', () => {
 
   it('gives the on-hold reason only while on hold, and the SLA promise when there is one', () => {
     const held = statusView(
-      input({ ticket: ticket({ status: 'on-hold', onHoldReason: 'waiting for a spare part' }) }, { promise: { target: 'resolution', due: new Date(T0 + 86_400_000) } }),
+      input(
+        { ticket: ticket({ status: 'on-hold', onHoldReason: 'waiting for a spare part' }) },
+        { promise: { target: 'resolution', due: new Date(T0 + 86_400_000) } },
+      ),
     );
     expect(held.onHoldReason).toBe('waiting for a spare part');
     // ICU puts a narrow no-break space before AM.
-    expect(held.promise).toEqual({ target: 'resolution', due: { text: expect.stringMatching(/^Mar 3, 2026, 10:00\sAM UTC$/), iso: '2026-03-03T10:00:00.000Z' } });
+    expect(held.promise).toEqual({
+      target: 'resolution',
+      due: { text: expect.stringMatching(/^Mar 3, 2026, 10:00\sAM UTC$/), iso: '2026-03-03T10:00:00.000Z' },
+    });
     expect(held.hasNextSteps).toBe(true);
     const open = statusView(input({ ticket: ticket({ status: 'pending', onHoldReason: 'stale' }) }));
     expect(open.onHoldReason).toBe('');
@@ -179,7 +212,8 @@ describe('statusView', () => {
   });
 
   it('strips quoted history, control characters and other status links from message text', () => {
-    const text = 'New info\u0000 here https://help.example.com/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ok\n> quoted\nOn Mon, 2 Mar 2026, X <x@y> wrote:\nold';
+    const text =
+      'New info\u0000 here https://help.example.com/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ok\n> quoted\nOn Mon, 2 Mar 2026, X <x@y> wrote:\nold';
     const [entry] = statusView(input({ messages: [message({ text })] })).timeline;
     expect(entry).toMatchObject({ kind: 'message', text: 'New info here https://help.example.com/t/… ok' });
   });

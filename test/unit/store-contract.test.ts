@@ -78,7 +78,8 @@ function policy(overrides: Partial<IntakePolicy> = {}): IntakePolicy {
     statusUrl: (t) => `http://x/t/${t}`,
     rulesFor: () => ({ reopenWindowDays: 14, acksPerSenderPerHour: 5, ticketsPerSenderPerHour: 10 }),
     newReference: () => newReference('ACME'),
-    composeAck: (req): OutboundDraft => draft('ack', req.ticket.replyTo, `[${req.ticket.ref}] ${req.ticket.subject}`, req.statusUrl),
+    composeAck: (req): OutboundDraft =>
+      draft('ack', req.ticket.replyTo, `[${req.ticket.ref}] ${req.ticket.subject}`, req.statusUrl),
     ...overrides,
   };
 }
@@ -106,7 +107,12 @@ async function item(raw: string, origin: MessageOrigin): Promise<IntakeItem> {
   return {
     origin,
     raw: Buffer.from(raw),
-    stage: { ok: true, message: parsed.message, classification, replyTarget: autoReplyTarget(parsed.message, { ownAddresses: own }) },
+    stage: {
+      ok: true,
+      message: parsed.message,
+      classification,
+      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: own }),
+    },
   };
 }
 
@@ -175,13 +181,20 @@ describe.each(ENGINES)('the store on $name', (factory) => {
         },
       });
       const results = await store.takeBatch(
-        [await item(mail('ok1@c'), imap(1)), await item(mail('bad@c', { from: 'bob@customer.example' }), imap(2)), await item(mail('ok2@c', { from: 'eve@customer.example' }), imap(3))],
+        [
+          await item(mail('ok1@c'), imap(1)),
+          await item(mail('bad@c', { from: 'bob@customer.example' }), imap(2)),
+          await item(mail('ok2@c', { from: 'eve@customer.example' }), imap(3)),
+        ],
         p,
       );
       expect(results.map((r) => r.outcome)).toEqual(['taken', 'quarantined', 'taken']);
       expect(results[1]!.reason).toBe('stage-error: template broke');
       // Nothing of the bad message stayed but its quarantine row and receipt.
-      expect((await store.listTickets()).map((t) => t.requester).sort()).toEqual(['eve@customer.example', 'jane@customer.example']);
+      expect((await store.listTickets()).map((t) => t.requester).sort()).toEqual([
+        'eve@customer.example',
+        'jane@customer.example',
+      ]);
       expect(await store.listQuarantine()).toHaveLength(1);
       expect(await store.knownUids('support', 1, [1, 2, 3, 4])).toEqual(new Set([1, 2, 3]));
     });
@@ -212,7 +225,10 @@ describe.each(ENGINES)('the store on $name', (factory) => {
   describe('outbox queue', () => {
     it('leases what it claims, and marks sent, retried, failed, released and requeued rows', async () => {
       const p = policy();
-      await store.takeBatch([await item(mail('o1@c'), pipe), await item(mail('o2@c', { from: 'bob@customer.example' }), pipe)], p);
+      await store.takeBatch(
+        [await item(mail('o1@c'), pipe), await item(mail('o2@c', { from: 'bob@customer.example' }), pipe)],
+        p,
+      );
       const jobs = await store.claimOutbox(NOW, 10, 60_000, 1);
       expect(jobs).toHaveLength(2);
       expect(jobs.every((j) => j.attempts === 1 && j.draft.kind === 'ack')).toBe(true);
@@ -226,7 +242,9 @@ describe.each(ENGINES)('the store on $name', (factory) => {
       expect(await store.claimOutbox(NOW + 59_000, 10, 60_000)).toEqual([]);
       await store.markOutboxFailed(again!.id, 'mailbox unavailable', NOW);
       expect(await store.outboxCounts()).toEqual({ pending: 0, failed: 1, sent: 1 });
-      expect((await store.listOutbox({ failedOnly: true })).map((e) => [e.id, e.lastError])).toEqual([[again!.id, 'mailbox unavailable']]);
+      expect((await store.listOutbox({ failedOnly: true })).map((e) => [e.id, e.lastError])).toEqual([
+        [again!.id, 'mailbox unavailable'],
+      ]);
       expect(await store.requeueOutbox('failed', NOW)).toEqual([again!.id]);
       expect(await store.outboxCounts()).toEqual({ pending: 1, failed: 0, sent: 1 });
     });
@@ -235,7 +253,10 @@ describe.each(ENGINES)('the store on $name', (factory) => {
   describe('mailbox cursors', () => {
     it('keeps the cursor, the receipts and which of them still owe a move', async () => {
       expect(await store.getCursor('support')).toBeNull();
-      await store.takeBatch([await item(mail('c1@c'), imap(7, 3)), await item(mail('c2@c', { from: 'bob@customer.example' }), imap(9, 3))], policy());
+      await store.takeBatch(
+        [await item(mail('c1@c'), imap(7, 3)), await item(mail('c2@c', { from: 'bob@customer.example' }), imap(9, 3))],
+        policy(),
+      );
       expect(await store.getCursor('support')).toEqual({ uidValidity: 3, lastUid: 9 });
       expect(await store.unsettledReceipts('support', 3)).toEqual([
         { uid: 7, outcome: 'taken' },
@@ -257,7 +278,12 @@ describe.each(ENGINES)('the store on $name', (factory) => {
       const ref = r!.ref!;
       await store.handoff(ref, 'Hardware', 'serial 4711', NOW);
       await store.setStatus(ref, 'on-hold', { reason: 'part ordered', now: NOW });
-      const replied = await store.addAgentReply(ref, (t, url, thread) => ({ ...draft('agent-reply', t.replyTo, t.subject, url), ...thread }), p, NOW);
+      const replied = await store.addAgentReply(
+        ref,
+        (t, url, thread) => ({ ...draft('agent-reply', t.replyTo, t.subject, url), ...thread }),
+        p,
+        NOW,
+      );
       expect(replied).toMatchObject({ team: 'Hardware', status: 'on-hold', onHoldReason: 'part ordered', firstResponseAt: NOW });
       const detail = (await store.ticketDetail(ref))!;
       expect(detail.messages.map((m) => m.kind)).toEqual(['request', 'ack', 'agent-reply']);
@@ -312,7 +338,9 @@ describe.each(ENGINES)('the store on $name', (factory) => {
       expect(await store.getCursor('undone')).toBeNull();
       await engine.transaction(async (tx) => {
         await tx.run('upsert-cursor', { mailbox: 'a', uidValidity: 1, lastUid: 1, now: NOW });
-        await tx.savepoint(async (sp) => sp.run('upsert-cursor', { mailbox: 'b', uidValidity: 1, lastUid: 1, now: NOW })).catch(() => null);
+        await tx
+          .savepoint(async (sp) => sp.run('upsert-cursor', { mailbox: 'b', uidValidity: 1, lastUid: 1, now: NOW }))
+          .catch(() => null);
         await tx
           .savepoint(async (sp) => {
             await sp.run('upsert-cursor', { mailbox: 'c', uidValidity: 1, lastUid: 1, now: NOW });

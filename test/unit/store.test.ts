@@ -47,8 +47,20 @@ function policy(overrides: Partial<IntakePolicy> = {}): IntakePolicy {
 async function item(raw: string, origin: MessageOrigin): Promise<IntakeItem> {
   const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 1e6 });
   if (!parsed.ok) return { origin, raw: Buffer.from(raw), stage: { ok: false, reason: parsed.reason } };
-  const classification = classify(parsed.message, { ownAddresses: ['support@example.com'], ownMessageIdDomains: ['ticketd.example.com'] });
-  return { origin, raw: Buffer.from(raw), stage: { ok: true, message: parsed.message, classification, replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }) } };
+  const classification = classify(parsed.message, {
+    ownAddresses: ['support@example.com'],
+    ownMessageIdDomains: ['ticketd.example.com'],
+  });
+  return {
+    origin,
+    raw: Buffer.from(raw),
+    stage: {
+      ok: true,
+      message: parsed.message,
+      classification,
+      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }),
+    },
+  };
 }
 
 const mail = (id: string, from = 'jane@customer.example', subject = 'Help') =>
@@ -66,14 +78,20 @@ afterEach(async () => {
 
 describe('SqliteStore intake', () => {
   it('takes a batch in one go and never twice, by UID or by Message-ID', async () => {
-    const first = await store.takeBatch([await item(mail('a@c'), imap(1)), await item(mail('b@c', 'bob@c.example'), imap(2))], policy());
+    const first = await store.takeBatch(
+      [await item(mail('a@c'), imap(1)), await item(mail('b@c', 'bob@c.example'), imap(2))],
+      policy(),
+    );
     expect(first.map((r) => r.outcome)).toEqual(['taken', 'taken']);
     expect(first.every((r) => r.ackQueued)).toBe(true);
 
     const again = await store.takeBatch([await item(mail('a@c'), imap(1))], policy());
     expect(again[0]).toMatchObject({ outcome: 'duplicate', reason: 'uid-already-taken' });
     // Same message under a new UIDVALIDITY, or delivered again by pipe.
-    const moved = await store.takeBatch([await item(mail('a@c'), imap(1, 2)), await item(mail('b@c'), { via: 'pipe', mailbox: 'support' })], policy());
+    const moved = await store.takeBatch(
+      [await item(mail('a@c'), imap(1, 2)), await item(mail('b@c'), { via: 'pipe', mailbox: 'support' })],
+      policy(),
+    );
     expect(moved.map((r) => r.reason)).toEqual(['message-id-already-taken', 'message-id-already-taken']);
 
     expect(await store.listTickets()).toHaveLength(2);
@@ -87,7 +105,12 @@ describe('SqliteStore intake', () => {
     const [first] = await store.takeBatch([await item(mail('both@c'), imap(1))], policy());
     const [copy] = await store.takeBatch([await item(mail('both@c'), sales(1))], policy());
     expect(first).toMatchObject({ outcome: 'taken', ackQueued: true });
-    expect(copy).toMatchObject({ outcome: 'duplicate', reason: 'message-id-taken-in-another-mailbox', ackQueued: false, ref: first!.ref });
+    expect(copy).toMatchObject({
+      outcome: 'duplicate',
+      reason: 'message-id-taken-in-another-mailbox',
+      ackQueued: false,
+      ref: first!.ref,
+    });
     expect(await store.unsettledReceipts('sales', 1)).toEqual([{ uid: 1, outcome: 'duplicate' }]);
     // a clash between two senders is not the same message
     const [clash] = await store.takeBatch([await item(mail('both@c', 'mallory@other.example'), sales(2))], policy());
@@ -98,9 +121,18 @@ describe('SqliteStore intake', () => {
     ]);
     expect((await store.outboxCounts()).pending).toBe(2);
     // the listener's one message for two desks is one ticket too, named to the second desk
-    const lmtp = await store.takeBatch([await item(mail('desks@c'), { via: 'lmtp', mailbox: 'support' }), await item(mail('desks@c'), { via: 'lmtp', mailbox: 'sales' })], policy());
+    const lmtp = await store.takeBatch(
+      [
+        await item(mail('desks@c'), { via: 'lmtp', mailbox: 'support' }),
+        await item(mail('desks@c'), { via: 'lmtp', mailbox: 'sales' }),
+      ],
+      policy(),
+    );
     expect(lmtp[0]!.ref).toMatch(/^ACME-/);
-    expect(lmtp.map((r) => [r.outcome, r.ref])).toEqual([['taken', lmtp[0]!.ref], ['duplicate', lmtp[0]!.ref]]);
+    expect(lmtp.map((r) => [r.outcome, r.ref])).toEqual([
+      ['taken', lmtp[0]!.ref],
+      ['duplicate', lmtp[0]!.ref],
+    ]);
   });
 
   it('deduplicates mail without a Message-ID by the hash of its raw bytes', async () => {
@@ -118,7 +150,10 @@ describe('SqliteStore intake', () => {
         return policy().composeAck(req);
       },
     });
-    const results = await store.takeBatch([await item(mail('p@c'), imap(1)), await item(mail('q@c', 'q@c.example'), imap(2))], flaky);
+    const results = await store.takeBatch(
+      [await item(mail('p@c'), imap(1)), await item(mail('q@c', 'q@c.example'), imap(2))],
+      flaky,
+    );
     expect(results.map((r) => r.outcome)).toEqual(['quarantined', 'taken']);
     expect(results[0]!.reason).toBe('stage-error: template exploded');
     expect(await store.listTickets()).toHaveLength(1);

@@ -75,9 +75,9 @@ describe('systemd unit', () => {
   });
 
   it('flags a node under a home folder, which ProtectHome hides', () => {
-    expect(hiddenFromService({ node: '/root/.nvm/versions/node/v20/bin/node', cli: '/opt/ticketd/dist/src/cli/main.js', config: '' })).toEqual([
-      '/root/.nvm/versions/node/v20/bin/node',
-    ]);
+    expect(
+      hiddenFromService({ node: '/root/.nvm/versions/node/v20/bin/node', cli: '/opt/ticketd/dist/src/cli/main.js', config: '' }),
+    ).toEqual(['/root/.nvm/versions/node/v20/bin/node']);
     expect(hiddenFromService({ node: '/usr/bin/node', cli: '/usr/lib/ticketd/dist/src/cli/main.js', config: '' })).toEqual([]);
   });
 

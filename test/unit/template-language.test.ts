@@ -19,7 +19,7 @@ function loadShipped(): TemplateRegistry {
 // set to language-neutral values below so only the template's words count.
 const TELL_TALES: Record<string, ReadonlySet<string>> = {
   en: new Set(
-    'the and of is are we our your you hello hour hours minute minutes day days second seconds waiting queue received request requests within sorry wait status reference due policy subject requester ticket\'s mon tue wed thu fri sat sun jan feb mar apr may jun jul aug sep oct nov dec am pm working hold'.split(
+    "the and of is are we our your you hello hour hours minute minutes day days second seconds waiting queue received request requests within sorry wait status reference due policy subject requester ticket's mon tue wed thu fri sat sun jan feb mar apr may jun jul aug sep oct nov dec am pm working hold".split(
       ' ',
     ),
   ),
@@ -70,7 +70,9 @@ function variants(kind: TemplateKind): TemplateVars<TemplateKind>[] {
         ['', '2026-12-02T03:32:52.000Z'].map((due) => neutral('staff-warning', { target, due })),
       );
     case 'ack':
-      return [0, 1, 5].flatMap((queuePosition) => [0, 30_500_000].map((e) => neutral('ack', { queuePosition, firstResponseEstimate: e })));
+      return [0, 1, 5].flatMap((queuePosition) =>
+        [0, 30_500_000].map((e) => neutral('ack', { queuePosition, firstResponseEstimate: e })),
+      );
     default:
       return [neutral(kind)];
   }
@@ -83,11 +85,12 @@ describe('shipped mail in every language', () => {
   it('ships German for every kind and every part', () => {
     expect(registry.languages).toEqual(['de']);
     for (const kind of TEMPLATE_KINDS) {
-      expect(registry.files.filter((f) => f.lang === 'de' && f.kind === kind && f.mailbox === null).map((f) => f.part).sort()).toEqual([
-        'html',
-        'subject',
-        'text',
-      ]);
+      expect(
+        registry.files
+          .filter((f) => f.lang === 'de' && f.kind === kind && f.mailbox === null)
+          .map((f) => f.part)
+          .sort(),
+      ).toEqual(['html', 'subject', 'text']);
     }
   });
 
@@ -142,11 +145,15 @@ describe('dates and durations in the template language and the mailbox time zone
   });
 
   it('German staff warning and agent reply', () => {
-    const warning = registry.render('staff-warning', neutral('staff-warning', { threshold: 0.8, due: received, target: 'resolution' }), {
-      mailbox: 'support',
-      lang: 'de',
-      timeZone: 'Europe/Berlin',
-    });
+    const warning = registry.render(
+      'staff-warning',
+      neutral('staff-warning', { threshold: 0.8, due: received, target: 'resolution' }),
+      {
+        mailbox: 'support',
+        lang: 'de',
+        timeZone: 'Europe/Berlin',
+      },
+    );
     // Intl puts a no-break space before the German per cent sign.
     expect(warning.subject).toMatch(/^\[ACME-7K3QH9\] SLA-Warnung: 80\s% der Zeit bis zur Lösung verbraucht: X-42$/);
     expect(warning.text).toContain('Fällig:      2. Dez. 2026, 04:32 MEZ');
@@ -167,14 +174,19 @@ describe('format helpers in operator templates', () => {
       const result = TemplateRegistry.load(dir, { mailboxes: [] });
       expect(result.ok).toBe(false);
       if (result.ok) return;
-      expect(result.errors.map((p) => `${p.line}: ${p.message}`)).toEqual([expect.stringMatching(/^2: duration takes 1 value, got 0/)]);
+      expect(result.errors.map((p) => `${p.line}: ${p.message}`)).toEqual([
+        expect.stringMatching(/^2: duration takes 1 value, got 0/),
+      ]);
       writeFileSync(join(dir, 'ack.text.hbs'), '{{statusUrl}}\n{{datetime subject}}\n');
       const again = TemplateRegistry.load(dir, { mailboxes: [] });
       expect(again.ok).toBe(false);
       if (again.ok) return;
       expect(again.errors[0]?.message).toContain('datetime needs an ISO time');
 
-      writeFileSync(join(dir, 'de', 'ack.text.hbs'), '{{statusUrl}}\n{{date receivedAt}} | {{percent 0.125}} | {{duration 90000}}\n');
+      writeFileSync(
+        join(dir, 'de', 'ack.text.hbs'),
+        '{{statusUrl}}\n{{date receivedAt}} | {{percent 0.125}} | {{duration 90000}}\n',
+      );
       writeFileSync(join(dir, 'ack.text.hbs'), '{{statusUrl}}\n{{date receivedAt}} | {{percent 0.125}} | {{duration 90000}}\n');
       const fine = TemplateRegistry.load(dir, { mailboxes: [] });
       if (!fine.ok) throw new Error(JSON.stringify(fine.errors));
@@ -217,13 +229,23 @@ describe('a German mailbox end to end', () => {
       patch: (cfg) => Object.assign(cfg.mailboxes[0], { language: 'de', timezone: 'Europe/Berlin' }),
     });
     try {
-      const ref = await desk.receive({ subject: 'X-42', messageId: 'de1@kunde.example', from: 'Ilse Nakamura <ilse@kunde.example>' });
+      const ref = await desk.receive({
+        subject: 'X-42',
+        messageId: 'de1@kunde.example',
+        from: 'Ilse Nakamura <ilse@kunde.example>',
+      });
       await desk.runtime.sla.tick(berlin('2026-12-01T13:30'));
       const rt = desk.runtime;
       await rt.store.addAgentReply(
         ref,
         (t, statusUrl, thread) =>
-          composeAgentReply({ config: rt.config, mailbox: rt.mailbox(t.mailbox), templates: rt.templates }, t, 'X-42', statusUrl, thread),
+          composeAgentReply(
+            { config: rt.config, mailbox: rt.mailbox(t.mailbox), templates: rt.templates },
+            t,
+            'X-42',
+            statusUrl,
+            thread,
+          ),
         await rt.pipeline.policy(),
         berlin('2026-12-01T14:00'),
       );

@@ -55,7 +55,9 @@ describe('templates compiled on first use', () => {
     const lazy = registry(dir, ['ack']);
     expect(lazy.render('ack', sampleVars('ack')).subject).toContain('[ACME-');
     expect(() => lazy.render('delay-notice', sampleVars('delay-notice'))).toThrow(TemplateRenderError);
-    expect(() => lazy.render('delay-notice', sampleVars('delay-notice'))).toThrow(/delay-notice\.text\.hbs:2: unknown variable "no_such_variable"/);
+    expect(() => lazy.render('delay-notice', sampleVars('delay-notice'))).toThrow(
+      /delay-notice\.text\.hbs:2: unknown variable "no_such_variable"/,
+    );
     expect(lazy.compiledKinds()).toEqual(['ack']);
   });
 
@@ -63,6 +65,9 @@ describe('templates compiled on first use', () => {
     const dir = shippedWith({ 'bogus.text.hbs': 'x' });
     rmSync(join(dir, 'staff-warning.html.hbs'));
     const result = TemplateRegistry.load(dir, { mailboxes: MAILBOXES, kinds: ['ack'] });
-    expect(result.ok ? [] : result.errors.map((e) => e.file).sort()).toEqual([join(dir, 'bogus.text.hbs'), join(dir, 'staff-warning.html.hbs')]);
+    expect(result.ok ? [] : result.errors.map((e) => e.file).sort()).toEqual([
+      join(dir, 'bogus.text.hbs'),
+      join(dir, 'staff-warning.html.hbs'),
+    ]);
   });
 });

@@ -57,23 +57,25 @@ describe('shipped templates', () => {
     );
   });
 
-  it.each(TEMPLATE_KINDS.flatMap((kind) => [{ kind, lang: 'en' }, { kind, lang: 'de' }]))(
-    'render $kind for mailbox support in $lang',
-    ({ kind, lang }) => {
-      const registry = loadShipped();
-      const vars = sampleVars(kind);
-      const mail = registry.render(kind, vars, { mailbox: 'support', lang });
-      expect(mail.subject).toContain(`[${vars.ref}]`);
-      expect(mail.subject).toContain(vars.subject);
-      expect(mail.subject).not.toMatch(/[\r\n]/);
-      const named = vars as Record<string, string | number>;
-      const link = String(named.statusUrl ?? named.ticketUrl);
-      expect(mail.text).toContain(link);
-      expect(mail.html).toContain(`href="${link}"`);
-      expect(mail.html).not.toMatch(/<script|<img|\{\{/i);
-      expect(mail.text).not.toContain('{{');
-    },
-  );
+  it.each(
+    TEMPLATE_KINDS.flatMap((kind) => [
+      { kind, lang: 'en' },
+      { kind, lang: 'de' },
+    ]),
+  )('render $kind for mailbox support in $lang', ({ kind, lang }) => {
+    const registry = loadShipped();
+    const vars = sampleVars(kind);
+    const mail = registry.render(kind, vars, { mailbox: 'support', lang });
+    expect(mail.subject).toContain(`[${vars.ref}]`);
+    expect(mail.subject).toContain(vars.subject);
+    expect(mail.subject).not.toMatch(/[\r\n]/);
+    const named = vars as Record<string, string | number>;
+    const link = String(named.statusUrl ?? named.ticketUrl);
+    expect(mail.text).toContain(link);
+    expect(mail.html).toContain(`href="${link}"`);
+    expect(mail.html).not.toMatch(/<script|<img|\{\{/i);
+    expect(mail.text).not.toContain('{{');
+  });
 
   it('use German where a German file exists and fall back per file otherwise', () => {
     const registry = loadShipped();
@@ -279,7 +281,8 @@ describe('loading operator templates', () => {
 
   it('refuses helpers that are not offered', () => {
     const dir = templatesWith({
-      'ack.text.hbs': '{{paragraphs subject}}\n{{#each subject}}x{{/each}}\n{{lookup this "ref"}}\n{{plural queuePosition "a"}}\n{{> footer}}',
+      'ack.text.hbs':
+        '{{paragraphs subject}}\n{{#each subject}}x{{/each}}\n{{lookup this "ref"}}\n{{plural queuePosition "a"}}\n{{> footer}}',
     });
     const found = problems(TemplateRegistry.load(dir, { mailboxes: MAILBOXES }));
     expect(found.map((p) => p.line)).toEqual([1, 2, 3, 4, 5]);
@@ -293,9 +296,7 @@ describe('loading operator templates', () => {
     for (const source of ['{{constructor.name}}', '{{__proto__}}', '{{ref.constructor}}', '{{@root.constructor}}', '{{this}}']) {
       const dir = templatesWith({ 'ack.text.hbs': `{{statusUrl}}\n${source}` });
       const found = problems(TemplateRegistry.load(dir, { mailboxes: MAILBOXES }));
-      expect(found).toEqual([
-        { file: join(dir, 'ack.text.hbs'), line: 2, message: expect.stringContaining('unknown variable') },
-      ]);
+      expect(found).toEqual([{ file: join(dir, 'ack.text.hbs'), line: 2, message: expect.stringContaining('unknown variable') }]);
     }
   });
 

@@ -43,7 +43,12 @@ function ctx(over: Partial<ThreadContext> = {}): ThreadContext {
 
 describe('decideThread', () => {
   it('opens a ticket with an acknowledgement when nothing matches', () => {
-    expect(decideThread(msg(), request, ctx(), rules)).toEqual({ action: 'new-ticket', linkTo: null, ackSuppressedBy: null, reason: 'new' });
+    expect(decideThread(msg(), request, ctx(), rules)).toEqual({
+      action: 'new-ticket',
+      linkTo: null,
+      ackSuppressedBy: null,
+      reason: 'new',
+    });
   });
 
   it('threads a participant by header or by tag, header first', () => {
@@ -68,10 +73,17 @@ describe('decideThread', () => {
 
   it('reopens pending and resolved tickets, and closed ones only inside the window', () => {
     for (const status of ['pending', 'resolved'] as const) {
-      expect(decideThread(msg(), request, ctx({ byMessageId: [ticket({ status })] }), rules)).toMatchObject({ action: 'thread', newStatus: 'open' });
+      expect(decideThread(msg(), request, ctx({ byMessageId: [ticket({ status })] }), rules)).toMatchObject({
+        action: 'thread',
+        newStatus: 'open',
+      });
     }
     const inside = ticket({ status: 'closed', closedAt: NOW - 14 * DAY });
-    expect(decideThread(msg(), request, ctx({ byMessageId: [inside] }), rules)).toMatchObject({ action: 'thread', newStatus: 'open', reason: 'reopened' });
+    expect(decideThread(msg(), request, ctx({ byMessageId: [inside] }), rules)).toMatchObject({
+      action: 'thread',
+      newStatus: 'open',
+      reason: 'reopened',
+    });
     const outside = ticket({ status: 'closed', closedAt: NOW - 14 * DAY - 1 });
     expect(decideThread(msg(), request, ctx({ byMessageId: [outside] }), rules)).toMatchObject({
       action: 'new-ticket',
@@ -81,7 +93,12 @@ describe('decideThread', () => {
   });
 
   it('records bounces only on the ticket of the bounced message, never opening one', () => {
-    const bounce: Classification = { kind: 'bounce', mayAutoReply: false, suppressReason: 'mailer-daemon', bounce: { originalMessageIds: [], recipients: [] } };
+    const bounce: Classification = {
+      kind: 'bounce',
+      mayAutoReply: false,
+      suppressReason: 'mailer-daemon',
+      bounce: { originalMessageIds: [], recipients: [] },
+    };
     expect(decideThread(msg('mailer-daemon@mx.example'), bounce, ctx({ byMessageId: [ticket()] }), rules)).toEqual({
       action: 'record',
       ticketId: 7,
@@ -106,16 +123,24 @@ describe('decideThread', () => {
 
   it('ignores our own mail coming back', () => {
     const own: Classification = { kind: 'auto-reply', mayAutoReply: false, suppressReason: 'own-address', bounce: null };
-    expect(decideThread(msg('support@example.com'), own, ctx({ byMessageId: [ticket()] }), rules)).toEqual({ action: 'ignore', reason: 'own-address' });
+    expect(decideThread(msg('support@example.com'), own, ctx({ byMessageId: [ticket()] }), rules)).toEqual({
+      action: 'ignore',
+      reason: 'own-address',
+    });
   });
 
   it('still opens tickets past the rate limits but stops acknowledging them', () => {
-    expect(decideThread(msg(), request, ctx({ acksLastHour: 5 }), rules)).toMatchObject({ action: 'new-ticket', ackSuppressedBy: 'ack-rate-limited' });
+    expect(decideThread(msg(), request, ctx({ acksLastHour: 5 }), rules)).toMatchObject({
+      action: 'new-ticket',
+      ackSuppressedBy: 'ack-rate-limited',
+    });
     expect(decideThread(msg(), request, ctx({ ticketsLastHour: 10 }), rules)).toMatchObject({
       action: 'new-ticket',
       ackSuppressedBy: 'ticket-rate-limited',
     });
-    expect(decideThread(msg(), request, ctx({ senderSuppressed: true }), rules)).toMatchObject({ ackSuppressedBy: 'sender-suppressed' });
+    expect(decideThread(msg(), request, ctx({ senderSuppressed: true }), rules)).toMatchObject({
+      ackSuppressedBy: 'sender-suppressed',
+    });
     const bulk: Classification = { kind: 'auto-reply', mayAutoReply: false, suppressReason: 'precedence-bulk', bounce: null };
     expect(decideThread(msg(), bulk, ctx(), rules)).toMatchObject({ action: 'new-ticket', ackSuppressedBy: 'precedence-bulk' });
   });

@@ -14,7 +14,10 @@ export async function createImapClient(imap: ImapConfig, opts: { maxLiteralSize?
     port: imap.port,
     secure: imap.secure,
     tls: { rejectUnauthorized: imap.tlsRejectUnauthorized },
-    auth: secret.kind === 'password' ? { user: imap.auth.user, pass: secret.value } : { user: imap.auth.user, accessToken: secret.value },
+    auth:
+      secret.kind === 'password'
+        ? { user: imap.auth.user, pass: secret.value }
+        : { user: imap.auth.user, accessToken: secret.value },
     logger: false,
     disableAutoIdle: true,
     ...(opts.maxLiteralSize !== undefined ? { maxLiteralSize: opts.maxLiteralSize } : {}),

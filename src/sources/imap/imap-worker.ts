@@ -242,7 +242,13 @@ export class ImapWorker {
    * receipts keep them from being taken twice, and the cursor moves only
    * with the backlog in UID order, so a crash never skips an older UID.
    */
-  private async takePass(session: Session, uidValidity: number, pending: number[], listed: Listed, ahead: boolean): Promise<number> {
+  private async takePass(
+    session: Session,
+    uidValidity: number,
+    pending: number[],
+    listed: Listed,
+    ahead: boolean,
+  ): Promise<number> {
     listed.upTo = Math.max(listed.upTo, pending[pending.length - 1]!);
     const progress =
       !ahead && pending.length > this.imap.batchSize
@@ -307,7 +313,10 @@ export class ImapWorker {
     this.session = { client, folders: new Set([this.mailbox.folder]) };
     // What the session goes without changes how mail is waited for and moved; see moveTo and waitForMail
     const lacks = ['IDLE', 'MOVE', 'UIDPLUS'].filter((cap) => !client.capabilities.has(cap));
-    this.log.info({ code: 'IMAP_CONNECTED', host: imap.host, port: imap.port, folder: this.mailbox.folder, lacks }, 'IMAP connected');
+    this.log.info(
+      { code: 'IMAP_CONNECTED', host: imap.host, port: imap.port, folder: this.mailbox.folder, lacks },
+      'IMAP connected',
+    );
     return this.session;
   }
 
@@ -341,9 +350,7 @@ export class ImapWorker {
     const found = await this.deadline(client.search({ uid: `${after + 1}:*` }, { uid: true }), 'UID SEARCH');
     if (!Array.isArray(found)) throw new ImapWorkerError(IMAP_COMMAND_FAILED, 'UID SEARCH was refused');
     // `N:*` always matches the highest UID, even one below N
-    return found
-      .filter((uid) => uid > after)
-      .sort((a, b) => a - b);
+    return found.filter((uid) => uid > after).sort((a, b) => a - b);
   }
 
   /**
@@ -352,7 +359,12 @@ export class ImapWorker {
    * of the heads of over-size messages), whatever the batch's length.
    * UIDs that already have a receipt are skipped (settleOwed settles them).
    */
-  private async *fetchBatches(session: Session, uidValidity: number, pending: number[], ahead: boolean): AsyncGenerator<FetchedBatch> {
+  private async *fetchBatches(
+    session: Session,
+    uidValidity: number,
+    pending: number[],
+    ahead: boolean,
+  ): AsyncGenerator<FetchedBatch> {
     const { client } = session;
     for (let i = 0; i < pending.length && !this.stopping; i += this.imap.batchSize) {
       const uids = pending.slice(i, i + this.imap.batchSize);
@@ -393,7 +405,16 @@ export class ImapWorker {
     await this.beforeSettle?.(outcomes.map((o) => o.uid));
     await this.settle(session, uidValidity, outcomes);
     const ahead = mails[0]!.origin.via === 'imap' && mails[0]!.origin.ahead === true;
-    this.log.info({ code: 'IMAP_BATCH', count: mails.length, remaining, ...(ahead && { ahead }), ms: Math.round(performance.now() - started) }, 'IMAP batch taken');
+    this.log.info(
+      {
+        code: 'IMAP_BATCH',
+        count: mails.length,
+        remaining,
+        ...(ahead && { ahead }),
+        ms: Math.round(performance.now() - started),
+      },
+      'IMAP batch taken',
+    );
     return mails.length;
   }
 
@@ -402,7 +423,13 @@ export class ImapWorker {
    * the size cap comes as its first bytes only, from a second FETCH (the
    * pipeline quarantines it as too large). A message that vanished is left out.
    */
-  private async download(client: ImapFlow, uidValidity: number, uids: number[], sizes: Map<number, number>, ahead: boolean): Promise<RawMail[]> {
+  private async download(
+    client: ImapFlow,
+    uidValidity: number,
+    uids: number[],
+    sizes: Map<number, number>,
+    ahead: boolean,
+  ): Promise<RawMail[]> {
     const cap = this.pipeline.limits.maxMessageBytes;
     const whole = uids.filter((uid) => sizes.get(uid)! <= cap);
     const oversize = uids.filter((uid) => sizes.get(uid)! > cap);
@@ -422,7 +449,13 @@ export class ImapWorker {
     return uids.flatMap((uid) => {
       const raw = raws.get(uid);
       if (raw === undefined) return [];
-      const origin = { via: 'imap' as const, mailbox: this.mailbox.name, uidValidity, uid, ...(ahead && { ahead: true as const }) };
+      const origin = {
+        via: 'imap' as const,
+        mailbox: this.mailbox.name,
+        uidValidity,
+        uid,
+        ...(ahead && { ahead: true as const }),
+      };
       return [{ origin, raw, declaredSize: sizes.get(uid)! }];
     });
   }
@@ -658,7 +691,11 @@ function reasonSuffix(client: ImapFlow): string {
 /** What is safe to log about an error: its message, the server's answer and codes, never the command it carried. */
 function errorFields(err: unknown): { error: string; errorCode?: string; serverResponseCode?: string } {
   if (!(err instanceof Error)) return { error: String(err) };
-  const { code, serverResponseCode, responseText } = err as { code?: unknown; serverResponseCode?: unknown; responseText?: unknown };
+  const { code, serverResponseCode, responseText } = err as {
+    code?: unknown;
+    serverResponseCode?: unknown;
+    responseText?: unknown;
+  };
   return {
     error: typeof responseText === 'string' && responseText !== '' ? `${err.message}: ${responseText}` : err.message,
     ...(typeof code === 'string' && { errorCode: code }),

@@ -76,7 +76,10 @@ class ByteBudget {
 
 /** The size an MTA declared with `MAIL FROM:<…> SIZE=n` (RFC 1870), 0 when none. */
 function declaredSize(session: SMTPServerSession): number {
-  const args = session.envelope.mailFrom === false ? undefined : (session.envelope.mailFrom.args as Record<string, string> | false | undefined);
+  const args =
+    session.envelope.mailFrom === false
+      ? undefined
+      : (session.envelope.mailFrom.args as Record<string, string> | false | undefined);
   const size = args ? Number(args.SIZE) : 0;
   return Number.isSafeInteger(size) && size > 0 ? size : 0;
 }
@@ -105,7 +108,10 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
       deadlines.delete(sessionId);
       const connection = [...server.connections].find((c) => c.id === sessionId);
       if (!connection) return;
-      log.warn({ code: 'INBOUND_TIMEOUT', session: sessionId, limitMs: limits.transactionTimeoutMs }, 'inbound transaction took too long; connection dropped');
+      log.warn(
+        { code: 'INBOUND_TIMEOUT', session: sessionId, limitMs: limits.transactionTimeoutMs },
+        'inbound transaction took too long; connection dropped',
+      );
       connection.send(421, 'transaction took too long, closing connection');
       connection.close();
     }, limits.transactionTimeoutMs);
@@ -119,7 +125,8 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     return hit?.name ?? null;
   };
 
-  const envelopeSender = (session: SMTPServerSession) => (session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address);
+  const envelopeSender = (session: SMTPServerSession) =>
+    session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
 
   /** `delivered` is the message as received, with the Return-Path line already in front. */
   const take = async (delivered: Buffer, session: SMTPServerSession): Promise<string | string[]> => {
@@ -170,7 +177,10 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     onConnect(session, callback) {
       // The new connection is already counted.
       if (server.connections.size > limits.maxConnections) {
-        log.warn({ code: 'INBOUND_BUSY', session: session.id, limit: limits.maxConnections }, 'too many inbound connections; answered 421');
+        log.warn(
+          { code: 'INBOUND_BUSY', session: session.id, limit: limits.maxConnections },
+          'too many inbound connections; answered 421',
+        );
         callback(smtpError(421, 'too many connections, try again later'));
         return;
       }
@@ -242,7 +252,10 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
       });
       stream.on('end', () => {
         if (stream.sizeExceeded) {
-          log.info({ code: 'INBOUND_TOO_LARGE', session: session.id, size: stream.byteLength, max: config.maxMessageBytes }, 'inbound message over the size limit');
+          log.info(
+            { code: 'INBOUND_TOO_LARGE', session: session.id, size: stream.byteLength, max: config.maxMessageBytes },
+            'inbound message over the size limit',
+          );
           finish(smtpError(552, `message exceeds the maximum size of ${config.maxMessageBytes} bytes`));
           return;
         }

@@ -10,7 +10,6 @@ import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
 import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.js';
 import { applyMigrations } from '../store/migrate.js';
 import { openEngine } from '../store/open-store.js';
-import { composeAgentReply } from '../compose/compose-mail.js';
 import type { Runtime } from '../daemon/runtime.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
@@ -154,19 +153,7 @@ tickets
     const ref = refArg(refText);
     const text = await readTextInput(opts, 'reply');
     await withRuntime(ctx, async (runtime) => {
-      const ticket = await runtime.store.addAgentReply(
-        ref,
-        (t, statusUrl, thread) =>
-          composeAgentReply(
-            { config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates },
-            t,
-            text,
-            statusUrl,
-            thread,
-          ),
-        await runtime.pipeline.policy(),
-        runtime.clock.now().getTime(),
-      );
+      const ticket = await runtime.addAgentReply(ref, text, runtime.clock.now().getTime());
       printErr(`reply to ${ticket.ref} queued for ${ticket.replyTo}\n`);
     });
   });
@@ -200,21 +187,7 @@ tickets
       const current = await runtime.store.ticketByRef(ref);
       // Refused before the reply goes out, not after.
       if (current?.status === 'resolved') throw new StatusUnchangedError(current.ref, 'resolved', null);
-      if (text !== null) {
-        await runtime.store.addAgentReply(
-          ref,
-          (t, statusUrl, thread) =>
-            composeAgentReply(
-              { config: runtime.config, mailbox: runtime.mailbox(t.mailbox), templates: runtime.templates },
-              t,
-              text,
-              statusUrl,
-              thread,
-            ),
-          await runtime.pipeline.policy(),
-          now,
-        );
-      }
+      if (text !== null) await runtime.addAgentReply(ref, text, now);
       const t = await runtime.store.setStatus(ref, 'resolved', { now });
       printErr(`${t.ref} is now resolved${text !== null ? `; reply queued for ${t.replyTo}` : ''}\n`);
     });

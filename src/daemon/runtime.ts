@@ -176,6 +176,23 @@ export class Runtime {
     return this.current.templates.web;
   }
 
+  /** An agent reply to the requester, worded by the mailbox's template and queued with its outbox row. */
+  async addAgentReply(ref: string, text: string, now: number): Promise<TicketRow> {
+    return this.store.addAgentReply(
+      ref,
+      (t, statusUrl, thread) =>
+        composeAgentReply(
+          { config: this.config, mailbox: this.mailbox(t.mailbox), templates: this.templates },
+          t,
+          text,
+          statusUrl,
+          thread,
+        ),
+      await this.pipeline.policy(),
+      now,
+    );
+  }
+
   mailbox(name: string): MailboxConfig {
     return mailboxNamed(this.config, name);
   }

@@ -69,6 +69,18 @@ export function composeToRequester<K extends TemplateKind>(
     lang: ticket.language ?? ctx.mailbox.language,
     timeZone: ctx.mailbox.timezone,
   });
+  return draftOf(ctx, kind, to, rendered, thread, headers);
+}
+
+/** A rendered mail as a queued draft from the mailbox, with a Message-ID of its own. */
+export function draftOf(
+  ctx: ComposeContext,
+  kind: string,
+  to: Address,
+  rendered: { subject: string; text: string; html: string },
+  thread: Threading,
+  headers: Record<string, string>,
+): OutboundDraft {
   return {
     kind,
     from: senderOf(ctx.config, ctx.mailbox),

@@ -4,7 +4,7 @@ import { boundedText } from '../core/bounded-text.js';
 import type { Address } from '../core/types.js';
 import type { OutboundDraft } from '../core/types.js';
 import type { HandoffNoticeRequest, HandoffRecord, TicketDetail, TicketRow } from '../store/store.js';
-import { echoedFields, newMessageId, senderOf, type ComposeContext } from './compose-mail.js';
+import { draftOf, echoedFields, type ComposeContext } from './compose-mail.js';
 
 // Staff mail is mail to people, not an automatic reply to the customer, but
 // it must never start a loop with another responder either.
@@ -136,16 +136,5 @@ function staffDraft(
   rendered: { subject: string; text: string; html: string },
   thread: string[],
 ): OutboundDraft {
-  return {
-    kind,
-    from: senderOf(ctx.config, ctx.mailbox),
-    to: [to],
-    subject: rendered.subject,
-    text: rendered.text,
-    html: rendered.html,
-    messageId: newMessageId(ctx.mailbox),
-    inReplyTo: thread.at(-1) ?? null,
-    references: thread.slice(-20),
-    headers: STAFF_HEADERS,
-  };
+  return draftOf(ctx, kind, to, rendered, { inReplyTo: thread.at(-1) ?? null, references: thread.slice(-20) }, STAFF_HEADERS);
 }

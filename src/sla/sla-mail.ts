@@ -1,7 +1,7 @@
 // The two mails the SLA engine sends: the delay notice to the customer and
 // the warning to staff. Both are automatic, so both say so (RFC 3834).
 
-import { composeToRequester, echoedFields, newMessageId, senderOf, type ComposeContext } from '../compose/compose-mail.js';
+import { composeToRequester, draftOf, echoedFields, type ComposeContext } from '../compose/compose-mail.js';
 import type { TemplateVars } from '../compose/template-schema.js';
 import type { TicketRow } from '../store/store.js';
 import type { OutboundDraft } from '../core/types.js';
@@ -45,19 +45,8 @@ export function composeStaffWarning(
     // Staff read the mailbox's language, whatever the customer wrote in.
     { mailbox: ctx.mailbox.name, lang: ctx.mailbox.language, timeZone: ctx.mailbox.timezone },
   );
-  return {
-    kind: 'staff-warning',
-    from: senderOf(ctx.config, ctx.mailbox),
-    to: [{ address: to, name: '' }],
-    subject: rendered.subject,
-    text: rendered.text,
-    html: rendered.html,
-    messageId: newMessageId(ctx.mailbox),
-    // Not threaded into the customer's conversation: staff replies must not land there.
-    inReplyTo: null,
-    references: [],
-    headers: AUTO_GENERATED,
-  };
+  // Not threaded into the customer's conversation: staff replies must not land there.
+  return draftOf(ctx, 'staff-warning', { address: to, name: '' }, rendered, { inReplyTo: null, references: [] }, AUTO_GENERATED);
 }
 
 /** Where the ticket stands, as the delay notice's `status` key; the template words it. */

@@ -192,8 +192,12 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
         }
       });
       child.stderr!.on('data', (d: Buffer) => lines.push(`stderr: ${d.toString()}`));
+      let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-        child.on('exit', (code, signal) => r({ code, signal })),
+        child.on('exit', (code, signal) => {
+          exit = { code, signal };
+          r(exit);
+        }),
       );
       return {
         child,
@@ -210,10 +214,10 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
           const hit = seen.find((e) => e && pred(e));
           if (hit) return Promise.resolve(hit);
           return new Promise((res, rej) => {
-            const t = setTimeout(
-              () => rej(new Error(`no matching log line within ${timeoutMs} ms; got:\n${lines.join('\n')}`)),
-              timeoutMs,
-            );
+            const t = setTimeout(() => {
+              const state = exit === null ? 'still running' : `exited with code ${exit.code}, signal ${exit.signal}`;
+              rej(new Error(`no matching log line within ${timeoutMs} ms (the process is ${state}); got:\n${lines.join('\n')}`));
+            }, timeoutMs);
             waiters.push({
               pred,
               resolve: (e) => {

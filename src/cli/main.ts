@@ -47,18 +47,14 @@ program
   .command('start')
   .description('run the daemon: watch the mailboxes, send from the outbox (SIGTERM stops cleanly, SIGHUP reloads)')
   .action(async () => {
-    const [{ startDaemon }, { createLogger }, { systemClock }] = await Promise.all([
+    const [{ startDaemon }, { createLogger }, { systemClock }, { startWithSignals }] = await Promise.all([
       import('../daemon/daemon.js'),
       import('../core/logger.js'),
       import('../core/clock.js'),
+      import('../daemon/process-signals.js'),
     ]);
     const config = loadRunnableConfig(configPath());
     const logger = createLogger({ level: config.log.level });
-    const daemon = await startDaemon({ configPath: configPath(), logger, clock: systemClock });
-    const stop = (signal: string) => {
-      logger.info({ code: 'SIGNAL', signal }, `received ${signal}`);
-      void daemon.stop().then(() => process.exit(EXIT.ok));
-    };
     // Anything that escapes every worker's own handling is a bug: say so in
     // the log and exit, so the service manager restarts from the database.
     const crash = (err: unknown) => {
@@ -70,11 +66,13 @@ program
     };
     process.on('uncaughtException', crash);
     process.on('unhandledRejection', crash);
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      logger.info({ code: 'SIGNAL', signal: 'SIGHUP' }, 'received SIGHUP: reloading the configuration and templates');
-      daemon.reload();
+    // Listening before the daemon starts: a SIGHUP sent the moment it says
+    // it runs must not find the default action (ending the process).
+    await startWithSignals({
+      signals: process,
+      logger,
+      start: () => startDaemon({ configPath: configPath(), logger, clock: systemClock }),
+      exit: () => process.exit(EXIT.ok),
     });
   });
 

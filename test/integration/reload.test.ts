@@ -4,6 +4,7 @@
 
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/config/package-root.js';
 import { customerMail, startTicketdEnv, SUPPORT, type DaemonProcess, type TicketdEnv } from '../harness/ticketd-env.js';
@@ -152,6 +153,43 @@ describe('SIGHUP reload', () => {
       env.writeConfig((c) => (c.templatesDir = templatesDir));
     }
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('listens for SIGHUP while it is still starting: the signal neither ends it nor is lost', { timeout: 60_000 }, async () => {
+    // The daemon's start waits while another process holds the database's
+    // write lock, which makes the moment before "started" long enough to aim at.
+    expect((await env.cli(['migrate'])).code).toBe(0);
+    const db = new Database(join(env.dir, 'data', 'ticketd.sqlite'));
+    db.exec('BEGIN EXCLUSIVE');
+    let locked = true;
+    const starting = env.spawnDaemon();
+    try {
+      // Linux shows the signals a process has a handler for in /proc/PID/status (SigCgt, bit 0 is SIGHUP).
+      const catchesHup = () => {
+        try {
+          const mask = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${starting.child.pid}/status`, 'utf8'))![1]!;
+          return (BigInt(`0x${mask}`) & 1n) === 1n;
+        } catch {
+          return false;
+        }
+      };
+      // No hurry: the daemon cannot get past the lock while the test holds it.
+      const until = Date.now() + 30_000;
+      while (!catchesHup() && starting.child.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      expect(catchesHup()).toBe(true);
+      expect(starting.lines.some((l) => l.includes('DAEMON_STARTED'))).toBe(false);
+      starting.child.kill('SIGHUP');
+      db.exec('COMMIT');
+      locked = false;
+      await starting.waitForLog((e) => e.code === 'DAEMON_STARTED');
+      await starting.waitForLog((e) => e.code === 'SIGNAL' && e.signal === 'SIGHUP');
+      await starting.waitForLog((e) => e.code === 'CONFIG_RELOADED');
+    } finally {
+      if (locked) db.exec('COMMIT');
+      db.close();
+      starting.child.kill('SIGTERM');
+    }
+    expect(await starting.exited).toEqual({ code: 0, signal: null });
   });
 
   it('refuses to start with a broken template: exit 78, naming file and line', { timeout: 60_000 }, async () => {

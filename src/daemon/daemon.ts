@@ -163,6 +163,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     try {
       web = await startWebServer({
         runtime,
+        api: runtime,
         readiness: () =>
           checkReadiness({
             statusStore,

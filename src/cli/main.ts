@@ -277,6 +277,7 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
   },
   { commands: ['outbox'], register: async () => (await import('./outbox-commands.js')).registerOutboxCommands(program, ctx) },
   { commands: ['rules'], register: async () => (await import('./routing-commands.js')).registerRoutingCommands(program, ctx) },
+  { commands: ['report'], register: async () => (await import('./report-commands.js')).registerReportCommand(program, ctx) },
   { commands: ['tokens'], register: async () => (await import('./token-commands.js')).registerTokenCommands(program, ctx) },
   { commands: ['demo'], register: async () => (await import('./demo.js')).registerDemoCommand(program) },
   {

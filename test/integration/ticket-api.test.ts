@@ -153,6 +153,15 @@ describe('the JSON API', () => {
       body: { text: 'Customer called: 3rd floor.' },
     });
     expect(note.status).toBe(201);
+    // Far beyond the status page's 1 KiB limit on bodies: a pasted log is a fair note.
+    const long = await call('POST', `/tickets/${ref}/notes`, {
+      token: tokens.crm,
+      body: { text: 'x'.repeat(20_000), by: 'sam' },
+    });
+    expect(long.status).toBe(201);
+    expect(long.body.events).toContainEqual(
+      expect.objectContaining({ type: 'note', detail: { text: 'x'.repeat(20_000), by: 'sam' } }),
+    );
 
     const noNote = await call('POST', `/tickets/${ref}/handoff`, { token: tokens.crm, body: { queue: 'warehouse' } });
     expect(noNote.status).toBe(422);

@@ -97,7 +97,7 @@ export function registerTicketApi(app: FastifyInstance, site: TicketApiSite): vo
         reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } });
 
       api.addHook('onRequest', async (req) => {
-        if (!site.config.http.api.enabled)
+        if (site.config.http.api?.enabled !== true)
           throw new ApiError(404, API_DISABLED, 'the JSON API is not enabled (http.api.enabled)');
         const header = req.headers.authorization ?? '';
         const m = /^Bearer +(\S+) *$/i.exec(header);

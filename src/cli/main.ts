@@ -115,12 +115,14 @@ tickets
   .description('list tickets')
   .addOption(new Option('--status <status>', 'only tickets with this status').choices(TICKET_STATUSES as string[]))
   .option('--mailbox <name>', 'only tickets of this mailbox')
+  .option('--queue <name>', 'only tickets of this queue (any case)')
   .option('--json', 'print JSON')
-  .action(async (opts: { status?: TicketStatus; mailbox?: string; json?: boolean }) => {
+  .action(async (opts: { status?: TicketStatus; mailbox?: string; queue?: string; json?: boolean }) => {
     await withRuntime(ctx, async (runtime) => {
       const list = await runtime.store.listTickets({
         ...(opts.status ? { status: opts.status } : {}),
         ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
+        ...(opts.queue ? { queue: opts.queue } : {}),
       });
       if (opts.json) out(list);
       else

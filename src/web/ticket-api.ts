@@ -85,7 +85,8 @@ declare module 'fastify' {
     scope?: ApiTokenScope;
   }
   interface FastifyRequest {
-    apiCaller?: ApiCaller;
+    /** Who the request's token stands for; set before any route of the API runs. */
+    apiCaller: ApiCaller | null;
   }
 }
 
@@ -95,6 +96,8 @@ export function registerTicketApi(app: FastifyInstance, site: TicketApiSite): vo
     async (api) => {
       const send = (reply: FastifyReply, status: number, code: string, message: string) =>
         reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } });
+
+      api.decorateRequest('apiCaller', null);
 
       api.addHook('onRequest', async (req) => {
         if (site.config.http.api?.enabled !== true)

@@ -123,6 +123,9 @@ describe('the JSON API', () => {
     expect(all.body.tickets).toEqual([expect.objectContaining({ ref, queue: 'Hardware', status: 'open' })]);
     expect((await call('GET', '/tickets?queue=hardware&status=open', { token: tokens.dashboard })).body.tickets).toHaveLength(1);
     expect((await call('GET', '/tickets?queue=Warehouse', { token: tokens.dashboard })).body.tickets).toEqual([]);
+    // The same filter at the command line.
+    expect(JSON.parse(await cliOk(['tickets', 'list', '--queue', 'HARDWARE', '--json'])).map((t: any) => t.ref)).toEqual([ref]);
+    expect(JSON.parse(await cliOk(['tickets', 'list', '--queue', 'warehouse', '--json']))).toEqual([]);
     const badStatus = await call('GET', '/tickets?status=sleeping', { token: tokens.dashboard });
     expect(badStatus.status).toBe(400);
     expect(badStatus.body.error.code).toBe('TICKETD_API_INVALID_REQUEST');

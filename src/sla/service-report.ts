@@ -147,63 +147,69 @@ export async function serviceReport(db: SqlSession, policies: SlaPolicies, w: Re
     params,
   );
 
-  const keys = new Set([...counts.keys(), ...courses.map((c) => keyOf(c.queue))]);
+  // Each ticket is measured once (the calendar walk is the costly part), then counted in its queue and in the total.
+  const measured = courses.map((c) => measure(c, handoffsOf.get(c.id) ?? 0, policies, now));
+  const keys = new Set([...counts.keys(), ...measured.map((m) => keyOf(m.queue))]);
   const queues = [...keys]
     .sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)))
     .map((key) => {
-      const queue = key === '' ? null : (courses.find((c) => keyOf(c.queue) === key)?.queue ?? key);
+      const queue = key === '' ? null : (measured.find((m) => keyOf(m.queue) === key)?.queue ?? key);
       return figures(
         queue,
         [counts.get(key)].filter((c) => c !== undefined),
-        courses.filter((c) => keyOf(c.queue) === key),
+        measured.filter((m) => keyOf(m.queue) === key),
         ratings.filter((r) => keyOf(r.queue) === key),
-        handoffsOf,
-        policies,
-        now,
       );
     });
   return {
     since: w.since === null ? null : new Date(w.since).toISOString(),
     until: new Date(now).toISOString(),
     queues,
-    total: figures(null, [...counts.values()], courses, ratings, handoffsOf, policies, now),
+    total: figures(null, [...counts.values()], measured, ratings),
+  };
+}
+
+/** One ticket's course, measured: business times, the SLA clock's verdicts, its handoffs. */
+interface Measured {
+  queue: string | null;
+  firstResponseMs: number | null;
+  resolutionMs: number | null;
+  /** Whether each target was breached; null for a ticket without an SLA clock. */
+  breached: { firstResponse: boolean; resolution: boolean } | null;
+  handoffs: number;
+}
+
+function measure(c: TicketCourse, handoffs: number, policies: SlaPolicies, now: number): Measured {
+  const cal = calendarOf(c, policies);
+  const doneAt = c.status === 'resolved' || c.status === 'closed' ? (c.resolvedAt ?? c.closedAt) : null;
+  const state = slaStateOf(c);
+  return {
+    queue: c.queue,
+    firstResponseMs:
+      c.firstResponseAt === null ? null : cal.businessTimeBetween(new Date(c.createdAt), new Date(c.firstResponseAt)),
+    resolutionMs: doneAt === null ? null : cal.businessTimeBetween(new Date(c.createdAt), new Date(doneAt)),
+    breached:
+      state === null
+        ? null
+        : {
+            firstResponse: breachedAt(state, 'first-response', now, cal),
+            resolution: breachedAt(state, 'resolution', now, cal),
+          },
+    handoffs,
   };
 }
 
 function figures(
   queue: string | null,
   counts: QueueCounts[],
-  courses: TicketCourse[],
+  measured: Measured[],
   ratings: { ref: string; score: number; comment: string; at: number }[],
-  handoffsOf: ReadonlyMap<number, number>,
-  policies: SlaPolicies,
-  now: number,
 ): QueueReport {
   const sum = (f: (c: QueueCounts) => number) => counts.reduce((n, c) => n + f(c), 0);
-  const firstResponse: number[] = [];
-  const resolution: number[] = [];
-  const breached = { firstResponse: 0, resolution: 0 };
-  let withSla = 0;
+  const values = (f: (m: Measured) => number | null) => measured.map(f).filter((v) => v !== null);
+  const withSla = measured.filter((m) => m.breached !== null);
   const distribution: Record<string, number> = {};
-  for (const c of courses) {
-    const cal = calendarOf(c, policies);
-    if (c.firstResponseAt !== null)
-      firstResponse.push(cal.businessTimeBetween(new Date(c.createdAt), new Date(c.firstResponseAt)));
-    const doneAt = c.status === 'resolved' || c.status === 'closed' ? (c.resolvedAt ?? c.closedAt) : null;
-    if (doneAt !== null) resolution.push(cal.businessTimeBetween(new Date(c.createdAt), new Date(doneAt)));
-    const state = slaStateOf(c);
-    if (state) {
-      withSla++;
-      for (const [key, target] of [
-        ['firstResponse', 'first-response'],
-        ['resolution', 'resolution'],
-      ] as const) {
-        if (breachedAt(state, target, now, cal)) breached[key]++;
-      }
-    }
-    const n = String(handoffsOf.get(c.id) ?? 0);
-    distribution[n] = (distribution[n] ?? 0) + 1;
-  }
+  for (const m of measured) distribution[String(m.handoffs)] = (distribution[String(m.handoffs)] ?? 0) + 1;
   const handoffs = sum((c) => c.handoffs);
   const reopened = sum((c) => c.reopened);
   const ratingCount = sum((c) => c.ratings.count);
@@ -213,11 +219,14 @@ function figures(
     queue,
     opened: sum((c) => c.opened),
     resolved: sum((c) => c.resolved),
-    firstResponse: durations(firstResponse),
-    resolution: durations(resolution),
-    breached: { firstResponse: share(breached.firstResponse, withSla), resolution: share(breached.resolution, withSla) },
-    handoffs: { total: handoffs, mean: courses.length === 0 ? null : handoffs / courses.length, distribution },
-    reopened: share(reopened, courses.length),
+    firstResponse: durations(values((m) => m.firstResponseMs)),
+    resolution: durations(values((m) => m.resolutionMs)),
+    breached: {
+      firstResponse: share(withSla.filter((m) => m.breached!.firstResponse).length, withSla.length),
+      resolution: share(withSla.filter((m) => m.breached!.resolution).length, withSla.length),
+    },
+    handoffs: { total: handoffs, mean: measured.length === 0 ? null : handoffs / measured.length, distribution },
+    reopened: share(reopened, measured.length),
     ratings: {
       count: ratingCount,
       average: ratingCount === 0 ? null : sum((c) => c.ratings.sum) / ratingCount,

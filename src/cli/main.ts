@@ -10,12 +10,13 @@ import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
 import { loadTemplates, TemplatesInvalidError } from '../daemon/templates-check.js';
 import { applyMigrations } from '../store/migrate.js';
 import { openEngine } from '../store/open-store.js';
-import type { Runtime } from '../daemon/runtime.js';
 import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
-import { StatusUnchangedError } from '../store/ticket-errors.js';
+import { NOT_STAFF, QUEUE_UNKNOWN } from '../store/ticket-errors.js';
+import { API_TOKEN_NOT_FOUND } from '../store/api-token-store.js';
 import { readTextInput, type TextSource } from './text-input.js';
-import { ticketJson, ticketText } from './ticket-view.js';
+import { ticketJson } from '../store/ticket-json.js';
+import { ticketText } from './ticket-view.js';
 
 // Modules beyond what every command shares (config, store, templates) load
 // on demand: an MTA runs `ticketd ingest` once per message, and it should not
@@ -112,12 +113,14 @@ tickets
   .description('list tickets')
   .addOption(new Option('--status <status>', 'only tickets with this status').choices(TICKET_STATUSES as string[]))
   .option('--mailbox <name>', 'only tickets of this mailbox')
+  .option('--queue <name>', 'only tickets of this queue (any case)')
   .option('--json', 'print JSON')
-  .action(async (opts: { status?: TicketStatus; mailbox?: string; json?: boolean }) => {
+  .action(async (opts: { status?: TicketStatus; mailbox?: string; queue?: string; json?: boolean }) => {
     await withRuntime(ctx, async (runtime) => {
       const list = await runtime.store.listTickets({
         ...(opts.status ? { status: opts.status } : {}),
         ...(opts.mailbox ? { mailbox: opts.mailbox } : {}),
+        ...(opts.queue ? { queue: opts.queue } : {}),
       });
       if (opts.json) out(list);
       else
@@ -166,7 +169,7 @@ tickets
     const ref = refArg(refText);
     const text = await readTextInput(opts, 'note');
     await withRuntime(ctx, async (runtime) => {
-      const t = await runtime.store.addNote(ref, text, opts.by, runtime.clock.now().getTime());
+      const t = await runtime.addNote(ref, text, opts.by, runtime.clock.now().getTime());
       printErr(`note added to ${t.ref}\n`);
     });
   });
@@ -181,12 +184,7 @@ tickets
     // Only read when asked for: a resolve without words is common, and stdin may be a script's.
     const text = opts.message !== undefined || opts.file !== undefined ? await readTextInput(opts, 'reply') : null;
     await withRuntime(ctx, async (runtime) => {
-      const now = runtime.clock.now().getTime();
-      const current = await runtime.store.ticketByRef(ref);
-      // Refused before the reply goes out, not after.
-      if (current?.status === 'resolved') throw new StatusUnchangedError(current.ref, 'resolved', null);
-      if (text !== null) await runtime.addAgentReply(ref, text, now);
-      const t = await runtime.store.setStatus(ref, 'resolved', { now });
+      const t = await runtime.resolve(ref, text, runtime.clock.now().getTime());
       printErr(`${t.ref} is now resolved${text !== null ? `; reply queued for ${t.replyTo}` : ''}\n`);
     });
   });
@@ -233,15 +231,14 @@ tickets
       if (queueName === undefined && opts.to === undefined) throw new UsageError('give --queue NAME or --to ADDRESS');
       const note = await readTextInput({ message: opts.note, file: opts.file }, 'handoff note');
       await withRuntime(ctx, async (runtime) => {
-        const change = {
-          ...(queueName !== undefined ? { queue: queueArg(runtime, queueName) } : {}),
-          ...(opts.to !== undefined ? { owner: staffArg(runtime, opts.to) } : {}),
+        const to = {
+          ...(queueName !== undefined ? { queue: queueName } : {}),
+          ...(opts.to !== undefined ? { owner: opts.to } : {}),
         };
-        const now = runtime.clock.now().getTime();
-        const r = await runtime.store.assign(ref, change, { note, by: opts.by, now, handoff: true }, runtime.handoffNotifier());
-        const to = r.ticket.owner ? `${r.ticket.owner} (${r.ticket.queue ?? 'no queue'})` : (r.ticket.queue ?? '');
+        const r = await runtime.handoff(ref, to, note, opts.by, runtime.clock.now().getTime());
+        const taker = r.ticket.owner ? `${r.ticket.owner} (${r.ticket.queue ?? 'no queue'})` : (r.ticket.queue ?? '');
         printErr(
-          `${r.ticket.ref} handed to ${to}${r.notices ? `; ${r.notices} notice(s) queued` : '; nobody to notify (no staff or notify address for it)'}\n`,
+          `${r.ticket.ref} handed to ${taker}${r.notices ? `; ${r.notices} notice(s) queued` : '; nobody to notify (no staff or notify address for it)'}\n`,
         );
       });
     },
@@ -257,39 +254,13 @@ tickets
   .action(async (refText: string, ownerText: string, opts: { note?: string; by: string }) => {
     const ref = refArg(refText);
     await withRuntime(ctx, async (runtime) => {
-      const owner = ownerText === 'none' ? null : staffArg(runtime, ownerText);
-      const now = runtime.clock.now().getTime();
-      const r = await runtime.store.assign(
-        ref,
-        { owner },
-        { note: opts.note?.trim() || null, by: opts.by, now },
-        runtime.handoffNotifier(),
-      );
+      const owner = ownerText === 'none' ? null : ownerText;
+      const r = await runtime.assignOwner(ref, owner, opts.note?.trim() || null, opts.by, runtime.clock.now().getTime());
       printErr(
         `${r.ticket.ref} is ${r.ticket.owner ? `owned by ${r.ticket.owner}` : `with ${r.ticket.queue ?? 'no queue'}, unowned`}${r.handoff ? ' (handoff recorded)' : ''}\n`,
       );
     });
   });
-
-/** A configured queue, named in any case; any name while no queues are configured (teams as before). */
-function queueArg(runtime: Runtime, name: string): string {
-  if ((runtime.config.queues ?? []).length === 0) return name;
-  const queue = runtime.queue(name);
-  if (!queue)
-    throw new UsageError(
-      `no queue named ${JSON.stringify(name)} (configured: ${(runtime.config.queues ?? []).map((q) => q.name).join(', ')})`,
-    );
-  return queue.name;
-}
-
-/** A person a ticket can go to: an address, one of some queue's staff when queues name their staff. */
-function staffArg(runtime: Runtime, text: string): string {
-  const address = text.trim().toLowerCase();
-  if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`not an address: ${JSON.stringify(text)}`);
-  const staff = (runtime.config.queues ?? []).flatMap((q) => q.staff);
-  if (staff.length > 0 && !staff.includes(address)) throw new UsageError(`${address} is not in the staff of any queue`);
-  return address;
-}
 
 // Command modules of the other areas (status page, SLA, operations), in the
 // order help lists them. Only the module of the command being run is
@@ -306,6 +277,8 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
   },
   { commands: ['outbox'], register: async () => (await import('./outbox-commands.js')).registerOutboxCommands(program, ctx) },
   { commands: ['rules'], register: async () => (await import('./routing-commands.js')).registerRoutingCommands(program, ctx) },
+  { commands: ['report'], register: async () => (await import('./report-commands.js')).registerReportCommand(program, ctx) },
+  { commands: ['tokens'], register: async () => (await import('./token-commands.js')).registerTokenCommands(program, ctx) },
   { commands: ['demo'], register: async () => (await import('./demo.js')).registerDemoCommand(program) },
   {
     commands: ['tickets'],
@@ -336,6 +309,9 @@ function commandWord(args: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** Refusals of what a command named rather than of the ticket's state: exit 64, like any wrong call. */
+const WRONG_CALL_CODES = new Set(['TICKETD_TICKET_NOT_FOUND', QUEUE_UNKNOWN, NOT_STAFF, API_TOKEN_NOT_FOUND]);
+
 function fail(err: unknown): never {
   if (err instanceof CommanderError) {
     // Commander has printed the message (and help, when asked for) already.
@@ -354,8 +330,8 @@ function fail(err: unknown): never {
     process.exit(EXIT.usage);
   }
   const e = err as { code?: string; message?: string };
-  if (e.code === 'TICKETD_TICKET_NOT_FOUND') {
-    // An unknown reference is a wrong call, whichever command met it.
+  if (e.code !== undefined && WRONG_CALL_CODES.has(e.code)) {
+    // An unknown reference, queue or person is a wrong call, whichever command met it.
     printErr(`ticketd: ${e.message}\n`);
     process.exit(EXIT.usage);
   }

@@ -398,6 +398,8 @@ export const configSchema = z
         port: port().default(8080),
         enabled: z.boolean().default(true),
         trustProxy: trustProxySchema().default(false),
+        // The JSON API under /api/v1 (bearer tokens from `ticketd tokens create`): off unless asked for.
+        api: z.strictObject({ enabled: z.boolean().default(false) }).optional(),
       })
       .prefault({}),
     inbound: z

@@ -229,7 +229,13 @@ export const LOG_EVENTS: readonly LogEvent[] = [
   {
     code: 'TICKETD_WEB_REQUEST_FAILED',
     levels: ['error'],
-    meaning: 'a status page request failed inside ticketd; the client got a 500',
+    meaning: 'a status page or JSON API request failed inside ticketd (`api: true` for the API); the client got a 500',
+  },
+  {
+    code: 'API_ACTION',
+    levels: ['info'],
+    meaning:
+      'the JSON API changed a ticket: `action` (`note`, `reply`, `assign`, `handoff`, `resolve`), `ref`, and the `tokenName` that asked (the name given at `tokens create`)',
   },
 ];
 
@@ -281,6 +287,29 @@ export const ERROR_CODES: readonly ErrorCode[] = [
     meaning: 'a handoff, or taking a ticket from its owner, without a note for the receiving side',
   },
   { code: 'TICKETD_ASSIGNMENT_UNCHANGED', meaning: 'an assignment to the queue or person the ticket already has' },
+  {
+    code: 'TICKETD_QUEUE_UNKNOWN',
+    meaning: 'a handoff to a queue that is not configured, while queues are (exit 64; API 422)',
+  },
+  {
+    code: 'TICKETD_NOT_STAFF',
+    meaning:
+      "a ticket given to something that is not an address, or to no queue's staff while queues list staff (exit 64; API 422)",
+  },
+  { code: 'TICKETD_API_TOKEN_NAME_TAKEN', meaning: '`tokens create`: a token in force already has that name' },
+  { code: 'TICKETD_API_TOKEN_NOT_FOUND', meaning: '`tokens revoke`: no token in force has that name (exit 64)' },
+  {
+    code: 'TICKETD_API_UNAUTHORIZED',
+    meaning: 'JSON API, 401: no `Authorization: Bearer` token, or one that is unknown or revoked',
+  },
+  { code: 'TICKETD_API_FORBIDDEN', meaning: 'JSON API, 403: a read token on a route that changes a ticket' },
+  {
+    code: 'TICKETD_API_INVALID_REQUEST',
+    meaning:
+      'JSON API, 400 (or 413, 415): the query or body does not fit the route: a missing or blank field, not JSON, too large',
+  },
+  { code: 'TICKETD_API_NOT_FOUND', meaning: 'JSON API, 404: no such route under `/api/v1`' },
+  { code: 'TICKETD_API_DISABLED', meaning: 'JSON API, 404: `http.api.enabled` is off' },
   { code: 'TICKETD_QUARANTINE_RELEASED', meaning: '`quarantine discard`: the entry was already released (retried or discarded)' },
   { code: 'TICKETD_USAGE', meaning: 'a wrong call: unknown option or value, missing argument (exit 64)' },
   { code: 'TICKETD_BACKUP_TARGET_EXISTS', meaning: '`ticketd backup FILE`: FILE exists and `--force` was not given' },

@@ -119,6 +119,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const metrics = createMetrics({
     outboxCounts: () => runtime.store.outboxCounts(),
     lastPolls: () => [...imap].map(([name, w]) => [name, w.health().lastPollAt] as [string, number | null]),
+    serviceCounts: () => runtime.sla.counts(),
   });
   // Parsing runs on worker threads, so a slow message never holds up IDLE,
   // SMTP, HTTP or LMTP, and one past its deadline can be stopped.
@@ -163,6 +164,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     try {
       web = await startWebServer({
         runtime,
+        api: runtime,
         readiness: () =>
           checkReadiness({
             statusStore,

@@ -36,6 +36,7 @@ const LIVE: readonly string[] = [
   'limits',
   'authentication',
   'statusPage',
+  'http.api',
   'calendars',
   'sla',
   'mailboxes[].address',

@@ -23,7 +23,9 @@ import { openEngine, type OpenOptions } from '../store/open-store.js';
 import type { SqlEngine } from '../store/sql-engine.js';
 import { SqlStore } from '../store/sql-store.js';
 import type { OutboundDraft } from '../core/types.js';
-import type { HandoffNoticeRequest, IntakePolicy, Store, TicketRow } from '../store/store.js';
+import type { HandoffNoticeRequest, HandoffRecord, IntakePolicy, Store, TicketRow } from '../store/store.js';
+import { ApiTokenStore } from '../store/api-token-store.js';
+import { NotStaffError, QueueUnknownError, StatusUnchangedError } from '../store/ticket-errors.js';
 import { decideThread } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
 import type { WebPages } from '../web/page-templates.js';
@@ -48,6 +50,8 @@ export class Runtime {
   /** The status page's storage (its reads, link revocation, the readiness probe). */
   readonly statusPages: StatusPageStore;
   readonly links: StatusLinks;
+  /** The JSON API's bearer tokens. */
+  readonly apiTokens: ApiTokenStore;
   readonly pipeline: Pipeline;
   readonly sla: SlaEngine;
   private current: { config: Config; templates: LoadedTemplates };
@@ -92,6 +96,7 @@ export class Runtime {
       hooks: { afterTicketChange: (tx, ticketId, _change, now) => this.sla.onTicketChange(tx, ticketId, now) },
     });
     this.statusPages = new StatusPageStore(engine);
+    this.apiTokens = new ApiTokenStore(engine);
     // Getters, so a reload reaches sources that hold on to the pipeline.
     const live = () => this.current.config;
     this.pipeline = {
@@ -191,6 +196,75 @@ export class Runtime {
       await this.pipeline.policy(),
       now,
     );
+  }
+
+  // What staff do to a ticket, for the command line and the JSON API alike:
+  // each checks what it is given against the config here, once, and leaves
+  // the rules of the ticket's state to the store.
+
+  /** An internal note; the customer never sees it. */
+  addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow> {
+    return this.store.addNote(ref, text, by, now);
+  }
+
+  /**
+   * Resolves a ticket, sending `text` first as the last reply when given. A
+   * ticket resolved already is refused before anything is sent.
+   */
+  async resolve(ref: string, text: string | null, now: number): Promise<TicketRow> {
+    const current = await this.store.ticketByRef(ref);
+    if (current?.status === 'resolved') throw new StatusUnchangedError(current.ref, 'resolved', null);
+    if (text !== null) await this.addAgentReply(ref, text, now);
+    return this.store.setStatus(ref, 'resolved', { now });
+  }
+
+  /** Hands a ticket to another queue and/or person with a note; the receiving side is mailed the whole story. */
+  handoff(
+    ref: string,
+    to: { queue?: string; owner?: string },
+    note: string,
+    by: string,
+    now: number,
+  ): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }> {
+    const change = {
+      ...(to.queue !== undefined ? { queue: this.queueNamed(to.queue) } : {}),
+      ...(to.owner !== undefined ? { owner: this.staffAddress(to.owner) } : {}),
+    };
+    return this.store.assign(ref, change, { note, by, now, handoff: true }, this.handoffNotifier());
+  }
+
+  /** Gives a ticket to one person (null: back to its queue, unowned); taking it from its owner is a handoff and needs a note. */
+  assignOwner(
+    ref: string,
+    owner: string | null,
+    note: string | null,
+    by: string,
+    now: number,
+  ): Promise<{ ticket: TicketRow; handoff: HandoffRecord | null; notices: number }> {
+    const change = { owner: owner === null ? null : this.staffAddress(owner) };
+    return this.store.assign(ref, change, { note, by, now }, this.handoffNotifier());
+  }
+
+  /** A configured queue's own name, given in any case; any name while no queues are configured (teams as before). */
+  queueNamed(name: string): string {
+    const queues = this.config.queues ?? [];
+    if (queues.length === 0) return name;
+    const queue = this.queue(name);
+    if (!queue)
+      throw new QueueUnknownError(
+        name,
+        queues.map((q) => q.name),
+      );
+    return queue.name;
+  }
+
+  /** A person a ticket can go to: an address, one of some queue's staff when queues name their staff. */
+  staffAddress(text: string): string {
+    const address = text.trim().toLowerCase();
+    if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new NotStaffError(text, 'not-an-address');
+    const staff = (this.config.queues ?? []).flatMap((q) => q.staff);
+    if (staff.length > 0 && !staff.includes(address)) throw new NotStaffError(address, 'not-staff');
+    return address;
   }
 
   mailbox(name: string): MailboxConfig {

@@ -14,6 +14,7 @@ import { HISTORY_WINDOW_MS, estimateDelay, type DelayEstimate, type History } fr
 import { applyChange, nextDue, type SlaTarget } from './sla-clock.js';
 import { checkNotice } from './notice-check.js';
 import { SlaPolicies, type SlaPolicy } from './sla-policy.js';
+import { serviceCounts, serviceReport, type QueueCounts, type ReportWindow, type ServiceReport } from './service-report.js';
 import { describeSla, type SlaTicketStatus } from './sla-status.js';
 import { SlaStore } from './sla-store.js';
 import { runTick, type TickReport } from './sla-tick.js';
@@ -51,6 +52,16 @@ export class SlaEngine {
 
   policies(): SlaPolicies {
     return this.prepare(this.d.config());
+  }
+
+  /** `ticketd report`: the service figures per queue for a window, read from one snapshot so they agree. */
+  report(w: ReportWindow, now: number): Promise<ServiceReport> {
+    return this.d.engine.snapshot((s) => serviceReport(s, this.policies(), w, now));
+  }
+
+  /** The report's counts per queue over all time ('' for no queue), which /metrics shows as gauges. */
+  counts(): Promise<Map<string, QueueCounts>> {
+    return this.d.engine.snapshot((s) => serviceCounts(s, { since: null, queue: null }));
   }
 
   /**

@@ -111,7 +111,7 @@ export class SqlStore implements Store {
     return this.outbox.requeueOutbox(which, now);
   }
 
-  listTickets(filter?: { status?: TicketStatus; mailbox?: string }): Promise<TicketSummary[]> {
+  listTickets(filter?: { status?: TicketStatus; mailbox?: string; queue?: string }): Promise<TicketSummary[]> {
     return this.tickets.listTickets(filter);
   }
   ticketByRef(ref: string): Promise<TicketRow | null> {

@@ -385,7 +385,8 @@ export interface OutboxQueue extends OutboxClaims {
 
 /** What staff do to tickets (the CLI), and what they read of them. */
 export interface TicketCommands {
-  listTickets(filter?: { status?: TicketStatus; mailbox?: string }): Promise<TicketSummary[]>;
+  /** `queue` matches whatever the case. */
+  listTickets(filter?: { status?: TicketStatus; mailbox?: string; queue?: string }): Promise<TicketSummary[]>;
   ticketByRef(ref: string): Promise<TicketRow | null>;
   ticketDetail(ref: string): Promise<TicketDetail | null>;
   /** Open requests of the same mailbox ahead of this ticket: the acknowledgement, the page and the delay notice all use this. */

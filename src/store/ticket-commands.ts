@@ -32,10 +32,11 @@ export class SqlTicketCommands implements TicketCommands {
     this.records = new TicketRecords(engine);
   }
 
-  async listTickets(filter: { status?: TicketStatus; mailbox?: string } = {}): Promise<TicketSummary[]> {
+  async listTickets(filter: { status?: TicketStatus; mailbox?: string; queue?: string } = {}): Promise<TicketSummary[]> {
     const rows = await this.engine.all<RawSummary>('list-tickets', {
       status: filter.status ?? null,
       mailbox: filter.mailbox ?? null,
+      queue: filter.queue ?? null,
       id: null,
     });
     return rows.map(toSummary);
@@ -197,7 +198,7 @@ export async function reassign(
 
 /** The ticket with its messages, events and handoffs, read in `db` (the engine, or the transaction that is changing it). */
 async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
-  const summary = (await db.get<RawSummary>('list-tickets', { status: null, mailbox: null, id: t.id }))!;
+  const summary = (await db.get<RawSummary>('list-tickets', { status: null, mailbox: null, queue: null, id: t.id }))!;
   const messages = (await db.all<RawMessage>('ticket-messages', [t.id])).map(
     (m): MessageSummary => ({
       id: m.id,

@@ -6,6 +6,8 @@ export const STATUS_UNCHANGED = 'TICKETD_STATUS_UNCHANGED';
 export const QUARANTINE_RELEASED = 'TICKETD_QUARANTINE_RELEASED';
 export const HANDOFF_NOTE_REQUIRED = 'TICKETD_HANDOFF_NOTE_REQUIRED';
 export const ASSIGNMENT_UNCHANGED = 'TICKETD_ASSIGNMENT_UNCHANGED';
+export const QUEUE_UNKNOWN = 'TICKETD_QUEUE_UNKNOWN';
+export const NOT_STAFF = 'TICKETD_NOT_STAFF';
 
 /**
  * A status change to the status the ticket already has: recording it would
@@ -43,5 +45,21 @@ export class AssignmentUnchangedError extends Error {
   readonly code = ASSIGNMENT_UNCHANGED;
   constructor(ref: string, queue: string | null, owner: string | null) {
     super(`${ref} is already with ${queue ?? 'no queue'}${owner ? ` (${owner})` : ''}`);
+  }
+}
+
+/** A handoff to a queue that is not configured, while queues are. */
+export class QueueUnknownError extends Error {
+  readonly code = QUEUE_UNKNOWN;
+  constructor(name: string, configured: readonly string[]) {
+    super(`no queue named ${JSON.stringify(name)} (configured: ${configured.join(', ')})`);
+  }
+}
+
+/** A ticket given to someone who is not an address, or not in any queue's staff while queues list staff. */
+export class NotStaffError extends Error {
+  readonly code = NOT_STAFF;
+  constructor(text: string, why: 'not-an-address' | 'not-staff') {
+    super(why === 'not-an-address' ? `not an address: ${JSON.stringify(text)}` : `${text} is not in the staff of any queue`);
   }
 }

@@ -8,4 +8,5 @@ SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue AS team, t.cr
 FROM tickets t
 WHERE (CAST(@status AS TEXT) IS NULL OR t.status = @status) AND (CAST(@mailbox AS TEXT) IS NULL OR t.mailbox = @mailbox)
   AND (CAST(@id AS BIGINT) IS NULL OR t.id = @id)
+  AND (CAST(@queue AS TEXT) IS NULL OR lower(t.queue) = lower(@queue))
 ORDER BY t.id;

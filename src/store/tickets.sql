@@ -53,6 +53,7 @@ SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue AS team, t.cr
        (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS "linkedTo"
 FROM tickets t
 WHERE (@status IS NULL OR t.status = @status) AND (@mailbox IS NULL OR t.mailbox = @mailbox) AND (@id IS NULL OR t.id = @id)
+  AND (@queue IS NULL OR lower(t.queue) = lower(@queue))
 ORDER BY t.id;
 
 -- name: ticket-messages

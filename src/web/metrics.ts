@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueCounts } from '../sla/service-report.js';
 import type { IntakeResult, OutboxCounts } from '../store/store.js';
 
 export type SlaTarget = 'first-response' | 'resolution';
@@ -9,6 +10,8 @@ export interface MetricsSources {
   outboxCounts(): Promise<OutboxCounts>;
   /** Mailbox name to the epoch ms of its last completed poll (null before the first). */
   lastPolls(): Iterable<[mailbox: string, lastPollAt: number | null]>;
+  /** The counts of `ticketd report` over all time, per queue ('' for none); absent, no such gauges. */
+  serviceCounts?(): Promise<Map<string, QueueCounts>>;
 }
 
 export interface Metrics {
@@ -72,7 +75,60 @@ export function createMetrics(sources: MetricsSources): Metrics {
       }
     },
   });
+  if (sources.serviceCounts) serviceGauges(registry, sources.serviceCounts.bind(sources));
   return metrics;
+}
+
+/**
+ * The report's figures that are counts, as gauges read from the database at
+ * scrape time (so every node of a cluster shows the same, and a restart
+ * loses nothing). One read serves all of them in a scrape.
+ */
+function serviceGauges(registry: Registry, read: () => Promise<Map<string, QueueCounts>>): void {
+  let inFlight: Promise<Map<string, QueueCounts>> | null = null;
+  const counts = () => {
+    inFlight ??= read().finally(() => {
+      inFlight = null;
+    });
+    return inFlight;
+  };
+  const perQueue = (name: string, help: string, value: (c: QueueCounts) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['queue'],
+      registers: [registry],
+      async collect() {
+        const all = await counts();
+        this.reset();
+        for (const [queue, c] of all) this.set({ queue }, value(c));
+      },
+    });
+  perQueue('ticketd_queue_tickets_opened', 'Tickets opened, by the queue they are in now ("" for none).', (c) => c.opened);
+  perQueue('ticketd_queue_tickets_resolved', 'Tickets resolved, by the queue they are in now.', (c) => c.resolved);
+  perQueue('ticketd_queue_handoffs', 'Handoffs of the tickets now in the queue.', (c) => c.handoffs);
+  perQueue(
+    'ticketd_queue_tickets_reopened',
+    'Tickets that a customer reopened, by the queue they are in now.',
+    (c) => c.reopened,
+  );
+  perQueue('ticketd_queue_ratings', 'Ratings given (the latest of each ticket), by queue.', (c) => c.ratings.count);
+  perQueue(
+    'ticketd_queue_rating_score_sum',
+    'Sum of those ratings (1-5); divide by ticketd_queue_ratings for the average.',
+    (c) => c.ratings.sum,
+  );
+  new Gauge({
+    name: 'ticketd_answers_used',
+    help: 'Uses of each vetted answer, by answer and the queue of the ticket.',
+    labelNames: ['answer', 'queue'],
+    registers: [registry],
+    async collect() {
+      const all = await counts();
+      this.reset();
+      for (const [queue, c] of all) for (const [answer, n] of Object.entries(c.answersUsed)) this.set({ answer, queue }, n);
+    },
+  });
 }
 
 /** Counts one committed intake result; hooked to `Pipeline.onResult`. */

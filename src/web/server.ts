@@ -10,6 +10,7 @@ import type { Readiness } from './readiness.js';
 import { MESSAGE_READ_CHARS, pickHistoryPage, statusView, type SlaPromise } from './status-page.js';
 import { StatusLinks } from '../core/status-links.js';
 import type { StatusPageData, StatusPageStorage } from './status-page-store.js';
+import { registerTicketApi, type TicketApiSite } from './ticket-api.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
 export const WEB_LISTEN_FAILED = 'TICKETD_WEB_LISTEN_FAILED';
@@ -49,6 +50,8 @@ export interface WebServerOptions {
   runtime: StatusSite;
   /** What `/readyz` reports; the daemon builds it from its workers. */
   readiness: () => Promise<Readiness>;
+  /** What the JSON API under /api/v1 reads and does; without it there is no API at all. */
+  api?: TicketApiSite;
 }
 
 export interface WebServer {
@@ -66,7 +69,8 @@ function requestedPage(req: FastifyRequest): number | null {
 
 /**
  * The customer-facing HTTP server: `/t/<token>` (the status page),
- * `/healthz` and `/readyz`. Request logging stays off, because every status
+ * `/healthz`, `/readyz`, and the JSON API when `api` is given (it answers
+ * only while `http.api.enabled`). Request logging stays off, because every status
  * URL carries a secret.
  */
 export function buildWebServer(o: WebServerOptions): FastifyInstance {
@@ -183,6 +187,8 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   app.get<{ Params: { token: string } }>('/t/:token', (req, reply) => lookUp(req, reply, req.params.token));
 
   app.get('/healthz', async () => ({ ok: true }));
+
+  if (o.api) registerTicketApi(app, o.api);
 
   app.get('/readyz', async (_req, reply) => {
     const report = await o.readiness();

@@ -38,7 +38,8 @@ export function out(data: unknown): void {
 /** Widest cell of a table, in characters as a reader counts them. */
 const CELL_GRAPHEMES = 60;
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+/** Made on the first table: building one loads ICU's break data, which `ingest` and other table-less commands skip. */
+let graphemes: Intl.Segmenter | null = null;
 
 /**
  * The first `max` user-perceived characters of `text` and how many it kept:
@@ -49,6 +50,7 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 export function cutGraphemes(text: string, max: number): { text: string; length: number } {
   let length = 0;
   let end = 0;
+  graphemes ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
   for (const { segment, index } of graphemes.segment(text)) {
     if (length === max) return { text: text.slice(0, index), length };
     length++;

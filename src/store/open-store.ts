@@ -6,7 +6,6 @@ import BetterSqlite3 from 'better-sqlite3';
 import { isPostgresUrl } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { applyMigrations, latestMigrationVersion, migrationsDir } from './migrate.js';
-import { PostgresEngine } from './postgres-engine.js';
 import type { SqlEngine } from './sql-engine.js';
 import { SqliteEngine } from './sqlite-engine.js';
 import { SqlStore, type StoreParts } from './sql-store.js';
@@ -31,7 +30,7 @@ export interface OpenOptions {
  */
 export async function openEngine(database: string, opts: OpenOptions = {}): Promise<SqlEngine> {
   const engine: SqlEngine = isPostgresUrl(database)
-    ? postgresEngine(database, opts)
+    ? await postgresEngine(database, opts)
     : new SqliteEngine(database, opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   try {
     if (opts.migrate !== false) await applyMigrations(engine);
@@ -48,7 +47,10 @@ export async function openEngine(database: string, opts: OpenOptions = {}): Prom
  * `postgres.passFile` (a file or `credential:NAME`, read at each new
  * connection), else PGPASSWORD or ~/.pgpass.
  */
-function postgresEngine(url: string, opts: OpenOptions): PostgresEngine {
+async function postgresEngine(url: string, opts: OpenOptions): Promise<SqlEngine> {
+  // The PostgreSQL client is loaded only for a PostgreSQL database: `ingest`,
+  // started once per message, does not pay for it on SQLite.
+  const { PostgresEngine } = await import('./postgres-engine.js');
   const passFile = opts.postgres?.passFile;
   return new PostgresEngine({
     url,

@@ -96,17 +96,15 @@ async function redactSentStatusLinks(db: SqlSession, outboxId: number): Promise<
     [outboxId],
   );
   if (!mail || mail.ticketId === null) return;
-  const hashes = new Set((await db.all<{ tokenHash: string }>('ticket-token-hashes', [mail.ticketId])).map((r) => r.tokenHash));
-  let found = false;
-  const redact = (body: string) =>
-    body.replace(/\/t\/([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/g, (match, token: string) => {
-      if (!hashes.has(StatusLinks.hash(token))) return match;
-      found = true;
-      return '/t/[redacted]';
-    });
+  const link = /\/t\/([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/g;
+  const candidates = new Set([...`${mail.text}\n${mail.html ?? ''}`.matchAll(link)].map((m) => m[1]!));
+  const tokens = new Set<string>();
+  for (const token of candidates)
+    if (await db.get('ticket-token-known', [StatusLinks.hash(token), mail.ticketId])) tokens.add(token);
+  if (tokens.size === 0) return;
+  const redact = (body: string) => body.replace(link, (match, token: string) => (tokens.has(token) ? '/t/[redacted]' : match));
   const text = redact(mail.text);
   const html = mail.html === null ? null : redact(mail.html);
-  if (!found) return;
   await db.run('redact-sent-mail', { text, html, id: mail.id });
   if (mail.rawSha !== null) await db.run('drop-unused-raw', { sha: mail.rawSha });
 }

@@ -7,8 +7,11 @@ SELECT m.id, m.ticket_id AS "ticketId", m.body_text AS text, m.body_html AS html
 FROM outbox o JOIN messages m ON m.id = o.message_row
 WHERE o.id = ?;
 
--- name: ticket-token-hashes
-SELECT token_hash AS "tokenHash" FROM status_tokens WHERE ticket_id = ?;
+-- Whether a token found in the mail is one of the ticket's: looked up by its
+-- hash (unique index), since this runs for every sent mail and a look-up by
+-- ticket would scan the table (its only ticket index covers live tokens).
+-- name: ticket-token-known
+SELECT 1 AS known FROM status_tokens WHERE token_hash = ? AND ticket_id = ?;
 
 -- name: redact-sent-mail
 UPDATE messages SET body_text = @text, body_html = @html, raw_sha256 = NULL WHERE id = @id;

@@ -24,6 +24,8 @@ export interface BenchDaemon {
   taken(): number;
   /** The kernel's figures for the process, in MB. */
   memory(): { rssMb: number; hwmMb: number };
+  /** CPU time the process has used so far (user + system, all its threads), in ms. */
+  cpuMs(): number;
   /** SIGTERM, then SIGKILL if it is still there after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
   /** The last log lines, for a failure message. */
@@ -89,6 +91,7 @@ export async function startBenchDaemon(o: DaemonOptions, startTimeoutMs = 30_000
     startedAt: performance.now(),
     taken: () => taken,
     memory: () => procMemory(pid),
+    cpuMs: () => procCpuMs(pid),
     stop,
     tail: () => tail.join('\n'),
   };
@@ -104,4 +107,22 @@ export function procMemory(pid: number): { rssMb: number; hwmMb: number } {
   }
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
   return { rssMb: Math.round(kb('VmRSS') / 1024), hwmMb: Math.round(kb('VmHWM') / 1024) };
+}
+
+/**
+ * User plus system time of a process, in ms; 0 once it is gone. On a shared
+ * machine this moves far less with the load than wall time does, so it is the
+ * figure to compare between runs.
+ */
+export function procCpuMs(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // Fields after the command name (which may hold spaces): state is the 3rd field, utime the 14th, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // /proc counts in USER_HZ, 100 per second on Linux.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }

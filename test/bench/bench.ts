@@ -563,7 +563,9 @@ async function outboundPart(): Promise<void> {
       await runtime.close();
     }
     await withDaemon(inst, 'outbound', async (daemon) => {
+      const cpuAtStart = daemon.cpuMs();
       const { peakMb } = await withMemory(daemon, () => smtp.waitFor(n, Math.max(60_000, ACK_WINDOW_MS)));
+      const cpu = daemon.cpuMs() - cpuAtStart;
       const got = smtp.arrivals.length;
       const last = smtp.arrivals.at(-1)?.at ?? daemon.startedAt;
       const rate = got === 0 ? 0 : got / ((last - daemon.startedAt) / 1000);
@@ -574,6 +576,7 @@ async function outboundPart(): Promise<void> {
         'acks/s',
         atLeast(500, '/s'),
       );
+      if (got > 0) row('outbound', 'daemon CPU per sent ack', round(cpu / got, 2), 'ms');
       memoryRow('outbound', peakMb);
     });
   });

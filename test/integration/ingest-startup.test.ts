@@ -165,4 +165,35 @@ describe('ticketd ingest loads only what it uses', () => {
       rmSync(pkg, { recursive: true, force: true });
     }
   });
+
+  it('takes a plain message on SQLite without loading the PostgreSQL client', async () => {
+    const refused = ['pg', 'pg-connection-string'];
+    const hook = `export async function resolve(specifier, context, next) {
+      if (${JSON.stringify(refused)}.includes(specifier)) throw new Error('ingest loaded ' + specifier);
+      return next(specifier, context);
+    }`;
+    const preload = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [
+        '--import',
+        `data:text/javascript,${encodeURIComponent(preload)}`,
+        cli,
+        'ingest',
+        '--mailbox',
+        'support',
+        '--json',
+        '--config',
+        env.configPath,
+      ]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => done({ code, stdout, stderr }));
+      child.stdin.end(customerMail({ subject: 'No pg', messageId: 'nopg1@customer.example', from: 'nopg1@customer.example' }));
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual([expect.objectContaining({ outcome: 'taken', ackQueued: true })]);
+  });
 });

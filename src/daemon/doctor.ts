@@ -18,6 +18,7 @@ import { imapDeadline } from '../sources/imap/imap-timeout.js';
 import { isPostgresUrl } from '../config/schema.js';
 import { redactUrlPassword, resolveSecret } from '../config/secrets.js';
 import { latestMigrationVersion, loadMigrations, migrationsDir } from '../store/migrate.js';
+import { HealthReads, type MailboxRead } from '../store/health-reads.js';
 import { PostgresEngine } from '../store/postgres-engine.js';
 import { checkTemplates, formatProblem } from './templates-check.js';
 
@@ -136,14 +137,10 @@ async function checkPostgres(config: Config): Promise<{ check: DoctorCheck; read
       return { check: { name, ok: false, detail: `${shown}: schema version ${version}, not writable (${probe.code})` }, reads };
     if (version === 0)
       return { check: { name, ok: true, detail: `${shown}: empty, writable; the schema is created at the first start` }, reads };
-    const count = async (sql: string, params: unknown[] = []) =>
-      Number((await engine.pool.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0);
-    const tickets = await count('SELECT count(*) AS n FROM tickets');
-    const nodes = version >= 15 ? await count('SELECT count(*) AS n FROM nodes WHERE expires_at > $1', [Date.now()]) : 0;
-    const rows = await engine.pool.query<MailboxRead & { mailbox: string }>(
-      'SELECT mailbox, watched_since AS "watchedSince", read_at AS "readAt" FROM mailbox_reads',
-    );
-    for (const { mailbox, ...read } of rows.rows) reads.set(mailbox, read);
+    const health = new HealthReads(engine);
+    const tickets = await health.ticketCount();
+    const nodes = version >= 15 ? await health.liveNodeCount(Date.now()) : 0;
+    for (const [mailbox, read] of await health.mailboxReads()) reads.set(mailbox, read);
     const schema =
       version === latest
         ? `schema version ${version}`
@@ -168,12 +165,6 @@ function templatesLine(config: Config): DoctorCheck {
     ok: false,
     detail: `${checked.problems.length} problem(s), first: ${formatProblem(checked.problems[0]!)} (all of them: ticketd templates check)`,
   };
-}
-
-/** What a running ticketd recorded about reading a mailbox (table mailbox_reads). */
-interface MailboxRead {
-  watchedSince: number | null;
-  readAt: number | null;
 }
 
 /** Read-only and forgiving: a database that is missing, older than the table or unreadable has no reads, and the database line says why. */

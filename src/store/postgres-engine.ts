@@ -302,6 +302,10 @@ export function createPool(
     ...fromUrl,
     max: opts.poolSize ?? DEFAULT_POOL_SIZE,
     application_name: opts.applicationName ?? 'ticketd',
+    // sent with the connection's startup message, so it holds from the first
+    // statement on; a SET issued on 'connect' raced the caller's first query
+    // (pg warns about a query issued while another runs)
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID || oid === NUMERIC_OID) return Number;
@@ -313,10 +317,6 @@ export function createPool(
   if (typeof urlPassword === 'string' && urlPassword !== '') config.password = urlPassword;
   else if (opts.password !== undefined) config.password = opts.password;
   const pool = new pg.Pool(config);
-  // runs before anything else queued on the new connection
-  pool.on('connect', (client) => {
-    client.query(`SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MS}`).catch(() => undefined);
-  });
   // an idle connection's error (server restart, network cut) is emitted on the
   // pool; without a listener it would end the process
   pool.on('error', (err) => opts.onConnectionError?.(err));

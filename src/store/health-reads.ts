@@ -4,6 +4,7 @@
 // queries as the rest of the store.
 
 import type { SqlSession } from './sql-engine.js';
+import { SqliteEngine } from './sqlite-engine.js';
 
 /** What a running ticketd recorded about reading a mailbox (table mailbox_reads). */
 export interface MailboxRead {
@@ -27,5 +28,19 @@ export class HealthReads {
   async mailboxReads(): Promise<Map<string, MailboxRead>> {
     const rows = await this.db.all<MailboxRead & { mailbox: string }>('mailbox-reads');
     return new Map(rows.map(({ mailbox, ...read }) => [mailbox, read]));
+  }
+}
+
+/**
+ * Runs `read` over a SQLite database opened read-only, so nothing on disk
+ * changes (`ticketd doctor`, `ticketd backup` checking its copy); `read` is
+ * also given the schema version, as a table it needs may be younger.
+ */
+export async function readSqliteHealth<T>(path: string, read: (h: HealthReads, schemaVersion: number) => Promise<T>): Promise<T> {
+  const engine = new SqliteEngine(path, { readOnly: true });
+  try {
+    return await read(new HealthReads(engine), await engine.schemaVersion());
+  } finally {
+    await engine.close();
   }
 }

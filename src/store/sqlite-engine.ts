@@ -19,6 +19,12 @@ export interface SqliteEngineOptions {
   busyTimeoutMs?: number;
   /** The named queries; by default every `.sql` file of the query folders (see named-queries.ts). */
   queries?: ReadonlyMap<string, string>;
+  /**
+   * Opens an existing database only to read it, changing nothing on disk: no
+   * file or folder created or made private, no journal mode set (`ticketd
+   * doctor`, and `ticketd backup` reading its copy).
+   */
+  readOnly?: boolean;
 }
 
 /** Fewer spare pages than this (one insert with its index updates) and the next write may fail. */
@@ -56,6 +62,11 @@ export class SqliteEngine implements SqlEngine {
     readonly path: string,
     opts: SqliteEngineOptions = {},
   ) {
+    this.sql = opts.queries ?? loadNamedQueries('sqlite');
+    if (opts.readOnly) {
+      this.db = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
+      return;
+    }
     if (path !== ':memory:') {
       // SQLite gives -wal and -shm the mode of the database file, so a private
       // database file keeps all three private.
@@ -74,7 +85,6 @@ export class SqliteEngine implements SqlEngine {
     // Deleted and overwritten content is zeroed, so a status link redacted
     // after sending does not linger in free pages of the file.
     this.db.pragma('secure_delete = ON');
-    this.sql = opts.queries ?? loadNamedQueries('sqlite');
   }
 
   // ---- statements ------------------------------------------------------------

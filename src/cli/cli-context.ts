@@ -3,8 +3,6 @@ import { loadConfig } from '../config/load-config.js';
 import { systemClock } from '../core/clock.js';
 import { createLogger } from '../core/logger.js';
 import { Runtime, type RuntimeOptions } from '../daemon/runtime.js';
-import { MigrationPendingError } from '../store/migrate.js';
-import { existingSchema } from '../store/open-store.js';
 import { parseReference } from '../thread/reference.js';
 import { UsageError } from './output.js';
 
@@ -28,25 +26,16 @@ export function cliContext(program: Command): CliContext {
 
 /**
  * A runtime as one-shot commands open it, with logs on stderr; `opts` narrows
- * what it loads. Throws MigrationPendingError for a database that still needs
- * `ticketd migrate`.
+ * what it loads. Only `start` and `migrate` upgrade a schema: this throws
+ * MigrationPendingError for a database, of either engine, that still needs
+ * `ticketd migrate` (a brand-new one is set up; see openEngine).
  */
 export async function openCliRuntime(configPath: string, opts: RuntimeOptions = {}): Promise<Runtime> {
   const config = loadConfig(configPath);
-  await refusePendingMigrations(config.database);
-  return Runtime.open(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, opts);
-}
-
-/**
- * Only `start` and `migrate` upgrade a schema. A brand-new database (no file,
- * or version 0: nothing in it yet) is still set up by whichever command opens
- * it first, so the first `ingest` an MTA runs after installation takes its mail.
- */
-async function refusePendingMigrations(database: string): Promise<void> {
-  const schema = await existingSchema(database);
-  if (schema !== null && schema.version > 0 && schema.version < schema.latest) {
-    throw new MigrationPendingError(database, schema.version, schema.latest);
-  }
+  return Runtime.open(config, createLogger({ level: 'warn', dest: process.stderr }), systemClock, {
+    ...opts,
+    database: { ...opts.database, migrate: 'new' },
+  });
 }
 
 /** Runs `fn` with a runtime and always closes it. */

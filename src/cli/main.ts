@@ -82,7 +82,7 @@ program
   .description('apply pending database migrations and exit')
   .action(async () => {
     const config = loadConfig(configPath());
-    const engine = await openEngine(config.database, { migrate: false, postgres: config.postgres });
+    const engine = await openEngine(config.database, { migrate: 'none', postgres: config.postgres });
     try {
       const { from, to } = await applyMigrations(engine);
       await engine.checkQueries();

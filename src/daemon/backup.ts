@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { isPostgresUrl } from '../config/schema.js';
 import BetterSqlite3 from 'better-sqlite3';
 import { createPrivateFileSync } from '../core/private-files.js';
+import { readSqliteHealth } from '../store/health-reads.js';
 
 export const BACKUP_TARGET_EXISTS = 'TICKETD_BACKUP_TARGET_EXISTS';
 export const BACKUP_SOURCE_MISSING = 'TICKETD_BACKUP_SOURCE_MISSING';
@@ -55,7 +56,7 @@ export async function backupDatabase(source: string, dest: string, opts: { force
     } finally {
       db.close();
     }
-    const result = verify(tmp);
+    const result = await verify(tmp);
     renameSync(tmp, file);
     return { file, bytes: statSync(file).size, ...result };
   } finally {
@@ -63,7 +64,7 @@ export async function backupDatabase(source: string, dest: string, opts: { force
   }
 }
 
-function verify(path: string): { schemaVersion: number; tickets: number } {
+async function verify(path: string): Promise<{ schemaVersion: number; tickets: number }> {
   const copy = new BetterSqlite3(path, { fileMustExist: true });
   try {
     // The source runs in WAL mode; a backup should be one file that opens anywhere.
@@ -73,9 +74,9 @@ function verify(path: string): { schemaVersion: number; tickets: number } {
       throw new BackupError(BACKUP_CORRUPT, `the copy failed integrity_check: ${problems.slice(0, 5).join('; ')}`);
     }
     const schemaVersion = copy.pragma('user_version', { simple: true }) as number;
-    const tickets = schemaVersion === 0 ? 0 : (copy.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number }).n;
-    return { schemaVersion, tickets };
-  } finally {
     copy.close();
+    return { schemaVersion, tickets: schemaVersion === 0 ? 0 : await readSqliteHealth(path, (h) => h.ticketCount()) };
+  } finally {
+    if (copy.open) copy.close();
   }
 }

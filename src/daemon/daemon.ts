@@ -78,18 +78,36 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     stillValid: (job) => runtime.sla.beforeSend(job, o.clock.now().getTime()),
     claimant: node.incarnation,
   });
+  // The workers running now. On PostgreSQL several nodes share the mailboxes:
+  // a node watches only those it holds the lease of, and the map follows them.
+  const imap = new Map<string, ImapWorker>();
+  const metrics = createMetrics({
+    outboxCounts: () => runtime.store.outboxCounts(),
+    lastPolls: () => [...imap].map(([name, w]) => [name, w.health().lastPollAt] as [string, number | null]),
+    serviceCounts: () => runtime.sla.counts(),
+  });
+  // Parsing runs on worker threads, so a slow message never holds up IDLE,
+  // SMTP, HTTP or LMTP, and one past its deadline can be stopped.
+  const parsePool = new ParsePool({ logger: o.logger });
+  parsePool.warm();
+  const pipeline = runtime.pipelineWith({
+    parser: parsePool,
+    onResult: (r) => {
+      // An acknowledgement of mail taken ahead of a backlog goes ahead of the backlog's acknowledgements too.
+      if (r.ackQueued && r.origin.via === 'imap' && r.origin.ahead === true) outbox.wakeFirst(1);
+      else if (r.ackQueued) outbox.wake();
+      recordIntake(metrics, r);
+    },
+  });
   const imapWorker = (mailbox: (typeof config.mailboxes)[number]) =>
     new ImapWorker({
       mailbox,
-      pipeline: runtime.pipeline,
+      pipeline,
       logger: o.logger,
       clock: o.clock,
       // On a terminal a first sync shows a bar; under systemd the IMAP_BATCH lines carry `remaining`.
       ...(process.stderr.isTTY ? { progress: createProgress } : {}),
     });
-  // The workers running now. On PostgreSQL several nodes share the mailboxes:
-  // a node watches only those it holds the lease of, and the map follows them.
-  const imap = new Map<string, ImapWorker>();
   const clustered = runtime.engine.kind === 'postgres';
   // Every node beats, so its outbox claims live only as long as it does (a
   // restarted node sends what its killed predecessor had claimed at once);
@@ -116,27 +134,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   });
   if (!clustered) for (const mailbox of config.mailboxes) if (mailbox.imap) imap.set(mailbox.name, imapWorker(mailbox));
 
-  const metrics = createMetrics({
-    outboxCounts: () => runtime.store.outboxCounts(),
-    lastPolls: () => [...imap].map(([name, w]) => [name, w.health().lastPollAt] as [string, number | null]),
-    serviceCounts: () => runtime.sla.counts(),
-  });
-  // Parsing runs on worker threads, so a slow message never holds up IDLE,
-  // SMTP, HTTP or LMTP, and one past its deadline can be stopped.
-  const parsePool = new ParsePool({ logger: o.logger });
-  parsePool.warm();
-  runtime.pipeline.parser = parsePool;
-  runtime.pipeline.onResult = (r) => {
-    // An acknowledgement of mail taken ahead of a backlog goes ahead of the backlog's acknowledgements too.
-    if (r.ackQueued && r.origin.via === 'imap' && r.origin.ahead === true) outbox.wakeFirst(1);
-    else if (r.ackQueued) outbox.wake();
-    recordIntake(metrics, r);
-  };
-
   const inbound = config.inbound
     ? await startInboundListener({
         config: config.inbound,
-        pipeline: runtime.pipeline,
+        pipeline,
         mailboxes: () => runtime.config.mailboxes,
         logger: o.logger,
       })

@@ -18,6 +18,7 @@ import { imapDeadline } from '../sources/imap/imap-timeout.js';
 import { isPostgresUrl } from '../config/schema.js';
 import { redactUrlPassword, resolveSecret } from '../config/secrets.js';
 import { latestMigrationVersion, loadMigrations, migrationsDir } from '../store/migrate.js';
+import { HealthReads, readSqliteHealth, type MailboxRead } from '../store/health-reads.js';
 import { PostgresEngine } from '../store/postgres-engine.js';
 import { checkTemplates, formatProblem } from './templates-check.js';
 
@@ -31,6 +32,8 @@ export interface DoctorCheck {
 /** Upper bound for each network check, so doctor answers well before a 60 s operation timeout. */
 const CHECK_TIMEOUT_MS = 15_000;
 const HTTP_PROBE_MS = 2_000;
+/** The schema version that brought the mailbox_reads table (migration 006). */
+const MAILBOX_READS_SCHEMA = 6;
 
 export function formatCheck(c: DoctorCheck): string {
   return `${c.ok ? 'OK    ' : 'FAILED'}  ${c.name}: ${c.detail}`;
@@ -57,8 +60,8 @@ export async function* runDoctor(configPath: string): AsyncGenerator<DoctorCheck
     yield checked.check;
     reads = checked.reads;
   } else {
-    yield checkDatabase(config.database);
-    reads = mailboxReads(config.database);
+    yield await checkDatabase(config.database);
+    reads = await mailboxReads(config.database);
   }
   yield templatesLine(config);
   for (const mailbox of config.mailboxes) {
@@ -69,7 +72,7 @@ export async function* runDoctor(configPath: string): AsyncGenerator<DoctorCheck
   if (config.inbound) yield await checkInbound(config.inbound);
 }
 
-function checkDatabase(path: string): DoctorCheck {
+async function checkDatabase(path: string): Promise<DoctorCheck> {
   const name = 'database';
   if (!existsSync(path)) {
     const dir = nearestExisting(dirname(path));
@@ -90,7 +93,7 @@ function checkDatabase(path: string): DoctorCheck {
     // Takes the write lock without writing: fails on a read-only file or a lock held too long.
     db.exec('BEGIN IMMEDIATE');
     db.exec('ROLLBACK');
-    const tickets = version === 0 ? 0 : (db.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number }).n;
+    const tickets = version === 0 ? 0 : await readSqliteHealth(path, (h) => h.ticketCount());
     const schema =
       version === latest
         ? `schema version ${version}`
@@ -136,14 +139,10 @@ async function checkPostgres(config: Config): Promise<{ check: DoctorCheck; read
       return { check: { name, ok: false, detail: `${shown}: schema version ${version}, not writable (${probe.code})` }, reads };
     if (version === 0)
       return { check: { name, ok: true, detail: `${shown}: empty, writable; the schema is created at the first start` }, reads };
-    const count = async (sql: string, params: unknown[] = []) =>
-      Number((await engine.pool.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0);
-    const tickets = await count('SELECT count(*) AS n FROM tickets');
-    const nodes = version >= 15 ? await count('SELECT count(*) AS n FROM nodes WHERE expires_at > $1', [Date.now()]) : 0;
-    const rows = await engine.pool.query<MailboxRead & { mailbox: string }>(
-      'SELECT mailbox, watched_since AS "watchedSince", read_at AS "readAt" FROM mailbox_reads',
-    );
-    for (const { mailbox, ...read } of rows.rows) reads.set(mailbox, read);
+    const health = new HealthReads(engine);
+    const tickets = await health.ticketCount();
+    const nodes = version >= 15 ? await health.liveNodeCount(Date.now()) : 0;
+    for (const [mailbox, read] of await health.mailboxReads()) reads.set(mailbox, read);
     const schema =
       version === latest
         ? `schema version ${version}`
@@ -170,31 +169,15 @@ function templatesLine(config: Config): DoctorCheck {
   };
 }
 
-/** What a running ticketd recorded about reading a mailbox (table mailbox_reads). */
-interface MailboxRead {
-  watchedSince: number | null;
-  readAt: number | null;
-}
-
 /** Read-only and forgiving: a database that is missing, older than the table or unreadable has no reads, and the database line says why. */
-function mailboxReads(path: string): Map<string, MailboxRead> {
-  const reads = new Map<string, MailboxRead>();
-  if (!existsSync(path)) return reads;
-  let db: BetterSqlite3.Database | null = null;
+async function mailboxReads(path: string): Promise<Map<string, MailboxRead>> {
+  if (!existsSync(path)) return new Map();
   try {
-    db = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: 5_000 });
-    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox_reads'").get();
-    if (table === undefined) return reads;
-    const rows = db
-      .prepare('SELECT mailbox, watched_since AS watchedSince, read_at AS readAt FROM mailbox_reads')
-      .all() as (MailboxRead & { mailbox: string })[];
-    for (const { mailbox, ...read } of rows) reads.set(mailbox, read);
+    return await readSqliteHealth(path, async (h, version) => (version < MAILBOX_READS_SCHEMA ? new Map() : h.mailboxReads()));
   } catch {
     // checkDatabase reports the problem
-  } finally {
-    db?.close();
+    return new Map();
   }
-  return reads;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
   staffAddresses,
   statusUrlFor,
 } from '../pipeline/intake-policy.js';
-import type { Pipeline } from '../pipeline/take-messages.js';
+import type { Pipeline, PipelineHooks } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
 import { SlaEngine } from '../sla/sla-engine.js';
 import { openEngine, type OpenOptions } from '../store/open-store.js';
@@ -55,6 +55,8 @@ export class Runtime {
   readonly pipeline: Pipeline;
   readonly sla: SlaEngine;
   private current: { config: Config; templates: LoadedTemplates };
+  /** The data folder the runtime opened with: attachments and the link key stay there until a restart. */
+  private readonly dataDir: string;
   /** Keyed by the settings each was built with (mailerKey). */
   private mailers = new Map<string, Mailer>();
 
@@ -87,6 +89,7 @@ export class Runtime {
     readonly logger: Logger,
     readonly clock: Clock,
   ) {
+    this.dataDir = config.dataDir;
     this.links = StatusLinks.loadOrCreate(join(config.dataDir, 'status-link.key'));
     this.current = { config, templates };
     this.sla = new SlaEngine({ engine, config: () => this.config, templates: () => this.templates, links: this.links, logger });
@@ -97,13 +100,22 @@ export class Runtime {
     });
     this.statusPages = new StatusPageStore(engine);
     this.apiTokens = new ApiTokenStore(engine);
+    this.pipeline = this.pipelineWith({});
+  }
+
+  /**
+   * A pipeline over this runtime's store and live config with `hooks`:
+   * `pipeline` has none (parsing in the calling thread, as a one-shot
+   * command wants); the daemon makes its own with its parse pool and metrics.
+   */
+  pipelineWith(hooks: PipelineHooks): Pipeline {
     // Getters, so a reload reaches sources that hold on to the pipeline.
     const live = () => this.current.config;
-    this.pipeline = {
+    return {
       store: this.store,
       policy: () => this.intakePolicy(),
-      logger,
-      dataDir: config.dataDir,
+      logger: this.logger,
+      dataDir: this.dataDir,
       get limits() {
         return live().limits;
       },
@@ -118,6 +130,7 @@ export class Runtime {
       },
       routing: (mailbox: string) => routingInput(live(), mailbox),
       isStaff: (address: string) => staffAddresses(live()).has(address.toLowerCase()),
+      ...hooks,
     };
   }
 

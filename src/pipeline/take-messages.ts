@@ -37,6 +37,9 @@ export interface Pipeline {
   onResult?: (r: IntakeResult) => void;
 }
 
+/** What the daemon gives its pipeline when it makes it: parsing on worker threads, and what follows each commit. */
+export type PipelineHooks = Pick<Pipeline, 'parser' | 'onResult'>;
+
 export interface RawMail {
   origin: MessageOrigin;
   /** The message, or only its first bytes when it was over the size cap. */

@@ -7,6 +7,7 @@
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import type { Config } from '../config/load-config.js';
 import type { Logger } from '../core/logger.js';
+import { Wakeup } from '../core/wakeup.js';
 import type { SqlEngine, SqlTransaction } from '../store/sql-engine.js';
 import type { TicketRow } from '../store/store.js';
 import type { StatusLinks } from '../core/status-links.js';
@@ -32,8 +33,12 @@ export interface SlaEngineDeps {
 export class SlaEngine {
   readonly sla: SlaStore;
   private readonly compiled = new WeakMap<Config, SlaPolicies>();
-  /** Told after a change moved a deadline, so a waiting scheduler looks again (after the commit). */
-  onDeadlineChange: (() => void) | null = null;
+  /**
+   * Woken after a change moved a deadline; the scheduler sleeps on it, so a
+   * waiting pass looks again (after the commit). Made with the engine, so
+   * nothing is hooked in later and a wake before the scheduler starts is harmless.
+   */
+  readonly deadlineMoved = new Wakeup();
 
   constructor(private readonly d: SlaEngineDeps) {
     this.sla = new SlaStore(d.engine);
@@ -89,7 +94,7 @@ export class SlaEngine {
         await sla.save(ticketId, state, due, now);
         return due !== stored?.nextDue;
       });
-      if (moved) this.onDeadlineChange?.();
+      if (moved) this.deadlineMoved.wake();
     } catch (err) {
       this.d.logger.error(
         { code: 'SLA_CHANGE_ERROR', ticketId, error: (err as Error).message, errorCode: (err as { code?: string }).code },

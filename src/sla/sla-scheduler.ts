@@ -4,7 +4,7 @@
 
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import { Wakeup } from '../core/wakeup.js';
+import type { Wakeup } from '../core/wakeup.js';
 import type { SlaEngine } from './sla-engine.js';
 import type { TickReport } from './sla-tick.js';
 
@@ -27,14 +27,16 @@ export interface SlaSchedulerOptions {
 export class SlaScheduler {
   private running = false;
   private loop: Promise<void> | null = null;
-  private readonly wakeup = new Wakeup();
+  /** The engine's: a ticket change that moved a deadline ends the sleep, as wake() does. */
+  private readonly wakeup: Wakeup;
 
-  constructor(private readonly o: SlaSchedulerOptions) {}
+  constructor(private readonly o: SlaSchedulerOptions) {
+    this.wakeup = o.engine.deadlineMoved;
+  }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.o.engine.onDeadlineChange = () => this.wake();
     this.loop = this.run();
   }
 
@@ -45,7 +47,6 @@ export class SlaScheduler {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.o.engine.onDeadlineChange = null;
     this.wake();
     await this.loop;
   }

@@ -32,3 +32,7 @@ ON CONFLICT (mailbox) DO UPDATE SET watched_since = excluded.watched_since;
 INSERT INTO mailbox_reads (mailbox, read_at) VALUES (?, ?)
 ON CONFLICT (mailbox) DO UPDATE SET
   read_at = CASE WHEN mailbox_reads.read_at > excluded.read_at THEN mailbox_reads.read_at ELSE excluded.read_at END;
+
+-- What a running ticketd recorded of reading each mailbox, whichever node read it (`ticketd doctor`).
+-- name: mailbox-reads
+SELECT mailbox, watched_since AS "watchedSince", read_at AS "readAt" FROM mailbox_reads;

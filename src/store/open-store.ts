@@ -1,18 +1,21 @@
 // Which engine a `database` setting names, opened and brought to the
 // current schema. A file path is the embedded SQLite database.
 
-import { existsSync } from 'node:fs';
-import BetterSqlite3 from 'better-sqlite3';
 import { isPostgresUrl } from '../config/schema.js';
-import { resolveSecret } from '../config/secrets.js';
-import { applyMigrations, latestMigrationVersion, migrationsDir } from './migrate.js';
+import { redactUrlPassword, resolveSecret } from '../config/secrets.js';
+import { applyMigrations, latestMigrationVersion, MigrationPendingError, migrationsDir } from './migrate.js';
 import type { SqlEngine } from './sql-engine.js';
 import { SqliteEngine } from './sqlite-engine.js';
 import { SqlStore, type StoreParts } from './sql-store.js';
 
 export interface OpenOptions {
-  /** Apply pending migrations (default). `ticketd migrate` opens without and migrates itself. */
-  migrate?: boolean;
+  /**
+   * Which migrations opening applies: every pending one (`all`, the default:
+   * `start`); none (`ticketd migrate`, which migrates itself); or only a
+   * brand-new database's (`new`: every other command), refusing one with an
+   * older schema with MigrationPendingError.
+   */
+  migrate?: 'all' | 'none' | 'new';
   busyTimeoutMs?: number;
   /** The config's `postgres` settings, for a PostgreSQL `database`. */
   postgres?: { passFile?: string | undefined; poolSize?: number | undefined } | undefined;
@@ -33,7 +36,9 @@ export async function openEngine(database: string, opts: OpenOptions = {}): Prom
     ? await postgresEngine(database, opts)
     : new SqliteEngine(database, opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   try {
-    if (opts.migrate !== false) await applyMigrations(engine);
+    const migrate = opts.migrate ?? 'all';
+    if (migrate === 'new') await refusePendingMigrations(engine, database);
+    if (migrate !== 'none') await applyMigrations(engine);
     if ((await pendingMigrations(engine)) === 0) await engine.checkQueries();
   } catch (err) {
     await engine.close();
@@ -72,25 +77,13 @@ export async function pendingMigrations(engine: SqlEngine): Promise<number> {
 }
 
 /**
- * The schema version of the database `database` names, read without creating
- * or changing anything, and the version this ticketd's migrations lead to;
- * null when there is no database yet, or it cannot be read (opening it then
- * reports why).
+ * Only `start` and `migrate` upgrade a schema, whichever the engine. A
+ * brand-new database (version 0: nothing in it yet) is still set up by
+ * whichever command opens it first, so the first `ingest` an MTA runs after
+ * installation takes its mail.
  */
-export async function existingSchema(database: string): Promise<{ version: number; latest: number } | null> {
-  // PostgreSQL's version needs a connection with the configured password: opening the store reads it
-  if (isPostgresUrl(database) || !existsSync(database)) return null;
-  try {
-    const db = new BetterSqlite3(database, { readonly: true, fileMustExist: true });
-    try {
-      return {
-        version: db.pragma('user_version', { simple: true }) as number,
-        latest: latestMigrationVersion(migrationsDir('sqlite')),
-      };
-    } finally {
-      db.close();
-    }
-  } catch {
-    return null;
-  }
+async function refusePendingMigrations(engine: SqlEngine, database: string): Promise<void> {
+  const version = await engine.schemaVersion();
+  const latest = latestMigrationVersion(migrationsDir(engine.kind));
+  if (version > 0 && version < latest) throw new MigrationPendingError(redactUrlPassword(database), version, latest);
 }

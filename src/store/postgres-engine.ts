@@ -3,7 +3,16 @@ import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import { loadNamedQueries } from './named-queries.js';
 import { bindParams, toPostgresSql, type PostgresStatement } from './postgres-sql.js';
-import type { SqlEngine, SqlMigration, SqlParams, SqlRunResult, SqlSession, SqlTransaction, WriteProbe } from './sql-engine.js';
+import {
+  GuardedTransaction,
+  type SqlEngine,
+  type SqlMigration,
+  type SqlParams,
+  type SqlRunResult,
+  type SqlSession,
+  type SqlTransaction,
+  type WriteProbe,
+} from './sql-engine.js';
 
 const BOOL_OID = 16;
 const INT8_OID = 20;
@@ -226,64 +235,29 @@ export class PostgresEngine implements SqlEngine {
   }
 }
 
-/**
- * One transaction, or a savepoint within one, on the connection the
- * transaction holds. Using it after it ended, or while a savepoint of it is
- * open, is a mistake and throws, as on SQLite.
- */
-class PostgresTransaction implements SqlTransaction {
-  private open = true;
-  private inner = false;
+/** A transaction or savepoint on the pooled connection it holds; see GuardedTransaction. */
+class PostgresTransaction extends GuardedTransaction {
+  protected readonly statements: SqlSession;
 
   constructor(
     private readonly client: pg.PoolClient,
     private readonly statement: (name: string) => Named,
-    private readonly depth: number,
-  ) {}
-
-  end(): void {
-    this.open = false;
+    depth: number,
+  ) {
+    super(depth);
+    this.statements = {
+      all: async <T>(name: string, params?: SqlParams) => runAll<T>(client, statement(name), name, params),
+      get: async <T>(name: string, params?: SqlParams) => (await runAll<T>(client, statement(name), name, params))[0],
+      run: async (name: string, params?: SqlParams) => runChanges(client, statement(name), name, params),
+    };
   }
 
-  private check(): void {
-    if (!this.open) throw new Error('transaction already ended');
-    if (this.inner) throw new Error('a savepoint of this transaction is open: use its session');
+  protected async exec(command: string): Promise<void> {
+    await this.client.query(command);
   }
 
-  all<T>(name: string, params?: SqlParams): Promise<T[]> {
-    this.check();
-    return (async () => runAll<T>(this.client, this.statement(name), name, params))();
-  }
-
-  async get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
-    return (await this.all<T>(name, params))[0];
-  }
-
-  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
-    this.check();
-    return (async () => runChanges(this.client, this.statement(name), name, params))();
-  }
-
-  async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
-    this.check();
-    const name = `sp${this.depth + 1}`;
-    await this.client.query(`SAVEPOINT ${name}`);
-    const sp = new PostgresTransaction(this.client, this.statement, this.depth + 1);
-    this.inner = true;
-    try {
-      const value = await body(sp);
-      sp.end();
-      await this.client.query(`RELEASE SAVEPOINT ${name}`);
-      return value;
-    } catch (err) {
-      sp.end();
-      // a failed statement aborts the transaction until ROLLBACK TO; RELEASE then ends the savepoint
-      await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
-      await this.client.query(`RELEASE SAVEPOINT ${name}`);
-      throw err;
-    } finally {
-      this.inner = false;
-    }
+  protected nested(depth: number): PostgresTransaction {
+    return new PostgresTransaction(this.client, this.statement, depth);
   }
 }
 
@@ -328,6 +302,10 @@ export function createPool(
     ...fromUrl,
     max: opts.poolSize ?? DEFAULT_POOL_SIZE,
     application_name: opts.applicationName ?? 'ticketd',
+    // sent with the connection's startup message, so it holds from the first
+    // statement on; a SET issued on 'connect' raced the caller's first query
+    // (pg warns about a query issued while another runs)
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID || oid === NUMERIC_OID) return Number;
@@ -339,10 +317,6 @@ export function createPool(
   if (typeof urlPassword === 'string' && urlPassword !== '') config.password = urlPassword;
   else if (opts.password !== undefined) config.password = opts.password;
   const pool = new pg.Pool(config);
-  // runs before anything else queued on the new connection
-  pool.on('connect', (client) => {
-    client.query(`SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MS}`).catch(() => undefined);
-  });
   // an idle connection's error (server restart, network cut) is emitted on the
   // pool; without a listener it would end the process
   pool.on('error', (err) => opts.onConnectionError?.(err));

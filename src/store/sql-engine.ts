@@ -84,3 +84,84 @@ export interface SqlEngine extends SqlSession {
   snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/**
+ * One transaction, or a savepoint within one, as both engines guard it: its
+ * statements run on the connection the transaction holds, and using it after
+ * it ended, or while a savepoint of it is open, is a mistake that throws
+ * rather than writing outside it. An engine says how statements and
+ * savepoint commands run on its connection.
+ */
+export abstract class GuardedTransaction implements SqlTransaction {
+  private open = true;
+  /** A savepoint of this level is open: statements must go through it until it ends. */
+  private inner = false;
+
+  constructor(private readonly depth: number) {}
+
+  /** The named queries, run on the transaction's connection. */
+  protected abstract readonly statements: SqlSession;
+  /** Runs a SAVEPOINT, RELEASE or ROLLBACK TO command on the connection. */
+  protected abstract exec(command: string): void | Promise<void>;
+  /** A savepoint's transaction, one level deeper, on the same connection. */
+  protected abstract nested(depth: number): GuardedTransaction;
+
+  /**
+   * Whether the connection is still in the transaction after a savepoint's
+   * body failed; false when the engine has already rolled the whole of it
+   * back (some SQLite errors do), and there is no savepoint left to undo.
+   */
+  protected inTransaction(): boolean {
+    return true;
+  }
+
+  /** Called by the engine (or the enclosing savepoint) when this one is over. */
+  end(): void {
+    this.open = false;
+  }
+
+  private check(): void {
+    if (!this.open) throw new Error('transaction already ended');
+    if (this.inner) throw new Error('a savepoint of this transaction is open: use its session');
+  }
+
+  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+    this.check();
+    return this.statements.all<T>(name, params);
+  }
+
+  get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
+    this.check();
+    return this.statements.get<T>(name, params);
+  }
+
+  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+    this.check();
+    return this.statements.run(name, params);
+  }
+
+  async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
+    this.check();
+    const name = `sp${this.depth + 1}`;
+    await this.exec(`SAVEPOINT ${name}`);
+    const sp = this.nested(this.depth + 1);
+    this.inner = true;
+    try {
+      const value = await body(sp);
+      sp.end();
+      await this.exec(`RELEASE SAVEPOINT ${name}`);
+      return value;
+    } catch (err) {
+      sp.end();
+      // A failed statement leaves the savepoint open (and, on PostgreSQL, the
+      // transaction aborted) until ROLLBACK TO; RELEASE then ends it.
+      if (this.inTransaction()) {
+        await this.exec(`ROLLBACK TO SAVEPOINT ${name}`);
+        await this.exec(`RELEASE SAVEPOINT ${name}`);
+      }
+      throw err;
+    } finally {
+      this.inner = false;
+    }
+  }
+}

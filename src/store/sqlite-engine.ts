@@ -4,12 +4,27 @@ import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../core/private-files.js';
 import { loadNamedQueries } from './named-queries.js';
-import type { SqlEngine, SqlMigration, SqlParams, SqlRunResult, SqlSession, SqlTransaction, WriteProbe } from './sql-engine.js';
+import {
+  GuardedTransaction,
+  type SqlEngine,
+  type SqlMigration,
+  type SqlParams,
+  type SqlRunResult,
+  type SqlSession,
+  type SqlTransaction,
+  type WriteProbe,
+} from './sql-engine.js';
 
 export interface SqliteEngineOptions {
   busyTimeoutMs?: number;
   /** The named queries; by default every `.sql` file of the query folders (see named-queries.ts). */
   queries?: ReadonlyMap<string, string>;
+  /**
+   * Opens an existing database only to read it, changing nothing on disk: no
+   * file or folder created or made private, no journal mode set (`ticketd
+   * doctor`, and `ticketd backup` reading its copy).
+   */
+  readOnly?: boolean;
 }
 
 /** Fewer spare pages than this (one insert with its index updates) and the next write may fail. */
@@ -47,6 +62,11 @@ export class SqliteEngine implements SqlEngine {
     readonly path: string,
     opts: SqliteEngineOptions = {},
   ) {
+    this.sql = opts.queries ?? loadNamedQueries('sqlite');
+    if (opts.readOnly) {
+      this.db = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
+      return;
+    }
     if (path !== ':memory:') {
       // SQLite gives -wal and -shm the mode of the database file, so a private
       // database file keeps all three private.
@@ -65,7 +85,6 @@ export class SqliteEngine implements SqlEngine {
     // Deleted and overwritten content is zeroed, so a status link redacted
     // after sending does not linger in free pages of the file.
     this.db.pragma('secure_delete = ON');
-    this.sql = opts.queries ?? loadNamedQueries('sqlite');
   }
 
   // ---- statements ------------------------------------------------------------
@@ -238,66 +257,26 @@ export class SqliteEngine implements SqlEngine {
   }
 }
 
-/**
- * One transaction, or a savepoint within one. Its statements run on the
- * connection the transaction holds; after the transaction (or savepoint)
- * ends, using it is a mistake and throws rather than writing outside it.
- */
-class SqliteTransaction implements SqlTransaction {
-  private open = true;
-  /** A savepoint of this level is open: statements must go through it until it ends. */
-  private inner = false;
-
+/** A transaction or savepoint on the engine's one connection; see GuardedTransaction. */
+class SqliteTransaction extends GuardedTransaction {
   constructor(
-    private readonly now: SqlSession,
+    protected readonly statements: SqlSession,
     private readonly db: Database,
-    private readonly depth: number,
-  ) {}
-
-  end(): void {
-    this.open = false;
+    depth: number,
+  ) {
+    super(depth);
   }
 
-  private check(): void {
-    if (!this.open) throw new Error('transaction already ended');
-    if (this.inner) throw new Error('a savepoint of this transaction is open: use its session');
+  protected exec(command: string): void {
+    this.db.exec(command);
   }
 
-  all<T>(name: string, params?: SqlParams): Promise<T[]> {
-    this.check();
-    return this.now.all<T>(name, params);
+  protected nested(depth: number): SqliteTransaction {
+    return new SqliteTransaction(this.statements, this.db, depth);
   }
 
-  get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
-    this.check();
-    return this.now.get<T>(name, params);
-  }
-
-  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
-    this.check();
-    return this.now.run(name, params);
-  }
-
-  async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
-    this.check();
-    const name = `sp${this.depth + 1}`;
-    this.db.exec(`SAVEPOINT ${name}`);
-    const sp = new SqliteTransaction(this.now, this.db, this.depth + 1);
-    this.inner = true;
-    try {
-      const value = await body(sp);
-      sp.end();
-      this.db.exec(`RELEASE ${name}`);
-      return value;
-    } catch (err) {
-      sp.end();
-      // ROLLBACK TO leaves the savepoint open; RELEASE ends it. Skipped when
-      // SQLite already rolled back the whole transaction (some errors do).
-      if (this.db.inTransaction) this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
-      throw err;
-    } finally {
-      this.inner = false;
-    }
+  protected override inTransaction(): boolean {
+    return this.db.inTransaction;
   }
 }
 

@@ -69,3 +69,7 @@ SELECT type, public, detail, created_at AS at FROM events WHERE ticket_id = ? OR
 -- name: thread-message-ids
 SELECT message_id AS "messageId" FROM messages
 WHERE ticket_id = ? AND public = 1 AND kind NOT IN ('bounce', 'out-of-office') ORDER BY id DESC LIMIT 20;
+
+-- How many tickets the database holds (`ticketd doctor`).
+-- name: count-tickets
+SELECT count(*) AS n FROM tickets;

@@ -12,6 +12,8 @@ import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import type { MessageOrigin } from '../../src/core/types.js';
 import { parseMessage } from '../../src/parse/parse-message.js';
+import { HealthReads } from '../../src/store/health-reads.js';
+import { LeaseStore } from '../../src/store/lease-store.js';
 import { openEngine } from '../../src/store/open-store.js';
 import type { SqlEngine } from '../../src/store/sql-engine.js';
 import { SqlStore } from '../../src/store/sql-store.js';
@@ -268,6 +270,22 @@ describe.each(ENGINES)('the store on $name', (factory) => {
       expect(await store.getCursor('support')).toEqual({ uidValidity: 4, lastUid: 0 });
       await store.markWatched('support', NOW);
       await store.markRead('support', NOW);
+    });
+  });
+
+  describe('what doctor reads', () => {
+    it('counts tickets and live nodes, and gives each mailbox its last reads', async () => {
+      const health = new HealthReads(engine);
+      expect(await health.ticketCount()).toBe(0);
+      expect(await health.mailboxReads()).toEqual(new Map());
+      await store.takeBatch([await item(mail('h1@c'), imap(1))], policy());
+      await store.markWatched('support', NOW - 60_000);
+      await store.markRead('support', NOW);
+      await new LeaseStore(engine).register({ name: 'node-a', incarnation: 'a-1', host: 'a', pid: 1 }, NOW, NOW + 30_000);
+      expect(await health.ticketCount()).toBe(1);
+      expect(await health.mailboxReads()).toEqual(new Map([['support', { watchedSince: NOW - 60_000, readAt: NOW }]]));
+      expect(await health.liveNodeCount(NOW)).toBe(1);
+      expect(await health.liveNodeCount(NOW + 30_000)).toBe(0);
     });
   });
 

@@ -240,6 +240,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   },
   { code: 'TICKETD_TEMPLATES_INVALID', meaning: 'a template fails the check: file, line and problem (exit 78)' },
   { code: 'TICKETD_TEMPLATE_RENDER', meaning: 'a template failed while rendering one mail' },
+  {
+    code: 'TICKETD_ANSWER_UNKNOWN',
+    meaning: '`--answer` names no answer of `templates/answers/` (the known names follow); nothing was sent (exit 64)',
+  },
   { code: 'TICKETD_DB_TOO_NEW', meaning: 'the database was written by a newer ticketd; this one refuses to open it' },
   {
     code: 'TICKETD_MIGRATION_PENDING',

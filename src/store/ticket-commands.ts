@@ -6,6 +6,7 @@ import type { Address, TicketStatus } from '../core/types.js';
 import type { StatusLinks } from '../core/status-links.js';
 import type { SqlEngine, SqlSession, SqlTransaction } from './sql-engine.js';
 import type {
+  AnswerUse,
   AssignmentChange,
   HandoffNoticeRequest,
   HandoffRecord,
@@ -63,6 +64,7 @@ export class SqlTicketCommands implements TicketCommands {
     compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
+    answers: readonly AnswerUse[] = [],
   ): Promise<TicketRow> {
     return this.engine.transaction(async (tx) => {
       const records = new TicketRecords(tx);
@@ -73,6 +75,7 @@ export class SqlTicketCommands implements TicketCommands {
       await records.queueOutbound(t.id, t.mailbox, draft, now);
       await tx.run('mark-first-response', { id: t.id, now });
       await records.event(t.id, 'reply', true, {}, now);
+      for (const use of answers) await records.answerUsed(t.id, use, now);
       await this.hooks.afterTicketChange?.(tx, t.id, 'agent-reply', now);
       return (await records.ticketRow(t.id))!;
     });

@@ -227,6 +227,18 @@ export const LOG_EVENTS: readonly LogEvent[] = [
       'a client passed `statusPage.failedLookupsPerMinute` (`limit: "failed"`) or `statusPage.lookupsPerMinute` (`limit: "all"`)',
   },
   {
+    code: 'WEB_RATING_SAVED',
+    levels: ['info'],
+    meaning:
+      'a requester rated a resolved ticket on its status page (`ticketId`, `score`, `replaced`: it replaced an earlier rating)',
+  },
+  {
+    code: 'WEB_RATING_REFUSED',
+    levels: ['warn'],
+    meaning:
+      'a rating form was posted from another site and nothing was stored (`reason`: `sec-fetch-site …`, `origin` or `token`)',
+  },
+  {
     code: 'TICKETD_WEB_REQUEST_FAILED',
     levels: ['error'],
     meaning: 'a status page request failed inside ticketd; the client got a 500',

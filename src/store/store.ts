@@ -18,6 +18,7 @@ import type {
 } from '../core/types.js';
 import type { StatusLinks } from '../core/status-links.js';
 import type { OutboxClaims } from '../outbox/outbox-claims.js';
+import type { TicketRating } from './ratings.js';
 import type { SqlTransaction } from './sql-engine.js';
 
 /** What the pipeline decided about a parsed message, for the store to apply. */
@@ -310,6 +311,8 @@ export interface TicketDetail extends TicketSummary, TicketAutoReply {
   messages: MessageSummary[];
   events: TicketEvent[];
   handoffs: HandoffRecord[];
+  /** The requester's rating from the status page, the latest one; null when they gave none. */
+  rating: TicketRating | null;
 }
 
 /** A change of queue and/or owner asked for; absent fields stay as they are. */

@@ -21,6 +21,7 @@ import type {
 } from './store.js';
 import { AssignmentUnchangedError, HandoffNoteRequiredError, StatusUnchangedError } from './ticket-errors.js';
 import type { OutboundDraft } from '../core/types.js';
+import { ratingOf } from './ratings.js';
 import { TicketRecords } from './ticket-records.js';
 
 export class SqlTicketCommands implements TicketCommands {
@@ -198,7 +199,7 @@ export async function reassign(
   return { ticket, handoff, notices };
 }
 
-/** The ticket with its messages, events and handoffs, read in `db` (the engine, or the transaction that is changing it). */
+/** The ticket with its messages, events, handoffs and rating, read in `db` (the engine, or the transaction that is changing it). */
 async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
   const summary = (await db.get<RawSummary>('list-tickets', { status: null, mailbox: null, id: t.id }))!;
   const messages = (await db.all<RawMessage>('ticket-messages', [t.id])).map(
@@ -225,6 +226,7 @@ async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
   );
   const autoReply = (await db.get<TicketAutoReply>('ticket-auto-reply', [t.id]))!;
   const handoffs = await db.all<HandoffRecord>('ticket-handoffs', { ticketId: t.id });
+  const rating = await ratingOf(db, t.id);
   const { team, ...rest } = toSummary(summary);
   return {
     ...rest,
@@ -237,6 +239,7 @@ async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
     messages,
     events,
     handoffs,
+    rating,
   };
 }
 

@@ -23,9 +23,17 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'no-referrer',
   'x-robots-tag': 'noindex',
   'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
 };
+
+/** The one page with a form (a resolved ticket's, with its rating form) may submit it to this site, and nowhere else. */
+const FORM_PAGE_CSP = SECURITY_HEADERS['content-security-policy']!.replace("form-action 'none'", "form-action 'self'");
+
+/** The security headers, keeping a stricter or page-specific one a handler set (the form page's CSP). */
+function securityHeaders(reply: FastifyReply): Record<string, string> {
+  return Object.fromEntries(Object.entries(SECURITY_HEADERS).filter(([name]) => !reply.hasHeader(name)));
+}
 
 const DAY_MS = 86_400_000;
 const TOKEN_PATH = '/t/';
@@ -65,6 +73,10 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
+function isFormBody(req: FastifyRequest): boolean {
+  return /^application\/x-www-form-urlencoded\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+}
+
 /** `?page=N` of a status URL; null (the newest page) when absent or not a page number. */
 function requestedPage(req: FastifyRequest): number | null {
   const value = (req.query as Record<string, unknown> | undefined)?.page;
@@ -95,7 +107,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   // The headers are set here as well as in onSend: replies to framework
   // errors (bad percent-encoding) do not pass through the hooks.
   const sendPage = (reply: FastifyReply, code: number, html: string) =>
-    reply.code(code).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
+    reply.code(code).headers(securityHeaders(reply)).type('text/html; charset=utf-8').send(html);
 
   /** The ticket a token opens, or null. Unknown, malformed, revoked and expired tokens all take this same path. */
   const ticketFor = async (token: string): Promise<number | null> => {
@@ -218,6 +230,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
       page,
       formToken: formToken(token),
     });
+    if (view.rating) reply.header('content-security-policy', FORM_PAGE_CSP);
     return sendPage(reply, 200, pages().render('status', view, lang, mailbox.timezone));
   };
 
@@ -246,13 +259,17 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   });
 
   app.addHook('onSend', async (_req, reply, payload) => {
-    reply.headers(SECURITY_HEADERS);
+    reply.headers(securityHeaders(reply));
     return payload;
   });
 
   app.setNotFoundHandler(notFound);
 
-  app.setErrorHandler((err: Error, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    // The client's own mistake (a form body over the limit, one that does not parse): said as such, not logged.
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).type('text/plain; charset=utf-8').send('The request could not be read.\n');
+    }
     runtime.logger.error({ code: WEB_REQUEST_FAILED, error: err.message }, 'status page request failed');
     return reply.code(500).type('text/plain; charset=utf-8').send('Something went wrong on our side. Please try again later.\n');
   });
@@ -261,8 +278,17 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
 
   // The rating form posts here; @fastify/formbody parses its body.
   void app.register(formBody);
-  app.post<{ Params: { token: string } }>('/t/:token', { bodyLimit: RATING_BODY_BYTES }, (req, reply) =>
-    rate(req, reply, req.params.token),
+  app.post<{ Params: { token: string } }>(
+    '/t/:token',
+    {
+      bodyLimit: RATING_BODY_BYTES,
+      // Only the form is answered here, and before its body is read: any
+      // other POST is what every other method gets.
+      onRequest: async (req, reply) => {
+        if (!isFormBody(req)) await notFound(req, reply);
+      },
+    },
+    (req, reply) => rate(req, reply, req.params.token),
   );
 
   app.get('/healthz', async () => ({ ok: true }));

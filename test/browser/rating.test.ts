@@ -148,6 +148,11 @@ describe('rating on the status page', () => {
     expect((await post({ origin: 'https://evil.example' }, 'score=1&comment=pwned')).status).toBe(403);
     expect((await post({ origin: publicUrl }, 'score=1&comment=pwned')).status).toBe(403);
     expect((await post({ origin: publicUrl }, 'score=1&comment=pwned&csrf=forged')).status).toBe(403);
+    // Anything but a form is answered as before the form existed; an oversized form is refused unread.
+    expect((await fetch(pageUrl, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'score=1' })).status).toBe(
+      404,
+    );
+    expect((await post({}, `score=1&comment=${'x'.repeat(40_000)}`)).status).toBe(413);
     // A GET never changes anything, whatever it carries.
     expect((await fetch(`${pageUrl}?score=1&comment=pwned&csrf=${encodeURIComponent(token)}`)).status).toBe(200);
 
@@ -164,8 +169,10 @@ describe('rating on the status page', () => {
     const mails = await env.smtp.waitFor(3, 30_000);
     const url = new RegExp(`${publicUrl}/t/[A-Za-z0-9_-]{43}`).exec(mails[2]!.parsed.text ?? '')![0];
     const page = await context.newPage();
-    await page.goto(url, { waitUntil: 'load' });
+    const response = await page.goto(url, { waitUntil: 'load' });
     expect(await page.locator('#rate').count()).toBe(0);
+    // A page without the form may submit nothing anywhere.
+    expect(response?.headers()['content-security-policy']).toContain("form-action 'none'");
     await page.close();
   });
 });

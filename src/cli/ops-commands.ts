@@ -66,7 +66,7 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
   templates
     .command('check')
     .description(
-      'load every template (mail, and the status page when http is enabled) and render it with sample data; prints file:line: problem on errors',
+      'load every template (mail, the answers library, and the status page when http is enabled) and render it with sample data; prints file:line: problem on errors',
     )
     .action(() => {
       const config = loadConfig(ctx.configPath());

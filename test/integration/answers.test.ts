@@ -4,6 +4,8 @@
 // receives, each use is an `answer_used` event, and an unknown name sends
 // nothing.
 
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
@@ -121,6 +123,27 @@ describe('answers by email', () => {
     expect(answerEvents(await show(ref))[0].detail).toMatchObject({ name: 'warranty', lang: 'de' });
   }, 120_000);
 
+  it('resolves with #resolve and #answer: the reply carries the answer and the link to the rating form', async () => {
+    const { ref, notice } = await openTicket({ messageId: 'ans-6@customer.example', from: 'Jane <jane@customer.example>' });
+    env.smtp.clear();
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffAnswer(notice, { messageId: 'sam-ans-6@example.com', body: '#resolve\r\n#answer warranty\r\nAll done.' }),
+    );
+    await cycle();
+    const [reply] = await env.smtp.waitFor(1);
+    const text = reply!.parsed.text ?? '';
+    expect(text).toMatch(new RegExp(`^All done\\.\\n\\n${WARRANTY_EN}`));
+    expect(text).toMatch(
+      /How did we do\? Rate our help from 1 to 5, with a comment if you like:\nhttp:\/\/127\.0\.0\.1:8080\/t\/[\w-]{43}#rate/,
+    );
+    const shown = await show(ref);
+    expect(shown.status).toBe('resolved');
+    expect(shown.rating).toBeNull();
+    expect(answerEvents(shown)).toHaveLength(1);
+  }, 120_000);
+
   it('relays nothing for an unknown answer and records why', async () => {
     const { ref, notice } = await openTicket({ messageId: 'ans-3@customer.example', from: 'Jane <jane@customer.example>' });
     env.smtp.clear();
@@ -142,6 +165,23 @@ describe('answers by email', () => {
     await cycle();
     expect(env.smtp.messages).toHaveLength(0);
   }, 120_000);
+});
+
+describe('templates check', () => {
+  it('lists the answers and refuses one that names an unknown variable, with file and line', async () => {
+    const shipped = join(import.meta.dirname, '..', '..', 'templates');
+    const dir = join(env.dir, 'templates');
+    cpSync(shipped, dir, { recursive: true });
+    const config = join(env.dir, 'config-templates.json');
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(env.configPath, 'utf8')), templatesDir: dir }));
+    const ok = await env.cli(['templates', 'check'], { config });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`OK ${join(dir, 'answers', 'de', 'warranty.text.hbs')}`);
+    writeFileSync(join(dir, 'answers', 'refund.text.hbs'), 'We refund {{amount}} to\n{{customerName}}.');
+    const bad = await env.cli(['templates', 'check'], { config });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`${join(dir, 'answers', 'refund.text.hbs')}:1: unknown variable "amount"`);
+  }, 60_000);
 });
 
 describe('answers on the command line', () => {

@@ -5,17 +5,12 @@
 
 import type { TicketStatus } from '../core/types.js';
 import type { SqlSession } from './sql-engine.js';
+import type { TicketRating } from './store.js';
 import { TicketRecords } from './ticket-records.js';
 
 export const RATING_SCORES = [1, 2, 3, 4, 5] as const;
 /** A comment is a few sentences; anything longer is cut rather than refused, so nobody loses what they wrote. */
 export const RATING_COMMENT_CHARS = 2000;
-
-export interface TicketRating {
-  score: number;
-  comment: string;
-  at: number;
-}
 
 export type RatingInput = { ok: true; score: number; comment: string } | { ok: false; reason: 'bad-score' };
 

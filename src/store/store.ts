@@ -18,7 +18,6 @@ import type {
 } from '../core/types.js';
 import type { StatusLinks } from '../core/status-links.js';
 import type { OutboxClaims } from '../outbox/outbox-claims.js';
-import type { TicketRating } from './ratings.js';
 import type { SqlTransaction } from './sql-engine.js';
 
 /** What the pipeline decided about a parsed message, for the store to apply. */
@@ -289,6 +288,13 @@ export interface TicketEvent {
   type: string;
   public: boolean;
   detail: Record<string, unknown>;
+  at: number;
+}
+
+/** The requester's rating of a ticket from its status page (rules in ratings.ts). */
+export interface TicketRating {
+  score: number;
+  comment: string;
   at: number;
 }
 

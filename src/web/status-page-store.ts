@@ -4,8 +4,8 @@
 
 import type { AttachmentRecord } from '../core/types.js';
 import type { SqlEngine, WriteProbe } from '../store/sql-engine.js';
-import type { TicketRow } from '../store/store.js';
-import { ratingOf, rateTicket, type RateOutcome, type TicketRating } from '../store/ratings.js';
+import type { TicketRating, TicketRow } from '../store/store.js';
+import { ratingOf, rateTicket, type RateOutcome } from '../store/ratings.js';
 import { TicketRecords } from '../store/ticket-records.js';
 
 export type { WriteProbe } from '../store/sql-engine.js';

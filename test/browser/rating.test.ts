@@ -95,6 +95,9 @@ describe('rating on the status page', () => {
     expect(response?.headers()['content-security-policy']).toContain("form-action 'self'");
     const form = page.locator('#rate form');
     expect(await form.isVisible()).toBe(true);
+    // The invitation sits in the reply's signature, so the history shows the reply without it.
+    expect(await page.locator('.timeline').innerText()).toContain('The new element is in; the kettle heats again.');
+    expect(await page.locator('.timeline').innerText()).not.toContain('How did we do');
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.locator('#rate').screenshot({ path: join(SCREENSHOTS, 'rating-form-phone.png') });
     await page.screenshot({ path: join(SCREENSHOTS, 'rating-page-phone-full.png'), fullPage: true });

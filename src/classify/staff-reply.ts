@@ -1,5 +1,5 @@
 import EmailReplyParser from 'email-reply-parser';
-import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
+import { ANSWER_NAME, TICKET_STATUSES, type TicketStatus } from '../core/types.js';
 import type { StaffCommand, StaffReply } from '../store/store.js';
 
 const COMMAND_LINE = /^#([a-z]+)\b[ \t]*(.*)$/i;
@@ -15,7 +15,10 @@ const COMMAND_LINE = /^#([a-z]+)\b[ \t]*(.*)$/i;
  * - `#status STATUS [reason]`, e.g. `#status on-hold waiting for spare part`;
  * - `#assign QUEUE-OR-ADDRESS note` hands the ticket on (the note is the rest
  *   of the line and the text below);
- * - `#resolve`.
+ * - `#resolve`;
+ * - `#answer NAME` sends the vetted answer NAME (templates/answers/) to the
+ *   customer, after the text below; it cannot go with `#note` or `#assign`,
+ *   whose text stays internal.
  *
  * An unknown command or a malformed one is a problem, and a mail with a
  * problem does nothing but say so: half a command list is never carried out.
@@ -59,9 +62,19 @@ export function readStaffReply(text: string): StaffReply {
         else commands.push({ kind: 'assign', target, note: note.join(' ') });
         break;
       }
+      case 'answer': {
+        const name = rest.toLowerCase();
+        if (!ANSWER_NAME.test(name)) problems.push(`#answer needs one answer name, got ${JSON.stringify(rest)}`);
+        else commands.push({ kind: 'answer', name });
+        break;
+      }
       default:
         problems.push(`unknown command #${word}`);
     }
+  }
+  const answers = commands.some((c) => c.kind === 'answer');
+  if (answers && commands.some((c) => c.kind === 'note' || c.kind === 'assign')) {
+    problems.push('#answer sends text to the customer; it cannot go with #note or #assign, whose text stays internal');
   }
   const below = lines.slice(i).join('\n').trim();
   const body = [inline.join('\n'), below].filter((p) => p !== '').join('\n\n');

@@ -14,6 +14,7 @@ import { cliContext, EXIT, refArg, withRuntime } from './cli-context.js';
 import { out, print, printErr, printTable, UsageError } from './output.js';
 import { NOT_STAFF, QUEUE_UNKNOWN } from '../store/ticket-errors.js';
 import { API_TOKEN_NOT_FOUND } from '../store/api-token-store.js';
+import { ANSWER_UNKNOWN } from '../compose/answer-library.js';
 import { readTextInput, type TextSource } from './text-input.js';
 import { ticketJson } from '../store/ticket-json.js';
 import { ticketText } from './ticket-view.js';
@@ -147,15 +148,22 @@ tickets
 
 tickets
   .command('reply <ref>')
-  .description('send an agent reply to the requester (threaded, counts as a response); the text from --message, --file or stdin')
+  .description(
+    'send an agent reply to the requester (threaded, counts as a response); the text from --message, --file or stdin, then any --answer',
+  )
   .option('-m, --message <text>', 'the reply text')
   .option('-f, --file <path>', 'read the reply from a file (- for stdin)')
-  .action(async (refText: string, opts: TextSource) => {
+  .option('-a, --answer <name>', 'add the vetted answer NAME of templates/answers/ after the text (repeatable)', collect, [])
+  .option('--by <name>', 'who uses the answers, as the report counts them', staffName())
+  .action(async (refText: string, opts: TextSource & { answer: string[]; by: string }) => {
     const ref = refArg(refText);
-    const text = await readTextInput(opts, 'reply');
+    const text = await replyText(opts);
     await withRuntime(ctx, async (runtime) => {
-      const ticket = await runtime.addAgentReply(ref, text, runtime.clock.now().getTime());
-      printErr(`reply to ${ticket.ref} queued for ${ticket.replyTo}\n`);
+      const ticket = await runtime.addAgentReply(ref, text, runtime.clock.now().getTime(), {
+        answers: opts.answer,
+        by: opts.by,
+      });
+      printErr(`reply to ${ticket.ref} queued for ${ticket.replyTo}${answersNote(opts.answer)}\n`);
     });
   });
 
@@ -176,15 +184,19 @@ tickets
 
 tickets
   .command('resolve <ref>')
-  .description('resolve a ticket, with a last reply to the requester when --message or --file gives one')
+  .description(
+    'resolve a ticket, with a last reply to the requester (it links to the rating form) when --message, --file or --answer gives one',
+  )
   .option('-m, --message <text>', 'the reply sent with it')
   .option('-f, --file <path>', 'read that reply from a file (- for stdin)')
-  .action(async (refText: string, opts: TextSource) => {
+  .option('-a, --answer <name>', 'add the vetted answer NAME of templates/answers/ to that reply (repeatable)', collect, [])
+  .option('--by <name>', 'who uses the answers, as the report counts them', staffName())
+  .action(async (refText: string, opts: TextSource & { answer: string[]; by: string }) => {
     const ref = refArg(refText);
     // Only read when asked for: a resolve without words is common, and stdin may be a script's.
-    const text = opts.message !== undefined || opts.file !== undefined ? await readTextInput(opts, 'reply') : null;
+    const text = opts.message !== undefined || opts.file !== undefined || opts.answer.length > 0 ? await replyText(opts) : null;
     await withRuntime(ctx, async (runtime) => {
-      const t = await runtime.resolve(ref, text, runtime.clock.now().getTime());
+      const t = await runtime.resolve(ref, text, runtime.clock.now().getTime(), { answers: opts.answer, by: opts.by });
       printErr(`${t.ref} is now resolved${text !== null ? `; reply queued for ${t.replyTo}` : ''}\n`);
     });
   });
@@ -286,6 +298,24 @@ const COMMAND_MODULES: { commands: readonly string[]; register: () => Promise<vo
   },
 ];
 
+/** Commander's way to take an option more than once. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * A reply's own text. With an answer and neither --message nor --file there
+ * is none, and stdin is left alone: the answer alone is a whole reply.
+ */
+async function replyText(opts: TextSource & { answer: string[] }): Promise<string> {
+  if (opts.answer.length > 0 && opts.message === undefined && opts.file === undefined) return '';
+  return readTextInput(opts, 'reply');
+}
+
+function answersNote(answers: readonly string[]): string {
+  return answers.length > 0 ? ` with answer ${answers.map((a) => a.toLowerCase()).join(', ')}` : '';
+}
+
 /** Who a note or handoff is recorded as written by, unless `--by` says: the login running the command. */
 function staffName(): string {
   try {
@@ -330,6 +360,11 @@ function fail(err: unknown): never {
     process.exit(EXIT.usage);
   }
   const e = err as { code?: string; message?: string };
+  if (e.code === ANSWER_UNKNOWN) {
+    // Named wrongly on the command line: nothing was sent.
+    printErr(`ticketd: ${e.code}: ${e.message}; nothing was sent\n`);
+    process.exit(EXIT.usage);
+  }
   if (e.code !== undefined && WRONG_CALL_CODES.has(e.code)) {
     // An unknown reference, queue or person is a wrong call, whichever command met it.
     printErr(`ticketd: ${e.message}\n`);

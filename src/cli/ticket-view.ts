@@ -9,9 +9,10 @@ type Entry = { at: number; order: number; lines: string[] };
  * internal, and the other events as one line each where they happened.
  */
 export function ticketText(detail: TicketDetail): string {
-  const { messages, events, handoffs, tags, team: _alias, ...head } = detail;
+  const { messages, events, handoffs, tags, rating, team: _alias, ...head } = detail;
   const out: string[] = [];
-  for (const [k, v] of Object.entries({ ...head, tags: tags.join(' '), handoffs: handoffs.length }))
+  const rated = rating ? `${rating.score}/5${rating.comment ? ` ${JSON.stringify(rating.comment)}` : ''}` : '';
+  for (const [k, v] of Object.entries({ ...head, tags: tags.join(' '), handoffs: handoffs.length, rating: rated }))
     out.push(`${k.padEnd(13)} ${v ?? ''}`);
   const entries: Entry[] = [
     ...messages.map((m, i): Entry => ({ at: Date.parse(m.date), order: i, lines: messageLines(m) })),

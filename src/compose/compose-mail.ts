@@ -6,8 +6,9 @@ import { boundedText } from '../core/bounded-text.js';
 import type { Address, ParsedMessage } from '../core/types.js';
 import type { TicketRow } from '../store/store.js';
 import type { OutboundDraft } from '../core/types.js';
+import type { AnswerLibrary } from './answer-library.js';
 import type { TemplateRegistry } from './template-registry.js';
-import type { TemplateKind, TemplateVars } from './template-schema.js';
+import type { AnswerVars, TemplateKind, TemplateVars } from './template-schema.js';
 
 /**
  * Our Message-IDs use a host name of their own under the support domain, so
@@ -132,19 +133,63 @@ export function composeAck(
   );
 }
 
+/** Where the rating form of a status page is: the page itself, scrolled to the form. */
+export function ratingUrlOf(statusUrl: string): string {
+  return `${statusUrl}#rate`;
+}
+
+/**
+ * An agent reply. The reply that goes with a ticket's resolution (`resolving`)
+ * carries the link to the rating form as well.
+ */
 export function composeAgentReply(
   ctx: ComposeContext,
   ticket: TicketRow,
   body: string,
   statusUrl: string,
   thread: Threading,
+  opts: { resolving?: boolean } = {},
 ): OutboundDraft {
   return composeToRequester(
     ctx,
     'agent-reply',
     ticket,
-    { ref: ticket.ref, ...echoedFields(ticket), body, statusUrl, mailboxAddress: ctx.mailbox.address },
+    {
+      ref: ticket.ref,
+      ...echoedFields(ticket),
+      body,
+      statusUrl,
+      ratingUrl: opts.resolving ? ratingUrlOf(statusUrl) : '',
+      mailboxAddress: ctx.mailbox.address,
+    },
     thread,
     {},
   );
+}
+
+/** What an answer of the library may say of the ticket it answers. */
+export function answerVarsOf(mailbox: MailboxConfig, ticket: TicketRow): AnswerVars {
+  return { ref: ticket.ref, ...echoedFields(ticket), mailboxAddress: mailbox.address };
+}
+
+/** Renders the answers named for a ticket, in its language; the first unknown one refuses them all. */
+export function renderAnswers(
+  answers: AnswerLibrary,
+  mailbox: MailboxConfig,
+  ticket: TicketRow,
+  names: readonly string[],
+): { ok: true; answers: { name: string; text: string; lang: string | null }[] } | { ok: false; why: string } {
+  const out: { name: string; text: string; lang: string | null }[] = [];
+  for (const name of names) {
+    const r = answers.render(name, answerVarsOf(mailbox, ticket), ticket.language ?? mailbox.language);
+    if (!r.ok) return r;
+    out.push({ name: r.name, text: r.text, lang: r.lang });
+  }
+  return { ok: true, answers: out };
+}
+
+/** The reply's text: what the staff member wrote (as written), then each answer, a blank line between. */
+export function withAnswers(text: string, answers: readonly { text: string }[]): string {
+  if (answers.length === 0) return text;
+  return [text.trim(), ...answers.map((a) => a.text)].filter((p) => p !== '').join('\n\n');
 }

@@ -86,8 +86,9 @@ export class TemplateRenderError extends Error {
 type Env = typeof Handlebars;
 type Template = Handlebars.TemplateDelegate;
 
-// `web/` belongs to the status page, which loads its own templates.
-const WEB_FOLDER = 'web';
+// `web/` belongs to the status page, which loads its own templates;
+// `answers/` to the answer library (answer-library.ts).
+const OWN_FOLDERS: ReadonlySet<string> = new Set(['web', 'answers']);
 const FILE_NAME = /^(.+)\.(subject|text|html)\.hbs$/;
 
 // Helpers a template may call and how many values each takes. Checked before
@@ -105,7 +106,7 @@ function inlineHelpers(part: TemplatePart): ReadonlyMap<string, number> {
   return part === 'html' ? HTML_HELPERS : TEXT_HELPERS;
 }
 
-function compileOptions(part: TemplatePart): Parameters<Env['compile']>[1] {
+export function compileOptions(part: TemplatePart): Parameters<Env['compile']>[1] {
   return {
     strict: true,
     knownHelpersOnly: true,
@@ -137,7 +138,7 @@ function paragraphsHtml(hb: Env, text: string): string {
 
 // A private instance, so nothing registered elsewhere in the process (or by a
 // dependency) is reachable from operator templates.
-function createEnvironment(): Env {
+export function createEnvironment(): Env {
   const hb = Handlebars.create();
   hb.registerHelper('paragraphs', (text: unknown) => new hb.SafeString(paragraphsHtml(hb, String(text))));
   hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (Number(n) === 1 ? one : many));
@@ -151,17 +152,19 @@ function createEnvironment(): Env {
  * schema, wrong helper calls, partials and raw HTML output. Rendering with
  * sample data alone would miss names inside branches the samples don't take.
  */
-class TemplateChecker {
+export class TemplateChecker {
   readonly problems: { line: number; message: string }[] = [];
   private readonly inline: ReadonlyMap<string, number>;
   private readonly variables: ReadonlySet<string>;
 
   constructor(
-    private readonly kind: TemplateKind,
+    /** What the file is, as the problems name it: a mail kind, or `answer`. */
+    private readonly kind: string,
     private readonly part: TemplatePart,
+    variables: Readonly<Record<string, unknown>>,
   ) {
     this.inline = inlineHelpers(part);
-    this.variables = new Set(Object.keys(variablesOf(kind)));
+    this.variables = new Set(Object.keys(variables));
   }
 
   program(program: hbs.AST.Program | undefined): void {
@@ -261,9 +264,9 @@ class TemplateChecker {
 // Templates outside a language folder are the default set, which ships in English.
 const DEFAULT_LOCALE = 'en';
 // Any zone other than UTC, so `templates check` exercises zone names too.
-const SAMPLE_TIME_ZONE = 'Europe/Berlin';
+export const SAMPLE_TIME_ZONE = 'Europe/Berlin';
 
-function formatData(lang: string | null, timeZone: string): FormatData {
+export function formatData(lang: string | null, timeZone: string): FormatData {
   return { locale: lang ?? DEFAULT_LOCALE, timeZone };
 }
 
@@ -305,7 +308,7 @@ class TemplateScanner {
       const path = join(this.dir, relPath);
       const stat = statSync(path, { throwIfNoEntry: false });
       if (stat?.isDirectory()) {
-        if (rel === '' && name === WEB_FOLDER) continue;
+        if (rel === '' && OWN_FOLDERS.has(name)) continue;
         const child = this.childScope(scope, name);
         if (child) this.scan(relPath, child);
         else if (holdsTemplates(path)) {
@@ -358,7 +361,7 @@ function compileFile(hb: Env, file: TemplateFile): Compiled {
   const parsed = parseTemplateFile(hb, file.path);
   if (!parsed.ok) return { ok: false, problems: [{ file: file.path, ...parsed.problem }] };
   const { source, ast } = parsed;
-  const checker = new TemplateChecker(file.kind, file.part);
+  const checker = new TemplateChecker(file.kind, file.part, variablesOf(file.kind));
   checker.program(ast);
   if (checker.problems.length > 0) {
     return { ok: false, problems: checker.problems.map((p) => ({ file: file.path, ...p })) };

@@ -82,6 +82,11 @@ export const TEMPLATE_SCHEMA = {
           'Hello Jane,\n\nthe technician replaced the feed roller this morning.\nPlease let us know if it jams again.\n\nBest regards,\nSam',
       },
       statusUrl,
+      ratingUrl: {
+        description:
+          "Link to the rating form on the status page, when this reply goes with the ticket's resolution; '' otherwise",
+        sample: 'https://support.example.com/status/ACME-7K3QH9/q8Zt2kLw#rate',
+      },
       mailboxAddress,
     },
   },
@@ -178,6 +183,19 @@ export const TEMPLATE_SCHEMA = {
     },
   },
 } as const satisfies Record<string, TemplateKindSchema>;
+
+/**
+ * What a vetted answer (templates/answers/) may use. Its text becomes part
+ * of an agent reply, which carries the status link itself.
+ */
+export const ANSWER_VARIABLES = {
+  ref,
+  subject,
+  customerName,
+  mailboxAddress,
+} as const satisfies Record<string, TemplateVariable>;
+
+export type AnswerVars = { [N in keyof typeof ANSWER_VARIABLES]: string };
 
 export type TemplateKind = keyof typeof TEMPLATE_SCHEMA;
 export const TEMPLATE_KINDS = Object.keys(TEMPLATE_SCHEMA) as TemplateKind[];

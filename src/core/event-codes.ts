@@ -227,6 +227,18 @@ export const LOG_EVENTS: readonly LogEvent[] = [
       'a client passed `statusPage.failedLookupsPerMinute` (`limit: "failed"`) or `statusPage.lookupsPerMinute` (`limit: "all"`)',
   },
   {
+    code: 'WEB_RATING_SAVED',
+    levels: ['info'],
+    meaning:
+      'a requester rated a resolved ticket on its status page (`ticketId`, `score`, `replaced`: it replaced an earlier rating)',
+  },
+  {
+    code: 'WEB_RATING_REFUSED',
+    levels: ['warn'],
+    meaning:
+      'a rating form was posted from another site and nothing was stored (`reason`: `sec-fetch-site …`, `origin` or `token`)',
+  },
+  {
     code: 'TICKETD_WEB_REQUEST_FAILED',
     levels: ['error'],
     meaning: 'a status page or JSON API request failed inside ticketd (`api: true` for the API); the client got a 500',
@@ -246,6 +258,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   },
   { code: 'TICKETD_TEMPLATES_INVALID', meaning: 'a template fails the check: file, line and problem (exit 78)' },
   { code: 'TICKETD_TEMPLATE_RENDER', meaning: 'a template failed while rendering one mail' },
+  {
+    code: 'TICKETD_ANSWER_UNKNOWN',
+    meaning: '`--answer` names no answer of `templates/answers/` (the known names follow); nothing was sent (exit 64)',
+  },
   { code: 'TICKETD_DB_TOO_NEW', meaning: 'the database was written by a newer ticketd; this one refuses to open it' },
   {
     code: 'TICKETD_MIGRATION_PENDING',

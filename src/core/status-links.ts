@@ -36,6 +36,14 @@ export class StatusLinks {
     return createHmac('sha256', this.key).update(nonce).digest('base64url');
   }
 
+  /**
+   * The secret the status page's form tokens (CSRF) are made with: derived
+   * from the site key, so it needs no file of its own and changes with it.
+   */
+  formSecret(): string {
+    return createHmac('sha256', this.key).update('status-page form tokens').digest('base64url');
+  }
+
   static hash(token: string): string {
     return createHash('sha256').update(token).digest('hex');
   }

@@ -100,6 +100,9 @@ export interface SenderAuthentication {
 export type TicketStatus = 'open' | 'pending' | 'on-hold' | 'resolved' | 'closed';
 export const TICKET_STATUSES: readonly TicketStatus[] = ['open', 'pending', 'on-hold', 'resolved', 'closed'];
 
+/** The name of a vetted answer (templates/answers/NAME.text.hbs): what staff type after `#answer` or `--answer`. */
+export const ANSWER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
 /** Where a raw message came from; the key that makes intake idempotent. */
 export type MessageOrigin =
   | {

@@ -141,7 +141,7 @@ async function checkPostgres(config: Config): Promise<{ check: DoctorCheck; read
       return { check: { name, ok: true, detail: `${shown}: empty, writable; the schema is created at the first start` }, reads };
     const health = new HealthReads(engine);
     const tickets = await health.ticketCount();
-    const nodes = version >= 15 ? await health.liveNodeCount(Date.now()) : 0;
+    const nodes = version >= 10 ? await health.liveNodeCount(Date.now()) : 0;
     for (const [mailbox, read] of await health.mailboxReads()) reads.set(mailbox, read);
     const schema =
       version === latest

@@ -7,7 +7,8 @@ import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
-import { composeAgentReply, messageIdDomain } from '../compose/compose-mail.js';
+import { AnswerUnknownError } from '../compose/answer-library.js';
+import { composeAgentReply, messageIdDomain, renderAnswers, withAnswers } from '../compose/compose-mail.js';
 import {
   buildIntakePolicy,
   mailboxNamed,
@@ -23,7 +24,15 @@ import { openEngine, type OpenOptions } from '../store/open-store.js';
 import type { SqlEngine } from '../store/sql-engine.js';
 import { SqlStore } from '../store/sql-store.js';
 import type { OutboundDraft } from '../core/types.js';
-import type { HandoffNoticeRequest, HandoffRecord, IntakePolicy, Store, TicketRow } from '../store/store.js';
+import type {
+  AnswerUse,
+  HandoffNoticeRequest,
+  HandoffRecord,
+  RenderedAnswer,
+  IntakePolicy,
+  Store,
+  TicketRow,
+} from '../store/store.js';
 import { ApiTokenStore } from '../store/api-token-store.js';
 import { NotStaffError, QueueUnknownError, StatusUnchangedError } from '../store/ticket-errors.js';
 import { decideThread } from '../thread/decide-thread.js';
@@ -159,14 +168,16 @@ export class Runtime {
           if (queue) return { queue: queue.name };
           return staff.has(target.toLowerCase()) ? { owner: target.toLowerCase() } : null;
         },
-        composeReply: (t, body, statusUrl, thread) =>
+        composeReply: (t, body, answers, statusUrl, thread, opts) =>
           composeAgentReply(
             { config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail },
             t,
-            body,
+            withAnswers(body, answers),
             statusUrl,
             thread,
+            opts,
           ),
+        answers: (t, names) => renderAnswers(templates.answers, mailboxNamed(config, t.mailbox), t, names),
         notifyHandoff: this.handoffNotifier(),
         newTicketRecipients: (t) => queueRecipients(this.queue(t.queue ?? null)),
         composeNewTicketNotice: (t, request, recipients, ticketUrl) =>
@@ -194,20 +205,45 @@ export class Runtime {
     return this.current.templates.web;
   }
 
-  /** An agent reply to the requester, worded by the mailbox's template and queued with its outbox row. */
-  async addAgentReply(ref: string, text: string, now: number): Promise<TicketRow> {
+  /**
+   * An agent reply to the requester, worded by the mailbox's template and
+   * queued with its outbox row: `text`, then the vetted answers `answers`
+   * names in the ticket's language, each use recorded as an `answer_used`
+   * event by `by`. An unknown answer refuses the reply (AnswerUnknownError)
+   * before anything is written. `resolving`: the reply goes with the
+   * ticket's resolution and offers the rating form.
+   */
+  async addAgentReply(
+    ref: string,
+    text: string,
+    now: number,
+    opts: { answers?: readonly string[]; by?: string; resolving?: boolean } = {},
+  ): Promise<TicketRow> {
+    const names = opts.answers ?? [];
+    // Rendered before the reply's transaction: an unknown answer is refused with nothing written.
+    const ticket = names.length > 0 ? await this.store.ticketByRef(ref) : null;
+    let answers: RenderedAnswer[] = [];
+    if (ticket) {
+      const rendered = renderAnswers(this.current.templates.answers, this.mailbox(ticket.mailbox), ticket, names);
+      if (!rendered.ok) throw new AnswerUnknownError(rendered.why);
+      answers = rendered.answers;
+    }
+    const body = withAnswers(text, answers);
+    const uses = answers.map((a): AnswerUse => ({ name: a.name, lang: a.lang, by: opts.by ?? 'cli', via: 'cli' }));
     return this.store.addAgentReply(
       ref,
       (t, statusUrl, thread) =>
         composeAgentReply(
           { config: this.config, mailbox: this.mailbox(t.mailbox), templates: this.templates },
           t,
-          text,
+          body,
           statusUrl,
           thread,
+          { resolving: opts.resolving === true },
         ),
       await this.pipeline.policy(),
       now,
+      uses,
     );
   }
 
@@ -224,10 +260,16 @@ export class Runtime {
    * Resolves a ticket, sending `text` first as the last reply when given. A
    * ticket resolved already is refused before anything is sent.
    */
-  async resolve(ref: string, text: string | null, now: number): Promise<TicketRow> {
+  async resolve(
+    ref: string,
+    text: string | null,
+    now: number,
+    opts: { answers?: readonly string[]; by?: string } = {},
+  ): Promise<TicketRow> {
     const current = await this.store.ticketByRef(ref);
+    // Refused before the reply goes out, not after.
     if (current?.status === 'resolved') throw new StatusUnchangedError(current.ref, 'resolved', null);
-    if (text !== null) await this.addAgentReply(ref, text, now);
+    if (text !== null) await this.addAgentReply(ref, text, now, { ...opts, resolving: true });
     return this.store.setStatus(ref, 'resolved', { now });
   }
 

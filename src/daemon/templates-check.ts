@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
+import { AnswerLibrary } from '../compose/answer-library.js';
 import { TemplateRegistry, type TemplateProblem } from '../compose/template-registry.js';
 import type { TemplateKind } from '../compose/template-schema.js';
 import { WebPages } from '../web/page-templates.js';
@@ -12,6 +13,8 @@ export interface LoadedTemplates {
   mail: TemplateRegistry;
   /** The status page's templates; null when the web server is disabled or they were not asked for. */
   web: WebPages | null;
+  /** The vetted answers of `templates/answers/`; empty when there is no such folder. */
+  answers: AnswerLibrary;
   files: string[];
 }
 
@@ -53,8 +56,13 @@ export function checkTemplates(config: Config, scope: TemplatesScope = {}): Temp
   });
   const webDir = join(config.templatesDir, 'web');
   const web = config.http.enabled && scope.web !== false ? WebPages.load(webDir) : null;
-  const problems = [...(mail.ok ? [] : mail.errors), ...(web?.ok === false ? web.errors : [])];
-  if (!mail.ok || web?.ok === false) return { ok: false, problems };
+  const answers = AnswerLibrary.load(join(config.templatesDir, 'answers'));
+  const problems = [
+    ...(mail.ok ? [] : mail.errors),
+    ...(web?.ok === false ? web.errors : []),
+    ...(answers.ok ? [] : answers.errors),
+  ];
+  if (!mail.ok || web?.ok === false || !answers.ok) return { ok: false, problems };
   const webFiles = web
     ? readdirSync(webDir, { recursive: true, encoding: 'utf8' })
         .filter((f) => f.endsWith('.hbs'))
@@ -65,7 +73,8 @@ export function checkTemplates(config: Config, scope: TemplatesScope = {}): Temp
     templates: {
       mail: mail.registry,
       web: web?.pages ?? null,
-      files: [...mail.registry.files.map((f) => f.path), ...webFiles].sort(),
+      answers: answers.library,
+      files: [...mail.registry.files.map((f) => f.path), ...webFiles, ...answers.library.files].sort(),
     },
   };
 }

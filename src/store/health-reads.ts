@@ -19,7 +19,7 @@ export class HealthReads {
     return (await this.db.get<{ n: number }>('count-tickets'))?.n ?? 0;
   }
 
-  /** Nodes whose heartbeat has not run out at `now` (schema version 15 and later). */
+  /** Nodes whose heartbeat has not run out at `now` (schema version 10 and later). */
   async liveNodeCount(now: number): Promise<number> {
     return (await this.db.all('nodes-live', { now })).length;
   }

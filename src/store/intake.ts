@@ -15,6 +15,7 @@ import type {
   IntakeResult,
   IntakeStageOk,
   IntakeStore,
+  RenderedAnswer,
   StoreHooks,
   ThreadContext,
   ThreadStage,
@@ -137,7 +138,8 @@ export class Intake implements IntakeStore {
         const row = await insertInbound(records, ticket.id, mailbox, msg, 'staff-mail', messageId, now, false);
         await receipt(sp, item.origin, 'threaded', row, null, now);
         const reason = await applyStaffMail(sp, this.hooks, records, ticket, stage.staffMail, sender, policy, policy.staff, now);
-        return result(item.origin, reason === 'staff-mail-refused' ? 'recorded' : 'threaded', reason, ticket.ref, false, null);
+        const refused = reason === 'staff-mail-refused' || reason === 'staff-answer-unknown';
+        return result(item.origin, refused ? 'recorded' : 'threaded', reason, ticket.ref, false, null);
       }
     }
     // Every limit and the suppression list are about the address the reply would reach.
@@ -499,19 +501,26 @@ async function applyStaffMail(
   staff: StaffMailPolicy,
   now: number,
 ): Promise<string> {
-  const refuse = async (why: string[]) => {
+  const refuse = async (why: string[], reason = 'staff-mail-refused') => {
     await records.event(ticket.id, 'staff-mail-refused', false, { from: sender, why }, now);
-    return 'staff-mail-refused';
+    return reason;
   };
   if (mail.problems.length > 0) return refuse(mail.problems);
-  if (mail.commands.length === 0) {
-    if (mail.body === '') return refuse(['no text above the quoted mail']);
-    await relay(sp, hooks, records, ticket, mail.body, sender, policy, staff, now);
+  // Answers are rendered before anything acts: an unknown one leaves the ticket as it was.
+  const names = mail.commands.flatMap((c) => (c.kind === 'answer' ? [c.name] : []));
+  const rendered = names.length > 0 ? staff.answers(ticket, names) : { ok: true as const, answers: [] };
+  if (!rendered.ok) return refuse([`#answer: ${rendered.why}`], 'staff-answer-unknown');
+  const reply: Reply = { body: mail.body, answers: rendered.answers, sender };
+  const hasText = reply.body !== '' || reply.answers.length > 0;
+  const acting = mail.commands.filter((c) => c.kind !== 'answer');
+  if (acting.length === 0) {
+    if (!hasText) return refuse(['no text above the quoted mail']);
+    await relay(sp, hooks, records, ticket, reply, policy, staff, now);
     return 'staff-reply';
   }
   let t = ticket;
   const refused: string[] = [];
-  for (const c of mail.commands) {
+  for (const c of acting) {
     try {
       switch (c.kind) {
         case 'note':
@@ -543,19 +552,29 @@ async function applyStaffMail(
   }
   if (refused.length > 0) await records.event(t.id, 'staff-mail-refused', false, { from: sender, why: refused }, now);
   // With #status or #resolve alone, the text below is what the customer is told; with #note or #assign it is internal.
-  const internal = mail.commands.some((c) => c.kind === 'note' || c.kind === 'assign');
-  if (!internal && mail.body !== '') await relay(sp, hooks, records, t, mail.body, sender, policy, staff, now);
+  const internal = acting.some((c) => c.kind === 'note' || c.kind === 'assign');
+  if (!internal && hasText) await relay(sp, hooks, records, t, reply, policy, staff, now);
   return 'staff-command';
 }
 
-/** The staff member's text to the requester, as an agent reply from the command line would go. */
+/** What a staff mail sends the requester: its text, then its answers; and who wrote it. */
+interface Reply {
+  body: string;
+  answers: readonly RenderedAnswer[];
+  sender: string;
+}
+
+/**
+ * The staff member's text to the requester, as an agent reply from the
+ * command line would go; the reply to a ticket the mail resolved offers the
+ * rating form.
+ */
 async function relay(
   sp: SqlTransaction,
   hooks: StoreHooks,
   records: TicketRecords,
   t: TicketRow,
-  body: string,
-  sender: string,
+  reply: Reply,
   policy: IntakePolicy,
   staff: StaffMailPolicy,
   now: number,
@@ -565,11 +584,20 @@ async function relay(
   await records.queueOutbound(
     t.id,
     t.mailbox,
-    staff.composeReply(t, body, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids }),
+    staff.composeReply(
+      t,
+      reply.body,
+      reply.answers,
+      statusUrl,
+      { inReplyTo: ids.at(-1) ?? null, references: ids },
+      { resolving: t.status === 'resolved' },
+    ),
     now,
   );
   await sp.run('mark-first-response', { id: t.id, now });
-  await records.event(t.id, 'reply', true, { by: sender }, now);
+  await records.event(t.id, 'reply', true, { by: reply.sender }, now);
+  for (const a of reply.answers)
+    await records.answerUsed(t.id, { name: a.name, lang: a.lang, by: reply.sender, via: 'mail' }, now);
   await hooks.afterTicketChange?.(sp, t.id, 'agent-reply', now);
 }
 

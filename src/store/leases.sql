@@ -1,4 +1,4 @@
--- Nodes and mailbox leases (migration 015). A node's heartbeat renews its
+-- Nodes and mailbox leases (migration 010). A node's heartbeat renews its
 -- row and its leases together; a lease counts only while both the lease and
 -- its holder's row are unexpired, so a node that died (or was restarted under
 -- the same name, with a new incarnation) loses its mailboxes at once.

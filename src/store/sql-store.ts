@@ -10,6 +10,7 @@ import { SqlOutboxQueue } from './outbox-queue.js';
 import { SqlQuarantineStore } from './quarantine-store.js';
 import type { SqlEngine } from './sql-engine.js';
 import type {
+  AnswerUse,
   AssignmentChange,
   HandoffNoticeRequest,
   HandoffRecord,
@@ -131,8 +132,9 @@ export class SqlStore implements Store {
     compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
+    answers?: readonly AnswerUse[],
   ): Promise<TicketRow> {
-    return this.tickets.addAgentReply(ref, compose, policy, now);
+    return this.tickets.addAgentReply(ref, compose, policy, now, answers);
   }
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow> {
     return this.tickets.setStatus(ref, status, opts);

@@ -40,7 +40,23 @@ export type StaffCommand =
   | { kind: 'note' }
   | { kind: 'status'; status: TicketStatus; reason: string | null }
   | { kind: 'assign'; target: string; note: string }
-  | { kind: 'resolve' };
+  | { kind: 'resolve' }
+  | { kind: 'answer'; name: string };
+
+/** A vetted answer rendered for a ticket; `lang` is the language folder its text came from, null for the default. */
+export interface RenderedAnswer {
+  name: string;
+  text: string;
+  lang: string | null;
+}
+
+/** Who inserted an answer and how: each use is an internal `answer_used` event the report counts. */
+export interface AnswerUse {
+  name: string;
+  lang: string | null;
+  by: string;
+  via: 'mail' | 'cli';
+}
 
 /** A staff member's mail to a ticket, read: the commands it starts with, and its own text without the quoted history. */
 export interface StaffReply {
@@ -174,13 +190,21 @@ export interface IntakePolicy {
 export interface StaffMailPolicy {
   /** What a `#assign` target names: a configured queue or a staff address; null when neither. */
   assignTarget(target: string): AssignmentChange | null;
-  /** The staff member's text as the agent reply to the requester. */
+  /**
+   * The staff member's text, then the answers it inserts, as the agent reply
+   * to the requester; `resolving` when it goes with the resolution (it
+   * offers the rating).
+   */
   composeReply(
     ticket: TicketRow,
     body: string,
+    answers: readonly RenderedAnswer[],
     statusUrl: string,
     thread: { inReplyTo: string | null; references: string[] },
+    opts: { resolving: boolean },
   ): OutboundDraft;
+  /** The answers `#answer` names, rendered for the ticket; the first unknown name refuses the mail. */
+  answers(ticket: TicketRow, names: readonly string[]): { ok: true; answers: RenderedAnswer[] } | { ok: false; why: string };
   /** What a handoff made by mail tells the receiving side. */
   notifyHandoff(req: HandoffNoticeRequest): Promise<OutboundDraft[]>;
   /** Who hears of a new ticket in its queue (the queue's notify address, else its staff); none for a ticket without a queue. */
@@ -267,6 +291,13 @@ export interface TicketEvent {
   at: number;
 }
 
+/** The requester's rating of a ticket from its status page (rules in ratings.ts). */
+export interface TicketRating {
+  score: number;
+  comment: string;
+  at: number;
+}
+
 /** One handoff: from which queue and owner to which, by whom and why. */
 export interface HandoffRecord {
   fromQueue: string | null;
@@ -286,6 +317,8 @@ export interface TicketDetail extends TicketSummary, TicketAutoReply {
   messages: MessageSummary[];
   events: TicketEvent[];
   handoffs: HandoffRecord[];
+  /** The requester's rating from the status page, the latest one; null when they gave none. */
+  rating: TicketRating | null;
 }
 
 /** A change of queue and/or owner asked for; absent fields stay as they are. */
@@ -391,12 +424,17 @@ export interface TicketCommands {
   ticketDetail(ref: string): Promise<TicketDetail | null>;
   /** Open requests of the same mailbox ahead of this ticket: the acknowledgement, the page and the delay notice all use this. */
   queuePosition(t: TicketRow): Promise<number>;
-  /** An agent reply: the outbound message and its outbox row in one transaction. */
+  /**
+   * An agent reply: the outbound message and its outbox row in one
+   * transaction, with an `answer_used` event for each answer of the library
+   * it carries.
+   */
   addAgentReply(
     ref: string,
     compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
+    answers?: readonly AnswerUse[],
   ): Promise<TicketRow>;
   /**
    * Changes the status. The same status again is refused (StatusUnchangedError)

@@ -6,6 +6,7 @@ import type { Address, TicketStatus } from '../core/types.js';
 import type { StatusLinks } from '../core/status-links.js';
 import type { SqlEngine, SqlSession, SqlTransaction } from './sql-engine.js';
 import type {
+  AnswerUse,
   AssignmentChange,
   HandoffNoticeRequest,
   HandoffRecord,
@@ -20,6 +21,7 @@ import type {
 } from './store.js';
 import { AssignmentUnchangedError, HandoffNoteRequiredError, StatusUnchangedError } from './ticket-errors.js';
 import type { OutboundDraft } from '../core/types.js';
+import { ratingOf } from './ratings.js';
 import { TicketRecords } from './ticket-records.js';
 
 export class SqlTicketCommands implements TicketCommands {
@@ -64,6 +66,7 @@ export class SqlTicketCommands implements TicketCommands {
     compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
+    answers: readonly AnswerUse[] = [],
   ): Promise<TicketRow> {
     return this.engine.transaction(async (tx) => {
       const records = new TicketRecords(tx);
@@ -74,6 +77,7 @@ export class SqlTicketCommands implements TicketCommands {
       await records.queueOutbound(t.id, t.mailbox, draft, now);
       await tx.run('mark-first-response', { id: t.id, now });
       await records.event(t.id, 'reply', true, {}, now);
+      for (const use of answers) await records.answerUsed(t.id, use, now);
       await this.hooks.afterTicketChange?.(tx, t.id, 'agent-reply', now);
       return (await records.ticketRow(t.id))!;
     });
@@ -196,7 +200,7 @@ export async function reassign(
   return { ticket, handoff, notices };
 }
 
-/** The ticket with its messages, events and handoffs, read in `db` (the engine, or the transaction that is changing it). */
+/** The ticket with its messages, events, handoffs and rating, read in `db` (the engine, or the transaction that is changing it). */
 async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
   const summary = (await db.get<RawSummary>('list-tickets', { status: null, mailbox: null, queue: null, id: t.id }))!;
   const messages = (await db.all<RawMessage>('ticket-messages', [t.id])).map(
@@ -223,6 +227,7 @@ async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
   );
   const autoReply = (await db.get<TicketAutoReply>('ticket-auto-reply', [t.id]))!;
   const handoffs = await db.all<HandoffRecord>('ticket-handoffs', { ticketId: t.id });
+  const rating = await ratingOf(db, t.id);
   const { team, ...rest } = toSummary(summary);
   return {
     ...rest,
@@ -235,6 +240,7 @@ async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
     messages,
     events,
     handoffs,
+    rating,
   };
 }
 

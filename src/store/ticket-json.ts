@@ -5,9 +5,10 @@ import type { TicketDetail } from './store.js';
 
 /** What `tickets show --json` prints: every message with its text, and the ticket's events. */
 export function ticketJson(detail: TicketDetail) {
-  const { messages, events, handoffs, ...head } = detail;
+  const { messages, events, handoffs, rating, ...head } = detail;
   return {
     ...head,
+    rating: rating ? { score: rating.score, comment: rating.comment, at: new Date(rating.at).toISOString() } : null,
     handoffs: handoffs.map((h) => ({
       from: h.fromOwner ?? h.fromQueue,
       to: h.toOwner ?? h.toQueue,

@@ -4,7 +4,7 @@
 
 import { StatusLinks } from '../core/status-links.js';
 import type { SqlSession } from './sql-engine.js';
-import type { TicketRow } from './store.js';
+import type { AnswerUse, TicketRow } from './store.js';
 import type { OutboundDraft } from '../core/types.js';
 
 export const TICKET_NOT_FOUND = 'TICKETD_TICKET_NOT_FOUND';
@@ -49,6 +49,11 @@ export class TicketRecords {
 
   async event(ticketId: number, type: string, isPublic: boolean, detail: Record<string, unknown>, now: number): Promise<void> {
     await this.db.run('insert-event', [ticketId, type, isPublic ? 1 : 0, JSON.stringify(detail), now]);
+  }
+
+  /** One use of a vetted answer, as the internal `answer_used` event the report counts (detail: name, lang, by, via). */
+  async answerUsed(ticketId: number, use: AnswerUse, now: number): Promise<void> {
+    await this.event(ticketId, 'answer_used', false, { name: use.name, lang: use.lang, by: use.by, via: use.via }, now);
   }
 
   /** Open requests of the same mailbox ahead of this ticket: the acknowledgement, the page and the delay notice all use this. */

@@ -1,3 +1,5 @@
+import Tokens from '@fastify/csrf';
+import formBody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config, MailboxConfig } from '../config/load-config.js';
 import { STATUS_PAGE_LOOKUPS_PER_MINUTE } from '../config/schema.js';
@@ -11,6 +13,7 @@ import { MESSAGE_READ_CHARS, pickHistoryPage, statusView, type SlaPromise } from
 import { StatusLinks } from '../core/status-links.js';
 import type { StatusPageData, StatusPageStorage } from './status-page-store.js';
 import { registerTicketApi, type TicketApiSite } from './ticket-api.js';
+import { readRating } from '../store/ratings.js';
 
 export const WEB_REQUEST_FAILED = 'TICKETD_WEB_REQUEST_FAILED';
 export const WEB_LISTEN_FAILED = 'TICKETD_WEB_LISTEN_FAILED';
@@ -25,10 +28,20 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-content-type-options': 'nosniff',
 };
 
+/** The one page with a form (a resolved ticket's, with its rating form) may submit it to this site, and nowhere else. */
+const FORM_PAGE_CSP = SECURITY_HEADERS['content-security-policy']!.replace("form-action 'none'", "form-action 'self'");
+
+/** The security headers, keeping a stricter or page-specific one a handler set (the form page's CSP). */
+function securityHeaders(reply: FastifyReply): Record<string, string> {
+  return Object.fromEntries(Object.entries(SECURITY_HEADERS).filter(([name]) => !reply.hasHeader(name)));
+}
+
 const DAY_MS = 86_400_000;
 const TOKEN_PATH = '/t/';
 /** Compared against when no stored link matched, so a miss costs what a hit costs. */
 const NO_MATCH_HASH = '0'.repeat(64);
+/** A rating's form body: a score, a comment of up to 2,000 characters (up to 4 bytes each, percent-encoded) and the token. */
+const RATING_BODY_BYTES = 32 * 1024;
 
 /**
  * What the server reads from the daemon: the daemon's Runtime provides it.
@@ -41,6 +54,8 @@ export interface StatusSite {
   /** Where the pages are read from. */
   readonly statusPages: StatusPageStorage;
   readonly sla: { promise(ticket: StatusPageData['ticket']): Promise<SlaPromise | null> };
+  /** The site key's holder: the rating form's tokens are made with its form secret. */
+  readonly links: Pick<StatusLinks, 'formSecret'>;
   readonly clock: Clock;
   readonly logger: Logger;
   mailbox(name: string): Pick<MailboxConfig, 'address' | 'language' | 'timezone'>;
@@ -61,6 +76,10 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
+function isFormBody(req: FastifyRequest): boolean {
+  return /^application\/x-www-form-urlencoded\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+}
+
 /** `?page=N` of a status URL; null (the newest page) when absent or not a page number. */
 function requestedPage(req: FastifyRequest): number | null {
   const value = (req.query as Record<string, unknown> | undefined)?.page;
@@ -68,9 +87,9 @@ function requestedPage(req: FastifyRequest): number | null {
 }
 
 /**
- * The customer-facing HTTP server: `/t/<token>` (the status page),
- * `/healthz`, `/readyz`, and the JSON API when `api` is given (it answers
- * only while `http.api.enabled`). Request logging stays off, because every status
+ * The customer-facing HTTP server: `/t/<token>` (the status page; a POST
+ * there is its rating form), `/healthz`, `/readyz`, and the JSON API when
+ * `api` is given (it answers only while `http.api.enabled`). Request logging stays off, because every status
  * URL carries a secret.
  */
 export function buildWebServer(o: WebServerOptions): FastifyInstance {
@@ -92,7 +111,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   // The headers are set here as well as in onSend: replies to framework
   // errors (bad percent-encoding) do not pass through the hooks.
   const sendPage = (reply: FastifyReply, code: number, html: string) =>
-    reply.code(code).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
+    reply.code(code).headers(securityHeaders(reply)).type('text/html; charset=utf-8').send(html);
 
   /** The ticket a token opens, or null. Unknown, malformed, revoked and expired tokens all take this same path. */
   const ticketFor = async (token: string): Promise<number | null> => {
@@ -106,9 +125,13 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     return wellFormed && matches && live ? link.ticketId : null;
   };
 
-  const lookUp = async (req: FastifyRequest, reply: FastifyReply, token: string) => {
+  /** Counts a request against the client's limits; false (with the 429 sent) when it is over one. */
+  const admit = (req: FastifyRequest, reply: FastifyReply): boolean => {
     const wait = Math.max(limiter.blockedFor(req.ip), lookups.blockedFor(req.ip));
-    if (wait > 0) return sendPage(reply.header('retry-after', String(wait)), 429, pages().render('too-many-requests'));
+    if (wait > 0) {
+      void sendPage(reply.header('retry-after', String(wait)), 429, pages().render('too-many-requests'));
+      return false;
+    }
     lookups.record(req.ip);
     if (lookups.blockedFor(req.ip) > 0) {
       runtime.logger.warn(
@@ -116,6 +139,80 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
         'too many status-page lookups from one client',
       );
     }
+    return true;
+  };
+
+  const failedLookup = (req: FastifyRequest, reply: FastifyReply) => {
+    limiter.recordFailure(req.ip);
+    if (limiter.blockedFor(req.ip) > 0) {
+      runtime.logger.warn(
+        { code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'failed' },
+        'too many failed status-link lookups from one client',
+      );
+    }
+    return sendPage(reply, 404, pages().render('not-found'));
+  };
+
+  // The rating form's CSRF tokens (@fastify/csrf): made with a secret derived
+  // from the site key and bound to the status link, so a token from one
+  // ticket's page is worth nothing on another's.
+  // Its typings pick the overload without userInfo for a plain call.
+  const csrf = Tokens({ userInfo: true }) as unknown as Tokens.TokensUserinfo;
+  const formToken = (token: string) => csrf.create(runtime.links.formSecret(), StatusLinks.hash(token));
+  const publicOrigin = () => new URL(runtime.config.publicUrl).origin;
+
+  /**
+   * Why a form submission is refused as cross-site, or null when it came
+   * from the page itself: the browser's Sec-Fetch-Site and Origin, where it
+   * sends them, and always the token the page put in the form. Our pages
+   * send no referrer, so a browser posts their form with `Origin: null`;
+   * Sec-Fetch-Site, which no page can set, tells where it came from then.
+   */
+  const crossSite = (req: FastifyRequest, token: string): string | null => {
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin') return `sec-fetch-site ${String(site)}`;
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== 'null' && origin !== publicOrigin()) return 'origin';
+    const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
+    if (typeof sent !== 'string' || !csrf.verify(runtime.links.formSecret(), sent, StatusLinks.hash(token))) return 'token';
+    return null;
+  };
+
+  const rate = async (req: FastifyRequest, reply: FastifyReply, token: string) => {
+    if (!admit(req, reply)) return reply;
+    const ticketId = await ticketFor(token);
+    if (ticketId === null) return failedLookup(req, reply);
+    const refused = crossSite(req, token);
+    if (refused !== null) {
+      runtime.logger.warn({ code: 'WEB_RATING_REFUSED', client: req.ip, reason: refused }, 'rating refused as cross-site');
+      return reply
+        .code(403)
+        .headers(SECURITY_HEADERS)
+        .type('text/plain; charset=utf-8')
+        .send('This form can only be sent from your status page. Please open the link from our email again.\n');
+    }
+    const body = req.body as Record<string, unknown>;
+    const input = readRating(body.score, body.comment);
+    if (!input.ok) {
+      return reply
+        .code(400)
+        .headers(SECURITY_HEADERS)
+        .type('text/plain; charset=utf-8')
+        .send('Please choose a rating from 1 to 5.\n');
+    }
+    const outcome = await statusStore.rate(ticketId, input, runtime.clock.now().getTime());
+    if (outcome.ok) {
+      runtime.logger.info(
+        { code: 'WEB_RATING_SAVED', ticketId, score: outcome.rating.score, replaced: outcome.replaced },
+        'rating saved',
+      );
+    }
+    // Back to the page (POST, redirect, GET): it shows the rating, or why there is no form any more.
+    return reply.code(303).headers(SECURITY_HEADERS).header('location', `${token}#rate`).send();
+  };
+
+  const lookUp = async (req: FastifyRequest, reply: FastifyReply, token: string) => {
+    if (!admit(req, reply)) return reply;
     const ticketId = await ticketFor(token);
     let page: { number: number; count: number } = { number: 1, count: 1 };
     const pick = (heads: Parameters<typeof pickHistoryPage>[0]) => {
@@ -124,16 +221,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
       return picked.heads;
     };
     const data = ticketId === null ? null : await statusStore.pageData(ticketId, pick, MESSAGE_READ_CHARS);
-    if (data === null) {
-      limiter.recordFailure(req.ip);
-      if (limiter.blockedFor(req.ip) > 0) {
-        runtime.logger.warn(
-          { code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'failed' },
-          'too many failed status-link lookups from one client',
-        );
-      }
-      return sendPage(reply, 404, pages().render('not-found'));
-    }
+    if (data === null) return failedLookup(req, reply);
     const mailbox = runtime.mailbox(data.ticket.mailbox);
     const lang = pages().languageFor('status', data.ticket.language ?? mailbox.language);
     const view = statusView({
@@ -144,7 +232,9 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
       locale: lang ?? 'en',
       now: runtime.clock.now(),
       page,
+      formToken: formToken(token),
     });
+    if (view.rating) reply.header('content-security-policy', FORM_PAGE_CSP);
     return sendPage(reply, 200, pages().render('status', view, lang, mailbox.timezone));
   };
 
@@ -173,18 +263,37 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   });
 
   app.addHook('onSend', async (_req, reply, payload) => {
-    reply.headers(SECURITY_HEADERS);
+    reply.headers(securityHeaders(reply));
     return payload;
   });
 
   app.setNotFoundHandler(notFound);
 
-  app.setErrorHandler((err: Error, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    // The client's own mistake (a form body over the limit, one that does not parse): said as such, not logged.
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).type('text/plain; charset=utf-8').send('The request could not be read.\n');
+    }
     runtime.logger.error({ code: WEB_REQUEST_FAILED, error: err.message }, 'status page request failed');
     return reply.code(500).type('text/plain; charset=utf-8').send('Something went wrong on our side. Please try again later.\n');
   });
 
   app.get<{ Params: { token: string } }>('/t/:token', (req, reply) => lookUp(req, reply, req.params.token));
+
+  // The rating form posts here; @fastify/formbody parses its body.
+  void app.register(formBody);
+  app.post<{ Params: { token: string } }>(
+    '/t/:token',
+    {
+      bodyLimit: RATING_BODY_BYTES,
+      // Only the form is answered here, and before its body is read: any
+      // other POST is what every other method gets.
+      onRequest: async (req, reply) => {
+        if (!isFormBody(req)) await notFound(req, reply);
+      },
+    },
+    (req, reply) => rate(req, reply, req.params.token),
+  );
 
   app.get('/healthz', async () => ({ ok: true }));
 

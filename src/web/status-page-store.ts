@@ -1,10 +1,11 @@
 // The status page's storage over SqlEngine: the link lookup, one ticket's
 // public history read in one snapshot, link revocation, and the readiness
-// probe. Queries are in status-page.sql.
+// probe, the rating form's write. Queries are in status-page.sql.
 
 import type { AttachmentRecord } from '../core/types.js';
 import type { SqlEngine, WriteProbe } from '../store/sql-engine.js';
-import type { TicketRow } from '../store/store.js';
+import type { TicketRating, TicketRow } from '../store/store.js';
+import { ratingOf, rateTicket, type RateOutcome } from '../store/ratings.js';
 import { TicketRecords } from '../store/ticket-records.js';
 
 export type { WriteProbe } from '../store/sql-engine.js';
@@ -52,6 +53,8 @@ export interface StatusPageData {
   messages: PublicMessage[];
   events: PublicEvent[];
   queuePosition: number;
+  /** The requester's rating, shown back on the form; null or absent when none was given. */
+  rating?: TicketRating | null;
 }
 
 interface RawMessage {
@@ -81,6 +84,8 @@ export interface StatusPageStorage {
     maxTextChars: number,
   ): Promise<StatusPageData | null>;
   revokeLinks(ref: string, now: number): Promise<{ ticket: TicketRow; revoked: number } | null>;
+  /** Stores the requester's rating of a resolved ticket, replacing an earlier one (store/ratings.ts). */
+  rate(ticketId: number, rating: { score: number; comment: string }, now: number): Promise<RateOutcome>;
   probeWrite(): Promise<WriteProbe>;
 }
 
@@ -137,7 +142,13 @@ export class StatusPageStore implements StatusPageStorage {
       const events = rawEvents.map(
         (e): PublicEvent => ({ id: e.id, type: e.type, detail: JSON.parse(e.detail) as Record<string, unknown>, at: e.at }),
       );
-      return { ticket, messages, events, queuePosition: await records.queuePosition(ticket) };
+      return {
+        ticket,
+        messages,
+        events,
+        queuePosition: await records.queuePosition(ticket),
+        rating: await ratingOf(db, ticketId),
+      };
     });
   }
 
@@ -154,6 +165,10 @@ export class StatusPageStore implements StatusPageStorage {
       await records.event(ticket.id, 'links-revoked', false, { count: revoked }, now);
       return { ticket, revoked };
     });
+  }
+
+  rate(ticketId: number, rating: { score: number; comment: string }, now: number): Promise<RateOutcome> {
+    return this.engine.transaction((tx) => rateTicket(tx, ticketId, rating, now));
   }
 
   /** Whether a write can succeed right now (readiness): the engine's own probe. */

@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { TICKET_STATUSES, type TicketStatus } from '../core/types.js';
+import { RATING_COMMENT_CHARS, RATING_SCORES, takesRating } from '../store/ratings.js';
 import type { PublicEvent, PublicMessage, StatusPageData, TimelineHead } from './status-page-store.js';
 
 /** What the SLA engine promises next for a ticket (see `SlaEngine.promise`). */
@@ -73,6 +74,23 @@ export interface StatusView {
   mailboxAddress: string;
   replyMailto: string;
   shownAt: ShownTime;
+  /** The rating form, on a resolved or closed ticket; null otherwise. */
+  rating: RatingView | null;
+}
+
+/**
+ * The rating form: it posts to the page's own address (so the view never
+ * carries the link) with `csrf`, a token bound to the status link.
+ */
+export interface RatingView {
+  csrf: string;
+  /** 1 to 5, the one given before checked. */
+  scores: { value: number; checked: boolean }[];
+  /** The comment given before, to edit; '' when none. */
+  comment: string;
+  maxCommentChars: number;
+  /** The rating given before; null when none. */
+  current: { score: number; comment: string; at: ShownTime } | null;
 }
 
 export interface StatusViewInput {
@@ -86,6 +104,8 @@ export interface StatusViewInput {
   now: Date;
   /** The page of the history `data` holds (see pickHistoryPage); a single page when left out. */
   page?: { number: number; count: number };
+  /** The rating form's CSRF token for this status link; no form when left out. */
+  formToken?: string;
 }
 
 /** Longer messages are cut; the full text stays in the ticket. */
@@ -295,6 +315,19 @@ export function statusView(input: StatusViewInput): StatusView {
     mailboxAddress: input.mailboxAddress,
     replyMailto: `mailto:${input.mailboxAddress}?subject=${encodeURIComponent(`[${ticket.ref}]`)}`,
     shownAt: shownTime(input.now, input.locale),
+    rating: ratingView(input),
+  };
+}
+
+function ratingView(input: StatusViewInput): RatingView | null {
+  if (input.formToken === undefined || !takesRating(input.data.ticket.status)) return null;
+  const given = input.data.rating ?? null;
+  return {
+    csrf: input.formToken,
+    scores: RATING_SCORES.map((value) => ({ value, checked: given?.score === value })),
+    comment: given ? plainText(given.comment) : '',
+    maxCommentChars: RATING_COMMENT_CHARS,
+    current: given ? { score: given.score, comment: plainText(given.comment), at: shownTime(given.at, input.locale) } : null,
   };
 }
 
@@ -356,6 +389,13 @@ export function sampleStatusViews(): StatusView[] {
     mailboxAddress: 'support@example.com',
     replyMailto: 'mailto:support@example.com?subject=%5BACME-7K3QH9%5D',
     shownAt: at,
+    rating: {
+      csrf: 'sample-token',
+      scores: RATING_SCORES.map((value) => ({ value, checked: value === 4 })),
+      comment: 'Quick and friendly.',
+      maxCommentChars: RATING_COMMENT_CHARS,
+      current: { score: 4, comment: 'Quick and friendly.', at },
+    },
   };
   const perStatus = TICKET_STATUSES.map(
     (status): StatusView => ({
@@ -378,6 +418,11 @@ export function sampleStatusViews(): StatusView[] {
     timeline: [],
     history: { paged: false, number: 1, count: 1, earlierHref: '', laterHref: '' },
   };
-  const bare: StatusView = { ...sparse, queue: null, promise: null, hasNextSteps: false };
-  return [full, ...perStatus, sparse, bare];
+  const bare: StatusView = { ...sparse, queue: null, promise: null, hasNextSteps: false, rating: null };
+  const firstRating: StatusView = {
+    ...full,
+    status: 'resolved',
+    rating: { ...full.rating!, scores: RATING_SCORES.map((value) => ({ value, checked: false })), comment: '', current: null },
+  };
+  return [full, ...perStatus, sparse, bare, firstRating];
 }

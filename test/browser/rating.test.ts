@@ -1,0 +1,181 @@
+// The rating a customer gives on the status page, in real headless Chromium
+// against the daemon: the resolution mail links to the form, a rating is a
+// POST from that form and a second one replaces the first, while a GET and a
+// submission from another site change nothing.
+
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { freePort } from '../harness/free-port.js';
+import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+
+const SCREENSHOTS = resolve(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'];
+
+let env: TicketdEnv;
+let daemon: Daemon;
+let context: BrowserContext;
+let publicUrl: string;
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  env = await startTicketdEnv();
+  const port = await freePort();
+  publicUrl = `http://127.0.0.1:${port}`;
+  env.writeConfig((c) => {
+    c.publicUrl = publicUrl;
+    c.http = { host: '127.0.0.1', port, enabled: true };
+  });
+  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
+  context = await chromium.launchPersistentContext(join(env.dir, 'chromium-profile'), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  await daemon?.stop();
+  await env?.stop();
+}, 60_000);
+
+async function show(ref: string): Promise<any> {
+  const r = await env.cli(['tickets', 'show', ref, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+/** Submits the rating form and waits for the page it leads back to. */
+async function send(page: Page): Promise<void> {
+  const [posted] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST'),
+    page.locator('#rate button[type="submit"]').click(),
+  ]);
+  expect(posted.status(), await posted.text().catch(() => '')).toBe(303);
+  await page.waitForLoadState('load');
+}
+
+describe('rating on the status page', () => {
+  let ref = '';
+  let rateUrl = '';
+  let pageUrl = '';
+
+  it('links the resolution mail to the rating form', { timeout: 90_000 }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Kettle does not heat', messageId: 'rate-1@customer.example', body: 'It stays cold.' }),
+    );
+    const [ack] = await env.smtp.waitFor(1, 30_000);
+    ref = /\[(ACME-\w{6})\]/.exec(ack!.parsed.subject!)![1]!;
+    pageUrl = new RegExp(`${publicUrl}/t/[A-Za-z0-9_-]{43}`).exec(ack!.parsed.text ?? '')![0];
+    expect(ack!.parsed.text).not.toContain('#rate');
+
+    const r = await env.cli(['tickets', 'resolve', ref, '--message', 'The new element is in; the kettle heats again.']);
+    expect(r.code, r.stderr).toBe(0);
+    const mails = await env.smtp.waitFor(2, 30_000);
+    const resolution = mails[1]!;
+    expect(resolution.envelope.to).toEqual(['jane@customer.example']);
+    expect(resolution.parsed.text).toContain('How did we do? Rate our help from 1 to 5');
+    rateUrl = `${pageUrl}#rate`;
+    expect(resolution.parsed.text).toContain(rateUrl);
+    expect(resolution.parsed.html).toContain(`href="${rateUrl}"`);
+  });
+
+  it('stores a rating sent from the form, and a second one replaces the first', { timeout: 90_000 }, async () => {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const response = await page.goto(rateUrl, { waitUntil: 'load' });
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-security-policy']).toContain("form-action 'self'");
+    const form = page.locator('#rate form');
+    expect(await form.isVisible()).toBe(true);
+    // The invitation sits in the reply's signature, so the history shows the reply without it.
+    expect(await page.locator('.timeline').innerText()).toContain('The new element is in; the kettle heats again.');
+    expect(await page.locator('.timeline').innerText()).not.toContain('How did we do');
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.locator('#rate').screenshot({ path: join(SCREENSHOTS, 'rating-form-phone.png') });
+    await page.screenshot({ path: join(SCREENSHOTS, 'rating-page-phone-full.png'), fullPage: true });
+
+    await page.locator('input[name="score"][value="4"]').check();
+    await page.locator('textarea[name="comment"]').fill('Quick, but the first answer was in English.');
+    await send(page);
+    expect(await page.locator('.rated').innerText()).toContain('You rated our help 4 out of 5.');
+    expect((await show(ref)).rating).toMatchObject({ score: 4, comment: 'Quick, but the first answer was in English.' });
+
+    await page.locator('input[name="score"][value="2"]').check();
+    await page.locator('textarea[name="comment"]').fill('On second thought: it broke again.');
+    await send(page);
+    expect(await page.locator('.rated').innerText()).toContain('You rated our help 2 out of 5.');
+    await page.locator('#rate').screenshot({ path: join(SCREENSHOTS, 'rating-form-rated-phone.png') });
+    const shown = await show(ref);
+    expect(shown.rating).toEqual({ score: 2, comment: 'On second thought: it broke again.', at: expect.any(String) });
+    expect(shown.events.filter((e: any) => e.type === 'rated').map((e: any) => e.detail)).toEqual([
+      { score: 4, comment: 'Quick, but the first answer was in English.', replaced: false },
+      { score: 2, comment: 'On second thought: it broke again.', replaced: true },
+    ]);
+    await page.close();
+  });
+
+  it('refuses a submission from another site, even with a token copied from the page', { timeout: 60_000 }, async () => {
+    const page = await context.newPage();
+    await page.goto(pageUrl, { waitUntil: 'load' });
+    const token = await page.locator('input[name="csrf"]').inputValue();
+    await page.close();
+
+    // A form on another origin (here a page with no origin at all) posting to the link.
+    const evil = await context.newPage();
+    await evil.setContent(
+      `<form method="post" action="${pageUrl}"><input name="score" value="1"><input name="csrf" value="${token}"><input name="comment" value="pwned"></form>`,
+    );
+    const [response] = await Promise.all([
+      evil.waitForEvent('response', (r) => r.request().method() === 'POST'),
+      evil.evaluate('document.forms[0].submit()'),
+    ]);
+    expect(response.status()).toBe(403);
+    await evil.close();
+
+    // Outside a browser: a wrong Origin without a token, and the right Origin without one.
+    const post = (headers: Record<string, string>, body: string) =>
+      fetch(pageUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+        redirect: 'manual',
+      });
+    expect((await post({ origin: 'https://evil.example' }, 'score=1&comment=pwned')).status).toBe(403);
+    expect((await post({ origin: publicUrl }, 'score=1&comment=pwned')).status).toBe(403);
+    expect((await post({ origin: publicUrl }, 'score=1&comment=pwned&csrf=forged')).status).toBe(403);
+    // Anything but a form is answered as before the form existed; an oversized form is refused unread.
+    expect((await fetch(pageUrl, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'score=1' })).status).toBe(
+      404,
+    );
+    expect((await post({}, `score=1&comment=${'x'.repeat(40_000)}`)).status).toBe(413);
+    // A GET never changes anything, whatever it carries.
+    expect((await fetch(`${pageUrl}?score=1&comment=pwned&csrf=${encodeURIComponent(token)}`)).status).toBe(200);
+
+    expect((await show(ref)).rating).toMatchObject({ score: 2, comment: 'On second thought: it broke again.' });
+    expect((await show(ref)).events.filter((e: any) => e.type === 'rated')).toHaveLength(2);
+  });
+
+  it('shows no form on a ticket that is not resolved', { timeout: 90_000 }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Toaster smokes', messageId: 'rate-2@customer.example', body: 'Smoke!' }),
+    );
+    const mails = await env.smtp.waitFor(3, 30_000);
+    const url = new RegExp(`${publicUrl}/t/[A-Za-z0-9_-]{43}`).exec(mails[2]!.parsed.text ?? '')![0];
+    const page = await context.newPage();
+    const response = await page.goto(url, { waitUntil: 'load' });
+    expect(await page.locator('#rate').count()).toBe(0);
+    // A page without the form may submit nothing anywhere.
+    expect(response?.headers()['content-security-policy']).toContain("form-action 'none'");
+    await page.close();
+  });
+});

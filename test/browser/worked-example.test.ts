@@ -1,0 +1,292 @@
+// The staff guide's worked example end to end, with staff using nothing but
+// email: a customer reports a broken projector; the front desk hands it to
+// Hardware, Hardware hands it to the warehouse for a spare part, the
+// warehouse puts it on hold and resolves it, all by answering ticketd's
+// notices; the customer rates the help on the status page in real Chromium;
+// and the report and `tickets show` tell the case as it happened. Real
+// Dovecot, a capturing SMTP server (every mail is checked on what it
+// received) and the daemon in-process; the command line only reads.
+
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { freePort } from '../harness/free-port.js';
+import type { CapturedMessage } from '../harness/smtp-capture.js';
+import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+
+const SCREENSHOTS = resolve(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'];
+const MAIL_WAIT_MS = 60_000;
+
+const JANE = 'jane@customer.example';
+const SAM = 'sam@example.com';
+const TOM = 'tom@example.com';
+const WANDA = 'wanda@example.com';
+
+const REQUEST = 'Projector dead. The lamp does not come on. Serial 4711.';
+const TO_HARDWARE = 'projector in room 3.12 stays dark, please have a technician look';
+const TO_WAREHOUSE = 'need socket 77-A, customer on the 3rd floor';
+const ON_HOLD = 'waiting for the spare part';
+const RESOLUTION = 'The new socket is in and the projector works again.';
+const COMMENT = 'Fast, and nobody asked me twice.';
+
+let env: TicketdEnv;
+let daemon: Daemon;
+let context: BrowserContext;
+let publicUrl: string;
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  env = await startTicketdEnv();
+  const port = await freePort();
+  publicUrl = `http://127.0.0.1:${port}`;
+  env.writeConfig((c) => {
+    c.publicUrl = publicUrl;
+    c.http = { host: '127.0.0.1', port, enabled: true };
+    c.mailboxes[0].defaultQueue = 'Front desk';
+    c.queues = [
+      { name: 'Front desk', staff: [SAM] },
+      { name: 'Hardware', staff: [TOM] },
+      { name: 'Warehouse', staff: [WANDA] },
+    ];
+  });
+  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
+  context = await chromium.launchPersistentContext(join(env.dir, 'chromium-profile'), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  await daemon?.stop();
+  await env?.stop();
+}, 60_000);
+
+async function show(ref: string): Promise<any> {
+  const r = await env.cli(['tickets', 'show', ref, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+/** Waits until the SMTP server holds `count` mails in all and returns the ones after the first `seen`. */
+async function mailsAfter(seen: number, count: number): Promise<CapturedMessage[]> {
+  const all = await env.smtp.waitFor(count, MAIL_WAIT_MS);
+  return all.slice(seen);
+}
+
+/** A handoff between queues as `tickets show --json` lists it; neither side names a person. */
+function handoff(from: string, to: string, by: string, note: string) {
+  return { from, to, by, note, at: expect.any(String), fromQueue: from, toQueue: to, fromOwner: null, toOwner: null };
+}
+
+const bare = (id: string | undefined) => (id ?? '').replace(/^<|>$/g, '');
+
+/** A reply from a mail client to one of our mails: Re: subject, threading headers, the quoted original below. */
+function answer(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
+  const quoted = (to.parsed.text ?? '')
+    .split('\n')
+    .map((l) => `> ${l}`)
+    .join('\r\n');
+  return customerMail({
+    from: o.from,
+    to: SUPPORT,
+    subject: `Re: ${to.parsed.subject}`,
+    messageId: o.messageId,
+    inReplyTo: bare(to.parsed.messageId),
+    references: [bare(to.parsed.messageId)],
+    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted}`,
+  });
+}
+
+describe('the worked example: a broken projector, worked by email only', () => {
+  let ref = '';
+  let pageUrl = '';
+  let newTicketNotice: CapturedMessage;
+  let toHardware: CapturedMessage;
+  let toWarehouse: CapturedMessage;
+  let resolution: CapturedMessage;
+
+  it('opens the ticket in the front desk: Jane is acknowledged and Sam is told', { timeout: 90_000 }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Projector dead', messageId: 'projector-1@customer.example', body: REQUEST }),
+    );
+    const first = await mailsAfter(0, 2);
+    expect(first).toHaveLength(2);
+    const ack = first.find((m) => m.envelope.to[0] === JANE)!;
+    expect(ack.envelope.to).toEqual([JANE]);
+    ref = /\[(ACME-\w{6})\]/.exec(ack.parsed.subject ?? '')![1]!;
+    expect(bare(ack.parsed.inReplyTo)).toBe('projector-1@customer.example');
+    pageUrl = new RegExp(`${publicUrl}/t/[A-Za-z0-9_-]{43}`).exec(ack.parsed.text ?? '')![0];
+
+    newTicketNotice = first.find((m) => m.envelope.to[0] === SAM)!;
+    expect(newTicketNotice.envelope.to).toEqual([SAM]);
+    expect(newTicketNotice.parsed.subject).toBe(`[${ref}] New in Front desk: Projector dead`);
+    expect(newTicketNotice.parsed.text).toContain(REQUEST);
+    // From the support address, so that Sam's answer comes back to ticketd.
+    expect(newTicketNotice.parsed.from?.value[0]?.address).toBe(SUPPORT);
+    expect((await show(ref)).queue).toBe('Front desk');
+  });
+
+  it('first handoff: Sam answers the notice with #assign hardware, and Tom gets the story', { timeout: 90_000 }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(newTicketNotice, { from: `Sam <${SAM}>`, messageId: 'sam-1@example.com', body: `#assign hardware ${TO_HARDWARE}` }),
+    );
+    const [notice, ...more] = await mailsAfter(2, 3);
+    expect(more).toEqual([]);
+    toHardware = notice!;
+    expect(toHardware.envelope.to).toEqual([TOM]);
+    expect(toHardware.parsed.subject).toBe(`[${ref}] Handed to Hardware: Projector dead`);
+    expect(toHardware.parsed.from?.value[0]?.address).toBe(SUPPORT);
+    expect(toHardware.parsed.text).toContain(TO_HARDWARE);
+    expect(toHardware.parsed.text).toContain(REQUEST);
+    // Threaded per ticket: under the notice Sam answered.
+    expect(toHardware.parsed.inReplyTo).toBe(newTicketNotice.parsed.messageId);
+    const shown = await show(ref);
+    expect(shown.queue).toBe('Hardware');
+    expect(shown.handoffs).toEqual([handoff('Front desk', 'Hardware', SAM, TO_HARDWARE)]);
+  });
+
+  it('second handoff: Tom answers with #assign warehouse, and Wanda gets both notes and the request', {
+    timeout: 90_000,
+  }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(toHardware, { from: `Tom <${TOM}>`, messageId: 'tom-1@example.com', body: `#assign warehouse ${TO_WAREHOUSE}` }),
+    );
+    const [notice, ...more] = await mailsAfter(3, 4);
+    expect(more).toEqual([]);
+    toWarehouse = notice!;
+    expect(toWarehouse.envelope.to).toEqual([WANDA]);
+    expect(toWarehouse.parsed.subject).toBe(`[${ref}] Handed to Warehouse: Projector dead`);
+    expect(toWarehouse.parsed.from?.value[0]?.address).toBe(SUPPORT);
+    expect(toWarehouse.parsed.text).toContain(TO_WAREHOUSE);
+    expect(toWarehouse.parsed.text).toContain(TO_HARDWARE);
+    expect(toWarehouse.parsed.text).toContain(REQUEST);
+    expect(toWarehouse.parsed.inReplyTo).toBe(toHardware.parsed.messageId);
+    const shown = await show(ref);
+    expect(shown.queue).toBe('Warehouse');
+    expect(shown.handoffs).toHaveLength(2);
+  });
+
+  it('puts the ticket on hold by #status, mailing nobody', { timeout: 90_000 }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-1@example.com', body: `#status on-hold ${ON_HOLD}` }),
+    );
+    // No mail says when the status changed, so wait for what the store says (the daemon takes mail by IDLE).
+    await expect.poll(async () => (await show(ref)).status, { timeout: MAIL_WAIT_MS, interval: 500 }).toBe('on-hold');
+    const shown = await show(ref);
+    expect(shown.events).toContainEqual(
+      expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: ON_HOLD } }),
+    );
+    expect(env.smtp.messages).toHaveLength(4);
+  });
+
+  it('resolves by #resolve: Jane gets the reply text and a link to rate it', { timeout: 90_000 }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      answer(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-2@example.com', body: `#resolve\r\n${RESOLUTION}` }),
+    );
+    const [mail, ...more] = await mailsAfter(4, 5);
+    expect(more).toEqual([]);
+    resolution = mail!;
+    expect(resolution.envelope.to).toEqual([JANE]);
+    expect(resolution.parsed.subject).toContain(`[${ref}]`);
+    expect(resolution.parsed.text).toContain(RESOLUTION);
+    expect(resolution.parsed.text).toContain('How did we do? Rate our help from 1 to 5');
+    expect(resolution.parsed.text).toContain(`${pageUrl}#rate`);
+    expect(resolution.parsed.html).toContain(`href="${pageUrl}#rate"`);
+    // Nothing meant for staff reaches Jane: not the notes, not the command, not the quoted notice.
+    const raw = resolution.raw.toString('utf8');
+    for (const internal of [TO_HARDWARE, TO_WAREHOUSE, '#resolve', 'wrote:']) expect(raw).not.toContain(internal);
+    // Threads under her own request.
+    expect(String(resolution.parsed.references)).toContain('<projector-1@customer.example>');
+    expect((await show(ref)).status).toBe('resolved');
+  });
+
+  it('takes Jane’s rating from the status page, in Chromium at phone width', { timeout: 90_000 }, async () => {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const response = await page.goto(`${pageUrl}#rate`, { waitUntil: 'load' });
+    expect(response?.status()).toBe(200);
+    // The customer sees the teams by name only, never the notes.
+    const timeline = await page.locator('.timeline').innerText();
+    expect(timeline).toContain(RESOLUTION);
+    for (const internal of [TO_HARDWARE, TO_WAREHOUSE]) expect(timeline).not.toContain(internal);
+    for (const step of ['Handed to the Hardware team', 'Handed to the Warehouse team', `Reason: ${ON_HOLD}`])
+      expect(timeline).toContain(step);
+
+    await page.locator('input[name="score"][value="5"]').check();
+    await page.locator('textarea[name="comment"]').fill(COMMENT);
+    const [posted] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.locator('#rate button[type="submit"]').click(),
+    ]);
+    expect(posted.status()).toBe(303);
+    await page.waitForLoadState('load');
+    expect(await page.locator('.rated').innerText()).toContain('You rated our help 5 out of 5.');
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(SCREENSHOTS, 'worked-example-rated.png'), fullPage: true });
+    await page.close();
+    // Rating sends no mail.
+    expect(env.smtp.messages).toHaveLength(5);
+  });
+
+  it('tells the whole case in tickets show --json', async () => {
+    const shown = await show(ref);
+    expect(shown).toMatchObject({ status: 'resolved', queue: 'Warehouse' });
+    expect(shown.handoffs).toEqual([
+      handoff('Front desk', 'Hardware', SAM, TO_HARDWARE),
+      handoff('Hardware', 'Warehouse', TOM, TO_WAREHOUSE),
+    ]);
+    expect(shown.rating).toEqual({ score: 5, comment: COMMENT, at: expect.any(String) });
+  });
+
+  it('counts the case in the report as worked out by hand', { timeout: 60_000 }, async () => {
+    const shown = await show(ref);
+    const r = await env.cli(['report', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    // By hand: one ticket, opened and resolved once, now in Warehouse, handed off twice
+    // (Front desk → Hardware → Warehouse), never reopened, rated once with 5.
+    // No SLA policy is configured, so no ticket has an SLA clock (nothing breached, of 0) and
+    // times are counted round the clock: each is the plain difference of the ticket's own timestamps.
+    const createdAt = Date.parse(shown.createdAt);
+    const resolvedAt = Date.parse(shown.events.find((e: any) => e.type === 'status' && e.detail.status === 'resolved').at);
+    const resolutionMs = resolvedAt - createdAt;
+    // Nobody wrote to Jane before the resolving reply, so that reply is also the first response.
+    const repliedAt = Date.parse(shown.events.find((e: any) => e.type === 'reply').at);
+    expect(shown.events.filter((e: any) => e.type === 'reply')).toHaveLength(1);
+    const firstResponseMs = repliedAt - createdAt;
+    const warehouse = {
+      queue: 'Warehouse',
+      opened: 1,
+      resolved: 1,
+      // One value: the median and the 90th percentile are that value.
+      firstResponse: { count: 1, medianMs: firstResponseMs, p90Ms: firstResponseMs },
+      resolution: { count: 1, medianMs: resolutionMs, p90Ms: resolutionMs },
+      breached: { firstResponse: { count: 0, of: 0, share: null }, resolution: { count: 0, of: 0, share: null } },
+      handoffs: { total: 2, mean: 2, distribution: { 2: 1 } },
+      reopened: { count: 0, of: 1, share: 0 },
+      ratings: { count: 1, average: 5, comments: [{ ref, score: 5, comment: COMMENT, at: shown.rating.at }] },
+      // No #answer was used on the way.
+      answersUsed: {},
+    };
+    expect(report.since).toBeNull();
+    expect(report.queues).toEqual([warehouse]);
+    expect(report.total).toEqual({ ...warehouse, queue: null });
+  });
+});

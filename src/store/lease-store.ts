@@ -34,12 +34,13 @@ export class LeaseStore {
    * incarnation it replaced while that one still counted as alive: a crashed
    * predecessor, or another process using the same name.
    */
+  /** One row by its key: nothing to wait for beyond its row lock. */
   async register(node: NodeIdentity, now: number, expiresAt: number): Promise<{ replaced: string | null }> {
     return this.engine.transaction(async (tx) => {
       const before = await tx.get<{ incarnation: string; expiresAt: number }>('node-by-name', { name: node.name });
       await tx.run('node-register', { ...node, now, expiresAt });
       return { replaced: before !== undefined && before.expiresAt > now ? before.incarnation : null };
-    });
+    }, 'rows');
   }
 
   /**

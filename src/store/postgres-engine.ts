@@ -3,7 +3,16 @@ import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import { loadNamedQueries } from './named-queries.js';
 import { bindParams, toPostgresSql, type PostgresStatement } from './postgres-sql.js';
-import type { SqlEngine, SqlMigration, SqlParams, SqlRunResult, SqlSession, SqlTransaction, WriteProbe } from './sql-engine.js';
+import type {
+  SqlEngine,
+  SqlMigration,
+  SqlParams,
+  SqlRunResult,
+  SqlSession,
+  SqlTransaction,
+  TransactionLock,
+  WriteProbe,
+} from './sql-engine.js';
 
 const BOOL_OID = 16;
 const INT8_OID = 20;
@@ -15,14 +24,27 @@ const DEFAULT_POOL_SIZE = 10;
 // gives a fixed key every node computes alike, readable in the SQL.
 const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:migrate'))";
 
-// The store's rules read, decide and write within one transaction (the next
-// queue position, the hour's acknowledgements, a cursor), as on SQLite, where
-// one writer at a time makes that safe. Every write transaction of every
-// node takes this lock first, so they run one at a time here too; snapshot
-// reads, the outbox's sends and the IMAP sessions run in parallel beside
-// them. It is the first limit to lift for more write throughput (see README,
-// "PostgreSQL and several nodes").
-const WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:write'))";
+// The store's write transactions and what keeps them apart across nodes
+// (TransactionLock in sql-engine.ts). One advisory lock, `ticketd:write`, is
+// taken exclusively by the rules that read and decide over many rows at once
+// and were written for one writer (ticket commands, SLA passes, quarantine
+// releases: rare, so running them alone costs little), and shared by the
+// intake, which then also takes a lock per key it decides on: its mailbox
+// (the queue position and cursor), each Message-ID (one ticket for a message
+// copied to several mailboxes) and each reply address (the per-sender
+// acknowledgement limits). Intake of different mailboxes thus commits in
+// parallel on every node; what stays exactly once there is kept by those
+// keys and by the unique IMAP receipt and Message-ID keys. The outbox takes
+// none: its claims lock their rows with SKIP LOCKED and its sent marks
+// update one row by id, so a send is recorded the moment it is accepted even
+// while a long exclusive transaction runs.
+const WRITE_LOCK_KEY = "hashtext('ticketd:write')";
+const EXCLUSIVE = `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`;
+const SHARED = `SELECT pg_advisory_xact_lock_shared(${WRITE_LOCK_KEY})`;
+// Keys are taken in sorted order in one statement, so two keyed transactions
+// never wait for each other crosswise. hashtext collisions only make two
+// unrelated keys wait for each other.
+const KEYED = "SELECT pg_advisory_xact_lock(hashtext('ticketd:key:' || k)) FROM unnest($1::text[]) AS k ORDER BY k";
 
 // A node that stops mid-transaction (a network cut, a stopped process that
 // still holds its socket) would hold the write lock; the server ends such a
@@ -62,8 +84,8 @@ interface Named extends PostgresStatement {
 /**
  * SqlEngine over a pg pool. Outside a transaction each statement takes any
  * pooled connection; a transaction holds one connection from BEGIN to COMMIT
- * and savepoints nest inside it. Write transactions are serialised across
- * all nodes by WRITE_LOCK; snapshots are not. Statements run as prepared
+ * and savepoints nest inside it. Write transactions are kept apart across
+ * all nodes as their TransactionLock asks; snapshots take no lock. Statements run as prepared
  * statements, prepared once per connection.
  */
 export class PostgresEngine implements SqlEngine {
@@ -132,8 +154,11 @@ export class PostgresEngine implements SqlEngine {
 
   // ---- transactions ----------------------------------------------------------
 
-  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
-    return this.begin(['BEGIN', WRITE_LOCK], body);
+  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>, lock: TransactionLock = 'exclusive'): Promise<T> {
+    if (lock === 'exclusive') return this.begin(['BEGIN', EXCLUSIVE], body);
+    if (lock === 'rows') return this.begin(['BEGIN'], body);
+    const keys = [...new Set(lock.keys)];
+    return this.begin(['BEGIN', SHARED, { text: KEYED, values: [keys] }], body);
   }
 
   /** REPEATABLE READ gives the whole body one snapshot; READ ONLY takes no write locks. */
@@ -141,14 +166,17 @@ export class PostgresEngine implements SqlEngine {
     return this.begin(['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
   }
 
-  private async begin<T>(how: string[], body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  private async begin<T>(how: (string | { text: string; values: unknown[] })[], body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const client = await this.pool.connect();
     const mark = { open: true };
     // a connection whose ROLLBACK failed is in an unknown state and is not pooled again
     let discard = false;
     try {
-      for (const statement of how) await client.query(statement);
+      for (const statement of how) {
+        if (typeof statement === 'string') await client.query(statement);
+        else await client.query(statement.text, statement.values);
+      }
       const tx = new PostgresTransaction(client, (name) => this.statement(name), 0);
       try {
         const value = await this.within.run(mark, () => body(tx));

@@ -50,6 +50,20 @@ export interface SqlMigration {
   sql: string;
 }
 
+/**
+ * How a write transaction keeps the store's rules where several writers run
+ * at once (PostgreSQL; SQLite has one writer at a time whatever is asked):
+ * - 'exclusive' (the default): alone against every other 'exclusive' or keyed
+ *   transaction, for rules that read and decide over many rows (a ticket
+ *   command, an SLA pass, a quarantine release);
+ * - `{ keys }`: beside other keyed transactions, waiting only for one that
+ *   names a key it names (a mailbox, a Message-ID, a recipient) and for an
+ *   'exclusive' one; the intake of different mailboxes runs in parallel;
+ * - 'rows': no named lock at all; the body relies on row locks and unique
+ *   keys alone (outbox claims with SKIP LOCKED, sent marks by id).
+ */
+export type TransactionLock = 'exclusive' | 'rows' | { keys: readonly string[] };
+
 /** Whether a write could succeed right now (readiness); `code` is the engine's error code. */
 export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
 
@@ -74,9 +88,10 @@ export interface SqlEngine extends SqlSession {
   /**
    * Runs `body` in one transaction that may write: committed when it resolves,
    * rolled back when it rejects. `body` uses only `tx`, never the engine, so
-   * an engine with one connection can serialise transactions.
+   * an engine with one connection can serialise transactions. `lock` says
+   * what the body's rules need to be kept apart from (see TransactionLock).
    */
-  transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(body: (tx: SqlTransaction) => Promise<T>, lock?: TransactionLock): Promise<T>;
   /**
    * Runs `body` in one read-only transaction that sees a single snapshot of
    * the database (a page and its numbering agree), without taking a write lock.

@@ -139,6 +139,7 @@ export class SqliteEngine implements SqlEngine {
     };
   }
 
+  /** Takes no TransactionLock: with one writer at a time, SQLite's write lock already keeps every rule. */
   transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     return this.begin('BEGIN IMMEDIATE', body);
   }

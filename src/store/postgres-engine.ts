@@ -166,7 +166,10 @@ export class PostgresEngine implements SqlEngine {
     return this.begin(['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
   }
 
-  private async begin<T>(how: (string | { text: string; values: unknown[] })[], body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  private async begin<T>(
+    how: (string | { text: string; values: unknown[] })[],
+    body: (tx: SqlTransaction) => Promise<T>,
+  ): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const client = await this.pool.connect();
     const mark = { open: true };

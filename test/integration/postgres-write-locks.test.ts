@@ -71,7 +71,7 @@ async function item(raw: string, mailbox: string): Promise<IntakeItem> {
   const origin: MessageOrigin = { via: 'pipe', mailbox };
   const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir, maxAttachmentBytes: 1e6 });
   if (!parsed.ok) throw new Error(parsed.reason);
-  const own = policy().ownAddresses;
+  const own = [...policy().ownAddresses];
   return {
     origin,
     raw: Buffer.from(raw),
@@ -100,7 +100,9 @@ describe('write transactions of several nodes on PostgreSQL', () => {
   beforeEach(async () => {
     const url = await server.createDatabase();
     nodes = [await openEngine(url), await openEngine(url)];
-    stores = nodes.map((e) => new SqlStore(e, { thread: { decide: decideThread, referencesIn: referencesInSubject }, hooks: {} }));
+    stores = nodes.map(
+      (e) => new SqlStore(e, { thread: { decide: decideThread, referencesIn: referencesInSubject }, hooks: {} }),
+    );
   });
   afterEach(async () => {
     await Promise.all(nodes.map((e) => e.close()));

@@ -78,9 +78,14 @@ export class MailboxLeases {
   readonly leaseMs: number;
   readonly beatMs: number;
   private readonly held = new Set<string>();
+  /** Mailboxes whose worker is stopping: not watched any more, their lease not yet given back. */
+  private readonly stopping = new Set<string>();
   private lastBeat = 0;
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  /** The renewal in flight: renewals never overlap, a slow one delays the next. */
+  private renewing: Promise<boolean> | null = null;
+  /** The rebalance in flight (taking and handing over mailboxes), which may wait for an IMAP worker to stop. */
+  private rebalancing: Promise<void> | null = null;
   private stopped = false;
 
   constructor(private readonly o: MailboxLeasesOptions) {
@@ -115,16 +120,27 @@ export class MailboxLeases {
     await this.beat();
   }
 
-  /** One heartbeat; the timer calls it, tests call it with a fixed clock. */
-  beat(): Promise<void> {
-    // beats never overlap: a slow one delays the next
-    this.running ??= this.beatOnce().finally(() => {
-      this.running = null;
+  /**
+   * One heartbeat; the timer calls it, tests call it with a fixed clock. It
+   * renews the node and its leases, then rebalances, unless the last beat's
+   * rebalance is still waiting for an IMAP worker to stop: then it renews
+   * only. A worker finishing its batch can take longer than a lease, and a
+   * heartbeat that waited for it would let the node's row expire, so that
+   * the other nodes took every mailbox it still watches.
+   */
+  async beat(): Promise<void> {
+    this.renewing ??= this.renew().finally(() => {
+      this.renewing = null;
     });
-    return this.running;
+    if (!(await this.renewing) || this.rebalancing !== null || this.stopped) return;
+    this.rebalancing = this.rebalance().finally(() => {
+      this.rebalancing = null;
+    });
+    await this.rebalancing;
   }
 
-  private async beatOnce(): Promise<void> {
+  /** Renews the node's row and its leases; false when it could not (and what it held was let go, if it had to be). */
+  private async renew(): Promise<boolean> {
     const now = this.o.clock.now().getTime();
     try {
       if (!(await this.o.store.beat(this.node, now, now + this.leaseMs))) {
@@ -133,30 +149,57 @@ export class MailboxLeases {
           'another process took over this node name: letting go of every mailbox',
         );
         await this.releaseAll(false);
-        return;
+        return false;
       }
       this.lastBeat = now;
-      const [live, leases] = await Promise.all([this.o.store.liveIncarnations(now), this.o.store.leases()]);
-      // a lease taken from under us (we were too slow to renew) is no longer ours
-      for (const mailbox of [...this.held]) {
-        if (!leases.some((l) => l.mailbox === mailbox && l.holder === this.node.incarnation)) await this.drop(mailbox, false);
-      }
-      const plan = planLeases({ mailboxes: this.o.mailboxes, me: this.node.incarnation, live, leases, now });
-      for (const mailbox of plan.release) await this.drop(mailbox, true);
-      for (const mailbox of plan.take) {
-        if (this.stopped) return;
-        if ((await this.o.store.take(mailbox, this.node.incarnation, now, now + this.leaseMs)) && !this.held.has(mailbox)) {
-          this.held.add(mailbox);
-          this.o.logger.info({ code: 'MAILBOX_LEASE_TAKEN', mailbox, node: this.node.name }, 'watching mailbox');
-          this.o.onAcquire(mailbox);
-        }
-      }
+      return true;
     } catch (err) {
       this.o.logger.warn(
         { code: 'NODE_HEARTBEAT_FAILED', node: this.node.name, err: (err as Error).message },
         'heartbeat failed',
       );
       await this.watchdog();
+      return false;
+    }
+  }
+
+  /**
+   * Takes free mailboxes up to the node's share, then hands over what it
+   * holds beyond it. Taking comes first, so a dead node's mailboxes are not
+   * kept waiting by a worker of ours that is slow to stop.
+   */
+  private async rebalance(): Promise<void> {
+    const now = this.o.clock.now().getTime();
+    try {
+      const [live, leases] = await Promise.all([this.o.store.liveIncarnations(now), this.o.store.leases()]);
+      const drops: Promise<void>[] = [];
+      // a lease taken from under us (we were too slow to renew) is no longer ours
+      for (const mailbox of [...this.held]) {
+        if (!leases.some((l) => l.mailbox === mailbox && l.holder === this.node.incarnation))
+          drops.push(this.drop(mailbox, false));
+      }
+      // A lease the database says is ours, renewed with the others, but that
+      // nobody here watches (let go when a renewal came late, then renewed
+      // before anyone took it): watched again, or it would stay orphaned for
+      // as long as this node lives.
+      for (const l of leases) {
+        const orphan = l.holder === this.node.incarnation && l.expiresAt > now && !this.held.has(l.mailbox);
+        if (orphan && !this.stopping.has(l.mailbox) && this.o.mailboxes.includes(l.mailbox)) this.watch(l.mailbox);
+      }
+      const plan = planLeases({ mailboxes: this.o.mailboxes, me: this.node.incarnation, live, leases, now });
+      for (const mailbox of plan.take) {
+        if (this.stopped) break;
+        if ((await this.o.store.take(mailbox, this.node.incarnation, now, now + this.leaseMs)) && !this.held.has(mailbox))
+          this.watch(mailbox);
+      }
+      // the leases handed over stay ours, renewed, until each worker has stopped
+      for (const mailbox of plan.release) drops.push(this.drop(mailbox, true));
+      await Promise.all(drops);
+    } catch (err) {
+      this.o.logger.warn(
+        { code: 'NODE_HEARTBEAT_FAILED', node: this.node.name, err: (err as Error).message },
+        'heartbeat failed',
+      );
     }
   }
 
@@ -175,14 +218,25 @@ export class MailboxLeases {
     }
   }
 
+  private watch(mailbox: string): void {
+    this.held.add(mailbox);
+    this.o.logger.info({ code: 'MAILBOX_LEASE_TAKEN', mailbox, node: this.node.name }, 'watching mailbox');
+    this.o.onAcquire(mailbox);
+  }
+
   private async drop(mailbox: string, giveBack: boolean): Promise<void> {
     if (!this.held.delete(mailbox)) return;
     this.o.logger.info(
       { code: 'MAILBOX_LEASE_RELEASED', mailbox, node: this.node.name, handedOver: giveBack },
       'no longer watching mailbox',
     );
-    await this.o.onRelease(mailbox);
-    if (giveBack) await this.o.store.release(mailbox, this.node.incarnation).catch(() => undefined);
+    this.stopping.add(mailbox);
+    try {
+      await this.o.onRelease(mailbox);
+      if (giveBack) await this.o.store.release(mailbox, this.node.incarnation).catch(() => undefined);
+    } finally {
+      this.stopping.delete(mailbox);
+    }
   }
 
   private async releaseAll(giveBack: boolean): Promise<void> {
@@ -203,7 +257,8 @@ export class MailboxLeases {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
-    await this.running;
+    await this.renewing;
+    await this.rebalancing;
     await this.releaseAll(true);
     await this.o.store.leave(this.node.incarnation, this.o.clock.now().getTime()).catch(() => undefined);
   }

@@ -5,7 +5,7 @@
 // the live node. Prints its figures.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,7 +98,10 @@ describe('three nodes, two killed mid-backlog', () => {
         })),
       }),
     );
-    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { stdio: ['ignore', 'ignore', 'ignore'] });
+    // TICKETD_SOAK_LOGS=DIR keeps each node's log there, to read after a failed run
+    const logs = process.env.TICKETD_SOAK_LOGS;
+    const out = logs ? openSync(join(logs, `${name}.log`), 'a') : 'ignore';
+    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { stdio: ['ignore', out, out] });
     const node = { name, child, exited: new Promise((resolve) => child.once('exit', resolve)) };
     nodes.push(node);
     return node;

@@ -69,11 +69,15 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
   const dead = new Set<string>();
   const overlaps: string[] = [];
 
-  async function node(name: string): Promise<MailboxLeases> {
+  /** `stopped` holds up each of the node's workers from stopping, as one finishing a batch would; `store` replaces its lease store. */
+  async function node(
+    name: string,
+    opts: { stopped?: Promise<void>; store?: (engine: SqlEngine) => LeaseStore } = {},
+  ): Promise<MailboxLeases> {
     const engine = await open();
     engines.push(engine);
     const leases: MailboxLeases = new MailboxLeases({
-      store: new LeaseStore(engine),
+      store: opts.store?.(engine) ?? new LeaseStore(engine),
       node: nodeIdentity(name),
       mailboxes: MAILBOXES,
       clock,
@@ -86,10 +90,20 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
         watching.set(mailbox, leases.node.incarnation);
       },
       async onRelease(mailbox) {
+        await opts.stopped;
         if (watching.get(mailbox) === leases.node.incarnation) watching.delete(mailbox);
       },
     });
     return leases;
+  }
+
+  /** `beat` resolved, or a failure once a beat has waited far longer than its queries take. */
+  async function promptly(beat: Promise<void>): Promise<void> {
+    let timer!: NodeJS.Timeout;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the heartbeat waited for a worker to stop')), 15_000);
+    });
+    await Promise.race([beat, late]).finally(() => clearTimeout(timer));
   }
 
   const counts = (nodes: MailboxLeases[]) => nodes.map((n) => n.holding().length);
@@ -197,6 +211,56 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     await rounds([second], 2);
     expect(second.holding().length).toBe(held);
     await second.stop();
+    expect(overlaps).toEqual([]);
+  });
+
+  it('goes on beating while a worker it hands over is still stopping, and nobody takes that mailbox before it has stopped', async () => {
+    open = await factory.database();
+    let stopped!: () => void;
+    const a = await node('node-s', { stopped: new Promise<void>((resolve) => (stopped = resolve)) });
+    await a.join();
+    const b = await node('node-t');
+    await b.join();
+    expect(counts([a, b])).toEqual([20, 0]);
+    // a hands half over to b; its workers take longer than two leases to finish their batches
+    const handover = a.beat();
+    for (let i = 0; i < 6; i++) {
+      clock.advance(LEASE_MS / 3);
+      await promptly(a.beat());
+      await b.beat();
+    }
+    expect(counts([a, b])).toEqual([10, 0]);
+    stopped();
+    await handover;
+    await rounds([a, b], 1);
+    expect(counts([a, b])).toEqual([10, 10]);
+    await a.stop();
+    await b.stop();
+    expect(overlaps).toEqual([]);
+  });
+
+  it('watches its mailboxes again when a late renewal made it let go and nobody took them meanwhile', async () => {
+    open = await factory.database();
+    let unreachable = false;
+    const a = await node('node-u', {
+      // the database out of reach for a while, then back
+      store: (engine) =>
+        new (class extends LeaseStore {
+          override beat(...args: Parameters<LeaseStore['beat']>): Promise<boolean> {
+            return unreachable ? Promise.reject(new Error('connection refused')) : super.beat(...args);
+          }
+        })(engine),
+    });
+    await a.join();
+    expect(counts([a])).toEqual([20]);
+    unreachable = true;
+    clock.advance(LEASE_MS - a.beatMs);
+    await a.beat();
+    expect(counts([a])).toEqual([0]);
+    unreachable = false;
+    await a.beat();
+    expect(counts([a])).toEqual([20]);
+    await a.stop();
     expect(overlaps).toEqual([]);
   });
 });

@@ -18,6 +18,15 @@ const BOOL_OID = 16;
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 const DEFAULT_POOL_SIZE = 10;
+// Connections kept apart for the short 'rows' transactions: the outbox's
+// claims and sent marks and the node's heartbeat. Intake batches of many
+// mailboxes can hold every connection of the main pool for seconds at a
+// time; queued behind them, a sent mark came seconds after the server
+// accepted the mail (each second a kill sends again) and a heartbeat came
+// after its lease, so the other nodes took the mailboxes of a live node. The
+// outbox worker holds at most three of these at once (a claim, a composed
+// batch, a sent mark), the heartbeat one.
+const ROW_POOL_SIZE = 4;
 
 // Every node migrates when it starts; this transaction lock makes a second
 // node wait for the first's migration and then find it applied. hashtext
@@ -91,6 +100,8 @@ interface Named extends PostgresStatement {
 export class PostgresEngine implements SqlEngine {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
+  /** The connections of 'rows' transactions (ROW_POOL_SIZE). */
+  private readonly rowPool: pg.Pool;
   private readonly statements = new Map<string, Named>();
   /**
    * The transaction the current async context runs in: a body that used the
@@ -101,6 +112,7 @@ export class PostgresEngine implements SqlEngine {
 
   constructor(opts: PostgresEngineOptions) {
     this.pool = createPool(opts);
+    this.rowPool = createPool({ ...opts, poolSize: ROW_POOL_SIZE });
     let n = 0;
     for (const [name, sql] of opts.queries ?? loadNamedQueries('postgres')) {
       this.statements.set(name, { ...toPostgresSql(sql), name: `ticketd_${n++}_${name}` });
@@ -155,23 +167,24 @@ export class PostgresEngine implements SqlEngine {
   // ---- transactions ----------------------------------------------------------
 
   async transaction<T>(body: (tx: SqlTransaction) => Promise<T>, lock: TransactionLock = 'exclusive'): Promise<T> {
-    if (lock === 'exclusive') return this.begin(['BEGIN', EXCLUSIVE], body);
-    if (lock === 'rows') return this.begin(['BEGIN'], body);
+    if (lock === 'exclusive') return this.begin(this.pool, ['BEGIN', EXCLUSIVE], body);
+    if (lock === 'rows') return this.begin(this.rowPool, ['BEGIN'], body);
     const keys = [...new Set(lock.keys)];
-    return this.begin(['BEGIN', SHARED, { text: KEYED, values: [keys] }], body);
+    return this.begin(this.pool, ['BEGIN', SHARED, { text: KEYED, values: [keys] }], body);
   }
 
   /** REPEATABLE READ gives the whole body one snapshot; READ ONLY takes no write locks. */
   snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T> {
-    return this.begin(['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
+    return this.begin(this.pool, ['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
   }
 
   private async begin<T>(
+    pool: pg.Pool,
     how: (string | { text: string; values: unknown[] })[],
     body: (tx: SqlTransaction) => Promise<T>,
   ): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
-    const client = await this.pool.connect();
+    const client = await pool.connect();
     const mark = { open: true };
     // a connection whose ROLLBACK failed is in an unknown state and is not pooled again
     let discard = false;
@@ -254,6 +267,7 @@ export class PostgresEngine implements SqlEngine {
 
   async close(): Promise<void> {
     if (!this.pool.ended) await this.pool.end();
+    if (!this.rowPool.ended) await this.rowPool.end();
   }
 }
 

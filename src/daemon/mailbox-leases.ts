@@ -243,11 +243,15 @@ export class MailboxLeases {
     for (const mailbox of [...this.held]) await this.drop(mailbox, giveBack);
   }
 
-  /** An interval rather than a chain of timeouts: a beat stuck on the database must not stop the watchdog. */
+  /** An interval rather than a chain of timeouts: a renewal stuck on the database must not stop the watchdog. */
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setInterval(() => {
-      void this.watchdog();
+      // Only a renewal still under way since the last tick is stuck; judged
+      // before it, a node busy starting its workers (the first tick comes a
+      // beat after the join finished, not after its renewal) let go of every
+      // mailbox it had just taken.
+      if (this.renewing !== null) void this.watchdog();
       void this.beat();
     }, this.beatMs);
     this.timer.unref();

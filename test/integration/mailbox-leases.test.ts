@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fixedClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MailboxLeases, nodeIdentity } from '../../src/daemon/mailbox-leases.js';
@@ -68,6 +68,8 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
   const watching = new Map<string, string>();
   const dead = new Set<string>();
   const overlaps: string[] = [];
+  /** Every mailbox a node stopped watching, by node incarnation. */
+  const released = new Map<string, string[]>();
 
   /** `stopped` holds up each of the node's workers from stopping, as one finishing a batch would; `store` replaces its lease store. */
   async function node(
@@ -90,6 +92,7 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
         watching.set(mailbox, leases.node.incarnation);
       },
       async onRelease(mailbox) {
+        released.set(leases.node.incarnation, [...(released.get(leases.node.incarnation) ?? []), mailbox]);
         await opts.stopped;
         if (watching.get(mailbox) === leases.node.incarnation) watching.delete(mailbox);
       },
@@ -261,6 +264,28 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     await a.beat();
     expect(counts([a])).toEqual([20]);
     await a.stop();
+    expect(overlaps).toEqual([]);
+  });
+
+  it('lets go only of leases a stuck renewal cannot keep, not when its first beat comes a slow start after joining', async () => {
+    open = await factory.database();
+    // the timer by hand; the database and the clock as they are
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const a = await node('node-w');
+      await a.start();
+      expect(counts([a])).toEqual([20]);
+      // starting the twenty IMAP workers kept the node busy: its first beat
+      // comes later than usual, still well inside the lease it renews
+      clock.advance(LEASE_MS - a.beatMs);
+      vi.advanceTimersByTime(a.beatMs);
+      await a.beat();
+      expect(counts([a])).toEqual([20]);
+      expect(released.get(a.node.incarnation) ?? []).toEqual([]);
+      await a.stop();
+    } finally {
+      vi.useRealTimers();
+    }
     expect(overlaps).toEqual([]);
   });
 });

@@ -100,14 +100,25 @@ export class MailboxLeases {
     return [...this.held].sort();
   }
 
-  /** Joins the nodes and beats every `beatMs` until stop(). */
+  /**
+   * Joins the nodes and beats every `beatMs` until stop(). The timer starts
+   * before the first mailboxes are taken: taking them starts their IMAP
+   * workers, which on a busy machine took longer than the lease, and the
+   * node's row would have expired before its first renewal.
+   */
   async start(): Promise<void> {
-    await this.join();
+    await this.register();
     this.schedule();
+    await this.beat();
   }
 
   /** Enters the node and takes its first mailboxes, without a timer (tests beat by hand). */
   async join(): Promise<void> {
+    await this.register();
+    await this.beat();
+  }
+
+  private async register(): Promise<void> {
     const now = this.o.clock.now().getTime();
     const { replaced } = await this.o.store.register(this.node, now, now + this.leaseMs);
     this.lastBeat = now;
@@ -117,7 +128,6 @@ export class MailboxLeases {
         'node name was still alive under another run: a crashed predecessor, or a second process with the same node name',
       );
     }
-    await this.beat();
   }
 
   /**

@@ -288,4 +288,32 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     }
     expect(overlaps).toEqual([]);
   });
+
+  it('renews its heartbeat while it is still taking its first mailboxes', async () => {
+    open = await factory.database();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const engine = await open();
+      engines.push(engine);
+      const a0 = clock.now().getTime();
+      const a = await node('node-v', {
+        // each take starts an IMAP worker; on a busy machine twenty of them take longer than the lease
+        store: () =>
+          new (class extends LeaseStore {
+            override async take(...args: Parameters<LeaseStore['take']>): Promise<boolean> {
+              clock.advance(LEASE_MS / 10);
+              vi.advanceTimersByTime(LEASE_MS / 10);
+              return super.take(...args);
+            }
+          })(engine),
+      });
+      await a.start();
+      const now = clock.now().getTime();
+      expect(now - a0).toBeGreaterThanOrEqual(LEASE_MS);
+      expect(await new LeaseStore(engine).liveIncarnations(now)).toContain(a.node.incarnation);
+      await a.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

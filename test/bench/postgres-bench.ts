@@ -229,7 +229,7 @@ try {
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   process.stdout.write(
-    `PostgreSQL ${(await postgres.query<{ v: string }>('SHOW server_version'))[0]?.v}, ${os.cpus().length} cores\n`,
+    `PostgreSQL ${(await postgres.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v}, ${os.cpus().length} cores\n`,
   );
   process.stdout.write(`${line(columns)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n`);
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => r[c]))}\n`);

@@ -296,6 +296,18 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
       const engine = await open();
       engines.push(engine);
       const a0 = clock.now().getTime();
+      // A beat the timer started commits in real time while the clock stands
+      // still: each take waits for it, so the test does not race the
+      // database. Without a timer no beat comes: past one wait, none is awaited.
+      let beating = true;
+      const renewedSince = async (at: number) => {
+        for (let tries = 0; beating && tries < 100; tries++) {
+          const row = (await new LeaseStore(engine).nodes()).find((n) => n.name === 'node-v');
+          if (row !== undefined && row.beatAt >= at) return;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        beating = false;
+      };
       const a = await node('node-v', {
         // each take starts an IMAP worker; on a busy machine twenty of them take longer than the lease
         store: () =>
@@ -303,6 +315,7 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
             override async take(...args: Parameters<LeaseStore['take']>): Promise<boolean> {
               clock.advance(LEASE_MS / 10);
               vi.advanceTimersByTime(LEASE_MS / 10);
+              await renewedSince(clock.now().getTime() - LEASE_MS / 3);
               return super.take(...args);
             }
           })(engine),

@@ -199,6 +199,7 @@ export class PostgresEngine implements SqlEngine {
         mark.open = false;
         tx.end();
         await client.query('COMMIT');
+        for (const fn of tx.committed) fn();
         return value;
       } catch (err) {
         mark.open = false;
@@ -277,6 +278,8 @@ export class PostgresEngine implements SqlEngine {
  * open, is a mistake and throws, as on SQLite.
  */
 class PostgresTransaction implements SqlTransaction {
+  /** What afterCommit asked for, a released savepoint's included. */
+  readonly committed: (() => void)[] = [];
   private open = true;
   private inner = false;
 
@@ -309,6 +312,11 @@ class PostgresTransaction implements SqlTransaction {
     return (async () => runChanges(this.client, this.statement(name), name, params))();
   }
 
+  afterCommit(fn: () => void): void {
+    this.check();
+    this.committed.push(fn);
+  }
+
   async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
     this.check();
     const name = `sp${this.depth + 1}`;
@@ -319,6 +327,7 @@ class PostgresTransaction implements SqlTransaction {
       const value = await body(sp);
       sp.end();
       await this.client.query(`RELEASE SAVEPOINT ${name}`);
+      this.committed.push(...sp.committed);
       return value;
     } catch (err) {
       sp.end();

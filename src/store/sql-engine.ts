@@ -41,6 +41,13 @@ export interface SqlTransaction extends SqlSession {
    * the others).
    */
   savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` once the transaction has committed; never when it (or this
+   * savepoint) rolls back. For telling the rest of the process about a change
+   * it will read back: on PostgreSQL a read on another connection before the
+   * commit would not see it.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 /** A migration script: `NNN_name.sql` from the engine's folder of migrations. */

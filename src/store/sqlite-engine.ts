@@ -165,6 +165,7 @@ export class SqliteEngine implements SqlEngine {
         mark.open = false;
         tx.end();
         this.db.exec('COMMIT');
+        for (const fn of tx.committed) fn();
       } catch (err) {
         mark.open = false;
         tx.end();
@@ -245,6 +246,8 @@ export class SqliteEngine implements SqlEngine {
  * ends, using it is a mistake and throws rather than writing outside it.
  */
 class SqliteTransaction implements SqlTransaction {
+  /** What afterCommit asked for, a released savepoint's included. */
+  readonly committed: (() => void)[] = [];
   private open = true;
   /** A savepoint of this level is open: statements must go through it until it ends. */
   private inner = false;
@@ -279,6 +282,11 @@ class SqliteTransaction implements SqlTransaction {
     return this.now.run(name, params);
   }
 
+  afterCommit(fn: () => void): void {
+    this.check();
+    this.committed.push(fn);
+  }
+
   async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
     this.check();
     const name = `sp${this.depth + 1}`;
@@ -289,6 +297,7 @@ class SqliteTransaction implements SqlTransaction {
       const value = await body(sp);
       sp.end();
       this.db.exec(`RELEASE ${name}`);
+      this.committed.push(...sp.committed);
       return value;
     } catch (err) {
       sp.end();

@@ -35,9 +35,10 @@ export class SqlMailboxCursors implements MailboxCursors {
     return known;
   }
 
+  /** Row updates by key after every batch of every mailbox: no lock beyond the rows, or each batch would pause every node's intake. */
   markSettled(mailbox: string, uidValidity: number, uids: number[], at: number): Promise<void> {
     return this.engine.transaction(async (tx) => {
       for (const uid of uids) await tx.run('settle-receipt', [at, mailbox, uidValidity, uid]);
-    });
+    }, 'rows');
   }
 }

@@ -46,7 +46,7 @@ export interface OutboxPass {
  * acknowledgement goes out with the next claim however long the backlog,
  * and the backlog still drains in order. Every commit is an fsync, so the
  * claim, the composed messages of a claim, and the sent marks of sends that
- * finish while a mark commits each share one.
+ * finish in the same turn share one.
  */
 export class OutboxWorker {
   private running = false;
@@ -63,10 +63,8 @@ export class OutboxWorker {
   private freshTurn = true;
   /** Rows wakeFirst() asked to claim ahead of the queue. */
   private firstWanted = 0;
-  /** The sent marks waiting for the commit in flight to end; they share the next one. */
+  /** The sent marks of this turn of the event loop, committed together at its end. */
   private nextMarks: { ids: number[]; done: Promise<void> } | null = null;
-  /** The sent-mark commit in flight, if any. */
-  private marking: Promise<void> = Promise.resolve();
   private lastPassAt: number | null = null;
 
   constructor(private readonly o: OutboxWorkerOptions) {}
@@ -235,24 +233,22 @@ export class OutboxWorker {
   }
 
   /**
-   * Resolves once the row is marked sent. The mark is committed at once, or
-   * right after the mark commit already in flight, together with every other
-   * send accepted meanwhile: a mail the server accepted stays unmarked only
-   * for about one commit, which is all a kill can send twice, while a busy
-   * outbox still shares a commit (an fsync) between many marks.
+   * Resolves once the row is marked sent. The mark is committed at once,
+   * never behind an earlier mark's commit: with marks queued one commit after
+   * another, a busy outbox had a claim's worth of accepted mail unmarked when
+   * the node was killed, all of it sent again. Sends accepted in the same
+   * turn of the event loop share a commit.
    */
   private markSent(id: number): Promise<void> {
     if (this.nextMarks === null) {
       const ids: number[] = [];
-      const done = this.marking
-        .catch(() => undefined)
-        .then(() => {
-          // from here on new marks wait for this commit and share the next
-          if (this.nextMarks?.ids === ids) this.nextMarks = null;
-          return this.o.store.markOutboxSent(ids, this.o.clock.now().getTime());
-        });
+      const done = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          this.nextMarks = null;
+          this.o.store.markOutboxSent(ids, this.o.clock.now().getTime()).then(resolve, reject);
+        }),
+      );
       this.nextMarks = { ids, done };
-      this.marking = done;
     }
     this.nextMarks.ids.push(id);
     return this.nextMarks.done;

@@ -78,9 +78,14 @@ export class MailboxLeases {
   readonly leaseMs: number;
   readonly beatMs: number;
   private readonly held = new Set<string>();
+  /** Mailboxes whose worker is stopping: not watched any more, their lease not yet given back. */
+  private readonly stopping = new Set<string>();
   private lastBeat = 0;
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  /** The renewal in flight: renewals never overlap, a slow one delays the next. */
+  private renewing: Promise<boolean> | null = null;
+  /** The rebalance in flight (taking and handing over mailboxes), which may wait for an IMAP worker to stop. */
+  private rebalancing: Promise<void> | null = null;
   private stopped = false;
 
   constructor(private readonly o: MailboxLeasesOptions) {
@@ -95,14 +100,25 @@ export class MailboxLeases {
     return [...this.held].sort();
   }
 
-  /** Joins the nodes and beats every `beatMs` until stop(). */
+  /**
+   * Joins the nodes and beats every `beatMs` until stop(). The timer starts
+   * before the first mailboxes are taken: taking them starts their IMAP
+   * workers, which on a busy machine took longer than the lease, and the
+   * node's row would have expired before its first renewal.
+   */
   async start(): Promise<void> {
-    await this.join();
+    await this.register();
     this.schedule();
+    await this.beat();
   }
 
   /** Enters the node and takes its first mailboxes, without a timer (tests beat by hand). */
   async join(): Promise<void> {
+    await this.register();
+    await this.beat();
+  }
+
+  private async register(): Promise<void> {
     const now = this.o.clock.now().getTime();
     const { replaced } = await this.o.store.register(this.node, now, now + this.leaseMs);
     this.lastBeat = now;
@@ -112,19 +128,29 @@ export class MailboxLeases {
         'node name was still alive under another run: a crashed predecessor, or a second process with the same node name',
       );
     }
-    await this.beat();
   }
 
-  /** One heartbeat; the timer calls it, tests call it with a fixed clock. */
-  beat(): Promise<void> {
-    // beats never overlap: a slow one delays the next
-    this.running ??= this.beatOnce().finally(() => {
-      this.running = null;
+  /**
+   * One heartbeat; the timer calls it, tests call it with a fixed clock. It
+   * renews the node and its leases, then rebalances, unless the last beat's
+   * rebalance is still waiting for an IMAP worker to stop: then it renews
+   * only. A worker finishing its batch can take longer than a lease, and a
+   * heartbeat that waited for it would let the node's row expire, so that
+   * the other nodes took every mailbox it still watches.
+   */
+  async beat(): Promise<void> {
+    this.renewing ??= this.renew().finally(() => {
+      this.renewing = null;
     });
-    return this.running;
+    if (!(await this.renewing) || this.rebalancing !== null || this.stopped) return;
+    this.rebalancing = this.rebalance().finally(() => {
+      this.rebalancing = null;
+    });
+    await this.rebalancing;
   }
 
-  private async beatOnce(): Promise<void> {
+  /** Renews the node's row and its leases; false when it could not (and what it held was let go, if it had to be). */
+  private async renew(): Promise<boolean> {
     const now = this.o.clock.now().getTime();
     try {
       if (!(await this.o.store.beat(this.node, now, now + this.leaseMs))) {
@@ -133,30 +159,57 @@ export class MailboxLeases {
           'another process took over this node name: letting go of every mailbox',
         );
         await this.releaseAll(false);
-        return;
+        return false;
       }
       this.lastBeat = now;
-      const [live, leases] = await Promise.all([this.o.store.liveIncarnations(now), this.o.store.leases()]);
-      // a lease taken from under us (we were too slow to renew) is no longer ours
-      for (const mailbox of [...this.held]) {
-        if (!leases.some((l) => l.mailbox === mailbox && l.holder === this.node.incarnation)) await this.drop(mailbox, false);
-      }
-      const plan = planLeases({ mailboxes: this.o.mailboxes, me: this.node.incarnation, live, leases, now });
-      for (const mailbox of plan.release) await this.drop(mailbox, true);
-      for (const mailbox of plan.take) {
-        if (this.stopped) return;
-        if ((await this.o.store.take(mailbox, this.node.incarnation, now, now + this.leaseMs)) && !this.held.has(mailbox)) {
-          this.held.add(mailbox);
-          this.o.logger.info({ code: 'MAILBOX_LEASE_TAKEN', mailbox, node: this.node.name }, 'watching mailbox');
-          this.o.onAcquire(mailbox);
-        }
-      }
+      return true;
     } catch (err) {
       this.o.logger.warn(
         { code: 'NODE_HEARTBEAT_FAILED', node: this.node.name, err: (err as Error).message },
         'heartbeat failed',
       );
       await this.watchdog();
+      return false;
+    }
+  }
+
+  /**
+   * Takes free mailboxes up to the node's share, then hands over what it
+   * holds beyond it. Taking comes first, so a dead node's mailboxes are not
+   * kept waiting by a worker of ours that is slow to stop.
+   */
+  private async rebalance(): Promise<void> {
+    const now = this.o.clock.now().getTime();
+    try {
+      const [live, leases] = await Promise.all([this.o.store.liveIncarnations(now), this.o.store.leases()]);
+      const drops: Promise<void>[] = [];
+      // a lease taken from under us (we were too slow to renew) is no longer ours
+      for (const mailbox of [...this.held]) {
+        if (!leases.some((l) => l.mailbox === mailbox && l.holder === this.node.incarnation))
+          drops.push(this.drop(mailbox, false));
+      }
+      // A lease the database says is ours, renewed with the others, but that
+      // nobody here watches (let go when a renewal came late, then renewed
+      // before anyone took it): watched again, or it would stay orphaned for
+      // as long as this node lives.
+      for (const l of leases) {
+        const orphan = l.holder === this.node.incarnation && l.expiresAt > now && !this.held.has(l.mailbox);
+        if (orphan && !this.stopping.has(l.mailbox) && this.o.mailboxes.includes(l.mailbox)) this.watch(l.mailbox);
+      }
+      const plan = planLeases({ mailboxes: this.o.mailboxes, me: this.node.incarnation, live, leases, now });
+      for (const mailbox of plan.take) {
+        if (this.stopped) break;
+        if ((await this.o.store.take(mailbox, this.node.incarnation, now, now + this.leaseMs)) && !this.held.has(mailbox))
+          this.watch(mailbox);
+      }
+      // the leases handed over stay ours, renewed, until each worker has stopped
+      for (const mailbox of plan.release) drops.push(this.drop(mailbox, true));
+      await Promise.all(drops);
+    } catch (err) {
+      this.o.logger.warn(
+        { code: 'NODE_HEARTBEAT_FAILED', node: this.node.name, err: (err as Error).message },
+        'heartbeat failed',
+      );
     }
   }
 
@@ -175,25 +228,40 @@ export class MailboxLeases {
     }
   }
 
+  private watch(mailbox: string): void {
+    this.held.add(mailbox);
+    this.o.logger.info({ code: 'MAILBOX_LEASE_TAKEN', mailbox, node: this.node.name }, 'watching mailbox');
+    this.o.onAcquire(mailbox);
+  }
+
   private async drop(mailbox: string, giveBack: boolean): Promise<void> {
     if (!this.held.delete(mailbox)) return;
     this.o.logger.info(
       { code: 'MAILBOX_LEASE_RELEASED', mailbox, node: this.node.name, handedOver: giveBack },
       'no longer watching mailbox',
     );
-    await this.o.onRelease(mailbox);
-    if (giveBack) await this.o.store.release(mailbox, this.node.incarnation).catch(() => undefined);
+    this.stopping.add(mailbox);
+    try {
+      await this.o.onRelease(mailbox);
+      if (giveBack) await this.o.store.release(mailbox, this.node.incarnation).catch(() => undefined);
+    } finally {
+      this.stopping.delete(mailbox);
+    }
   }
 
   private async releaseAll(giveBack: boolean): Promise<void> {
     for (const mailbox of [...this.held]) await this.drop(mailbox, giveBack);
   }
 
-  /** An interval rather than a chain of timeouts: a beat stuck on the database must not stop the watchdog. */
+  /** An interval rather than a chain of timeouts: a renewal stuck on the database must not stop the watchdog. */
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setInterval(() => {
-      void this.watchdog();
+      // Only a renewal still under way since the last tick is stuck; judged
+      // before it, a node busy starting its workers (the first tick comes a
+      // beat after the join finished, not after its renewal) let go of every
+      // mailbox it had just taken.
+      if (this.renewing !== null) void this.watchdog();
       void this.beat();
     }, this.beatMs);
     this.timer.unref();
@@ -203,7 +271,8 @@ export class MailboxLeases {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
-    await this.running;
+    await this.renewing;
+    await this.rebalancing;
     await this.releaseAll(true);
     await this.o.store.leave(this.node.incarnation, this.o.clock.now().getTime()).catch(() => undefined);
   }

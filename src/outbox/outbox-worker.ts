@@ -6,9 +6,6 @@ import { SendError, classifySendError, type Mailer } from '../send/mailer.js';
 import type { OutboxClaims, OutboxJob } from './outbox-claims.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
-/** How long a sent mark waits for others to share its commit (each commit is an fsync). */
-const SENT_COMMIT_WINDOW_MS = 100;
-
 export interface OutboxWorkerOptions {
   store: OutboxClaims;
   mailerFor: (mailbox: string) => Mailer;
@@ -49,7 +46,7 @@ export interface OutboxPass {
  * acknowledgement goes out with the next claim however long the backlog,
  * and the backlog still drains in order. Every commit is an fsync, so the
  * claim, the composed messages of a claim, and the sent marks of sends that
- * finish close together each share one.
+ * finish in the same turn share one.
  */
 export class OutboxWorker {
   private running = false;
@@ -66,7 +63,8 @@ export class OutboxWorker {
   private freshTurn = true;
   /** Rows wakeFirst() asked to claim ahead of the queue. */
   private firstWanted = 0;
-  private sentBatch: { ids: number[]; done: Promise<void> } | null = null;
+  /** The sent marks of this turn of the event loop, committed together at its end. */
+  private nextMarks: { ids: number[]; done: Promise<void> } | null = null;
   private lastPassAt: number | null = null;
 
   constructor(private readonly o: OutboxWorkerOptions) {}
@@ -235,23 +233,25 @@ export class OutboxWorker {
   }
 
   /**
-   * Resolves once the row is marked sent. Sends that finish within
-   * SENT_COMMIT_WINDOW_MS of each other share one commit; a crash inside
-   * that window sends those few mails again, which at-least-once allows.
+   * Resolves once the row is marked sent. The mark is committed at once,
+   * never behind an earlier mark's commit: with marks queued one commit after
+   * another, a busy outbox had a claim's worth of accepted mail unmarked when
+   * the node was killed, all of it sent again. Sends accepted in the same
+   * turn of the event loop share a commit.
    */
   private markSent(id: number): Promise<void> {
-    if (this.sentBatch === null) {
+    if (this.nextMarks === null) {
       const ids: number[] = [];
       const done = new Promise<void>((resolve, reject) =>
-        setTimeout(() => {
-          this.sentBatch = null;
+        setImmediate(() => {
+          this.nextMarks = null;
           this.o.store.markOutboxSent(ids, this.o.clock.now().getTime()).then(resolve, reject);
-        }, SENT_COMMIT_WINDOW_MS),
+        }),
       );
-      this.sentBatch = { ids, done };
+      this.nextMarks = { ids, done };
     }
-    this.sentBatch.ids.push(id);
-    return this.sentBatch.done;
+    this.nextMarks.ids.push(id);
+    return this.nextMarks.done;
   }
 
   /** One pass over the rows that are due now (up to `batchSize`), `concurrency` at a time. */

@@ -94,7 +94,8 @@ export class SlaEngine {
         await sla.save(ticketId, state, due, now);
         return due !== stored?.nextDue;
       });
-      if (moved) this.deadlineMoved.wake();
+      // after the commit: a scheduler reading the next deadline on another connection sees it then
+      if (moved) tx.afterCommit(() => this.deadlineMoved.wake());
     } catch (err) {
       this.d.logger.error(
         { code: 'SLA_CHANGE_ERROR', ticketId, error: (err as Error).message, errorCode: (err as { code?: string }).code },

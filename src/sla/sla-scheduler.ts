@@ -53,9 +53,8 @@ export class SlaScheduler {
 
   private async run(): Promise<void> {
     while (this.running) {
-      // A wake from inside a ticket change's transaction reads the next due
-      // instant after that transaction ended: the engine runs a statement
-      // outside a transaction only once the open one is over.
+      // Wakes come after the change's commit (SqlTransaction.afterCommit), so
+      // the next due instant read here, on any connection, includes it.
       await new Promise((resolve) => setImmediate(resolve));
       this.wakeup.take();
       let sleepMs = this.o.maxSleepMs ?? MAX_SLEEP_MS;

@@ -2,9 +2,10 @@
 
 -- Several nodes tick. A tick reads its due tickets and records their
 -- thresholds in one transaction; SKIP LOCKED hands each node other tickets
--- instead of making it wait for, then redo, another node's once write
--- transactions are no longer serialised (postgres-engine.ts, WRITE_LOCK); the
--- unique key of sla_notices keeps any notice to once either way.
+-- instead of making it wait for, then redo, another node's should SLA passes
+-- ever run beside each other (today they take the exclusive write lock,
+-- postgres-engine.ts); the unique key of sla_notices keeps any notice to once
+-- either way.
 -- name: sla-due
 SELECT ticket_id AS ticketId FROM ticket_sla
 WHERE next_due IS NOT NULL AND next_due <= @now

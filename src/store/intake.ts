@@ -57,12 +57,15 @@ export class Intake implements IntakeStore {
   ) {}
 
   takeBatch(items: IntakeItem[], policy: IntakePolicy): Promise<IntakeResult[]> {
-    return this.engine.transaction(async (tx) => {
-      const batch: Batch = { queue: new Map(), autoReplies: null };
-      const results: IntakeResult[] = [];
-      for (const item of items) results.push(await this.takeOne(tx, batch, item, policy));
-      return results;
-    });
+    return this.engine.transaction(
+      async (tx) => {
+        const batch: Batch = { queue: new Map(), autoReplies: null };
+        const results: IntakeResult[] = [];
+        for (const item of items) results.push(await this.takeOne(tx, batch, item, policy));
+        return results;
+      },
+      { keys: intakeKeys(items) },
+    );
   }
 
   private async takeOne(tx: SqlTransaction, batch: Batch, item: IntakeItem, policy: IntakePolicy): Promise<IntakeResult> {
@@ -268,6 +271,30 @@ export class Intake implements IntakeStore {
       }
     }
   }
+}
+
+/**
+ * What a batch's rules read and decide on, for the engine to keep apart from
+ * other batches committing at once (another mailbox on another node; see
+ * TransactionLock): its mailboxes (the queue positions it counts on, the
+ * cursor), its Message-IDs (a message copied to several mailboxes is one
+ * ticket) and the addresses it would reply to (the per-sender limits).
+ * Everything else a batch writes is its own new rows, or a ticket's row
+ * updated in place; the hour's count of acknowledgements across every
+ * mailbox is the one figure two batches may both read before either commits
+ * (see docs/postgres.md).
+ */
+export function intakeKeys(items: readonly IntakeItem[]): string[] {
+  const keys = new Set<string>();
+  for (const item of items) {
+    keys.add(`mailbox:${item.origin.mailbox}`);
+    if (!item.stage.ok) continue;
+    const msg = item.stage.message;
+    keys.add(`message-id:${msg.messageId ?? `sha256:${msg.sha256}`}`);
+    const target = item.stage.replyTarget;
+    if (target.ok) keys.add(`reply-to:${target.address.toLowerCase()}`);
+  }
+  return [...keys];
 }
 
 /**

@@ -34,25 +34,28 @@ export class LeaseStore {
    * incarnation it replaced while that one still counted as alive: a crashed
    * predecessor, or another process using the same name.
    */
+  /** One row by its key: nothing to wait for beyond its row lock. */
   async register(node: NodeIdentity, now: number, expiresAt: number): Promise<{ replaced: string | null }> {
     return this.engine.transaction(async (tx) => {
       const before = await tx.get<{ incarnation: string; expiresAt: number }>('node-by-name', { name: node.name });
       await tx.run('node-register', { ...node, now, expiresAt });
       return { replaced: before !== undefined && before.expiresAt > now ? before.incarnation : null };
-    });
+    }, 'rows');
   }
 
   /**
    * Renews the node and every lease it holds; false when another process has
-   * taken the node's name. Two single statements rather than a transaction:
-   * a heartbeat must not queue behind the store's write transactions (on
-   * PostgreSQL they take one lock in turn), or a busy node would miss it.
+   * taken the node's name. A 'rows' transaction: it must not queue behind the
+   * store's write transactions (the engine keeps connections apart for such),
+   * or a busy node would miss its beat.
    */
   async beat(node: NodeIdentity, now: number, expiresAt: number): Promise<boolean> {
-    const beat = await this.engine.run('node-beat', { name: node.name, incarnation: node.incarnation, now, expiresAt });
-    if (beat.changes === 0) return false;
-    await this.engine.run('leases-renew', { incarnation: node.incarnation, expiresAt });
-    return true;
+    return this.engine.transaction(async (tx) => {
+      const beat = await tx.run('node-beat', { name: node.name, incarnation: node.incarnation, now, expiresAt });
+      if (beat.changes === 0) return false;
+      await tx.run('leases-renew', { incarnation: node.incarnation, expiresAt });
+      return true;
+    }, 'rows');
   }
 
   async leave(incarnation: string, now: number): Promise<void> {

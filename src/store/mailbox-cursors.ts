@@ -35,9 +35,18 @@ export class SqlMailboxCursors implements MailboxCursors {
     return known;
   }
 
+  /**
+   * After every batch of every mailbox: keyed on the mailbox like its intake
+   * (see TransactionLock) rather than exclusive, which paused every node's
+   * intake each time; on the main pool, so twenty mailboxes settling do not
+   * crowd the connections kept for sent marks and heartbeats.
+   */
   markSettled(mailbox: string, uidValidity: number, uids: number[], at: number): Promise<void> {
-    return this.engine.transaction(async (tx) => {
-      for (const uid of uids) await tx.run('settle-receipt', [at, mailbox, uidValidity, uid]);
-    });
+    return this.engine.transaction(
+      async (tx) => {
+        for (const uid of uids) await tx.run('settle-receipt', [at, mailbox, uidValidity, uid]);
+      },
+      { keys: [`mailbox:${mailbox}`] },
+    );
   }
 }

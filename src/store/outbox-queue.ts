@@ -12,6 +12,7 @@ import type { OutboxJob } from '../outbox/outbox-claims.js';
 export class SqlOutboxQueue implements OutboxQueue {
   constructor(private readonly engine: SqlEngine) {}
 
+  /** The due queries lock the rows they return (SKIP LOCKED on PostgreSQL), so claims need no other lock. */
   claimOutbox(now: number, limit: number, leaseMs: number, fresh = 0, claimant: string | null = null): Promise<OutboxJob[]> {
     return this.engine.transaction(async (tx) => {
       // The newest never-tried rows first, then the oldest due ones. Leasing
@@ -28,7 +29,7 @@ export class SqlOutboxQueue implements OutboxQueue {
       for (let i = 0; i < Math.max(rows.length, oldest.length); i++)
         both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
       return both.map(toOutboxJob);
-    });
+    }, 'rows');
   }
 
   saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void> {
@@ -38,22 +39,28 @@ export class SqlOutboxQueue implements OutboxQueue {
         await tx.run('insert-raw', [sha, raw.length, raw, now]);
         await tx.run('set-message-raw', [sha, messageRow]);
       }
-    });
+    }, 'rows');
   }
 
+  /**
+   * Row updates by id under the worker's claim, so no other lock: a sent mark
+   * must not wait behind another node's long transaction, as every moment
+   * between the server's acceptance and this commit is a mail sent twice if
+   * the node is killed.
+   */
   markOutboxSent(ids: number[], now: number): Promise<void> {
     return this.engine.transaction(async (tx) => {
       for (const id of ids) {
         await tx.run('outbox-sent', [now, id]);
         await redactSentStatusLinks(tx, id);
       }
-    });
+    }, 'rows');
   }
 
   releaseOutbox(ids: number[], now: number): Promise<void> {
     return this.engine.transaction(async (tx) => {
       for (const id of ids) await tx.run('outbox-release', [now, id]);
-    });
+    }, 'rows');
   }
 
   async markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {

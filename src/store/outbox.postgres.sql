@@ -2,9 +2,8 @@
 
 -- Several nodes claim from one outbox. Each claim reads the due rows and
 -- leases them in one transaction; SKIP LOCKED makes a claim pass over rows
--- another is leasing instead of waiting and leasing them again. Write
--- transactions are serialised today (postgres-engine.ts, WRITE_LOCK), which
--- already keeps claims apart; this keeps them apart once that lock is narrowed.
+-- another is leasing instead of waiting and leasing them again. Claims take
+-- no advisory lock (postgres-engine.ts): these row locks alone keep them apart.
 -- name: due-outbox
 SELECT o.id, o.message_row AS messageRow, o.mailbox, o.envelope_from AS envelopeFrom, o.envelope_to AS envelopeTo,
        o.attempts, m.kind, m.headers, m.subject, m.body_text AS text, m.body_html AS html, m.message_id AS messageId,

@@ -11,6 +11,7 @@ import {
   type SqlRunResult,
   type SqlSession,
   type SqlTransaction,
+  type TransactionLock,
   type WriteProbe,
 } from './sql-engine.js';
 
@@ -18,20 +19,42 @@ const BOOL_OID = 16;
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 const DEFAULT_POOL_SIZE = 10;
+// Connections kept apart for the short 'rows' transactions: the outbox's
+// claims and sent marks and the node's heartbeat. Intake batches of many
+// mailboxes can hold every connection of the main pool for seconds at a
+// time; queued behind them, a sent mark came seconds after the server
+// accepted the mail (each second a kill sends again) and a heartbeat came
+// after its lease, so the other nodes took the mailboxes of a live node. The
+// outbox worker holds at most three of these at once (a claim, a composed
+// batch, a sent mark), the heartbeat one.
+const ROW_POOL_SIZE = 4;
 
 // Every node migrates when it starts; this transaction lock makes a second
 // node wait for the first's migration and then find it applied. hashtext
 // gives a fixed key every node computes alike, readable in the SQL.
 const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:migrate'))";
 
-// The store's rules read, decide and write within one transaction (the next
-// queue position, the hour's acknowledgements, a cursor), as on SQLite, where
-// one writer at a time makes that safe. Every write transaction of every
-// node takes this lock first, so they run one at a time here too; snapshot
-// reads, the outbox's sends and the IMAP sessions run in parallel beside
-// them. It is the first limit to lift for more write throughput (see README,
-// "PostgreSQL and several nodes").
-const WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketd:write'))";
+// The store's write transactions and what keeps them apart across nodes
+// (TransactionLock in sql-engine.ts). One advisory lock, `ticketd:write`, is
+// taken exclusively by the rules that read and decide over many rows at once
+// and were written for one writer (ticket commands, SLA passes, quarantine
+// releases: rare, so running them alone costs little), and shared by the
+// intake, which then also takes a lock per key it decides on: its mailbox
+// (the queue position and cursor), each Message-ID (one ticket for a message
+// copied to several mailboxes) and each reply address (the per-sender
+// acknowledgement limits). Intake of different mailboxes thus commits in
+// parallel on every node; what stays exactly once there is kept by those
+// keys and by the unique IMAP receipt and Message-ID keys. The outbox takes
+// none: its claims lock their rows with SKIP LOCKED and its sent marks
+// update one row by id, so a send is recorded the moment it is accepted even
+// while a long exclusive transaction runs.
+const WRITE_LOCK_KEY = "hashtext('ticketd:write')";
+const EXCLUSIVE = `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`;
+const SHARED = `SELECT pg_advisory_xact_lock_shared(${WRITE_LOCK_KEY})`;
+// Keys are taken in sorted order in one statement, so two keyed transactions
+// never wait for each other crosswise. hashtext collisions only make two
+// unrelated keys wait for each other.
+const KEYED = "SELECT pg_advisory_xact_lock(hashtext('ticketd:key:' || k)) FROM unnest($1::text[]) AS k ORDER BY k";
 
 // A node that stops mid-transaction (a network cut, a stopped process that
 // still holds its socket) would hold the write lock; the server ends such a
@@ -71,13 +94,15 @@ interface Named extends PostgresStatement {
 /**
  * SqlEngine over a pg pool. Outside a transaction each statement takes any
  * pooled connection; a transaction holds one connection from BEGIN to COMMIT
- * and savepoints nest inside it. Write transactions are serialised across
- * all nodes by WRITE_LOCK; snapshots are not. Statements run as prepared
+ * and savepoints nest inside it. Write transactions are kept apart across
+ * all nodes as their TransactionLock asks; snapshots take no lock. Statements run as prepared
  * statements, prepared once per connection.
  */
 export class PostgresEngine implements SqlEngine {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
+  /** The connections of 'rows' transactions (ROW_POOL_SIZE). */
+  private readonly rowPool: pg.Pool;
   private readonly statements = new Map<string, Named>();
   /**
    * The transaction the current async context runs in: a body that used the
@@ -88,6 +113,7 @@ export class PostgresEngine implements SqlEngine {
 
   constructor(opts: PostgresEngineOptions) {
     this.pool = createPool(opts);
+    this.rowPool = createPool({ ...opts, poolSize: ROW_POOL_SIZE });
     let n = 0;
     for (const [name, sql] of opts.queries ?? loadNamedQueries('postgres')) {
       this.statements.set(name, { ...toPostgresSql(sql), name: `ticketd_${n++}_${name}` });
@@ -141,29 +167,40 @@ export class PostgresEngine implements SqlEngine {
 
   // ---- transactions ----------------------------------------------------------
 
-  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
-    return this.begin(['BEGIN', WRITE_LOCK], body);
+  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>, lock: TransactionLock = 'exclusive'): Promise<T> {
+    if (lock === 'exclusive') return this.begin(this.pool, ['BEGIN', EXCLUSIVE], body);
+    if (lock === 'rows') return this.begin(this.rowPool, ['BEGIN'], body);
+    const keys = [...new Set(lock.keys)];
+    return this.begin(this.pool, ['BEGIN', SHARED, { text: KEYED, values: [keys] }], body);
   }
 
   /** REPEATABLE READ gives the whole body one snapshot; READ ONLY takes no write locks. */
   snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T> {
-    return this.begin(['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
+    return this.begin(this.pool, ['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
   }
 
-  private async begin<T>(how: string[], body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  private async begin<T>(
+    pool: pg.Pool,
+    how: (string | { text: string; values: unknown[] })[],
+    body: (tx: SqlTransaction) => Promise<T>,
+  ): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
-    const client = await this.pool.connect();
+    const client = await pool.connect();
     const mark = { open: true };
     // a connection whose ROLLBACK failed is in an unknown state and is not pooled again
     let discard = false;
     try {
-      for (const statement of how) await client.query(statement);
+      for (const statement of how) {
+        if (typeof statement === 'string') await client.query(statement);
+        else await client.query(statement.text, statement.values);
+      }
       const tx = new PostgresTransaction(client, (name) => this.statement(name), 0);
       try {
         const value = await this.within.run(mark, () => body(tx));
         mark.open = false;
         tx.end();
         await client.query('COMMIT');
+        for (const fn of tx.committed) fn();
         return value;
       } catch (err) {
         mark.open = false;
@@ -232,6 +269,7 @@ export class PostgresEngine implements SqlEngine {
 
   async close(): Promise<void> {
     if (!this.pool.ended) await this.pool.end();
+    if (!this.rowPool.ended) await this.rowPool.end();
   }
 }
 

@@ -41,6 +41,13 @@ export interface SqlTransaction extends SqlSession {
    * the others).
    */
   savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` once the transaction has committed; never when it (or this
+   * savepoint) rolls back. For telling the rest of the process about a change
+   * it will read back: on PostgreSQL a read on another connection before the
+   * commit would not see it.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 /** A migration script: `NNN_name.sql` from the engine's folder of migrations. */
@@ -49,6 +56,20 @@ export interface SqlMigration {
   name: string;
   sql: string;
 }
+
+/**
+ * How a write transaction keeps the store's rules where several writers run
+ * at once (PostgreSQL; SQLite has one writer at a time whatever is asked):
+ * - 'exclusive' (the default): alone against every other 'exclusive' or keyed
+ *   transaction, for rules that read and decide over many rows (a ticket
+ *   command, an SLA pass, a quarantine release);
+ * - `{ keys }`: beside other keyed transactions, waiting only for one that
+ *   names a key it names (a mailbox, a Message-ID, a recipient) and for an
+ *   'exclusive' one; the intake of different mailboxes runs in parallel;
+ * - 'rows': no named lock at all; the body relies on row locks and unique
+ *   keys alone (outbox claims with SKIP LOCKED, sent marks by id).
+ */
+export type TransactionLock = 'exclusive' | 'rows' | { keys: readonly string[] };
 
 /** Whether a write could succeed right now (readiness); `code` is the engine's error code. */
 export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
@@ -74,9 +95,10 @@ export interface SqlEngine extends SqlSession {
   /**
    * Runs `body` in one transaction that may write: committed when it resolves,
    * rolled back when it rejects. `body` uses only `tx`, never the engine, so
-   * an engine with one connection can serialise transactions.
+   * an engine with one connection can serialise transactions. `lock` says
+   * what the body's rules need to be kept apart from (see TransactionLock).
    */
-  transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(body: (tx: SqlTransaction) => Promise<T>, lock?: TransactionLock): Promise<T>;
   /**
    * Runs `body` in one read-only transaction that sees a single snapshot of
    * the database (a page and its numbering agree), without taking a write lock.
@@ -93,6 +115,8 @@ export interface SqlEngine extends SqlSession {
  * savepoint commands run on its connection.
  */
 export abstract class GuardedTransaction implements SqlTransaction {
+  /** What afterCommit asked for, a released savepoint's included; the engine runs them once the transaction commits. */
+  readonly committed: (() => void)[] = [];
   private open = true;
   /** A savepoint of this level is open: statements must go through it until it ends. */
   private inner = false;
@@ -140,6 +164,11 @@ export abstract class GuardedTransaction implements SqlTransaction {
     return this.statements.run(name, params);
   }
 
+  afterCommit(fn: () => void): void {
+    this.check();
+    this.committed.push(fn);
+  }
+
   async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
     this.check();
     const name = `sp${this.depth + 1}`;
@@ -150,6 +179,7 @@ export abstract class GuardedTransaction implements SqlTransaction {
       const value = await body(sp);
       sp.end();
       await this.exec(`RELEASE SAVEPOINT ${name}`);
+      this.committed.push(...sp.committed);
       return value;
     } catch (err) {
       sp.end();

@@ -158,6 +158,7 @@ export class SqliteEngine implements SqlEngine {
     };
   }
 
+  /** Takes no TransactionLock: with one writer at a time, SQLite's write lock already keeps every rule. */
   transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     return this.begin('BEGIN IMMEDIATE', body);
   }
@@ -183,6 +184,7 @@ export class SqliteEngine implements SqlEngine {
         mark.open = false;
         tx.end();
         this.db.exec('COMMIT');
+        for (const fn of tx.committed) fn();
       } catch (err) {
         mark.open = false;
         tx.end();

@@ -5,7 +5,7 @@
 // the live node. Prints its figures.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,10 +31,11 @@ interface Node {
 }
 
 describe('three nodes, two killed mid-backlog', () => {
-  // A soak: three daemons, twenty mailboxes and 2,000 messages for minutes on
-  // CI's two cores, and on such a saturated machine the last node once failed
-  // to take a killed node's mailboxes within its 240 s (see docs/postgres.md,
-  // Failover figures). Run it with TICKETD_SOAK=1 until that is found.
+  // A soak: three daemons, twenty mailboxes and 2,000 messages keep both of
+  // CI's cores busy for two and a half to three minutes on their own, longer
+  // beside the rest of the suite, so it runs with TICKETD_SOAK=1
+  // (npm run test:soak) rather than in every npm test. The lease churn that
+  // once made it fail is fixed (docs/postgres.md, Failover figures).
   if (process.env.TICKETD_SOAK !== '1') {
     const why = 'failover soak skipped: set TICKETD_SOAK=1 to run it (npm run test:soak)';
     it('takes every message exactly once, with one acknowledgement each, and the live node holds every mailbox', (test) => {
@@ -98,7 +99,10 @@ describe('three nodes, two killed mid-backlog', () => {
         })),
       }),
     );
-    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { stdio: ['ignore', 'ignore', 'ignore'] });
+    // TICKETD_SOAK_LOGS=DIR keeps each node's log there, to read after a failed run
+    const logs = process.env.TICKETD_SOAK_LOGS;
+    const out = logs ? openSync(join(logs, `${name}.log`), 'a') : 'ignore';
+    const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { stdio: ['ignore', out, out] });
     const node = { name, child, exited: new Promise((resolve) => child.once('exit', resolve)) };
     nodes.push(node);
     return node;
@@ -168,7 +172,10 @@ describe('three nodes, two killed mid-backlog', () => {
       takeovers.push(Date.now() - killedAt);
     }
 
-    await smtp.waitFor(MESSAGES, 240_000);
+    // every message acknowledged, counted by recipient: a re-sent mail must not stand in for one never sent
+    await until('an acknowledgement to every customer', () =>
+      new Set(smtp.messages.map((m) => m.envelope.to[0])).size >= MESSAGES ? true : undefined,
+    );
     const drained = Date.now() - started;
     // give a duplicate, if there were one, the time to show up
     await new Promise((r) => setTimeout(r, 2_000));
@@ -186,7 +193,7 @@ describe('three nodes, two killed mid-backlog', () => {
       const rcpt = m.envelope.to[0]!;
       acksPerRecipient.set(rcpt, (acksPerRecipient.get(rcpt) ?? new Set()).add(m.parsed.messageId!));
     }
-    const extraSends = smtp.messages.length - MESSAGES;
+    const extraSends = smtp.messages.length - acksPerRecipient.size;
     let left = 0;
     for (let i = 0; i < MAILBOXES; i++) left += (await dovecot.listFolder(address(i), 'INBOX')).length;
     const finalHolders = await holders();

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fixedClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MailboxLeases, nodeIdentity } from '../../src/daemon/mailbox-leases.js';
@@ -68,12 +68,18 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
   const watching = new Map<string, string>();
   const dead = new Set<string>();
   const overlaps: string[] = [];
+  /** Every mailbox a node stopped watching, by node incarnation. */
+  const released = new Map<string, string[]>();
 
-  async function node(name: string): Promise<MailboxLeases> {
+  /** `stopped` holds up each of the node's workers from stopping, as one finishing a batch would; `store` replaces its lease store. */
+  async function node(
+    name: string,
+    opts: { stopped?: Promise<void>; store?: (engine: SqlEngine) => LeaseStore } = {},
+  ): Promise<MailboxLeases> {
     const engine = await open();
     engines.push(engine);
     const leases: MailboxLeases = new MailboxLeases({
-      store: new LeaseStore(engine),
+      store: opts.store?.(engine) ?? new LeaseStore(engine),
       node: nodeIdentity(name),
       mailboxes: MAILBOXES,
       clock,
@@ -86,10 +92,21 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
         watching.set(mailbox, leases.node.incarnation);
       },
       async onRelease(mailbox) {
+        released.set(leases.node.incarnation, [...(released.get(leases.node.incarnation) ?? []), mailbox]);
+        await opts.stopped;
         if (watching.get(mailbox) === leases.node.incarnation) watching.delete(mailbox);
       },
     });
     return leases;
+  }
+
+  /** `beat` resolved, or a failure once a beat has waited far longer than its queries take. */
+  async function promptly(beat: Promise<void>): Promise<void> {
+    let timer!: NodeJS.Timeout;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the heartbeat waited for a worker to stop')), 15_000);
+    });
+    await Promise.race([beat, late]).finally(() => clearTimeout(timer));
   }
 
   const counts = (nodes: MailboxLeases[]) => nodes.map((n) => n.holding().length);
@@ -198,5 +215,118 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     expect(second.holding().length).toBe(held);
     await second.stop();
     expect(overlaps).toEqual([]);
+  });
+
+  it('goes on beating while a worker it hands over is still stopping, and nobody takes that mailbox before it has stopped', async () => {
+    open = await factory.database();
+    let stopped!: () => void;
+    const a = await node('node-s', { stopped: new Promise<void>((resolve) => (stopped = resolve)) });
+    await a.join();
+    const b = await node('node-t');
+    await b.join();
+    expect(counts([a, b])).toEqual([20, 0]);
+    // a hands half over to b; its workers take longer than two leases to finish their batches
+    const handover = a.beat();
+    for (let i = 0; i < 6; i++) {
+      clock.advance(LEASE_MS / 3);
+      await promptly(a.beat());
+      await b.beat();
+    }
+    expect(counts([a, b])).toEqual([10, 0]);
+    stopped();
+    await handover;
+    await rounds([a, b], 1);
+    expect(counts([a, b])).toEqual([10, 10]);
+    await a.stop();
+    await b.stop();
+    expect(overlaps).toEqual([]);
+  });
+
+  it('watches its mailboxes again when a late renewal made it let go and nobody took them meanwhile', async () => {
+    open = await factory.database();
+    let unreachable = false;
+    const a = await node('node-u', {
+      // the database out of reach for a while, then back
+      store: (engine) =>
+        new (class extends LeaseStore {
+          override beat(...args: Parameters<LeaseStore['beat']>): Promise<boolean> {
+            return unreachable ? Promise.reject(new Error('connection refused')) : super.beat(...args);
+          }
+        })(engine),
+    });
+    await a.join();
+    expect(counts([a])).toEqual([20]);
+    unreachable = true;
+    clock.advance(LEASE_MS - a.beatMs);
+    await a.beat();
+    expect(counts([a])).toEqual([0]);
+    unreachable = false;
+    await a.beat();
+    expect(counts([a])).toEqual([20]);
+    await a.stop();
+    expect(overlaps).toEqual([]);
+  });
+
+  it('lets go only of leases a stuck renewal cannot keep, not when its first beat comes a slow start after joining', async () => {
+    open = await factory.database();
+    // the timer by hand; the database and the clock as they are
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const a = await node('node-w');
+      await a.start();
+      expect(counts([a])).toEqual([20]);
+      // starting the twenty IMAP workers kept the node busy: its first beat
+      // comes later than usual, still well inside the lease it renews
+      clock.advance(LEASE_MS - a.beatMs);
+      vi.advanceTimersByTime(a.beatMs);
+      await a.beat();
+      expect(counts([a])).toEqual([20]);
+      expect(released.get(a.node.incarnation) ?? []).toEqual([]);
+      await a.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(overlaps).toEqual([]);
+  });
+
+  it('renews its heartbeat while it is still taking its first mailboxes', async () => {
+    open = await factory.database();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const engine = await open();
+      engines.push(engine);
+      const a0 = clock.now().getTime();
+      // A beat the timer started commits in real time while the clock stands
+      // still: each take waits for it, so the test does not race the
+      // database. Without a timer no beat comes: past one wait, none is awaited.
+      let beating = true;
+      const renewedSince = async (at: number) => {
+        for (let tries = 0; beating && tries < 100; tries++) {
+          const row = (await new LeaseStore(engine).nodes()).find((n) => n.name === 'node-v');
+          if (row !== undefined && row.beatAt >= at) return;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        beating = false;
+      };
+      const a = await node('node-v', {
+        // each take starts an IMAP worker; on a busy machine twenty of them take longer than the lease
+        store: () =>
+          new (class extends LeaseStore {
+            override async take(...args: Parameters<LeaseStore['take']>): Promise<boolean> {
+              clock.advance(LEASE_MS / 10);
+              vi.advanceTimersByTime(LEASE_MS / 10);
+              await renewedSince(clock.now().getTime() - LEASE_MS / 3);
+              return super.take(...args);
+            }
+          })(engine),
+      });
+      await a.start();
+      const now = clock.now().getTime();
+      expect(now - a0).toBeGreaterThanOrEqual(LEASE_MS);
+      expect(await new LeaseStore(engine).liveIncarnations(now)).toContain(a.node.incarnation);
+      await a.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { dbOf } from '../harness/sqlite-store.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createLogger, type Logger } from '../../src/core/logger.js';
+import type { OutboxClaims } from '../../src/outbox/outbox-claims.js';
 import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { ingestMessages } from '../../src/sources/pipe/ingest.js';
@@ -85,6 +86,54 @@ describe('outbox', () => {
     expect(env.smtp.connections).toBeGreaterThan(0);
     expect(env.smtp.connections).toBeLessThanOrEqual(MAX_CONNECTIONS);
     expect(await t.runtime.store.outboxCounts()).toMatchObject({ pending: 0, failed: 0, sent: 60 });
+  });
+
+  it('marks a send sent while the mark of an earlier one is still committing', async () => {
+    const t = await open();
+    const store = t.runtime.store;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = 0;
+    // the first mark's commit stalls (a slow disk, a busy database); every later mark must not wait for it
+    const claims: OutboxClaims = {
+      claimOutbox: (...args) => store.claimOutbox(...args),
+      saveOutboundRaw: (...args) => store.saveOutboundRaw(...args),
+      markOutboxSent: async (ids, now) => {
+        if (held++ === 0) await gate;
+        return store.markOutboxSent(ids, now);
+      },
+      releaseOutbox: (...args) => store.releaseOutbox(...args),
+      markOutboxRetry: (...args) => store.markOutboxRetry(...args),
+      markOutboxFailed: (...args) => store.markOutboxFailed(...args),
+    };
+    const worker = new OutboxWorker({
+      store: claims,
+      mailerFor: (m) => t.runtime.mailerFor(m),
+      schedule: RetrySchedule.parse(['1m']),
+      logger: createLogger({ level: 'silent' }),
+      clock: t.clock,
+      pollIntervalMs: 60_000,
+      batchSize: 50,
+      concurrency: () => MAX_CONNECTIONS,
+      leaseMs: 30_000,
+    });
+    worker.start();
+    try {
+      await queueAcks(t, 1, 'first');
+      worker.wake();
+      await until(() => held === 1);
+      await queueAcks(t, 1, 'second');
+      worker.wake();
+      const deadline = Date.now() + 20_000;
+      while ((await store.outboxCounts()).sent < 1) {
+        if (Date.now() > deadline) throw new Error("the second mark waited for the first one's commit");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await store.outboxCounts()).toMatchObject({ pending: 1, sent: 1 });
+    } finally {
+      release();
+      await worker.stop();
+    }
   });
 
   it('keeps a wake that arrives while a send is in progress', async () => {

@@ -334,6 +334,35 @@ describe.each(ENGINES)('the store on $name', (factory) => {
   });
 
   describe('engine', () => {
+    it('runs what afterCommit asked for once the change can be read elsewhere, and never for what was rolled back', async () => {
+      const seen: (string | null)[] = [];
+      const reads: Promise<unknown>[] = [];
+      const read = (name: string) => () => {
+        // read outside the transaction, as a scheduler woken by it would
+        reads.push(store.getCursor(name).then((c) => seen.push(c === null ? null : name)));
+      };
+      await engine.transaction(async (tx) => {
+        await tx.run('upsert-cursor', { mailbox: 'kept', uidValidity: 1, lastUid: 1, now: NOW });
+        tx.afterCommit(read('kept'));
+        await tx
+          .savepoint(async (sp) => {
+            sp.afterCommit(() => seen.push('undone savepoint'));
+            throw new Error('undo');
+          })
+          .catch(() => undefined);
+        await tx.savepoint(async (sp) => sp.afterCommit(read('kept')));
+        expect(seen).toEqual([]);
+      });
+      await engine
+        .transaction(async (tx) => {
+          tx.afterCommit(() => seen.push('rolled back'));
+          throw new Error('undo');
+        })
+        .catch(() => undefined);
+      await Promise.all(reads);
+      expect(seen).toEqual(['kept', 'kept']);
+    });
+
     it('serialises transactions that read, wait and write, so no update is lost', async () => {
       await store.resetCursor('support', 1, NOW);
       const bump = () =>

@@ -9,7 +9,7 @@
 // Every answer exists in the default language, so a ticket in a language the
 // library lacks still gets one.
 
-import { readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ANSWER_NAME } from '../core/types.js';
 import {
@@ -21,7 +21,7 @@ import {
   type TemplateProblem,
 } from './template-registry.js';
 import { ANSWER_VARIABLES, type AnswerVars } from './template-schema.js';
-import { errorMessage, LANGUAGE_TAG, languageCandidates, parseTemplateFile, templateProblem } from './template-source.js';
+import { errorMessage, languageCandidates, parseTemplateFile, templateProblem, walkLanguageFolders } from './template-source.js';
 
 export const ANSWER_UNKNOWN = 'TICKETD_ANSWER_UNKNOWN';
 
@@ -112,20 +112,7 @@ export class AnswerLibrary {
       byLang.set(lang, [...(byLang.get(lang) ?? []), answer]);
     };
 
-    const loadFolder = (folder: string, lang: string | null) => {
-      for (const name of readdirSync(folder).sort()) {
-        if (name.startsWith('.')) continue;
-        const path = join(folder, name);
-        const stat = statSync(path, { throwIfNoEntry: false });
-        if (stat?.isDirectory()) {
-          if (lang === null && LANGUAGE_TAG.test(name)) loadFolder(path, name.toLowerCase());
-          else problems.push({ file: path, line: null, message: 'only language folders (like de/ or pt-br/) are read here' });
-        } else if (stat?.isFile()) {
-          loadFile(path, name, lang);
-        }
-      }
-    };
-    loadFolder(dir, null);
+    walkLanguageFolders(dir, loadFile, problems);
 
     const defaults = new Set(byLang.get(null) ?? []);
     for (const [lang, names] of byLang) {

@@ -2,13 +2,41 @@
 // file, turning handlebars' errors into file-and-line problems, and the
 // language fallback order. Each loader keeps its own rules on top.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type Handlebars from 'handlebars';
 
 type Env = typeof Handlebars;
 
 /** A folder name that reads as a language tag: `de`, `pt-br`. */
 export const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
+
+/**
+ * Visits the files of a template folder laid out as the status page and the
+ * answers are: files of the default language at the top (`lang` null), one
+ * level of language folders (`de/`, `pt-br/`) beside them. Any other folder is
+ * a problem. Names are visited sorted, hidden ones skipped.
+ */
+export function walkLanguageFolders(
+  dir: string,
+  onFile: (path: string, name: string, lang: string | null) => void,
+  problems: { file: string; line: number | null; message: string }[],
+): void {
+  const walk = (folder: string, lang: string | null) => {
+    for (const name of readdirSync(folder).sort()) {
+      if (name.startsWith('.')) continue;
+      const path = join(folder, name);
+      const stat = statSync(path, { throwIfNoEntry: false });
+      if (stat?.isDirectory()) {
+        if (lang === null && LANGUAGE_TAG.test(name)) walk(path, name.toLowerCase());
+        else problems.push({ file: path, line: null, message: 'only language folders (like de/ or pt-br/) are read here' });
+      } else if (stat?.isFile()) {
+        onFile(path, name, lang);
+      }
+    }
+  };
+  walk(dir, null);
+}
 
 export interface SourceProblem {
   line: number | null;

@@ -1,9 +1,15 @@
-import { readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { FORMAT_HELPERS, registerFormatHelpers, type FormatData } from '../compose/format-helpers.js';
 import type { TemplateProblem } from '../compose/template-registry.js';
-import { helperName, LANGUAGE_TAG, languageCandidates, parseTemplateFile, templateProblem } from '../compose/template-source.js';
+import {
+  helperName,
+  languageCandidates,
+  parseTemplateFile,
+  templateProblem,
+  walkLanguageFolders,
+} from '../compose/template-source.js';
 import { sampleStatusViews, type StatusView } from './status-page.js';
 
 /** The pages of `templates/web/`: the status page and the one page every failed lookup gets. */
@@ -144,40 +150,26 @@ export class WebPages {
     const templates = new Map<string, Template>();
     const languages: string[] = [];
 
-    const loadFolder = (folder: string, lang: string | null) => {
-      for (const name of readdirSync(folder).sort()) {
-        if (name.startsWith('.')) continue;
-        const path = join(folder, name);
-        const stat = statSync(path, { throwIfNoEntry: false });
-        if (stat?.isDirectory()) {
-          if (lang === null && LANGUAGE_TAG.test(name)) {
-            languages.push(name.toLowerCase());
-            loadFolder(path, name.toLowerCase());
-          } else {
-            problems.push({ file: path, line: null, message: 'only language folders (like de/ or pt-br/) are read here' });
-          }
-          continue;
-        }
-        if (!stat?.isFile()) continue;
-        const page = name.endsWith('.hbs') ? name.slice(0, -'.hbs'.length) : null;
-        if (page === null || !isWebPage(page)) {
-          problems.push({
-            file: path,
-            line: null,
-            message: `not a known page: names are ${WEB_PAGES.map((p) => `${p}.hbs`).join(', ')}`,
-          });
-          continue;
-        }
-        if (templates.has(key(lang, page))) {
-          problems.push({ file: path, line: null, message: 'same page twice (folder names differ only in case)' });
-          continue;
-        }
-        const compiled = compileFile(hb, path, page, lang);
-        if (compiled.ok) templates.set(key(lang, page), compiled.template);
-        else problems.push(...compiled.problems);
+    const loadFile = (path: string, name: string, lang: string | null) => {
+      if (lang !== null) languages.push(lang);
+      const page = name.endsWith('.hbs') ? name.slice(0, -'.hbs'.length) : null;
+      if (page === null || !isWebPage(page)) {
+        problems.push({
+          file: path,
+          line: null,
+          message: `not a known page: names are ${WEB_PAGES.map((p) => `${p}.hbs`).join(', ')}`,
+        });
+        return;
       }
+      if (templates.has(key(lang, page))) {
+        problems.push({ file: path, line: null, message: 'same page twice (folder names differ only in case)' });
+        return;
+      }
+      const compiled = compileFile(hb, path, page, lang);
+      if (compiled.ok) templates.set(key(lang, page), compiled.template);
+      else problems.push(...compiled.problems);
     };
-    loadFolder(dir, null);
+    walkLanguageFolders(dir, loadFile, problems);
 
     for (const page of WEB_PAGES) {
       const path = join(dir, `${page}.hbs`);

@@ -81,32 +81,11 @@ describe('ticketd ingest loads only what it uses', () => {
   });
 
   it('takes a plain message without loading the mail transport or the charset detector', async () => {
-    // A resolve hook that refuses both packages: ingest would fail if it imported either.
-    const hook = `export async function resolve(specifier, context, next) {
-      if (specifier === 'nodemailer' || specifier === 'jschardet') throw new Error('ingest loaded ' + specifier);
-      return next(specifier, context);
-    }`;
-    const preload = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
-    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-      const child = spawn(process.execPath, [
-        '--import',
-        `data:text/javascript,${encodeURIComponent(preload)}`,
-        cli,
-        'ingest',
-        '--mailbox',
-        'support',
-        '--json',
-        '--config',
-        env.configPath,
-      ]);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => done({ code, stdout, stderr }));
-      child.stdin.end(customerMail({ subject: 'Plain', messageId: 'plain1@customer.example', from: 'plain1@customer.example' }));
-    });
+    // ingest would fail if it imported either package.
+    const run = await ingestRefusing(
+      ['nodemailer', 'jschardet'],
+      customerMail({ subject: 'Plain', messageId: 'plain1@customer.example', from: 'plain1@customer.example' }),
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual([expect.objectContaining({ outcome: 'taken', ackQueued: true })]);
   });
@@ -167,33 +146,40 @@ describe('ticketd ingest loads only what it uses', () => {
   });
 
   it('takes a plain message on SQLite without loading the PostgreSQL client', async () => {
-    const refused = ['pg', 'pg-connection-string'];
-    const hook = `export async function resolve(specifier, context, next) {
-      if (${JSON.stringify(refused)}.includes(specifier)) throw new Error('ingest loaded ' + specifier);
-      return next(specifier, context);
-    }`;
-    const preload = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
-    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-      const child = spawn(process.execPath, [
-        '--import',
-        `data:text/javascript,${encodeURIComponent(preload)}`,
-        cli,
-        'ingest',
-        '--mailbox',
-        'support',
-        '--json',
-        '--config',
-        env.configPath,
-      ]);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => done({ code, stdout, stderr }));
-      child.stdin.end(customerMail({ subject: 'No pg', messageId: 'nopg1@customer.example', from: 'nopg1@customer.example' }));
-    });
+    const run = await ingestRefusing(
+      ['pg', 'pg-connection-string'],
+      customerMail({ subject: 'No pg', messageId: 'nopg1@customer.example', from: 'nopg1@customer.example' }),
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual([expect.objectContaining({ outcome: 'taken', ackQueued: true })]);
   });
 });
+
+/** Runs `ticketd ingest` on `mail` with a resolve hook that fails the run if it imports any of `refused`. */
+function ingestRefusing(refused: string[], mail: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const hook = `export async function resolve(specifier, context, next) {
+    if (${JSON.stringify(refused)}.includes(specifier)) throw new Error('ingest loaded ' + specifier);
+    return next(specifier, context);
+  }`;
+  const preload = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+  const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [
+      '--import',
+      `data:text/javascript,${encodeURIComponent(preload)}`,
+      cli,
+      'ingest',
+      '--mailbox',
+      'support',
+      '--json',
+      '--config',
+      env.configPath,
+    ]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.stdin.end(mail);
+  });
+}

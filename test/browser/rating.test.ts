@@ -3,18 +3,15 @@
 // POST from that form and a second one replaces the first, while a GET and a
 // submission from another site change nothing.
 
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
 import { freePort } from '../harness/free-port.js';
 import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
-
-const SCREENSHOTS = resolve(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'];
 
 let env: TicketdEnv;
 let daemon: Daemon;
@@ -22,7 +19,6 @@ let context: BrowserContext;
 let publicUrl: string;
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
   env = await startTicketdEnv();
   const port = await freePort();
   publicUrl = `http://127.0.0.1:${port}`;
@@ -31,11 +27,7 @@ beforeAll(async () => {
     c.http = { host: '127.0.0.1', port, enabled: true };
   });
   daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await chromium.launchPersistentContext(join(env.dir, 'chromium-profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  context = await launchChromium(join(env.dir, 'chromium-profile'));
 }, 120_000);
 
 afterAll(async () => {

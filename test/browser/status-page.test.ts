@@ -2,31 +2,20 @@
 // mailbox, the daemon takes it and sends the acknowledgement through SMTP,
 // and the link in that mail is opened in real headless Chromium.
 
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeAgentReply } from '../../src/compose/compose-mail.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
 import type { DovecotServer } from '../harness/dovecot.js';
 import { freePort } from '../harness/free-port.js';
 import type { SmtpCapture } from '../harness/smtp-capture.js';
 import { startTicketdEnv, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const SUPPORT = 'support@example.com';
-const SCREENSHOTS = resolve(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
 
 const HOSTILE_SUBJECT = '<script>window.__pwned=1</script> Printer <img src=x onerror="window.__pwned=2"> \u202Efdp.exe 🔥';
 const HOSTILE_NAME = '<svg onload=window.__pwned=3> Eve';
@@ -99,7 +88,6 @@ async function open(
 }
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
   env = await startTicketdEnv();
   ({ dovecot, smtp } = env);
   const port = await freePort();
@@ -112,11 +100,7 @@ beforeAll(async () => {
     };
   });
   daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await chromium.launchPersistentContext(join(env.dir, 'chromium-profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  context = await launchChromium(join(env.dir, 'chromium-profile'));
 }, 120_000);
 
 afterAll(async () => {

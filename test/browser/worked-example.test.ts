@@ -7,19 +7,17 @@
 // Dovecot, a capturing SMTP server (every mail is checked on what it
 // received) and the daemon in-process; the command line only reads.
 
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { join } from 'node:path';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
 import { freePort } from '../harness/free-port.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
-const SCREENSHOTS = resolve(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'];
 const MAIL_WAIT_MS = 60_000;
 
 const JANE = 'jane@customer.example';
@@ -40,7 +38,6 @@ let context: BrowserContext;
 let publicUrl: string;
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
   env = await startTicketdEnv();
   const port = await freePort();
   publicUrl = `http://127.0.0.1:${port}`;
@@ -55,11 +52,7 @@ beforeAll(async () => {
     ];
   });
   daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await chromium.launchPersistentContext(join(env.dir, 'chromium-profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  context = await launchChromium(join(env.dir, 'chromium-profile'));
 }, 120_000);
 
 afterAll(async () => {

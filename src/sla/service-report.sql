@@ -53,3 +53,12 @@ WHERE e.type = 'answer_used'
   AND (CAST(@since AS BIGINT) IS NULL OR e.created_at >= @since)
   AND (CAST(@queue AS TEXT) IS NULL OR lower(t.queue) = lower(@queue))
 ORDER BY e.id;
+
+-- The ratings given in the window: a ticket's latest, which replaced any
+-- earlier one, as (ref, queue, score, comment, at).
+-- name: report-ratings
+SELECT t.ref, t.queue, r.score, r.comment, r.rated_at AS "at"
+FROM ratings r JOIN tickets t ON t.id = r.ticket_id
+WHERE (CAST(@since AS BIGINT) IS NULL OR r.rated_at >= @since)
+  AND (CAST(@queue AS TEXT) IS NULL OR lower(t.queue) = lower(@queue))
+ORDER BY r.rated_at, r.ticket_id;

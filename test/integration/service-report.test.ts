@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestMessages } from '../../src/sources/pipe/ingest.js';
 import { createMetrics } from '../../src/web/metrics.js';
 import type { ServiceReport } from '../../src/sla/service-report.js';
-import { recordsOf } from '../harness/sqlite-store.js';
+import { rateTicket } from '../../src/store/ratings.js';
+import { engineOf, recordsOf } from '../harness/sqlite-store.js';
 import { customerMail, startTicketdEnv, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const H = 3_600_000;
@@ -27,6 +28,14 @@ async function open(name: string, when: string, subject: string) {
   ]);
   expect(r!.outcome).toBe('taken');
   refs[name] = r!.ref!;
+}
+
+/** The requester's rating, stored by the rule the status page's form uses. */
+async function rate(name: string, score: number, comment: string, when: string): Promise<void> {
+  const id = await idOf(name);
+  const engine = engineOf(td.runtime);
+  const rated = await engine.transaction((tx) => rateTicket(tx, id, { score, comment }, at(when)));
+  expect(rated.ok).toBe(true);
 }
 
 async function idOf(name: string): Promise<number> {
@@ -66,7 +75,7 @@ beforeAll(async () => {
   await rt.addAgentReply(refs.a!, 'Try again now.', at('2026-11-02T11:00:00Z'));
   await records.event(await idOf('a'), 'answer_used', false, { name: 'warranty', by: 'sam' }, at('2026-11-02T11:00:00Z'));
   await rt.resolve(refs.a!, null, at('2026-11-02T15:00:00Z'));
-  await records.event(await idOf('a'), 'rated', false, { score: 5, comment: '' }, at('2026-11-02T16:00:00Z'));
+  await rate('a', 5, '', '2026-11-02T16:00:00Z');
 
   // C: opened Monday 10:00 in Front desk, handed to Hardware, then to Tom; never answered.
   await open('c', '2026-11-02T10:00:00Z', 'Strange noise');
@@ -93,8 +102,8 @@ beforeAll(async () => {
   ]);
   expect(reopen!.reason).toBe('reopened');
   await rt.resolve(refs.b!, null, at('2026-11-04T14:00:00Z'));
-  await records.event(await idOf('b'), 'rated', false, { score: 2, comment: 'Slow.' }, at('2026-11-04T15:00:00Z'));
-  await records.event(await idOf('b'), 'rated', false, { score: 3, comment: 'Took two tries' }, at('2026-11-04T16:00:00Z'));
+  await rate('b', 2, 'Slow.', '2026-11-04T15:00:00Z');
+  await rate('b', 3, 'Took two tries', '2026-11-04T16:00:00Z');
 
   // D (Hardware by routing): opened Tuesday 09:00, first reply at 15:00 (6h: late), resolved Thursday
   // 09:00 (8h + 8h = 16h: exactly on time is on time); rated 4; two answers used.
@@ -103,7 +112,7 @@ beforeAll(async () => {
   await records.event(await idOf('d'), 'answer_used', false, { name: 'warranty', by: 'tom' }, at('2026-11-03T15:00:00Z'));
   await records.event(await idOf('d'), 'answer_used', false, { name: 'spare-part-delay', by: 'tom' }, at('2026-11-03T15:00:00Z'));
   await rt.resolve(refs.d!, null, at('2026-11-05T09:00:00Z'));
-  await records.event(await idOf('d'), 'rated', false, { score: 4, comment: 'Fast fix' }, at('2026-11-05T10:00:00Z'));
+  await rate('d', 4, 'Fast fix', '2026-11-05T10:00:00Z');
 }, 120_000);
 
 afterAll(async () => {

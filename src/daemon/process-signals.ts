@@ -26,8 +26,9 @@ export function startWithSignals<D extends SignalledDaemon>(o: {
   start: () => Promise<D>;
   exit: () => void;
 }): Promise<D> {
-  let started: Promise<D> | null = null;
-  const running = () => (started ?? Promise.resolve(null)).catch(() => null);
+  // Assigned below, before any signal can be handled: listeners run from the event loop.
+  let started: Promise<D>;
+  const running = () => started.catch(() => null);
   const stop = (signal: 'SIGTERM' | 'SIGINT') => {
     o.logger.info({ code: 'SIGNAL', signal }, `received ${signal}`);
     void running().then(async (daemon) => {

@@ -259,6 +259,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         // Give what is already due one last chance to go out before exiting;
         // anything left stays queued in the database for the next start.
         await withDeadline(outbox.stop(), o.stopDeadlineMs ?? 10_000, () => undefined);
+        await leases.leave();
         await parsePool.close();
         await runtime.close();
         o.logger.info({ code: 'DAEMON_STOPPED' }, 'ticketd stopped');

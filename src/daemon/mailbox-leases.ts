@@ -29,6 +29,8 @@ export function planLeases(o: {
   mailboxes: readonly string[];
   me: string;
   live: readonly string[];
+  /** Live nodes that are stopping: their leases hold until given back, but they take no share. */
+  stopping?: readonly string[];
   leases: readonly LeaseRow[];
   now: number;
 }): LeasePlan {
@@ -36,7 +38,8 @@ export function planLeases(o: {
   liveSet.add(o.me);
   const valid = new Map(o.leases.filter((l) => l.expiresAt > o.now && liveSet.has(l.holder)).map((l) => [l.mailbox, l.holder]));
   const configured = new Set(o.mailboxes);
-  const share = Math.ceil(o.mailboxes.length / liveSet.size);
+  const sharing = [...liveSet].filter((n) => n === o.me || !o.stopping?.includes(n)).length;
+  const share = Math.ceil(o.mailboxes.length / sharing);
   const rank = (mailbox: string) => createHash('sha256').update(`${o.me}\0${mailbox}`).digest('hex');
   const byRank = (a: string, b: string) => (rank(a) < rank(b) ? -1 : 1);
   const mine = [...valid]
@@ -181,7 +184,11 @@ export class MailboxLeases {
   private async rebalance(): Promise<void> {
     const now = this.o.clock.now().getTime();
     try {
-      const [live, leases] = await Promise.all([this.o.store.liveIncarnations(now), this.o.store.leases()]);
+      const [live, stopping, leases] = await Promise.all([
+        this.o.store.liveIncarnations(now),
+        this.o.store.stoppingIncarnations(now),
+        this.o.store.leases(),
+      ]);
       const drops: Promise<void>[] = [];
       // a lease taken from under us (we were too slow to renew) is no longer ours
       for (const mailbox of [...this.held]) {
@@ -196,7 +203,7 @@ export class MailboxLeases {
         const orphan = l.holder === this.node.incarnation && l.expiresAt > now && !this.held.has(l.mailbox);
         if (orphan && !this.stopping.has(l.mailbox) && this.o.mailboxes.includes(l.mailbox)) this.watch(l.mailbox);
       }
-      const plan = planLeases({ mailboxes: this.o.mailboxes, me: this.node.incarnation, live, leases, now });
+      const plan = planLeases({ mailboxes: this.o.mailboxes, me: this.node.incarnation, live, stopping, leases, now });
       for (const mailbox of plan.take) {
         if (this.stopped) break;
         if ((await this.o.store.take(mailbox, this.node.incarnation, now, now + this.leaseMs)) && !this.held.has(mailbox))
@@ -267,13 +274,26 @@ export class MailboxLeases {
     this.timer.unref();
   }
 
-  /** Stops every worker, gives back the leases and marks the node dead, so other nodes take over at once. */
+  /**
+   * Stops every worker and gives back the leases, so other nodes take the
+   * mailboxes over at once. The node itself beats on until leave(): its
+   * outbox and SLA claims count only while it lives, and a node that died
+   * here would let any claim, its own included, send its mail in flight again.
+   */
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.o.store.stopping(this.node.incarnation, this.o.clock.now().getTime()).catch(() => undefined);
+    await this.renewing;
+    await this.rebalancing;
+    await this.releaseAll(true);
+  }
+
+  /** Marks the node dead, once nothing it claimed is still under way: what it left claimed is due at once. */
+  async leave(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     await this.renewing;
     await this.rebalancing;
-    await this.releaseAll(true);
     await this.o.store.leave(this.node.incarnation, this.o.clock.now().getTime()).catch(() => undefined);
   }
 }

@@ -62,8 +62,18 @@ export class LeaseStore {
     await this.engine.run('node-leave', { incarnation, now });
   }
 
+  /** The node is stopping: the others take its mailboxes as it gives them back, while its claims still count. */
+  async stopping(incarnation: string, now: number): Promise<void> {
+    await this.engine.run('node-stopping', { incarnation, now });
+  }
+
   async liveIncarnations(now: number): Promise<string[]> {
     return (await this.engine.all<{ incarnation: string }>('nodes-live', { now })).map((r) => r.incarnation);
+  }
+
+  /** Live nodes that are stopping: they take no share of the mailboxes. */
+  async stoppingIncarnations(now: number): Promise<string[]> {
+    return (await this.engine.all<{ incarnation: string }>('nodes-live-stopping', { now })).map((r) => r.incarnation);
   }
 
   nodes(): Promise<NodeRow[]> {

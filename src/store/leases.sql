@@ -11,7 +11,7 @@ INSERT INTO nodes (name, incarnation, host, pid, started_at, beat_at, expires_at
 VALUES (@name, @incarnation, @host, @pid, @now, @now, @expiresAt)
 ON CONFLICT (name) DO UPDATE SET
   incarnation = excluded.incarnation, host = excluded.host, pid = excluded.pid,
-  started_at = excluded.started_at, beat_at = excluded.beat_at, expires_at = excluded.expires_at;
+  started_at = excluded.started_at, beat_at = excluded.beat_at, expires_at = excluded.expires_at, stopping_since = NULL;
 
 -- Zero rows: another process took over this node's name, and this one must stop.
 -- name: node-beat
@@ -23,6 +23,13 @@ UPDATE nodes SET expires_at = @now WHERE incarnation = @incarnation;
 
 -- name: nodes-live
 SELECT name, incarnation FROM nodes WHERE expires_at > @now ORDER BY name;
+
+-- A stopping node: its mailboxes go to the others, its claims still count.
+-- name: node-stopping
+UPDATE nodes SET stopping_since = @now WHERE incarnation = @incarnation;
+
+-- name: nodes-live-stopping
+SELECT incarnation FROM nodes WHERE expires_at > @now AND stopping_since IS NOT NULL;
 
 -- name: nodes-all
 SELECT name, incarnation, host, pid, started_at AS startedAt, beat_at AS beatAt, expires_at AS expiresAt FROM nodes ORDER BY name;

@@ -3,6 +3,8 @@
 // acknowledgement through a real SMTP server.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LeaseStore } from '../../src/store/lease-store.js';
+import { openEngine } from '../../src/store/open-store.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
@@ -408,6 +410,44 @@ describe('the daemon process', () => {
       await again.exited;
     }
   }, 120_000);
+
+  it('hands its mailbox over at once on SIGTERM but lives on as a node until its last send is answered', async () => {
+    // A claim on a send counts only while its node lives: a node that
+    // declared itself dead while a send was still in flight let any claim
+    // pass (its own, during the stop, or another node's) send that mail again.
+    env.smtp.clear();
+    env.smtp.setStallData(true);
+    const engine = await openEngine(env.database, { migrate: 'none' });
+    const daemon = env.spawnDaemon();
+    try {
+      await daemon.waitForLog((e) => e.code === 'DAEMON_STARTED');
+      await deliver(customerMail({ subject: 'Stalled', messageId: 'stall@customer.example', from: 'stall@customer.example' }));
+      for (let tries = 0; env.smtp.stalled === 0 && tries < 300; tries++) await new Promise((r) => setTimeout(r, 100));
+      expect(env.smtp.stalled).toBe(1);
+      daemon.child.kill('SIGTERM');
+      // It says it is stopping and hands its mailbox over (on PostgreSQL the
+      // nodes lease the mailboxes; on SQLite there are no leases).
+      const leases = new LeaseStore(engine);
+      const settled = async () =>
+        (await leases.stoppingIncarnations(Date.now())).length === 1 && (await leases.leases()).length === 0;
+      for (let tries = 0; !(await settled()) && tries < 200; tries++) await new Promise((r) => setTimeout(r, 50));
+      expect(await leases.stoppingIncarnations(Date.now())).toHaveLength(1);
+      expect(await leases.leases()).toEqual([]);
+      // The send stays unanswered until its timeout (5 s here): the node is
+      // alive all along, so its claim on that send holds.
+      for (let i = 0; i < 10; i++) {
+        expect(await leases.liveIncarnations(Date.now())).toHaveLength(1);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await daemon.exited).code).toBe(0);
+      expect(await leases.liveIncarnations(Date.now())).toEqual([]);
+      expect(env.smtp.stalled).toBe(1);
+    } finally {
+      env.smtp.setStallData(false);
+      daemon.child.kill('SIGKILL');
+      await engine.close();
+    }
+  }, 60_000);
 });
 
 async function listTicketsEventually(expected: number, timeoutMs = 30_000): Promise<any[]> {

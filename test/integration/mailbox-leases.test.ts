@@ -155,10 +155,15 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
     await rounds([a, b, c2]);
     expect(counts([a, b, c2]).sort()).toEqual([6, 7, 7]);
 
-    // a clean stop hands its mailboxes over at once, without waiting out the lease
+    // a clean stop hands its mailboxes over at once, without waiting out the
+    // lease; the node lives on until it leaves, for its outbox claims in flight
     await a.stop();
+    const probe = new LeaseStore(engines[0]!);
+    expect(await probe.liveIncarnations(clock.now().getTime())).toContain(a.node.incarnation);
     await rounds([b, c2], 2);
     expect(counts([b, c2])).toEqual([10, 10]);
+    await a.leave();
+    expect(await probe.liveIncarnations(clock.now().getTime())).not.toContain(a.node.incarnation);
     await b.stop();
     await c2.stop();
     expect(overlaps).toEqual([]);
@@ -283,6 +288,7 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
       expect(counts([a])).toEqual([20]);
       expect(released.get(a.node.incarnation) ?? []).toEqual([]);
       await a.stop();
+      await a.leave();
     } finally {
       vi.useRealTimers();
     }
@@ -325,6 +331,7 @@ describe.each(factories)('mailbox leases on $name', (factory) => {
       expect(now - a0).toBeGreaterThanOrEqual(LEASE_MS);
       expect(await new LeaseStore(engine).liveIncarnations(now)).toContain(a.node.incarnation);
       await a.stop();
+      await a.leave();
     } finally {
       vi.useRealTimers();
     }

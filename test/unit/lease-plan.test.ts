@@ -31,6 +31,14 @@ describe('planLeases', () => {
     expect(plan.take).not.toContain('box0');
   });
 
+  it('a stopping node keeps what it holds until it gives it back, but the others share the rest without it', () => {
+    const leases = MAILBOXES.slice(0, 7).map((mailbox) => ({ mailbox, holder: 'c', expiresAt: 100 }));
+    const plan = planLeases({ mailboxes: MAILBOXES, me: 'a', live: ['a', 'b', 'c'], stopping: ['c'], leases, now: 0 });
+    expect(plan.share).toBe(10);
+    expect(plan.take).toHaveLength(10);
+    expect(plan.take.filter((m) => MAILBOXES.slice(0, 7).includes(m))).toEqual([]);
+  });
+
   it('nodes starting together prefer different mailboxes', () => {
     const a = planLeases({ mailboxes: MAILBOXES, me: 'a', live: ['a', 'b'], leases: [], now: 0 }).take;
     const b = planLeases({ mailboxes: MAILBOXES, me: 'b', live: ['a', 'b'], leases: [], now: 0 }).take;

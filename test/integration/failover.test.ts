@@ -31,19 +31,9 @@ interface Node {
 }
 
 describe('three nodes, two killed mid-backlog', () => {
-  // A soak: three daemons, twenty mailboxes and 2,000 messages keep both of
-  // CI's cores busy for two and a half to three minutes on their own, longer
-  // beside the rest of the suite, so it runs with TICKETD_SOAK=1
-  // (npm run test:soak) rather than in every npm test. The lease churn that
-  // once made it fail is fixed (docs/postgres.md, Failover figures).
-  if (process.env.TICKETD_SOAK !== '1') {
-    const why = 'failover soak skipped: set TICKETD_SOAK=1 to run it (npm run test:soak)';
-    it('takes every message exactly once, with one acknowledgement each, and the live node holds every mailbox', (test) => {
-      process.stdout.write(`${why}\n`);
-      test.skip(why);
-    });
-    return;
-  }
+  // A soak: three daemons, twenty mailboxes and 2,000 messages keep both
+  // cores busy for about a minute, so its vitest project runs after every
+  // other test file has finished (test/vitest.config.ts).
   let dovecot: DovecotServer;
   let smtp: SmtpCapture;
   let postgres: PostgresServer;

@@ -126,6 +126,12 @@ export const LOG_EVENTS: readonly LogEvent[] = [
     meaning: 'the retry schedule ran out; the row is `failed` (`ticketd outbox retry` sends it again)',
   },
   {
+    code: 'OUTBOX_STOP_TIMEOUT',
+    levels: ['warn'],
+    meaning:
+      'the daemon stopped with sends still waiting for the SMTP server after 10 s; their rows stay queued, so one the server did accept is sent again after the next start',
+  },
+  {
     code: 'OUTBOX_ERROR',
     levels: ['error'],
     meaning: "an outbox claim failed as a whole, or a send's outcome could not be recorded; the lease brings the rows back",

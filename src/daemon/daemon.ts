@@ -258,7 +258,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await sla.stop();
         // Give what is already due one last chance to go out before exiting;
         // anything left stays queued in the database for the next start.
-        await withDeadline(outbox.stop(), o.stopDeadlineMs ?? 10_000, () => undefined);
+        const deadlineMs = o.stopDeadlineMs ?? 10_000;
+        await withDeadline(outbox.stop(), deadlineMs, () => {
+          o.logger.warn(
+            { code: 'OUTBOX_STOP_TIMEOUT', deadlineMs },
+            'stopped with sends still waiting for the SMTP server; any it accepted is sent again after the next start',
+          );
+        });
         await leases.leave();
         await parsePool.close();
         await runtime.close();

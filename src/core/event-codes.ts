@@ -134,7 +134,8 @@ export const LOG_EVENTS: readonly LogEvent[] = [
   {
     code: 'OUTBOX_ERROR',
     levels: ['error'],
-    meaning: "an outbox claim failed as a whole, or a send's outcome could not be recorded; the lease brings the rows back",
+    meaning:
+      "an outbox claim failed as a whole, or a send's outcome could not be recorded (the lease brings the rows back), or sent mail could not be redacted (the next pass does it)",
   },
   { code: 'INBOUND_LISTENING', levels: ['info'], meaning: 'the LMTP/SMTP listener started' },
   { code: 'INBOUND_CLOSED', levels: ['info'], meaning: 'the LMTP/SMTP listener stopped' },

@@ -28,8 +28,14 @@ export interface OutboxClaims {
   claimOutbox(now: number, limit: number, leaseMs: number, fresh?: number, claimant?: string | null): Promise<OutboxJob[]>;
   /** Keeps composed messages, several in one commit, so every retry sends the same bytes. */
   saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void>;
-  /** Marks rows the server accepted, several in one commit. */
+  /** Marks rows the server accepted, several in one commit; their status links are then due for redactSentMail. */
   markOutboxSent(ids: number[], now: number): Promise<void>;
+  /**
+   * Takes the status links out of the stored copies of up to `limit` sent
+   * mails (a copy of the database must not hold a working link); returns how
+   * many it did, so a caller goes on while it returns `limit`.
+   */
+  redactSentMail(limit: number): Promise<number>;
   /** Gives claimed rows back unsent before their lease ends (a clean stop). */
   releaseOutbox(ids: number[], now: number): Promise<void>;
   markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;

@@ -48,6 +48,9 @@ export interface OutboxPass {
  * claim, the composed messages of a claim, and the sent marks of sends that
  * finish in the same turn share one.
  */
+/** Sent mails redacted per transaction: a busy outbox's marks of a moment, without holding the database long. */
+const REDACT_BATCH = 50;
+
 export class OutboxWorker {
   private running = false;
   private loop: Promise<void> | null = null;
@@ -65,6 +68,9 @@ export class OutboxWorker {
   private firstWanted = 0;
   /** The sent marks of this turn of the event loop, committed together at its end. */
   private nextMarks: { ids: number[]; done: Promise<void> } | null = null;
+  /** The redaction pass under way, and whether marks committed since it began. */
+  private redacting: Promise<void> | null = null;
+  private redactAgain = false;
   private lastPassAt: number | null = null;
 
   constructor(private readonly o: OutboxWorkerOptions) {}
@@ -105,6 +111,8 @@ export class OutboxWorker {
   }
 
   private async run(): Promise<void> {
+    // what a node killed between a sent mark and its redaction left flagged
+    this.redactSoon();
     // Whether the last claim came back full: more may be due.
     let more = true;
     // A wake taken while the slots were busy: it still asks for the next claim.
@@ -146,6 +154,7 @@ export class OutboxWorker {
       await this.wakeup.sleep(due ? null : nextPoll - Date.now());
     }
     await Promise.all(this.settling);
+    await this.redacting;
     // Rows claimed but not started go back at once rather than after their lease.
     const unsent = this.queue.splice(0).map((j) => j.id);
     if (unsent.length === 0) return;
@@ -245,13 +254,49 @@ export class OutboxWorker {
       const done = new Promise<void>((resolve, reject) =>
         setImmediate(() => {
           this.nextMarks = null;
-          this.o.store.markOutboxSent(ids, this.o.clock.now().getTime()).then(resolve, reject);
+          this.o.store.markOutboxSent(ids, this.o.clock.now().getTime()).then(() => {
+            resolve();
+            this.redactSoon();
+          }, reject);
         }),
       );
       this.nextMarks = { ids, done };
     }
     this.nextMarks.ids.push(id);
     return this.nextMarks.done;
+  }
+
+  /**
+   * Redacts the status links of sent mail, after the marks rather than in
+   * them (see SqlOutboxQueue.markOutboxSent): one pass at a time, and one
+   * more if marks were committed while it ran. A pass that fails leaves the
+   * rows flagged for the next.
+   */
+  private redactSoon(): void {
+    if (this.redacting !== null) {
+      this.redactAgain = true;
+      return;
+    }
+    this.redacting = (async () => {
+      do {
+        this.redactAgain = false;
+        try {
+          await this.redactAll();
+        } catch (err) {
+          this.o.logger.error(
+            { code: 'OUTBOX_ERROR', err: (err as Error).message },
+            'sent mail could not be redacted; the next pass does it',
+          );
+          return;
+        }
+      } while (this.redactAgain);
+    })().finally(() => {
+      this.redacting = null;
+    });
+  }
+
+  private async redactAll(): Promise<void> {
+    while ((await this.o.store.redactSentMail(REDACT_BATCH)) === REDACT_BATCH);
   }
 
   /** One pass over the rows that are due now (up to `batchSize`), `concurrency` at a time. */
@@ -264,6 +309,8 @@ export class OutboxWorker {
       while (next < jobs.length) pass[await this.deliver(jobs[next++]!)]++;
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency(), jobs.length) }, lane));
+    await this.redacting;
+    await this.redactAll();
     return pass;
   }
 

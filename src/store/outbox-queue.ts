@@ -46,14 +46,24 @@ export class SqlOutboxQueue implements OutboxQueue {
    * Row updates by id under the worker's claim, so no other lock: a sent mark
    * must not wait behind another node's long transaction, as every moment
    * between the server's acceptance and this commit is a mail sent twice if
-   * the node is killed.
+   * the node is killed. For the same reason it only marks: the status links
+   * are redacted by redactSentMail, in a transaction of its own.
    */
   markOutboxSent(ids: number[], now: number): Promise<void> {
     return this.engine.transaction(async (tx) => {
-      for (const id of ids) {
-        await tx.run('outbox-sent', [now, id]);
+      for (const id of ids) await tx.run('outbox-sent', [now, id]);
+    }, 'rows');
+  }
+
+  /** Redacts up to `limit` sent mails still flagged (see redactSentStatusLinks); how many it did. */
+  redactSentMail(limit: number): Promise<number> {
+    return this.engine.transaction(async (tx) => {
+      const rows = await tx.all<{ id: number }>('outbox-redact-pending', [limit]);
+      for (const { id } of rows) {
         await redactSentStatusLinks(tx, id);
+        await tx.run('outbox-redacted', [id]);
       }
+      return rows.length;
     }, 'rows');
   }
 

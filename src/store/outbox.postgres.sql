@@ -38,3 +38,8 @@ ORDER BY o.id;
 UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now, sent_at = NULL, claimed_by = NULL
 WHERE status = 'failed' AND (CAST(@id AS BIGINT) IS NULL OR id = @id)
 RETURNING id;
+
+-- Several nodes redact at once: each passes over the rows another is redacting.
+-- name: outbox-redact-pending
+SELECT id FROM outbox WHERE redact_pending = 1 ORDER BY id LIMIT ?
+FOR UPDATE SKIP LOCKED;

@@ -30,8 +30,16 @@ UPDATE messages SET raw_sha256 = ? WHERE id = ?;
 -- name: outbox-release
 UPDATE outbox SET next_attempt_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, claimed_by = NULL WHERE id = ? AND status = 'pending';
 
+-- Its status links are redacted later, by redaction passes (outbox-redact-pending).
 -- name: outbox-sent
-UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?;
+UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL, redact_pending = 1 WHERE id = ?;
+
+-- Sent mail whose status links are still to be taken out of the stored copy.
+-- name: outbox-redact-pending
+SELECT id FROM outbox WHERE redact_pending = 1 ORDER BY id LIMIT ?;
+
+-- name: outbox-redacted
+UPDATE outbox SET redact_pending = 0 WHERE id = ?;
 
 -- name: outbox-retry
 UPDATE outbox SET next_attempt_at = ?, last_error = ?, claimed_by = NULL WHERE id = ? AND status = 'pending';

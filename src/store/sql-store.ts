@@ -93,6 +93,9 @@ export class SqlStore implements Store {
   markOutboxSent(ids: number[], now: number): Promise<void> {
     return this.outbox.markOutboxSent(ids, now);
   }
+  redactSentMail(limit: number): Promise<number> {
+    return this.outbox.redactSentMail(limit);
+  }
   releaseOutbox(ids: number[], now: number): Promise<void> {
     return this.outbox.releaseOutbox(ids, now);
   }

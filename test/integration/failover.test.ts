@@ -9,6 +9,7 @@ import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMTP_POOL_DEFAULTS } from '../../src/config/schema.js';
 import { startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
@@ -206,10 +207,13 @@ describe('three nodes, two killed mid-backlog', () => {
     expect(acksPerRecipient.size).toBe(MESSAGES);
     // a kill in the middle of an SMTP transaction can make the server see the same mail again
     expect([...acksPerRecipient.values()].every((ids) => ids.size === 1)).toBe(true);
-    // At least once: a killed node's sends whose sent mark was not committed
-    // yet go out again from the node that reclaims them, at most one outbox
-    // claim (batchSize) per kill. The figure is printed above.
-    expect(extraSends).toBeLessThanOrEqual(killed.length * OUTBOX_BATCH);
+    // At least once: a killed node's sends the server accepted but whose
+    // sent mark was not committed yet go out again from the node that
+    // reclaims them. The mark is one short commit right after the server's
+    // answer, so that is at most what the node had in flight: one mail per
+    // pooled SMTP connection. (With the status links redacted inside the mark,
+    // this soak counted 21 to 29 for its two kills.) The figure is printed above.
+    expect(extraSends).toBeLessThanOrEqual(killed.length * SMTP_POOL_DEFAULTS.maxConnections);
     expect(left).toBe(0);
     expect(finalHolders.size).toBe(MAILBOXES);
     expect(new Set(finalHolders.values())).toEqual(new Set([running[2]!.name]));

@@ -102,6 +102,7 @@ describe('outbox', () => {
         if (held++ === 0) await gate;
         return store.markOutboxSent(ids, now);
       },
+      redactSentMail: (...args) => store.redactSentMail(...args),
       releaseOutbox: (...args) => store.releaseOutbox(...args),
       markOutboxRetry: (...args) => store.markOutboxRetry(...args),
       markOutboxFailed: (...args) => store.markOutboxFailed(...args),

@@ -96,4 +96,32 @@ describe('status links in sent mail', () => {
       await app.close();
     }
   });
+
+  it('are taken out by the next worker when the node that sent the mail died before redacting it', async () => {
+    const raw = Buffer.from(
+      [
+        'From: Joe <joe@customer.example>',
+        'To: support@example.com',
+        'Subject: Scanner',
+        'Message-ID: <r2@customer.example>',
+        '',
+        'It smokes.',
+        '',
+      ].join('\r\n'),
+    );
+    const [result] = await takeMessages(runtime.pipeline, [{ origin: { via: 'pipe', mailbox: 'support' }, raw }]);
+    const ref = result!.ref!;
+    const ackOf = async () => (await runtime.store.ticketDetail(ref))!.messages.find((m) => m.kind === 'ack')!;
+    const token = /https:\/\/help\.example\.com\/t\/([A-Za-z0-9_-]{43})/.exec((await ackOf()).text)![1]!;
+    // A node sent it and committed the mark, then was killed before its redaction pass.
+    const [job] = await runtime.store.claimOutbox(clock.now().getTime(), 10, 30_000);
+    await runtime.store.markOutboxSent([job!.id], clock.now().getTime());
+    expect((await ackOf()).text).toContain(token);
+
+    // The next worker to start redacts what was left flagged, with nothing to send.
+    outbox.start();
+    await outbox.stop();
+    expect((await ackOf()).text).toContain('https://help.example.com/t/[redacted]');
+    expect(databaseBytes().includes(token)).toBe(false);
+  });
 });

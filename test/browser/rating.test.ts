@@ -36,12 +36,6 @@ afterAll(async () => {
   await env?.stop();
 }, 60_000);
 
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 /** Submits the rating form and waits for the page it leads back to. */
 async function send(page: Page): Promise<void> {
   const [posted] = await Promise.all([
@@ -98,14 +92,17 @@ describe('rating on the status page', () => {
     await page.locator('textarea[name="comment"]').fill('Quick, but the first answer was in English.');
     await send(page);
     expect(await page.locator('.rated').innerText()).toContain('You rated our help 4 out of 5.');
-    expect((await show(ref)).rating).toMatchObject({ score: 4, comment: 'Quick, but the first answer was in English.' });
+    expect((await env.showTicket(ref)).rating).toMatchObject({
+      score: 4,
+      comment: 'Quick, but the first answer was in English.',
+    });
 
     await page.locator('input[name="score"][value="2"]').check();
     await page.locator('textarea[name="comment"]').fill('On second thought: it broke again.');
     await send(page);
     expect(await page.locator('.rated').innerText()).toContain('You rated our help 2 out of 5.');
     await page.locator('#rate').screenshot({ path: join(SCREENSHOTS, 'rating-form-rated-phone.png') });
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.rating).toEqual({ score: 2, comment: 'On second thought: it broke again.', at: expect.any(String) });
     expect(shown.events.filter((e: any) => e.type === 'rated').map((e: any) => e.detail)).toEqual([
       { score: 4, comment: 'Quick, but the first answer was in English.', replaced: false },
@@ -154,8 +151,8 @@ describe('rating on the status page', () => {
     // A GET never changes anything, whatever it carries.
     expect((await fetch(`${pageUrl}?score=1&comment=pwned&csrf=${encodeURIComponent(token)}`)).status).toBe(200);
 
-    expect((await show(ref)).rating).toMatchObject({ score: 2, comment: 'On second thought: it broke again.' });
-    expect((await show(ref)).events.filter((e: any) => e.type === 'rated')).toHaveLength(2);
+    expect((await env.showTicket(ref)).rating).toMatchObject({ score: 2, comment: 'On second thought: it broke again.' });
+    expect((await env.showTicket(ref)).events.filter((e: any) => e.type === 'rated')).toHaveLength(2);
   });
 
   it('shows no form on a ticket that is not resolved', { timeout: 90_000 }, async () => {

@@ -61,12 +61,6 @@ afterAll(async () => {
   await env?.stop();
 }, 60_000);
 
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 /** Waits until the SMTP server holds `count` mails in all and returns the ones after the first `seen`. */
 async function mailsAfter(seen: number, count: number): Promise<CapturedMessage[]> {
   const all = await env.smtp.waitFor(count, MAIL_WAIT_MS);
@@ -125,7 +119,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(newTicketNotice.parsed.text).toContain(REQUEST);
     // From the support address, so that Sam's answer comes back to ticketd.
     expect(newTicketNotice.parsed.from?.value[0]?.address).toBe(SUPPORT);
-    expect((await show(ref)).queue).toBe('Front desk');
+    expect((await env.showTicket(ref)).queue).toBe('Front desk');
   });
 
   it('first handoff: Sam answers the notice with #assign hardware, and Tom gets the story', { timeout: 90_000 }, async () => {
@@ -144,7 +138,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(toHardware.parsed.text).toContain(REQUEST);
     // Threaded per ticket: under the notice Sam answered.
     expect(toHardware.parsed.inReplyTo).toBe(newTicketNotice.parsed.messageId);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.queue).toBe('Hardware');
     expect(shown.handoffs).toEqual([handoff('Front desk', 'Hardware', SAM, TO_HARDWARE)]);
   });
@@ -167,7 +161,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(toWarehouse.parsed.text).toContain(TO_HARDWARE);
     expect(toWarehouse.parsed.text).toContain(REQUEST);
     expect(toWarehouse.parsed.inReplyTo).toBe(toHardware.parsed.messageId);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.queue).toBe('Warehouse');
     expect(shown.handoffs).toHaveLength(2);
   });
@@ -179,8 +173,8 @@ describe('the worked example: a broken projector, worked by email only', () => {
       answer(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-1@example.com', body: `#status on-hold ${ON_HOLD}` }),
     );
     // No mail says when the status changed, so wait for what the store says (the daemon takes mail by IDLE).
-    await expect.poll(async () => (await show(ref)).status, { timeout: MAIL_WAIT_MS, interval: 500 }).toBe('on-hold');
-    const shown = await show(ref);
+    await expect.poll(async () => (await env.showTicket(ref)).status, { timeout: MAIL_WAIT_MS, interval: 500 }).toBe('on-hold');
+    const shown = await env.showTicket(ref);
     expect(shown.events).toContainEqual(
       expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: ON_HOLD } }),
     );
@@ -207,7 +201,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     for (const internal of [TO_HARDWARE, TO_WAREHOUSE, '#resolve', 'wrote:']) expect(raw).not.toContain(internal);
     // Threads under her own request.
     expect(String(resolution.parsed.references)).toContain('<projector-1@customer.example>');
-    expect((await show(ref)).status).toBe('resolved');
+    expect((await env.showTicket(ref)).status).toBe('resolved');
   });
 
   it('takes Jane’s rating from the status page, in Chromium at phone width', { timeout: 90_000 }, async () => {
@@ -239,7 +233,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
   });
 
   it('tells the whole case in tickets show --json', async () => {
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown).toMatchObject({ status: 'resolved', queue: 'Warehouse' });
     expect(shown.handoffs).toEqual([
       handoff('Front desk', 'Hardware', SAM, TO_HARDWARE),
@@ -249,7 +243,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
   });
 
   it('counts the case in the report as worked out by hand', { timeout: 60_000 }, async () => {
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     const r = await env.cli(['report', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);

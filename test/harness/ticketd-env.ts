@@ -49,6 +49,10 @@ export interface TicketdEnv {
     args: string[],
     opts?: { input?: string | Buffer; config?: string },
   ): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `ticketd tickets show REF --json`, parsed; a failing command throws with its exit code and stderr. */
+  showTicket(ref: string): Promise<any>;
+  /** `ticketd tickets list --json`, parsed; a failing command throws with its exit code and stderr. */
+  listTickets(): Promise<any[]>;
   /** Starts `ticketd start` as a child process; logs are collected. */
   spawnDaemon(): DaemonProcess;
   stop(): Promise<void>;
@@ -112,6 +116,14 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
   };
   writeConfig();
 
+  // Throws rather than asserting, so that the harness does not lean on the
+  // calling test's `expect`; the message carries what the assertion showed.
+  const cliJson = async (args: string[]): Promise<any> => {
+    const r = await env.cli(args);
+    if (r.code !== 0) throw new Error(`ticketd ${args.join(' ')} exited with ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+
   const env: TicketdEnv = {
     dir,
     database: postgres === null ? join(dir, 'data', 'ticketd.sqlite') : database,
@@ -163,6 +175,12 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
         child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
         child.stdin.end(opts.input ?? '');
       });
+    },
+    showTicket(ref) {
+      return cliJson(['tickets', 'show', ref, '--json']);
+    },
+    listTickets() {
+      return cliJson(['tickets', 'list', '--json']);
     },
     spawnDaemon() {
       const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -34,12 +34,6 @@ async function cycle(): Promise<void> {
   await td.cycle();
 }
 
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 /** A staff member's answer to one of our mails, the original quoted below as a mail client does. */
 function staffAnswer(to: CapturedMessage, o: { messageId: string; body: string }): string {
   const id = to.parsed.messageId!.replace(/^<|>$/g, '');
@@ -95,7 +89,7 @@ describe('answers by email', () => {
     expect(text.indexOf('Hello Jane')).toBeLessThan(text.indexOf(WARRANTY_EN));
     expect(text).not.toContain('#answer');
     expect(reply!.raw.toString('utf8')).not.toContain('New in Front desk');
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(answerEvents(shown)).toEqual([
       expect.objectContaining({
         public: false,
@@ -120,7 +114,7 @@ describe('answers by email', () => {
     const [reply] = await env.smtp.waitFor(1);
     expect(reply!.parsed.text).toContain(WARRANTY_DE);
     expect(reply!.parsed.text).not.toContain(WARRANTY_EN);
-    expect(answerEvents(await show(ref))[0].detail).toMatchObject({ name: 'warranty', lang: 'de' });
+    expect(answerEvents(await env.showTicket(ref))[0].detail).toMatchObject({ name: 'warranty', lang: 'de' });
   }, 120_000);
 
   it('resolves with #resolve and #answer: the reply carries the answer and the link to the rating form', async () => {
@@ -138,7 +132,7 @@ describe('answers by email', () => {
     expect(text).toMatch(
       /How did we do\? Rate our help from 1 to 5, with a comment if you like:\nhttp:\/\/127\.0\.0\.1:8080\/t\/[\w-]{43}#rate/,
     );
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('resolved');
     expect(shown.rating).toBeNull();
     expect(answerEvents(shown)).toHaveLength(1);
@@ -156,7 +150,7 @@ describe('answers by email', () => {
       }),
     );
     await cycle();
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('open');
     expect(shown.messages.filter((m: any) => m.kind === 'agent-reply')).toHaveLength(0);
     expect(answerEvents(shown)).toEqual([]);
@@ -196,7 +190,7 @@ describe('answers on the command line', () => {
     expect(reply!.envelope.to).toEqual(['jane@customer.example']);
     expect(reply!.parsed.subject).toContain(`[${ref}]`);
     expect(reply!.parsed.text).toMatch(new RegExp(`^Hi Jane,\\n\\n${WARRANTY_EN}`));
-    expect(answerEvents(await show(ref))).toEqual([
+    expect(answerEvents(await env.showTicket(ref))).toEqual([
       expect.objectContaining({ detail: { name: 'warranty', lang: null, by: 'kim', via: 'cli' } }),
     ]);
   }, 120_000);
@@ -211,7 +205,7 @@ describe('answers on the command line', () => {
     expect(resolve.code).toBe(64);
     await cycle();
     expect(env.smtp.messages).toHaveLength(0);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('open');
     expect(shown.messages.filter((m: any) => m.kind === 'agent-reply')).toHaveLength(0);
   }, 120_000);

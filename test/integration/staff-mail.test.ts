@@ -36,12 +36,6 @@ async function cycle(): Promise<void> {
   await td.cycle();
 }
 
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 /** A reply from a mail client to one of our mails: Re: subject, threading headers, the quoted original below. */
 function answer(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
   const quoted = (to.parsed.text ?? '')
@@ -110,7 +104,7 @@ describe('staff by email', () => {
     // Threads in the customer's client: under our acknowledgement, which answered their request.
     expect(String(reply!.parsed.references)).toContain(`<${request}>`);
     expect(reply!.parsed.inReplyTo).toMatch(/@ticketd\.example\.com>$/);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.messages.map((m: any) => m.kind)).toEqual([
       'request',
       'ack',
@@ -150,7 +144,7 @@ describe('staff by email', () => {
       }),
     );
     await cycle();
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('on-hold');
     expect(shown.events).toContainEqual(
       expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: 'waiting for spare part' } }),
@@ -176,7 +170,7 @@ describe('staff by email', () => {
       }),
     );
     await cycle();
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown).toMatchObject({ status: 'on-hold', queue: 'Hardware' });
     expect(shown.events.filter((e: any) => e.type === 'status').map((e: any) => e.detail.status)).toEqual(['on-hold']);
   });
@@ -198,7 +192,11 @@ describe('staff by email', () => {
     expect(toWarehouse!.parsed.text).toContain('please send lamp 77-A to the customer');
     expect(toWarehouse!.parsed.text).toContain('The lamp does not come on.');
     expect(toWarehouse!.parsed.inReplyTo).toBe(notice.parsed.messageId);
-    expect((await show(ref)).handoffs.at(-1)).toMatchObject({ from: 'Hardware', to: 'Warehouse', by: 'tom@example.com' });
+    expect((await env.showTicket(ref)).handoffs.at(-1)).toMatchObject({
+      from: 'Hardware',
+      to: 'Warehouse',
+      by: 'tom@example.com',
+    });
 
     await env.dovecot.appendMessage(
       SUPPORT,
@@ -206,6 +204,6 @@ describe('staff by email', () => {
       answer(toWarehouse!, { from: 'wanda@example.com', messageId: 'wanda-1@example.com', body: '#resolve' }),
     );
     await cycle();
-    expect((await show(ref)).status).toBe('resolved');
+    expect((await env.showTicket(ref)).status).toBe('resolved');
   });
 });

@@ -16,7 +16,7 @@ import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
 import { freePort } from '../harness/free-port.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
-import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+import { customerMail, staffReply, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const MAIL_WAIT_MS = 60_000;
 
@@ -74,23 +74,6 @@ function handoff(from: string, to: string, by: string, note: string) {
 
 const bare = (id: string | undefined) => (id ?? '').replace(/^<|>$/g, '');
 
-/** A reply from a mail client to one of our mails: Re: subject, threading headers, the quoted original below. */
-function answer(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
-  const quoted = (to.parsed.text ?? '')
-    .split('\n')
-    .map((l) => `> ${l}`)
-    .join('\r\n');
-  return customerMail({
-    from: o.from,
-    to: SUPPORT,
-    subject: `Re: ${to.parsed.subject}`,
-    messageId: o.messageId,
-    inReplyTo: bare(to.parsed.messageId),
-    references: [bare(to.parsed.messageId)],
-    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted}`,
-  });
-}
-
 describe('the worked example: a broken projector, worked by email only', () => {
   let ref = '';
   let pageUrl = '';
@@ -126,7 +109,11 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(newTicketNotice, { from: `Sam <${SAM}>`, messageId: 'sam-1@example.com', body: `#assign hardware ${TO_HARDWARE}` }),
+      staffReply(newTicketNotice, {
+        from: `Sam <${SAM}>`,
+        messageId: 'sam-1@example.com',
+        body: `#assign hardware ${TO_HARDWARE}`,
+      }),
     );
     const [notice, ...more] = await mailsAfter(2, 3);
     expect(more).toEqual([]);
@@ -149,7 +136,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toHardware, { from: `Tom <${TOM}>`, messageId: 'tom-1@example.com', body: `#assign warehouse ${TO_WAREHOUSE}` }),
+      staffReply(toHardware, { from: `Tom <${TOM}>`, messageId: 'tom-1@example.com', body: `#assign warehouse ${TO_WAREHOUSE}` }),
     );
     const [notice, ...more] = await mailsAfter(3, 4);
     expect(more).toEqual([]);
@@ -170,7 +157,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-1@example.com', body: `#status on-hold ${ON_HOLD}` }),
+      staffReply(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-1@example.com', body: `#status on-hold ${ON_HOLD}` }),
     );
     // No mail says when the status changed, so wait for what the store says (the daemon takes mail by IDLE).
     await expect.poll(async () => (await env.showTicket(ref)).status, { timeout: MAIL_WAIT_MS, interval: 500 }).toBe('on-hold');
@@ -185,7 +172,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-2@example.com', body: `#resolve\r\n${RESOLUTION}` }),
+      staffReply(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-2@example.com', body: `#resolve\r\n${RESOLUTION}` }),
     );
     const [mail, ...more] = await mailsAfter(4, 5);
     expect(more).toEqual([]);

@@ -15,7 +15,7 @@ import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { ImapWorker } from '../../src/sources/imap/imap-worker.js';
 import { startDovecot, type DovecotOptions, type DovecotServer } from './dovecot.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
-import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
+import { startSmtpCapture, type CapturedMessage, type SmtpCapture } from './smtp-capture.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
 
@@ -285,4 +285,28 @@ export function customerMail(o: {
     '',
   ];
   return lines.join('\r\n');
+}
+
+/**
+ * A staff member's answer to one of our mails (a notice), as a mail client
+ * writes it: Re: subject, In-Reply-To and References to that mail, and the
+ * original quoted below an "On … wrote:" line.
+ */
+export function staffReply(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
+  // Without it the answer would not thread, and would test something else.
+  if (!to.parsed.messageId) throw new Error(`staffReply: the mail "${to.parsed.subject}" has no Message-ID`);
+  const id = to.parsed.messageId.replace(/^<|>$/g, '');
+  const quoted = (to.parsed.text ?? '')
+    .split('\n')
+    .map((l) => `> ${l}`)
+    .join('\r\n');
+  return customerMail({
+    from: o.from,
+    to: SUPPORT,
+    subject: `Re: ${to.parsed.subject}`,
+    messageId: o.messageId,
+    inReplyTo: id,
+    references: [id],
+    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted}`,
+  });
 }

@@ -8,10 +8,13 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
-import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const WARRANTY_EN = 'Our warranty covers parts and labour for two years from the date of purchase.';
 const WARRANTY_DE = 'Unsere Garantie deckt Teile und Arbeitszeit zwei Jahre ab Kaufdatum.';
+
+/** The front desk's one staff member, who answers its notices. */
+const SAM = 'Sam <sam@example.com>';
 
 let env: TicketdEnv;
 let td: InProcess;
@@ -32,23 +35,6 @@ afterAll(async () => {
 async function cycle(): Promise<void> {
   td.clock.set(new Date());
   await td.cycle();
-}
-
-/** A staff member's answer to one of our mails, the original quoted below as a mail client does. */
-function staffAnswer(to: CapturedMessage, o: { messageId: string; body: string }): string {
-  const id = to.parsed.messageId!.replace(/^<|>$/g, '');
-  const quoted = (to.parsed.text ?? '')
-    .split('\n')
-    .map((l) => `> ${l}`)
-    .join('\r\n');
-  return customerMail({
-    from: 'Sam <sam@example.com>',
-    subject: `Re: ${to.parsed.subject}`,
-    messageId: o.messageId,
-    inReplyTo: id,
-    references: [id],
-    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted}`,
-  });
 }
 
 /** A new ticket from a customer; returns its reference and the notice its queue got. */
@@ -78,7 +64,11 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, { messageId: 'sam-ans-1@example.com', body: '#answer warranty\r\nHello Jane, good news:' }),
+      staffReply(notice, {
+        from: SAM,
+        messageId: 'sam-ans-1@example.com',
+        body: '#answer warranty\r\nHello Jane, good news:',
+      }),
     );
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
@@ -108,7 +98,11 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, { messageId: 'sam-ans-2@example.com', body: '#answer WARRANTY' }),
+      staffReply(notice, {
+        from: SAM,
+        messageId: 'sam-ans-2@example.com',
+        body: '#answer WARRANTY',
+      }),
     );
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
@@ -123,7 +117,11 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, { messageId: 'sam-ans-6@example.com', body: '#resolve\r\n#answer warranty\r\nAll done.' }),
+      staffReply(notice, {
+        from: SAM,
+        messageId: 'sam-ans-6@example.com',
+        body: '#resolve\r\n#answer warranty\r\nAll done.',
+      }),
     );
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
@@ -144,7 +142,8 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, {
+      staffReply(notice, {
+        from: SAM,
         messageId: 'sam-ans-3@example.com',
         body: '#answer refund-policy\r\n#resolve\r\nHere is our policy.',
       }),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
-import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let env: TicketdEnv;
 let td: InProcess;
@@ -34,23 +34,6 @@ afterAll(async () => {
 async function cycle(): Promise<void> {
   td.clock.set(new Date());
   await td.cycle();
-}
-
-/** A reply from a mail client to one of our mails: Re: subject, threading headers, the quoted original below. */
-function answer(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
-  const quoted = (to.parsed.text ?? '')
-    .split('\n')
-    .map((l) => `> ${l}`)
-    .join('\n');
-  return customerMail({
-    from: o.from,
-    to: SUPPORT,
-    subject: `Re: ${to.parsed.subject}`,
-    messageId: o.messageId,
-    inReplyTo: to.parsed.messageId!.replace(/^<|>$/g, ''),
-    references: [to.parsed.messageId!.replace(/^<|>$/g, '')],
-    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted.replace(/\n/g, '\r\n')}`,
-  });
 }
 
 describe('staff by email', () => {
@@ -86,7 +69,7 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'Tom <tom@example.com>',
         messageId: 'tom-1@example.com',
         body: 'Hello Jane,\r\n\r\na new lamp ships today.\r\n\r\nTom',
@@ -132,12 +115,16 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, { from: 'tom@example.com', messageId: 'tom-2@example.com', body: '#status on-hold waiting for spare part' }),
+      staffReply(notice, {
+        from: 'tom@example.com',
+        messageId: 'tom-2@example.com',
+        body: '#status on-hold waiting for spare part',
+      }),
     );
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'tom@example.com',
         messageId: 'tom-3@example.com',
         body: '#note Lamp 77-A ordered from the vendor.',
@@ -163,7 +150,7 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'Eve <eve@evil.example>',
         messageId: 'eve-1@evil.example',
         body: '#resolve\r\n#assign warehouse give it to me',
@@ -180,7 +167,7 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'tom@example.com',
         messageId: 'tom-4@example.com',
         body: '#assign warehouse please send lamp 77-A to the customer',
@@ -201,7 +188,7 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toWarehouse!, { from: 'wanda@example.com', messageId: 'wanda-1@example.com', body: '#resolve' }),
+      staffReply(toWarehouse!, { from: 'wanda@example.com', messageId: 'wanda-1@example.com', body: '#resolve' }),
     );
     await cycle();
     expect((await env.showTicket(ref)).status).toBe('resolved');

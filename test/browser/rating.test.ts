@@ -6,34 +6,22 @@
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
-import { freePort } from '../harness/free-port.js';
-import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+import { startBrowserEnv, type BrowserEnv } from '../harness/browser-env.js';
+import { SCREENSHOTS } from '../harness/chromium.js';
+import { customerMail, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
+let browser: BrowserEnv;
 let env: TicketdEnv;
-let daemon: Daemon;
 let context: BrowserContext;
 let publicUrl: string;
 
 beforeAll(async () => {
-  env = await startTicketdEnv();
-  const port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  env.writeConfig((c) => {
-    c.publicUrl = publicUrl;
-    c.http = { host: '127.0.0.1', port, enabled: true };
-  });
-  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await launchChromium(join(env.dir, 'chromium-profile'));
+  browser = await startBrowserEnv();
+  ({ env, context, publicUrl } = browser);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await daemon?.stop();
-  await env?.stop();
+  await browser?.stop();
 }, 60_000);
 
 /** Submits the rating form and waits for the page it leads back to. */

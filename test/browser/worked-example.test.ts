@@ -10,13 +10,10 @@
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
-import { freePort } from '../harness/free-port.js';
+import { startBrowserEnv, type BrowserEnv } from '../harness/browser-env.js';
+import { SCREENSHOTS } from '../harness/chromium.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
-import { customerMail, staffReply, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+import { customerMail, staffReply, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const MAIL_WAIT_MS = 60_000;
 
@@ -32,18 +29,13 @@ const ON_HOLD = 'waiting for the spare part';
 const RESOLUTION = 'The new socket is in and the projector works again.';
 const COMMENT = 'Fast, and nobody asked me twice.';
 
+let browser: BrowserEnv;
 let env: TicketdEnv;
-let daemon: Daemon;
 let context: BrowserContext;
 let publicUrl: string;
 
 beforeAll(async () => {
-  env = await startTicketdEnv();
-  const port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  env.writeConfig((c) => {
-    c.publicUrl = publicUrl;
-    c.http = { host: '127.0.0.1', port, enabled: true };
+  browser = await startBrowserEnv((c) => {
     c.mailboxes[0].defaultQueue = 'Front desk';
     c.queues = [
       { name: 'Front desk', staff: [SAM] },
@@ -51,14 +43,11 @@ beforeAll(async () => {
       { name: 'Warehouse', staff: [WANDA] },
     ];
   });
-  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await launchChromium(join(env.dir, 'chromium-profile'));
+  ({ env, context, publicUrl } = browser);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await daemon?.stop();
-  await env?.stop();
+  await browser?.stop();
 }, 60_000);
 
 /** Waits until the SMTP server holds `count` mails in all and returns the ones after the first `seen`. */

@@ -6,41 +6,23 @@
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
-import { freePort } from '../harness/free-port.js';
-import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+import { startBrowserEnv, type BrowserEnv } from '../harness/browser-env.js';
+import { SCREENSHOTS } from '../harness/chromium.js';
+import { customerMail, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
+let browser: BrowserEnv;
 let env: TicketdEnv;
-let daemon: Daemon;
 let context: BrowserContext;
 let publicUrl: string;
 
 beforeAll(async () => {
-  env = await startTicketdEnv();
-  const port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  env.writeConfig((c) => {
-    c.publicUrl = publicUrl;
-    c.http = { host: '127.0.0.1', port, enabled: true };
-  });
-  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await launchChromium(join(env.dir, 'chromium-profile'));
+  browser = await startBrowserEnv();
+  ({ env, context, publicUrl } = browser);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await daemon?.stop();
-  await env?.stop();
+  await browser?.stop();
 }, 60_000);
-
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
 
 /** Submits the rating form and waits for the page it leads back to. */
 async function send(page: Page): Promise<void> {
@@ -98,14 +80,17 @@ describe('rating on the status page', () => {
     await page.locator('textarea[name="comment"]').fill('Quick, but the first answer was in English.');
     await send(page);
     expect(await page.locator('.rated').innerText()).toContain('You rated our help 4 out of 5.');
-    expect((await show(ref)).rating).toMatchObject({ score: 4, comment: 'Quick, but the first answer was in English.' });
+    expect((await env.showTicket(ref)).rating).toMatchObject({
+      score: 4,
+      comment: 'Quick, but the first answer was in English.',
+    });
 
     await page.locator('input[name="score"][value="2"]').check();
     await page.locator('textarea[name="comment"]').fill('On second thought: it broke again.');
     await send(page);
     expect(await page.locator('.rated').innerText()).toContain('You rated our help 2 out of 5.');
     await page.locator('#rate').screenshot({ path: join(SCREENSHOTS, 'rating-form-rated-phone.png') });
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.rating).toEqual({ score: 2, comment: 'On second thought: it broke again.', at: expect.any(String) });
     expect(shown.events.filter((e: any) => e.type === 'rated').map((e: any) => e.detail)).toEqual([
       { score: 4, comment: 'Quick, but the first answer was in English.', replaced: false },
@@ -154,8 +139,8 @@ describe('rating on the status page', () => {
     // A GET never changes anything, whatever it carries.
     expect((await fetch(`${pageUrl}?score=1&comment=pwned&csrf=${encodeURIComponent(token)}`)).status).toBe(200);
 
-    expect((await show(ref)).rating).toMatchObject({ score: 2, comment: 'On second thought: it broke again.' });
-    expect((await show(ref)).events.filter((e: any) => e.type === 'rated')).toHaveLength(2);
+    expect((await env.showTicket(ref)).rating).toMatchObject({ score: 2, comment: 'On second thought: it broke again.' });
+    expect((await env.showTicket(ref)).events.filter((e: any) => e.type === 'rated')).toHaveLength(2);
   });
 
   it('shows no form on a ticket that is not resolved', { timeout: 90_000 }, async () => {

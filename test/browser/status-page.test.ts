@@ -6,14 +6,11 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeAgentReply } from '../../src/compose/compose-mail.js';
-import { systemClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
+import type { Daemon } from '../../src/daemon/daemon.js';
+import { startBrowserEnv, type BrowserEnv } from '../harness/browser-env.js';
+import { SCREENSHOTS } from '../harness/chromium.js';
 import type { DovecotServer } from '../harness/dovecot.js';
-import { freePort } from '../harness/free-port.js';
 import type { SmtpCapture } from '../harness/smtp-capture.js';
-import { startTicketdEnv, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const SUPPORT = 'support@example.com';
 
@@ -47,7 +44,7 @@ function customerMail(o: { from: string; subject: string; body: string; messageI
   ].join('\r\n');
 }
 
-let env: TicketdEnv;
+let browser: BrowserEnv;
 let dovecot: DovecotServer;
 let smtp: SmtpCapture;
 let daemon: Daemon;
@@ -88,25 +85,17 @@ async function open(
 }
 
 beforeAll(async () => {
-  env = await startTicketdEnv();
-  ({ dovecot, smtp } = env);
-  const port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  env.writeConfig((c) => {
-    c.publicUrl = publicUrl;
-    c.http = { host: '127.0.0.1', port, enabled: true };
+  browser = await startBrowserEnv((c) => {
     c.sla = {
       policies: [{ name: 'standard', match: { mailbox: 'support' }, firstResponse: '4h', resolution: '3d', calendar: '24x7' }],
     };
   });
-  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await launchChromium(join(env.dir, 'chromium-profile'));
+  ({ daemon, context, publicUrl } = browser);
+  ({ dovecot, smtp } = browser.env);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await daemon?.stop();
-  await env?.stop();
+  await browser?.stop();
 }, 60_000);
 
 describe('status page in Chromium', () => {

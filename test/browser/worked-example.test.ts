@@ -10,13 +10,10 @@
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { launchChromium, SCREENSHOTS } from '../harness/chromium.js';
-import { freePort } from '../harness/free-port.js';
+import { startBrowserEnv, type BrowserEnv } from '../harness/browser-env.js';
+import { SCREENSHOTS } from '../harness/chromium.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
-import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
+import { customerMail, staffReply, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const MAIL_WAIT_MS = 60_000;
 
@@ -32,18 +29,13 @@ const ON_HOLD = 'waiting for the spare part';
 const RESOLUTION = 'The new socket is in and the projector works again.';
 const COMMENT = 'Fast, and nobody asked me twice.';
 
+let browser: BrowserEnv;
 let env: TicketdEnv;
-let daemon: Daemon;
 let context: BrowserContext;
 let publicUrl: string;
 
 beforeAll(async () => {
-  env = await startTicketdEnv();
-  const port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  env.writeConfig((c) => {
-    c.publicUrl = publicUrl;
-    c.http = { host: '127.0.0.1', port, enabled: true };
+  browser = await startBrowserEnv((c) => {
     c.mailboxes[0].defaultQueue = 'Front desk';
     c.queues = [
       { name: 'Front desk', staff: [SAM] },
@@ -51,21 +43,12 @@ beforeAll(async () => {
       { name: 'Warehouse', staff: [WANDA] },
     ];
   });
-  daemon = await startDaemon({ configPath: env.configPath, logger: silentLogger(), clock: systemClock });
-  context = await launchChromium(join(env.dir, 'chromium-profile'));
+  ({ env, context, publicUrl } = browser);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await daemon?.stop();
-  await env?.stop();
+  await browser?.stop();
 }, 60_000);
-
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
 
 /** Waits until the SMTP server holds `count` mails in all and returns the ones after the first `seen`. */
 async function mailsAfter(seen: number, count: number): Promise<CapturedMessage[]> {
@@ -79,23 +62,6 @@ function handoff(from: string, to: string, by: string, note: string) {
 }
 
 const bare = (id: string | undefined) => (id ?? '').replace(/^<|>$/g, '');
-
-/** A reply from a mail client to one of our mails: Re: subject, threading headers, the quoted original below. */
-function answer(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
-  const quoted = (to.parsed.text ?? '')
-    .split('\n')
-    .map((l) => `> ${l}`)
-    .join('\r\n');
-  return customerMail({
-    from: o.from,
-    to: SUPPORT,
-    subject: `Re: ${to.parsed.subject}`,
-    messageId: o.messageId,
-    inReplyTo: bare(to.parsed.messageId),
-    references: [bare(to.parsed.messageId)],
-    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted}`,
-  });
-}
 
 describe('the worked example: a broken projector, worked by email only', () => {
   let ref = '';
@@ -125,14 +91,18 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(newTicketNotice.parsed.text).toContain(REQUEST);
     // From the support address, so that Sam's answer comes back to ticketd.
     expect(newTicketNotice.parsed.from?.value[0]?.address).toBe(SUPPORT);
-    expect((await show(ref)).queue).toBe('Front desk');
+    expect((await env.showTicket(ref)).queue).toBe('Front desk');
   });
 
   it('first handoff: Sam answers the notice with #assign hardware, and Tom gets the story', { timeout: 90_000 }, async () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(newTicketNotice, { from: `Sam <${SAM}>`, messageId: 'sam-1@example.com', body: `#assign hardware ${TO_HARDWARE}` }),
+      staffReply(newTicketNotice, {
+        from: `Sam <${SAM}>`,
+        messageId: 'sam-1@example.com',
+        body: `#assign hardware ${TO_HARDWARE}`,
+      }),
     );
     const [notice, ...more] = await mailsAfter(2, 3);
     expect(more).toEqual([]);
@@ -144,7 +114,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(toHardware.parsed.text).toContain(REQUEST);
     // Threaded per ticket: under the notice Sam answered.
     expect(toHardware.parsed.inReplyTo).toBe(newTicketNotice.parsed.messageId);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.queue).toBe('Hardware');
     expect(shown.handoffs).toEqual([handoff('Front desk', 'Hardware', SAM, TO_HARDWARE)]);
   });
@@ -155,7 +125,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toHardware, { from: `Tom <${TOM}>`, messageId: 'tom-1@example.com', body: `#assign warehouse ${TO_WAREHOUSE}` }),
+      staffReply(toHardware, { from: `Tom <${TOM}>`, messageId: 'tom-1@example.com', body: `#assign warehouse ${TO_WAREHOUSE}` }),
     );
     const [notice, ...more] = await mailsAfter(3, 4);
     expect(more).toEqual([]);
@@ -167,7 +137,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(toWarehouse.parsed.text).toContain(TO_HARDWARE);
     expect(toWarehouse.parsed.text).toContain(REQUEST);
     expect(toWarehouse.parsed.inReplyTo).toBe(toHardware.parsed.messageId);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.queue).toBe('Warehouse');
     expect(shown.handoffs).toHaveLength(2);
   });
@@ -176,11 +146,11 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-1@example.com', body: `#status on-hold ${ON_HOLD}` }),
+      staffReply(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-1@example.com', body: `#status on-hold ${ON_HOLD}` }),
     );
     // No mail says when the status changed, so wait for what the store says (the daemon takes mail by IDLE).
-    await expect.poll(async () => (await show(ref)).status, { timeout: MAIL_WAIT_MS, interval: 500 }).toBe('on-hold');
-    const shown = await show(ref);
+    await expect.poll(async () => (await env.showTicket(ref)).status, { timeout: MAIL_WAIT_MS, interval: 500 }).toBe('on-hold');
+    const shown = await env.showTicket(ref);
     expect(shown.events).toContainEqual(
       expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: ON_HOLD } }),
     );
@@ -191,7 +161,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-2@example.com', body: `#resolve\r\n${RESOLUTION}` }),
+      staffReply(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-2@example.com', body: `#resolve\r\n${RESOLUTION}` }),
     );
     const [mail, ...more] = await mailsAfter(4, 5);
     expect(more).toEqual([]);
@@ -207,7 +177,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     for (const internal of [TO_HARDWARE, TO_WAREHOUSE, '#resolve', 'wrote:']) expect(raw).not.toContain(internal);
     // Threads under her own request.
     expect(String(resolution.parsed.references)).toContain('<projector-1@customer.example>');
-    expect((await show(ref)).status).toBe('resolved');
+    expect((await env.showTicket(ref)).status).toBe('resolved');
   });
 
   it('takes Jane’s rating from the status page, in Chromium at phone width', { timeout: 90_000 }, async () => {
@@ -239,7 +209,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
   });
 
   it('tells the whole case in tickets show --json', async () => {
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown).toMatchObject({ status: 'resolved', queue: 'Warehouse' });
     expect(shown.handoffs).toEqual([
       handoff('Front desk', 'Hardware', SAM, TO_HARDWARE),
@@ -249,7 +219,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
   });
 
   it('counts the case in the report as worked out by hand', { timeout: 60_000 }, async () => {
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     const r = await env.cli(['report', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);

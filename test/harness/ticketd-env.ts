@@ -15,7 +15,7 @@ import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { ImapWorker } from '../../src/sources/imap/imap-worker.js';
 import { startDovecot, type DovecotOptions, type DovecotServer } from './dovecot.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
-import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
+import { startSmtpCapture, type CapturedMessage, type SmtpCapture } from './smtp-capture.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
 
@@ -49,6 +49,10 @@ export interface TicketdEnv {
     args: string[],
     opts?: { input?: string | Buffer; config?: string },
   ): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `ticketd tickets show REF --json`, parsed; a failing command throws with its exit code and stderr. */
+  showTicket(ref: string): Promise<any>;
+  /** `ticketd tickets list --json`, parsed; a failing command throws with its exit code and stderr. */
+  listTickets(): Promise<any[]>;
   /** Starts `ticketd start` as a child process; logs are collected. */
   spawnDaemon(): DaemonProcess;
   stop(): Promise<void>;
@@ -112,6 +116,14 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
   };
   writeConfig();
 
+  // Throws rather than asserting, so that the harness does not lean on the
+  // calling test's `expect`; the message carries what the assertion showed.
+  const cliJson = async (args: string[]): Promise<any> => {
+    const r = await env.cli(args);
+    if (r.code !== 0) throw new Error(`ticketd ${args.join(' ')} exited with ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+
   const env: TicketdEnv = {
     dir,
     database: postgres === null ? join(dir, 'data', 'ticketd.sqlite') : database,
@@ -163,6 +175,12 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
         child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
         child.stdin.end(opts.input ?? '');
       });
+    },
+    showTicket(ref) {
+      return cliJson(['tickets', 'show', ref, '--json']);
+    },
+    listTickets() {
+      return cliJson(['tickets', 'list', '--json']);
     },
     spawnDaemon() {
       const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -267,4 +285,28 @@ export function customerMail(o: {
     '',
   ];
   return lines.join('\r\n');
+}
+
+/**
+ * A staff member's answer to one of our mails (a notice), as a mail client
+ * writes it: Re: subject, In-Reply-To and References to that mail, and the
+ * original quoted below an "On … wrote:" line.
+ */
+export function staffReply(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
+  // Without it the answer would not thread, and would test something else.
+  if (!to.parsed.messageId) throw new Error(`staffReply: the mail "${to.parsed.subject}" has no Message-ID`);
+  const id = to.parsed.messageId.replace(/^<|>$/g, '');
+  const quoted = (to.parsed.text ?? '')
+    .split('\n')
+    .map((l) => `> ${l}`)
+    .join('\r\n');
+  return customerMail({
+    from: o.from,
+    to: SUPPORT,
+    subject: `Re: ${to.parsed.subject}`,
+    messageId: o.messageId,
+    inReplyTo: id,
+    references: [id],
+    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted}`,
+  });
 }

@@ -8,10 +8,13 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
-import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 const WARRANTY_EN = 'Our warranty covers parts and labour for two years from the date of purchase.';
 const WARRANTY_DE = 'Unsere Garantie deckt Teile und Arbeitszeit zwei Jahre ab Kaufdatum.';
+
+/** The front desk's one staff member, who answers its notices. */
+const SAM = 'Sam <sam@example.com>';
 
 let env: TicketdEnv;
 let td: InProcess;
@@ -32,29 +35,6 @@ afterAll(async () => {
 async function cycle(): Promise<void> {
   td.clock.set(new Date());
   await td.cycle();
-}
-
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
-/** A staff member's answer to one of our mails, the original quoted below as a mail client does. */
-function staffAnswer(to: CapturedMessage, o: { messageId: string; body: string }): string {
-  const id = to.parsed.messageId!.replace(/^<|>$/g, '');
-  const quoted = (to.parsed.text ?? '')
-    .split('\n')
-    .map((l) => `> ${l}`)
-    .join('\r\n');
-  return customerMail({
-    from: 'Sam <sam@example.com>',
-    subject: `Re: ${to.parsed.subject}`,
-    messageId: o.messageId,
-    inReplyTo: id,
-    references: [id],
-    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted}`,
-  });
 }
 
 /** A new ticket from a customer; returns its reference and the notice its queue got. */
@@ -84,7 +64,11 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, { messageId: 'sam-ans-1@example.com', body: '#answer warranty\r\nHello Jane, good news:' }),
+      staffReply(notice, {
+        from: SAM,
+        messageId: 'sam-ans-1@example.com',
+        body: '#answer warranty\r\nHello Jane, good news:',
+      }),
     );
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
@@ -95,7 +79,7 @@ describe('answers by email', () => {
     expect(text.indexOf('Hello Jane')).toBeLessThan(text.indexOf(WARRANTY_EN));
     expect(text).not.toContain('#answer');
     expect(reply!.raw.toString('utf8')).not.toContain('New in Front desk');
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(answerEvents(shown)).toEqual([
       expect.objectContaining({
         public: false,
@@ -114,13 +98,17 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, { messageId: 'sam-ans-2@example.com', body: '#answer WARRANTY' }),
+      staffReply(notice, {
+        from: SAM,
+        messageId: 'sam-ans-2@example.com',
+        body: '#answer WARRANTY',
+      }),
     );
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
     expect(reply!.parsed.text).toContain(WARRANTY_DE);
     expect(reply!.parsed.text).not.toContain(WARRANTY_EN);
-    expect(answerEvents(await show(ref))[0].detail).toMatchObject({ name: 'warranty', lang: 'de' });
+    expect(answerEvents(await env.showTicket(ref))[0].detail).toMatchObject({ name: 'warranty', lang: 'de' });
   }, 120_000);
 
   it('resolves with #resolve and #answer: the reply carries the answer and the link to the rating form', async () => {
@@ -129,7 +117,11 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, { messageId: 'sam-ans-6@example.com', body: '#resolve\r\n#answer warranty\r\nAll done.' }),
+      staffReply(notice, {
+        from: SAM,
+        messageId: 'sam-ans-6@example.com',
+        body: '#resolve\r\n#answer warranty\r\nAll done.',
+      }),
     );
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
@@ -138,7 +130,7 @@ describe('answers by email', () => {
     expect(text).toMatch(
       /How did we do\? Rate our help from 1 to 5, with a comment if you like:\nhttp:\/\/127\.0\.0\.1:8080\/t\/[\w-]{43}#rate/,
     );
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('resolved');
     expect(shown.rating).toBeNull();
     expect(answerEvents(shown)).toHaveLength(1);
@@ -150,13 +142,14 @@ describe('answers by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffAnswer(notice, {
+      staffReply(notice, {
+        from: SAM,
         messageId: 'sam-ans-3@example.com',
         body: '#answer refund-policy\r\n#resolve\r\nHere is our policy.',
       }),
     );
     await cycle();
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('open');
     expect(shown.messages.filter((m: any) => m.kind === 'agent-reply')).toHaveLength(0);
     expect(answerEvents(shown)).toEqual([]);
@@ -196,7 +189,7 @@ describe('answers on the command line', () => {
     expect(reply!.envelope.to).toEqual(['jane@customer.example']);
     expect(reply!.parsed.subject).toContain(`[${ref}]`);
     expect(reply!.parsed.text).toMatch(new RegExp(`^Hi Jane,\\n\\n${WARRANTY_EN}`));
-    expect(answerEvents(await show(ref))).toEqual([
+    expect(answerEvents(await env.showTicket(ref))).toEqual([
       expect.objectContaining({ detail: { name: 'warranty', lang: null, by: 'kim', via: 'cli' } }),
     ]);
   }, 120_000);
@@ -211,7 +204,7 @@ describe('answers on the command line', () => {
     expect(resolve.code).toBe(64);
     await cycle();
     expect(env.smtp.messages).toHaveLength(0);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('open');
     expect(shown.messages.filter((m: any) => m.kind === 'agent-reply')).toHaveLength(0);
   }, 120_000);

@@ -24,12 +24,6 @@ async function ingest(mail: string): Promise<{ ref: string; outcome: string; qua
   return JSON.parse(r.stdout)[0];
 }
 
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 function db() {
   return new BetterSqlite3(join(env.dir, 'data', 'ticketd.sqlite'), { readonly: true });
 }
@@ -54,7 +48,7 @@ describe('staff at the command line', () => {
     const both = await env.cli(['tickets', 'reply', ref, '--message', 'a', '--file', file]);
     expect(both.code).toBe(64);
 
-    const replies = (await show(ref)).messages.filter((m: any) => m.kind === 'agent-reply');
+    const replies = (await env.showTicket(ref)).messages.filter((m: any) => m.kind === 'agent-reply');
     expect(replies.map((m: any) => m.text)).toEqual([
       expect.stringContaining('Line one of the answer.\n\nLine three, after a blank line.'),
       expect.stringContaining('Sent through a pipe.'),
@@ -85,7 +79,7 @@ describe('staff at the command line', () => {
     const noteHead = text.slice(0, at('Customer called')).trimEnd().split('\n').at(-1)!;
     expect(noteHead).toMatch(/note +internal +by=sam/);
 
-    const json = await show(ref);
+    const json = await env.showTicket(ref);
     expect(json.messages[0]).toMatchObject({ kind: 'request', text: expect.stringContaining('The lamp does not come on.') });
     expect(json.events).toContainEqual({
       type: 'note',
@@ -105,7 +99,7 @@ describe('staff at the command line', () => {
     const again = await env.cli(['tickets', 'status', ref, 'on-hold']);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already on-hold/);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('on-hold');
     const row = db().prepare('SELECT on_hold_reason AS r FROM tickets WHERE ref = ?').get(ref) as { r: string };
     expect(row.r).toBe('waiting for a spare part');
@@ -126,11 +120,11 @@ describe('staff at the command line', () => {
   }, 120_000);
 
   it('resolves with a last reply, and refuses to resolve twice before sending anything', async () => {
-    const replies = async () => (await show(ref)).messages.filter((m: any) => m.kind === 'agent-reply').length;
+    const replies = async () => (await env.showTicket(ref)).messages.filter((m: any) => m.kind === 'agent-reply').length;
     const before = await replies();
     const r = await env.cli(['tickets', 'resolve', ref, '--message', 'The new lamp is in. Closing this.']);
     expect(r.code, r.stderr).toBe(0);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('resolved');
     expect(shown.messages.at(-1)).toMatchObject({ kind: 'agent-reply', text: expect.stringContaining('The new lamp is in.') });
     const again = await env.cli(['tickets', 'resolve', ref, '--message', 'Again?']);

@@ -23,12 +23,6 @@ async function ingestOne(input: string | Buffer) {
   return { ...results[0], stderr: r.stderr };
 }
 
-async function listTickets(): Promise<any[]> {
-  const r = await env.cli(['tickets', 'list', '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 async function quarantined(): Promise<any[]> {
   const r = await env.cli(['quarantine', 'list', '--json']);
   expect(r.code, r.stderr).toBe(0);
@@ -57,7 +51,7 @@ describe('ticketd ingest exit codes', () => {
 
     const again = await ingestOne(mail);
     expect(again).toMatchObject({ outcome: 'duplicate', reason: 'message-id-already-taken', ref: null });
-    const tickets = await listTickets();
+    const tickets = await env.listTickets();
     expect(tickets).toHaveLength(1);
     expect(tickets[0]).toMatchObject({
       ref: first.ref,
@@ -88,7 +82,7 @@ describe('ticketd ingest exit codes', () => {
       ]);
       // The whole message is kept, so a retry after raising the limit has all of it.
       expect(entries[1].size).toBeGreaterThan(40_000);
-      expect((await listTickets()).map((t) => t.subject)).not.toContain('Huge piped');
+      expect((await env.listTickets()).map((t) => t.subject)).not.toContain('Huge piped');
     } finally {
       env.writeConfig();
     }
@@ -101,7 +95,7 @@ describe('ticketd ingest exit codes', () => {
   });
 
   it('exits 64 for an unknown mailbox or a missing --mailbox, and takes nothing', async () => {
-    const before = (await listTickets()).length;
+    const before = (await env.listTickets()).length;
     const mail = customerMail({ subject: 'Wrong mailbox', messageId: 'wrong@customer.example' });
     const unknown = await env.cli(['ingest', '--mailbox', 'sales'], { input: mail });
     expect(unknown.code).toBe(64);
@@ -112,7 +106,7 @@ describe('ticketd ingest exit codes', () => {
     const unreadable = await env.cli(['ingest', '--mailbox', 'support', join(env.dir, 'no-such.eml')]);
     expect(unreadable.code).toBe(64);
     expect(unreadable.stderr).toContain('ENOENT');
-    expect(await listTickets()).toHaveLength(before);
+    expect(await env.listTickets()).toHaveLength(before);
   });
 
   it('exits 75 while another process holds the database locked; the MTA retry then takes the message once', async () => {
@@ -127,11 +121,11 @@ describe('ticketd ingest exit codes', () => {
       db.exec('ROLLBACK');
       db.close();
     }
-    expect((await listTickets()).filter((t) => t.subject === 'During a lock')).toHaveLength(0);
+    expect((await env.listTickets()).filter((t) => t.subject === 'During a lock')).toHaveLength(0);
 
     const retried = await ingestOne(mail);
     expect(retried.outcome).toBe('taken');
-    expect((await listTickets()).filter((t) => t.subject === 'During a lock')).toHaveLength(1);
+    expect((await env.listTickets()).filter((t) => t.subject === 'During a lock')).toHaveLength(1);
   }, 30_000);
 
   it('exits 75 when the configuration cannot be used at delivery time', async () => {
@@ -145,7 +139,7 @@ describe('ticketd ingest exit codes', () => {
     } finally {
       env.writeConfig();
     }
-    expect((await listTickets()).map((t) => t.subject)).not.toContain('Bad config');
+    expect((await env.listTickets()).map((t) => t.subject)).not.toContain('Bad config');
   });
 
   it('takes several files in one call, one result each', async () => {
@@ -201,7 +195,7 @@ describe('ticketd ingest next to IMAP and the running daemon', () => {
         'imap1@customer.example',
         'pipe-reply@customer.example',
       ]);
-      expect(await listTickets()).toHaveLength(1);
+      expect(await env.listTickets()).toHaveLength(1);
 
       const fresh = await ingestOne(
         customerMail({

@@ -23,18 +23,6 @@ function refOf(m: CapturedMessage): string {
   return match[1]!;
 }
 
-async function listTickets(): Promise<any[]> {
-  const r = await env.cli(['tickets', 'list', '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
-async function showTicket(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 async function deliver(raw: string): Promise<void> {
   await env.dovecot.appendMessage(SUPPORT, 'INBOX', raw);
 }
@@ -75,7 +63,7 @@ describe('IMAP to ticket to acknowledgement', () => {
     expect(await env.dovecot.listFolder(SUPPORT, 'INBOX')).toHaveLength(0);
     expect(await env.dovecot.listFolder(SUPPORT, 'Processed')).toHaveLength(1);
 
-    const list = await listTickets();
+    const list = await env.listTickets();
     expect(list).toEqual([
       {
         ref: firstRef,
@@ -89,7 +77,7 @@ describe('IMAP to ticket to acknowledgement', () => {
         linkedTo: null,
       },
     ]);
-    const shown = await showTicket(firstRef);
+    const shown = await env.showTicket(firstRef);
     expect(shown.messages.map((m: any) => [m.direction, m.kind])).toEqual([
       ['in', 'request'],
       ['out', 'ack'],
@@ -108,7 +96,7 @@ describe('IMAP to ticket to acknowledgement', () => {
     );
     await td.cycle();
     expect(env.smtp.messages).toHaveLength(0);
-    const list = await listTickets();
+    const list = await env.listTickets();
     expect(list).toHaveLength(1);
     expect(list[0].messageCount).toBe(3);
   });
@@ -119,7 +107,7 @@ describe('IMAP to ticket to acknowledgement', () => {
     await deliver(customerMail({ subject: `Still burning [acme-${typed}]`, messageId: 'm3@customer.example' }));
     await td.cycle();
     expect(env.smtp.messages).toHaveLength(0);
-    const shown = await showTicket(firstRef);
+    const shown = await env.showTicket(firstRef);
     expect(shown.messages.filter((m: any) => m.direction === 'in')).toHaveLength(3);
   });
 
@@ -138,7 +126,7 @@ describe('IMAP to ticket to acknowledgement', () => {
     const newRef = refOf(ack!);
     expect(newRef).not.toBe(firstRef);
     expect(ack!.raw.toString()).not.toContain('Printer on fire');
-    const list = await listTickets();
+    const list = await env.listTickets();
     expect(list.find((t) => t.ref === newRef)?.linkedTo).toBe(firstRef);
     expect(list.find((t) => t.ref === firstRef)?.messageCount).toBe(4);
   });
@@ -156,7 +144,7 @@ describe('IMAP to ticket to acknowledgement', () => {
     );
     await td.cycle();
     expect(env.smtp.messages).toHaveLength(0);
-    const shown = await showTicket(firstRef);
+    const shown = await env.showTicket(firstRef);
     expect(shown.status).toBe('pending');
     expect(shown.messages.at(-1).kind).toBe('out-of-office');
   });
@@ -180,12 +168,12 @@ describe('IMAP to ticket to acknowledgement', () => {
     );
     await td.cycle();
     expect(env.smtp.messages).toHaveLength(0);
-    const list = await listTickets();
+    const list = await env.listTickets();
     expect(list.map((t) => t.subject)).toEqual(expect.arrayContaining(['Newsletter', 'List post']));
   });
 
   it('attaches a delivery status notification to the ticket whose mail bounced, with no new ticket and no reply', async () => {
-    const before = (await listTickets()).length;
+    const before = (await env.listTickets()).length;
     const dsn = [
       'From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)',
       `To: ${SUPPORT}`,
@@ -224,8 +212,8 @@ describe('IMAP to ticket to acknowledgement', () => {
     await deliver(dsn);
     await td.cycle();
     expect(env.smtp.messages).toHaveLength(0);
-    expect(await listTickets()).toHaveLength(before);
-    const shown = await showTicket(firstRef);
+    expect(await env.listTickets()).toHaveLength(before);
+    const shown = await env.showTicket(firstRef);
     expect(shown.messages.at(-1).kind).toBe('bounce');
   });
 
@@ -234,7 +222,7 @@ describe('IMAP to ticket to acknowledgement', () => {
     td.clock.set(new Date());
     await deliver(customerMail({ subject: `Re: [${firstRef}] again`, messageId: 'm4@customer.example', inReplyTo: ackId }));
     await td.cycle();
-    expect((await showTicket(firstRef)).status).toBe('open');
+    expect((await env.showTicket(firstRef)).status).toBe('open');
     expect(env.smtp.messages).toHaveLength(0);
 
     await env.cli(['tickets', 'status', firstRef, 'closed']);
@@ -243,8 +231,8 @@ describe('IMAP to ticket to acknowledgement', () => {
       customerMail({ subject: `Re: [${firstRef}] months later`, messageId: 'm5@customer.example', inReplyTo: ackId }),
     );
     await td.cycle();
-    expect((await showTicket(firstRef)).status).toBe('closed');
-    const later = (await listTickets()).find((t) => t.subject.endsWith('months later'));
+    expect((await env.showTicket(firstRef)).status).toBe('closed');
+    const later = (await env.listTickets()).find((t) => t.subject.endsWith('months later'));
     expect(later?.linkedTo).toBe(firstRef);
     expect(later?.ref).not.toBe(firstRef);
     // Jane's address hard-bounced above, so her new ticket is not acknowledged.
@@ -306,7 +294,7 @@ describe('bad input and server changes', () => {
       const q = await local.runtime.store.listQuarantine();
       expect(q).toHaveLength(1);
       expect(q[0]!.reason).toMatch(/^too-large/);
-      expect((await listTickets()).map((t) => t.subject)).toEqual(['Small']);
+      expect((await env.listTickets()).map((t) => t.subject)).toEqual(['Small']);
       await env.smtp.waitFor(1);
     } finally {
       await local.close();
@@ -324,12 +312,12 @@ describe('bad input and server changes', () => {
       await env.smtp.waitFor(2);
       const inbox = await env.dovecot.listFolder(SUPPORT, 'INBOX');
       expect(inbox.every((m) => m.flags.includes('\\Seen'))).toBe(true);
-      const before = (await listTickets()).length;
+      const before = (await env.listTickets()).length;
 
       await env.dovecot.resetUidValidity(SUPPORT, 'INBOX');
       await local.cycle().catch(() => undefined); // the server dropped our session
       await local.cycle();
-      expect(await listTickets()).toHaveLength(before);
+      expect(await env.listTickets()).toHaveLength(before);
       expect(env.smtp.messages).toHaveLength(2);
     } finally {
       await local.close();
@@ -363,7 +351,7 @@ describe('the daemon process', () => {
       await env.smtp.waitFor(count, 60_000);
       // Give a duplicate, if there were one, the time to show up.
       await new Promise((r) => setTimeout(r, 1500));
-      const tickets = await listTickets();
+      const tickets = await env.listTickets();
       expect(tickets).toHaveLength(count);
       expect(new Set(tickets.map((t) => t.subject)).size).toBe(count);
       // One acknowledgement per ticket. A kill in the middle of an SMTP
@@ -453,7 +441,7 @@ describe('the daemon process', () => {
 async function listTicketsEventually(expected: number, timeoutMs = 30_000): Promise<any[]> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const list = await listTickets();
+    const list = await env.listTickets();
     if (list.length >= expected || Date.now() > until) return list;
     await new Promise((r) => setTimeout(r, 300));
   }

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load-config.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import { configProblems } from '../harness/config-problems.js';
 import { redactConfig } from '../../src/config/secrets.js';
 import { openEngine } from '../../src/store/open-store.js';
 import { PostgresEngine } from '../../src/store/postgres-engine.js';
@@ -19,16 +20,6 @@ function config(extra: Record<string, unknown>) {
     mailboxes: [{ name: 'support', address: 'support@example.com', referencePrefix: 'ACME' }],
     ...extra,
   };
-}
-
-function problemsOf(json: unknown): string[] {
-  try {
-    parseConfig(json, '/etc/ticketd');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected the config to be rejected');
 }
 
 describe('a PostgreSQL database in the config', () => {
@@ -50,10 +41,10 @@ describe('a PostgreSQL database in the config', () => {
     );
     expect(cfg.database).toBe('postgres://ticketd@db.example/ticketd');
     expect(cfg.postgres).toEqual({ passFile: '/etc/ticketd/pg.pass', poolSize: 10 });
-    expect(problemsOf(config({ database: 'postgresql://db.example/ticketd' }))).toEqual([
+    expect(configProblems(config({ database: 'postgresql://db.example/ticketd' }))).toEqual([
       expect.stringMatching(/^dataDir: is required when database is a PostgreSQL URL/),
     ]);
-    expect(problemsOf(config({ postgres: { poolSize: 5 } }))).toEqual([
+    expect(configProblems(config({ postgres: { poolSize: 5 } }))).toEqual([
       expect.stringMatching(/^postgres: only applies when database is a postgres:\/\/ URL/),
     ]);
   });

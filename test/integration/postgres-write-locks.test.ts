@@ -9,20 +9,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { classify } from '../../src/classify/classify.js';
-import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { StatusLinks } from '../../src/core/status-links.js';
-import type { MessageOrigin, OutboundDraft } from '../../src/core/types.js';
-import { parseMessage } from '../../src/parse/parse-message.js';
+import type { OutboundDraft } from '../../src/core/types.js';
 import { intakeKeys } from '../../src/store/intake.js';
 import { openEngine } from '../../src/store/open-store.js';
 import type { SqlEngine } from '../../src/store/sql-engine.js';
 import { SqlStore } from '../../src/store/sql-store.js';
-import type { IntakeItem, IntakePolicy } from '../../src/store/store.js';
+import type { IntakePolicy } from '../../src/store/store.js';
 import { decideThread } from '../../src/thread/decide-thread.js';
 import { newReference, referencesInSubject } from '../../src/thread/reference.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
+import { intakeItem } from '../harness/intake-item.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 /** Far longer than any of these commits takes: reaching it means the commit waited for the other node. */
@@ -67,22 +65,13 @@ const mail = (id: string, from = 'jane@customer.example') =>
     '\r\n',
   );
 
-async function item(raw: string, mailbox: string): Promise<IntakeItem> {
-  const origin: MessageOrigin = { via: 'pipe', mailbox };
-  const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir, maxAttachmentBytes: 1e6 });
-  if (!parsed.ok) throw new Error(parsed.reason);
-  const own = [...policy().ownAddresses];
-  return {
-    origin,
-    raw: Buffer.from(raw),
-    stage: {
-      ok: true,
-      message: parsed.message,
-      classification: classify(parsed.message, { ownAddresses: own, ownMessageIdDomains: ['ticketd.example.com'] }),
-      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: own }),
-    },
-  };
-}
+const item = (raw: string, mailbox: string) =>
+  intakeItem(raw, {
+    origin: { via: 'pipe', mailbox },
+    attachmentsDir,
+    ownAddresses: [...policy().ownAddresses],
+    mustParse: true,
+  });
 
 /** `work`'s value, or a failure naming what it waited for once WAITED_MS pass. */
 function unblocked<T>(what: string, work: Promise<T>): Promise<T> {

@@ -43,12 +43,6 @@ async function ingest(mail: string): Promise<string> {
   return JSON.parse(r.stdout)[0].ref;
 }
 
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 describe('queues and routing', () => {
   let ref = '';
 
@@ -56,7 +50,7 @@ describe('queues and routing', () => {
     ref = await ingest(
       customerMail({ subject: 'Projector broken', messageId: 'q-1@customer.example', body: 'The lamp is dead. Serial 4711.' }),
     );
-    expect(await show(ref)).toMatchObject({
+    expect(await env.showTicket(ref)).toMatchObject({
       queue: 'Hardware',
       team: 'Hardware',
       owner: null,
@@ -67,7 +61,7 @@ describe('queues and routing', () => {
     const other = await ingest(
       customerMail({ subject: 'Invoice question', messageId: 'q-2@customer.example', from: 'boss@bigcorp.example' }),
     );
-    expect(await show(other)).toMatchObject({ queue: 'Front desk', priority: 'urgent', tags: [] });
+    expect(await env.showTicket(other)).toMatchObject({ queue: 'Front desk', priority: 'urgent', tags: [] });
     const list = JSON.parse((await env.cli(['tickets', 'list', '--json'])).stdout);
     expect(list.map((t: any) => t.team)).toEqual(['Hardware', 'Front desk']);
   }, 120_000);
@@ -97,7 +91,7 @@ describe('queues and routing', () => {
     expect(noNote.code).toBe(64);
     const unknown = await env.cli(['tickets', 'handoff', ref, '--queue', 'Nowhere', '--note', 'x']);
     expect(unknown.code).toBe(64);
-    expect((await show(ref)).handoffs).toEqual([]);
+    expect((await env.showTicket(ref)).handoffs).toEqual([]);
   }, 120_000);
 
   it('mails the receiving queue the whole story: request, public replies, internal notes and the handoff note', async () => {
@@ -162,7 +156,7 @@ describe('queues and routing', () => {
       await td.close();
     }
 
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown).toMatchObject({ queue: 'Warehouse', owner: 'tom@example.com' });
     expect(shown.handoffs).toEqual([
       {
@@ -198,7 +192,7 @@ describe('queues and routing', () => {
     const other = JSON.parse((await env.cli(['tickets', 'list', '--json'])).stdout)[1].ref;
     const take = await env.cli(['tickets', 'assign', other, 'sam@example.com']);
     expect(take.code, take.stderr).toBe(0);
-    expect(await show(other)).toMatchObject({ owner: 'sam@example.com', handoffs: [] });
+    expect(await env.showTicket(other)).toMatchObject({ owner: 'sam@example.com', handoffs: [] });
     const steal = await env.cli(['tickets', 'assign', other, 'tom@example.com']);
     expect(steal.code).toBe(1);
     expect(steal.stderr).toMatch(/needs a note/);

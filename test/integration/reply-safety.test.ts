@@ -36,12 +36,6 @@ async function ticketBySubject(subject: string) {
   return (await td.runtime.store.ticketDetail(t.ref))!;
 }
 
-async function showJson(ref: string): Promise<Record<string, any>> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
 describe('automatic replies to hostile senders', () => {
   beforeAll(async () => {
     env = await startTicketdEnv();
@@ -152,7 +146,7 @@ describe('automatic replies to hostile senders', () => {
       const t = await ticketBySubject(`Unanswerable ${i}`);
       expect(t.ackWithheld, `case ${i}`).toBe(reason);
       // Staff see the same in `tickets show --json`.
-      if (i === 0) expect(await showJson(t.ref)).toMatchObject({ ackWithheld: 'recipient-no-domain' });
+      if (i === 0) expect(await env.showTicket(t.ref)).toMatchObject({ ackWithheld: 'recipient-no-domain' });
     }
   });
 
@@ -202,11 +196,11 @@ describe('automatic replies to hostile senders', () => {
     );
     await drain();
 
-    const flagged = await showJson((await ticketBySubject('Urgent wire transfer')).ref);
+    const flagged = await env.showTicket((await ticketBySubject('Urgent wire transfer')).ref);
     expect(flagged).toMatchObject({ flag: 'dmarc-fail', ackWithheld: 'dmarc-fail', ackTo: 'ceo@bank.example' });
     expect(sentTo('ceo@bank.example')).toHaveLength(0);
 
-    const ordinary = await showJson((await ticketBySubject('Where is my parcel')).ref);
+    const ordinary = await env.showTicket((await ticketBySubject('Where is my parcel')).ref);
     expect(ordinary).toMatchObject({ flag: null, ackWithheld: null, ackTo: 'anna@shop.example' });
     expect(sentTo('anna@shop.example')).toHaveLength(1);
   });

@@ -2,37 +2,28 @@
 // status link. Outgoing mail carries the link, so once it is sent the token
 // must be gone from the database file itself, not just from query results.
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load-config.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { Runtime } from '../../src/daemon/runtime.js';
+import type { Runtime } from '../../src/daemon/runtime.js';
 import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
 import { buildWebServer } from '../../src/web/server.js';
+import { openFileRuntime, type FileRuntime } from '../harness/file-runtime.js';
 import { dbOf } from '../harness/sqlite-store.js';
 
+let installation: FileRuntime;
 let dir: string;
 let runtime: Runtime;
 let outbox: OutboxWorker;
 const clock = fixedClock(new Date('2026-03-02T10:00:00Z'));
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ticketd-redact-'));
-  const config = parseConfig(
-    {
-      database: './data/ticketd.sqlite',
-      publicUrl: 'https://help.example.com',
-      smtp: { from: 'support@example.com', transport: 'file', fileDir: './outgoing' },
-      mailboxes: [{ name: 'support', address: 'support@example.com', referencePrefix: 'ACME' }],
-    },
-    dir,
-  );
-  runtime = await Runtime.open(config, silentLogger(), clock);
+  installation = await openFileRuntime(clock, 'ticketd-redact-');
+  ({ dir, runtime } = installation);
   outbox = new OutboxWorker({
     store: runtime.store,
     mailerFor: (m) => runtime.mailerFor(m),
@@ -46,8 +37,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await runtime?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await installation?.close();
 });
 
 /** The database as a copy of its files would have it, once the WAL is folded in. */

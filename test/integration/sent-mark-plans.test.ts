@@ -5,40 +5,26 @@
 // what the sent mark and its redaction run and checks SQLite's plan of each:
 // index look-ups only.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load-config.js';
 import { fixedClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { Runtime } from '../../src/daemon/runtime.js';
+import type { Runtime } from '../../src/daemon/runtime.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
 import { loadNamedQueries } from '../../src/store/named-queries.js';
 import { SqlOutboxQueue } from '../../src/store/outbox-queue.js';
 import type { SqlEngine, SqlParams, SqlSession, SqlTransaction } from '../../src/store/sql-engine.js';
+import { openFileRuntime, type FileRuntime } from '../harness/file-runtime.js';
 import { dbOf, engineOf } from '../harness/sqlite-store.js';
 
-let dir: string;
+let installation: FileRuntime;
 let runtime: Runtime;
 const clock = fixedClock(new Date('2026-03-02T10:00:00Z'));
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ticketd-sent-plans-'));
-  const config = parseConfig(
-    {
-      database: './data/ticketd.sqlite',
-      publicUrl: 'https://help.example.com',
-      smtp: { from: 'support@example.com', transport: 'file', fileDir: './outgoing' },
-      mailboxes: [{ name: 'support', address: 'support@example.com', referencePrefix: 'ACME' }],
-    },
-    dir,
-  );
-  runtime = await Runtime.open(config, silentLogger(), clock);
+  installation = await openFileRuntime(clock, 'ticketd-sent-plans-');
+  runtime = installation.runtime;
 });
 afterAll(async () => {
-  await runtime?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await installation?.close();
 });
 
 type Ran = { name: string; params: SqlParams | undefined };

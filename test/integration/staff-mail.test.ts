@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
-import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
+import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let env: TicketdEnv;
 let td: InProcess;
@@ -34,29 +34,6 @@ afterAll(async () => {
 async function cycle(): Promise<void> {
   td.clock.set(new Date());
   await td.cycle();
-}
-
-async function show(ref: string): Promise<any> {
-  const r = await env.cli(['tickets', 'show', ref, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
-
-/** A reply from a mail client to one of our mails: Re: subject, threading headers, the quoted original below. */
-function answer(to: CapturedMessage, o: { from: string; messageId: string; body: string }): string {
-  const quoted = (to.parsed.text ?? '')
-    .split('\n')
-    .map((l) => `> ${l}`)
-    .join('\n');
-  return customerMail({
-    from: o.from,
-    to: SUPPORT,
-    subject: `Re: ${to.parsed.subject}`,
-    messageId: o.messageId,
-    inReplyTo: to.parsed.messageId!.replace(/^<|>$/g, ''),
-    references: [to.parsed.messageId!.replace(/^<|>$/g, '')],
-    body: `${o.body}\r\n\r\nOn Wed, 2 Dec 2026 at 09:00, ACME Support <support@example.com> wrote:\r\n${quoted.replace(/\n/g, '\r\n')}`,
-  });
 }
 
 describe('staff by email', () => {
@@ -92,7 +69,7 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'Tom <tom@example.com>',
         messageId: 'tom-1@example.com',
         body: 'Hello Jane,\r\n\r\na new lamp ships today.\r\n\r\nTom',
@@ -110,7 +87,7 @@ describe('staff by email', () => {
     // Threads in the customer's client: under our acknowledgement, which answered their request.
     expect(String(reply!.parsed.references)).toContain(`<${request}>`);
     expect(reply!.parsed.inReplyTo).toMatch(/@ticketd\.example\.com>$/);
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.messages.map((m: any) => m.kind)).toEqual([
       'request',
       'ack',
@@ -138,19 +115,23 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, { from: 'tom@example.com', messageId: 'tom-2@example.com', body: '#status on-hold waiting for spare part' }),
+      staffReply(notice, {
+        from: 'tom@example.com',
+        messageId: 'tom-2@example.com',
+        body: '#status on-hold waiting for spare part',
+      }),
     );
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'tom@example.com',
         messageId: 'tom-3@example.com',
         body: '#note Lamp 77-A ordered from the vendor.',
       }),
     );
     await cycle();
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown.status).toBe('on-hold');
     expect(shown.events).toContainEqual(
       expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: 'waiting for spare part' } }),
@@ -169,14 +150,14 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'Eve <eve@evil.example>',
         messageId: 'eve-1@evil.example',
         body: '#resolve\r\n#assign warehouse give it to me',
       }),
     );
     await cycle();
-    const shown = await show(ref);
+    const shown = await env.showTicket(ref);
     expect(shown).toMatchObject({ status: 'on-hold', queue: 'Hardware' });
     expect(shown.events.filter((e: any) => e.type === 'status').map((e: any) => e.detail.status)).toEqual(['on-hold']);
   });
@@ -186,7 +167,7 @@ describe('staff by email', () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(notice, {
+      staffReply(notice, {
         from: 'tom@example.com',
         messageId: 'tom-4@example.com',
         body: '#assign warehouse please send lamp 77-A to the customer',
@@ -198,14 +179,18 @@ describe('staff by email', () => {
     expect(toWarehouse!.parsed.text).toContain('please send lamp 77-A to the customer');
     expect(toWarehouse!.parsed.text).toContain('The lamp does not come on.');
     expect(toWarehouse!.parsed.inReplyTo).toBe(notice.parsed.messageId);
-    expect((await show(ref)).handoffs.at(-1)).toMatchObject({ from: 'Hardware', to: 'Warehouse', by: 'tom@example.com' });
+    expect((await env.showTicket(ref)).handoffs.at(-1)).toMatchObject({
+      from: 'Hardware',
+      to: 'Warehouse',
+      by: 'tom@example.com',
+    });
 
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      answer(toWarehouse!, { from: 'wanda@example.com', messageId: 'wanda-1@example.com', body: '#resolve' }),
+      staffReply(toWarehouse!, { from: 'wanda@example.com', messageId: 'wanda-1@example.com', body: '#resolve' }),
     );
     await cycle();
-    expect((await show(ref)).status).toBe('resolved');
+    expect((await env.showTicket(ref)).status).toBe('resolved');
   });
 });

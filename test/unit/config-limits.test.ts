@@ -2,7 +2,8 @@
 // rate limit of the status page, and the proxies the web server trusts.
 
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load-config.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import { configProblems } from '../harness/config-problems.js';
 import { inboundLimits, INBOUND_LIMIT_DEFAULTS } from '../../src/config/schema.js';
 
 type Json = Record<string, any>;
@@ -15,16 +16,6 @@ function minimal(over: (c: Json) => void = () => undefined): Json {
   };
   over(c);
   return c;
-}
-
-function problemsOf(json: Json): string[] {
-  try {
-    parseConfig(json, '/etc/ticketd');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected the config to be rejected');
 }
 
 describe('inbound limits', () => {
@@ -65,9 +56,9 @@ describe('inbound limits', () => {
 
   it('refuse a byte budget that could never hold a message of the allowed size', () => {
     expect(
-      problemsOf(minimal((c) => (c.inbound = { port: 2424, maxMessageBytes: 2_000_000, maxInFlightBytes: 1_000_000 }))),
+      configProblems(minimal((c) => (c.inbound = { port: 2424, maxMessageBytes: 2_000_000, maxInFlightBytes: 1_000_000 }))),
     ).toEqual(['inbound.maxInFlightBytes: must be at least inbound.maxMessageBytes (2000000)']);
-    expect(problemsOf(minimal((c) => (c.inbound = { port: 2424, maxConnections: 0 })))).toEqual([
+    expect(configProblems(minimal((c) => (c.inbound = { port: 2424, maxConnections: 0 })))).toEqual([
       'inbound.maxConnections: expected a positive integer, got 0',
     ]);
   });
@@ -84,19 +75,21 @@ describe('http.trustProxy', () => {
   });
 
   it('refuses true, which trusted every peer, saying what to write instead', () => {
-    expect(problemsOf(minimal((c) => (c.http = { trustProxy: true })))).toEqual([
+    expect(configProblems(minimal((c) => (c.http = { trustProxy: true })))).toEqual([
       'http.trustProxy: true would trust any peer: list the addresses of your reverse proxies instead, e.g. ["127.0.0.1", "::1"]',
     ]);
   });
 
   it('refuses what is not an address or a network', () => {
-    const problems = problemsOf(minimal((c) => (c.http = { trustProxy: ['proxy.example.com', '10.0.0.0/33', '1.2.3.4/8/8'] })));
+    const problems = configProblems(
+      minimal((c) => (c.http = { trustProxy: ['proxy.example.com', '10.0.0.0/33', '1.2.3.4/8/8'] })),
+    );
     expect(problems).toEqual([
       'http.trustProxy[0]: expected an IP address or CIDR like "10.0.0.0/8", got "proxy.example.com"',
       'http.trustProxy[1]: expected an IP address or CIDR like "10.0.0.0/8", got "10.0.0.0/33"',
       'http.trustProxy[2]: expected an IP address or CIDR like "10.0.0.0/8", got "1.2.3.4/8/8"',
     ]);
-    expect(problemsOf(minimal((c) => (c.http = { trustProxy: [] })))).toHaveLength(1);
+    expect(configProblems(minimal((c) => (c.http = { trustProxy: [] })))).toHaveLength(1);
   });
 });
 
@@ -108,7 +101,7 @@ describe('statusPage.lookupsPerMinute', () => {
         '/etc/ticketd',
       ).statusPage.lookupsPerMinute,
     ).toBe(10);
-    expect(problemsOf(minimal((c) => (c.statusPage = { lookupsPerMinute: 0 })))).toEqual([
+    expect(configProblems(minimal((c) => (c.statusPage = { lookupsPerMinute: 0 })))).toEqual([
       'statusPage.lookupsPerMinute: expected a positive integer, got 0',
     ]);
   });

@@ -6,15 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { classify } from '../../src/classify/classify.js';
-import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
-import { parseMessage } from '../../src/parse/parse-message.js';
 import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
-import type { IntakeItem, IntakePolicy } from '../../src/store/store.js';
+import type { IntakePolicy } from '../../src/store/store.js';
 import type { OutboundDraft } from '../../src/core/types.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/core/status-links.js';
+import { intakeItem } from '../harness/intake-item.js';
 
 let dir: string;
 let store: SqliteTestStore;
@@ -57,24 +55,13 @@ function recordingPolicy(positions: Map<string, number>): IntakePolicy {
   };
 }
 
-async function item(raw: string): Promise<IntakeItem> {
-  const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 0 });
-  if (!parsed.ok) throw new Error(parsed.reason);
-  const classification = classify(parsed.message, {
-    ownAddresses: ['support@example.com'],
-    ownMessageIdDomains: ['ticketd.example.com'],
-  });
-  return {
+const item = (raw: string) =>
+  intakeItem(raw, {
     origin: { via: 'pipe', mailbox: 'support' },
-    raw: Buffer.from(raw),
-    stage: {
-      ok: true,
-      message: parsed.message,
-      classification,
-      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }),
-    },
-  };
-}
+    attachmentsDir: join(dir, 'att'),
+    maxAttachmentBytes: 0,
+    mustParse: true,
+  });
 
 const mail = (id: string, from: string, extra = '') =>
   `From: ${from}\r\nTo: support@example.com\r\nSubject: Help ${id}\r\nMessage-ID: <${id}>\r\n${extra}\r\nbody\r\n`;

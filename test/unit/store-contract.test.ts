@@ -7,11 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { classify } from '../../src/classify/classify.js';
-import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import type { MessageOrigin } from '../../src/core/types.js';
-import { parseMessage } from '../../src/parse/parse-message.js';
 import { HealthReads } from '../../src/store/health-reads.js';
 import { LeaseStore } from '../../src/store/lease-store.js';
 import { openEngine } from '../../src/store/open-store.js';
@@ -24,6 +21,7 @@ import { decideThread } from '../../src/thread/decide-thread.js';
 import { newReference, referencesInSubject } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/core/status-links.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
+import { intakeItem } from '../harness/intake-item.js';
 
 interface EngineFactory {
   name: string;
@@ -101,22 +99,7 @@ function draft(kind: string, to: string, subject: string, text: string): Outboun
   };
 }
 
-async function item(raw: string, origin: MessageOrigin): Promise<IntakeItem> {
-  const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir, maxAttachmentBytes: 1e6 });
-  if (!parsed.ok) return { origin, raw: Buffer.from(raw), stage: { ok: false, reason: parsed.reason } };
-  const own = ['support@example.com'];
-  const classification = classify(parsed.message, { ownAddresses: own, ownMessageIdDomains: ['ticketd.example.com'] });
-  return {
-    origin,
-    raw: Buffer.from(raw),
-    stage: {
-      ok: true,
-      message: parsed.message,
-      classification,
-      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: own }),
-    },
-  };
-}
+const item = (raw: string, origin: MessageOrigin) => intakeItem(raw, { origin, attachmentsDir });
 
 const mail = (id: string, opts: { from?: string; subject?: string; inReplyTo?: string } = {}) =>
   [

@@ -4,17 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { classify } from '../../src/classify/classify.js';
-import { autoReplyTarget } from '../../src/classify/reply-recipient.js';
 import { fixedClock } from '../../src/core/clock.js';
 import type { MessageOrigin } from '../../src/core/types.js';
-import { parseMessage } from '../../src/parse/parse-message.js';
 import { DatabaseTooNewError } from '../../src/store/migrate.js';
 import { openSqliteStore, type SqliteTestStore } from '../harness/sqlite-store.js';
-import type { IntakeItem, IntakePolicy } from '../../src/store/store.js';
+import type { IntakePolicy } from '../../src/store/store.js';
 import type { OutboundDraft } from '../../src/core/types.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/core/status-links.js';
+import { intakeItem } from '../harness/intake-item.js';
 
 let dir: string;
 let store: SqliteTestStore;
@@ -44,24 +42,7 @@ function policy(overrides: Partial<IntakePolicy> = {}): IntakePolicy {
   };
 }
 
-async function item(raw: string, origin: MessageOrigin): Promise<IntakeItem> {
-  const parsed = await parseMessage(Buffer.from(raw), { attachmentsDir: join(dir, 'att'), maxAttachmentBytes: 1e6 });
-  if (!parsed.ok) return { origin, raw: Buffer.from(raw), stage: { ok: false, reason: parsed.reason } };
-  const classification = classify(parsed.message, {
-    ownAddresses: ['support@example.com'],
-    ownMessageIdDomains: ['ticketd.example.com'],
-  });
-  return {
-    origin,
-    raw: Buffer.from(raw),
-    stage: {
-      ok: true,
-      message: parsed.message,
-      classification,
-      replyTarget: autoReplyTarget(parsed.message, { ownAddresses: ['support@example.com'] }),
-    },
-  };
-}
+const item = (raw: string, origin: MessageOrigin) => intakeItem(raw, { origin, attachmentsDir: join(dir, 'att') });
 
 const mail = (id: string, from = 'jane@customer.example', subject = 'Help') =>
   `From: ${from}\r\nTo: support@example.com\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n\r\nbody\r\n`;

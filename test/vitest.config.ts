@@ -15,8 +15,6 @@ const ON_POSTGRES = [
   'test/integration/status-page-http.test.ts',
 ];
 
-const SOAK = 'test/integration/failover.test.ts';
-
 export default defineConfig({
   test: {
     root: fileURLToPath(new URL('..', import.meta.url)),
@@ -26,24 +24,12 @@ export default defineConfig({
     // Two cores: more parallel files only make the real servers compete.
     maxWorkers: 2,
     reporters: ['default', './test/summary-reporter.ts'],
-    // The failover soak keeps both cores busy on its own for about a minute:
-    // beside other files it would slow them and be slowed, so its project
-    // runs last, alone (groups run in order, lowest first).
     projects: [
+      { extends: true, test: { name: 'sqlite', include: ['test/**/*.test.ts'] } },
       {
         extends: true,
-        test: { name: 'sqlite', include: ['test/**/*.test.ts'], exclude: [SOAK], sequence: { groupOrder: 0 } },
+        test: { name: 'postgres', include: ON_POSTGRES, env: { TICKETD_TEST_DATABASE: 'postgres' } },
       },
-      {
-        extends: true,
-        test: {
-          name: 'postgres',
-          include: ON_POSTGRES,
-          env: { TICKETD_TEST_DATABASE: 'postgres' },
-          sequence: { groupOrder: 0 },
-        },
-      },
-      { extends: true, test: { name: 'soak', include: [SOAK], sequence: { groupOrder: 1 } } },
     ],
   },
 });

@@ -32,11 +32,15 @@ export interface OutboxPass {
   withdrawn: number;
 }
 
+/** Sent mails redacted per transaction: a busy outbox's marks of a moment, without holding the database long. */
+const REDACT_BATCH = 50;
+
 /**
  * Sends what the outbox holds, several rows at once. A row is marked sent
  * only after the server accepted the message; a crash in between sends it
- * again after the lease (at least once: SMTP offers nothing stronger), never
- * loses it.
+ * again once the claim lapses, with its node's heartbeat or its lease (at
+ * least once: SMTP offers nothing stronger), never loses it. The sent mail's
+ * status links are redacted after the mark, so the mark stays short.
  *
  * Rows are claimed up to `batchSize` at a time and fed to `concurrency`
  * send slots as they free up, rather than in passes that wait for their
@@ -48,9 +52,6 @@ export interface OutboxPass {
  * claim, the composed messages of a claim, and the sent marks of sends that
  * finish in the same turn share one.
  */
-/** Sent mails redacted per transaction: a busy outbox's marks of a moment, without holding the database long. */
-const REDACT_BATCH = 50;
-
 export class OutboxWorker {
   private running = false;
   private loop: Promise<void> | null = null;

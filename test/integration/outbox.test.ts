@@ -33,6 +33,21 @@ afterEach(async () => {
   env.smtp.clear();
 });
 
+/** A worker over the test's database that sends only when woken (its poll is a minute), MAX_CONNECTIONS at a time. */
+function workerOf(t: InProcess, o: { store?: OutboxClaims; batchSize?: number } = {}): OutboxWorker {
+  return new OutboxWorker({
+    store: o.store ?? t.runtime.store,
+    mailerFor: (m) => t.runtime.mailerFor(m),
+    schedule: RetrySchedule.parse(['1m']),
+    logger: createLogger({ level: 'silent' }),
+    clock: t.clock,
+    pollIntervalMs: 60_000,
+    batchSize: o.batchSize ?? 50,
+    concurrency: () => MAX_CONNECTIONS,
+    leaseMs: 30_000,
+  });
+}
+
 /** A fresh database per test, a pool of MAX_CONNECTIONS, and whatever else the test needs. */
 async function open(patch?: (cfg: Record<string, any>) => void, opts: { logger?: Logger } = {}): Promise<InProcess> {
   env.writeConfig((c) => {
@@ -107,17 +122,7 @@ describe('outbox', () => {
       markOutboxRetry: (...args) => store.markOutboxRetry(...args),
       markOutboxFailed: (...args) => store.markOutboxFailed(...args),
     };
-    const worker = new OutboxWorker({
-      store: claims,
-      mailerFor: (m) => t.runtime.mailerFor(m),
-      schedule: RetrySchedule.parse(['1m']),
-      logger: createLogger({ level: 'silent' }),
-      clock: t.clock,
-      pollIntervalMs: 60_000,
-      batchSize: 50,
-      concurrency: () => MAX_CONNECTIONS,
-      leaseMs: 30_000,
-    });
+    const worker = workerOf(t, { store: claims });
     worker.start();
     try {
       await queueAcks(t, 1, 'first');
@@ -140,17 +145,7 @@ describe('outbox', () => {
   it('keeps a wake that arrives while a send is in progress', async () => {
     const t = await open((c) => (c.smtp.sendTimeoutMs = 5000));
     // Polling alone would take a minute: only the wake can make the second mail go out in time.
-    const worker = new OutboxWorker({
-      store: t.runtime.store,
-      mailerFor: (m) => t.runtime.mailerFor(m),
-      schedule: RetrySchedule.parse(['1m']),
-      logger: createLogger({ level: 'silent' }),
-      clock: t.clock,
-      pollIntervalMs: 60_000,
-      batchSize: 50,
-      concurrency: () => MAX_CONNECTIONS,
-      leaseMs: 30_000,
-    });
+    const worker = workerOf(t);
     worker.start();
     try {
       // The first send hangs until its deadline, so the worker is busy with it for a while.
@@ -188,17 +183,7 @@ describe('outbox', () => {
 
   it('sends mail woken with wakeFirst before the rows it had already claimed', async () => {
     const t = await open((c) => (c.smtp.sendTimeoutMs = 1500));
-    const worker = new OutboxWorker({
-      store: t.runtime.store,
-      mailerFor: (m) => t.runtime.mailerFor(m),
-      schedule: RetrySchedule.parse(['1m']),
-      logger: createLogger({ level: 'silent' }),
-      clock: t.clock,
-      pollIntervalMs: 60_000,
-      batchSize: 20,
-      concurrency: () => MAX_CONNECTIONS,
-      leaseMs: 30_000,
-    });
+    const worker = workerOf(t, { batchSize: 20 });
     // A backlog is claimed and its first sends hang, so the rest of the claim waits in the worker's queue.
     env.smtp.setStallData(true);
     await queueAcks(t, 30, 'claimed');

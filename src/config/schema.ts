@@ -422,6 +422,12 @@ export const configSchema = z
         retrySchedule: z.array(duration()).default(() => [...DEFAULT_RETRY_SCHEDULE]),
         pollIntervalMs: positiveInt().default(2_000),
         batchSize: positiveInt().default(20),
+        /**
+         * Mails at most accepted by the SMTP server but not yet recorded as
+         * sent, per node: what a crash sends twice. Higher lets the ends of
+         * several mails overlap, for a relay slow to answer a message's end.
+         */
+        maxInDoubt: intBetween(1, 100).default(1),
       })
       .prefault({}),
     limits: z

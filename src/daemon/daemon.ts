@@ -67,6 +67,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       return outboxSettings().batchSize;
     },
     concurrency: () => runtime.outboxConcurrency(),
+    maxInDoubt: () => runtime.config.outbox.maxInDoubt,
     // A claimed row may wait for the sends ahead of it in its batch, then take its own deadline.
     get leaseMs() {
       const c = runtime.config;

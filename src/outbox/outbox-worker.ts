@@ -4,6 +4,7 @@ import { Wakeup } from '../core/wakeup.js';
 import { composeMime } from '../send/compose-mime.js';
 import { SendError, classifySendError, type Mailer } from '../send/mailer.js';
 import type { OutboxClaims, OutboxJob } from './outbox-claims.js';
+import { InDoubtLimit } from './in-doubt.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
 export interface OutboxWorkerOptions {
@@ -17,6 +18,12 @@ export interface OutboxWorkerOptions {
   batchSize: number;
   /** Sends in flight at once: the SMTP pool's connections, so none waits in the pool's own queue. Read again as it goes, so a reload applies. */
   concurrency: () => number;
+  /**
+   * Mails at most in doubt at once (see InDoubtLimit): their end sent to the
+   * server, their sent mark not yet committed; what a kill can send twice.
+   * Read again as it goes, so a reload applies. Unbounded when absent.
+   */
+  maxInDoubt?: () => number;
   /** How long a claimed row stays invisible to other workers; longer than any send deadline. */
   leaseMs: number;
   /** The node's incarnation, named in every claim so a claim dies with the node's heartbeat. */
@@ -73,8 +80,11 @@ export class OutboxWorker {
   private redacting: Promise<void> | null = null;
   private redactAgain = false;
   private lastPassAt: number | null = null;
+  private readonly inDoubt: InDoubtLimit | null;
 
-  constructor(private readonly o: OutboxWorkerOptions) {}
+  constructor(private readonly o: OutboxWorkerOptions) {
+    this.inDoubt = o.maxInDoubt ? new InDoubtLimit(o.maxInDoubt) : null;
+  }
 
   start(): void {
     if (this.running) return;
@@ -320,6 +330,18 @@ export class OutboxWorker {
     const log = { outboxId: job.id, mailbox: job.mailbox, kind: job.kind, attempt: job.attempts };
     const started = Date.now();
     if (this.o.stillValid && !(await this.o.stillValid(job))) return 'withdrawn';
+    // Set once the mail's end went out: its doubt ends when its outcome is recorded.
+    let leaveDoubt: (() => void) | null = null;
+    let recorded = false;
+    const inDoubt = this.inDoubt;
+    const beforeEnd = inDoubt
+      ? async () => {
+          const leave = await inDoubt.enter();
+          // the send gave up while it waited: it never reached the server's end
+          if (recorded) leave();
+          else leaveDoubt = leave;
+        }
+      : undefined;
     try {
       let raw = job.raw;
       if (raw === null) {
@@ -327,7 +349,7 @@ export class OutboxWorker {
         raw = await composeMime(job.draft, this.o.clock.now());
         await this.o.store.saveOutboundRaw([{ messageRow: job.messageRow, raw }], this.o.clock.now().getTime());
       }
-      await this.o.mailerFor(job.mailbox).send({ from: job.envelopeFrom, to: job.envelopeTo }, raw);
+      await this.o.mailerFor(job.mailbox).send({ from: job.envelopeFrom, to: job.envelopeTo }, raw, { beforeEnd });
       answered();
       await this.markSent(job.id);
       this.o.logger.info({ code: 'OUTBOX_SENT', ...log, ms: Date.now() - started }, 'mail sent');
@@ -358,6 +380,9 @@ export class OutboxWorker {
         this.o.logger.warn({ code: 'OUTBOX_RETRY', ...retry }, 'send failed, will retry');
       }
       return 'retrying';
+    } finally {
+      recorded = true;
+      (leaveDoubt as (() => void) | null)?.();
     }
   }
 }

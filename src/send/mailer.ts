@@ -1,5 +1,6 @@
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type Nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../config/load-config.js';
 import { SMTP_POOL_DEFAULTS } from '../config/schema.js';
@@ -19,9 +20,18 @@ export interface Envelope {
  */
 export type SendFailure = { permanent: boolean; code: string; message: string; auth?: boolean };
 
+export interface SendOptions {
+  /**
+   * Awaited after the body and before the end of the message (SMTP's final
+   * dot) is sent: until it resolves the server cannot accept the mail, so the
+   * caller decides how many mails may be accepted but not yet recorded.
+   */
+  beforeEnd?: () => Promise<void>;
+}
+
 export interface Mailer {
   /** Resolves once the server accepted the message; rejects with a SendError. */
-  send(envelope: Envelope, raw: Buffer): Promise<void>;
+  send(envelope: Envelope, raw: Buffer, options?: SendOptions): Promise<void>;
   verify(): Promise<void>;
   /** Lets the sends in hand finish, then closes the connections. */
   close(): void;
@@ -59,6 +69,29 @@ export function classifySendError(err: unknown): SendFailure {
 
 function deadlineFailure(ms: number): SendError {
   return new SendError({ permanent: false, code: 'SEND_DEADLINE', message: `no answer from the server within ${ms} ms` });
+}
+
+/**
+ * The message as a stream that ends only once `beforeEnd` resolves:
+ * nodemailer writes the final dot when its source ends, so the server has the
+ * whole body but cannot accept the mail before then.
+ */
+function withHeldEnd(raw: Buffer, beforeEnd: () => Promise<void>): Readable {
+  let stage: 'body' | 'holding' | 'ended' = 'body';
+  return new Readable({
+    read() {
+      if (stage === 'body') {
+        stage = 'holding';
+        this.push(raw);
+      } else if (stage === 'holding') {
+        stage = 'ended';
+        beforeEnd().then(
+          () => this.push(null),
+          (err: unknown) => this.destroy(err as Error),
+        );
+      }
+    },
+  });
 }
 
 type Transport = ReturnType<typeof Nodemailer.createTransport>;
@@ -114,7 +147,7 @@ export class SmtpMailer implements Mailer {
     return this.pool;
   }
 
-  async send(envelope: Envelope, raw: Buffer): Promise<void> {
+  async send(envelope: Envelope, raw: Buffer, options: SendOptions = {}): Promise<void> {
     // A plain timer rather than AbortSignal.timeout(), which builds an error object for every send.
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.cfg.sendTimeoutMs);
@@ -122,7 +155,8 @@ export class SmtpMailer implements Mailer {
     this.inFlight++;
     try {
       const transport = await this.transport();
-      await transport.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw, signal });
+      const message = options.beforeEnd ? withHeldEnd(raw, options.beforeEnd) : raw;
+      await transport.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw: message, signal });
     } catch (err) {
       if (signal.aborted) throw deadlineFailure(this.cfg.sendTimeoutMs);
       const failure = classifySendError(err);
@@ -174,7 +208,8 @@ export class FileMailer implements Mailer {
   private seq = 0;
   constructor(private readonly dir: string) {}
 
-  async send(envelope: Envelope, raw: Buffer): Promise<void> {
+  async send(envelope: Envelope, raw: Buffer, options: SendOptions = {}): Promise<void> {
+    await options.beforeEnd?.();
     await makePrivateDir(this.dir);
     const name = `${Date.now()}-${process.pid}-${++this.seq}-${envelope.to[0]?.replace(/[^\w.@-]/g, '_') ?? 'none'}.eml`;
     // Written under a temporary name and renamed, so a reader never sees half a message.

@@ -43,6 +43,12 @@ export interface SmtpCapture {
   setStallData(on: boolean): void;
   /** Messages left unanswered by setStallData. */
   readonly stalled: number;
+  /** Answers the end of each message after this long (0: at once), like a server that writes its queue file first. */
+  setAnswerDelay(ms: number): void;
+  /** Called as each message's end arrives, before it is answered. */
+  onMessageEnd(listener: (() => void) | null): void;
+  /** The most message ends that waited for an answer at one time (since the start or the last clear()). */
+  readonly mostAwaitingAnswer: number;
   /** Connections accepted since the start (or the last clear()): a pooling client opens few. */
   readonly connections: number;
   clear(): void;
@@ -75,6 +81,10 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
   let stallData = false;
   let connections = 0;
   let stalled = 0;
+  let answerDelayMs = 0;
+  let endListener: (() => void) | null = null;
+  let awaitingAnswer = 0;
+  let mostAwaitingAnswer = 0;
 
   const failureError = (mode: SmtpFailureMode): Error =>
     Object.assign(new Error(mode.message ?? DEFAULT_FAILURE_TEXT[mode.code]), { responseCode: mode.code });
@@ -126,13 +136,24 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.once('error', (err) => callback(err));
       stream.once('end', () => {
+        endListener?.();
+        awaitingAnswer++;
+        mostAwaitingAnswer = Math.max(mostAwaitingAnswer, awaitingAnswer);
+        if (answerDelayMs > 0) setTimeout(answer, answerDelayMs);
+        else answer();
+      });
+      const answered = (err: Error | null, text?: string) => {
+        awaitingAnswer--;
+        callback(err, text);
+      };
+      const answer = () => {
         // The callback is never called: the client waits for an answer that does not come.
         if (stallData) {
           stalled++;
           return;
         }
         if (failure !== null && failure.at !== 'rcpt') {
-          callback(failureError(failure));
+          answered(failureError(failure));
           return;
         }
         const raw = Buffer.concat(chunks);
@@ -149,11 +170,11 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
             };
             if (typeof session.user === 'string') captured.authUser = session.user;
             record(captured);
-            callback(null, `Captured as #${messages.length}`);
+            answered(null, `Captured as #${messages.length}`);
           },
-          (err: Error) => callback(err),
+          (err: Error) => answered(err),
         );
-      });
+      };
     },
   };
 
@@ -219,10 +240,24 @@ export async function startSmtpCapture(opts: SmtpCaptureOptions = {}): Promise<S
       return stalled;
     },
 
+    setAnswerDelay(ms) {
+      answerDelayMs = ms;
+    },
+
+    onMessageEnd(listener) {
+      endListener = listener;
+    },
+
+    get mostAwaitingAnswer() {
+      return mostAwaitingAnswer;
+    },
+
     clear() {
       messages.length = 0;
       connections = 0;
       stalled = 0;
+      awaitingAnswer = 0;
+      mostAwaitingAnswer = 0;
     },
 
     close,

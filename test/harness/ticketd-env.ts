@@ -146,6 +146,7 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
         pollIntervalMs: 200,
         batchSize: 50,
         concurrency: () => runtime.outboxConcurrency(),
+        maxInDoubt: () => runtime.config.outbox.maxInDoubt,
         leaseMs: 30_000,
       });
       return {

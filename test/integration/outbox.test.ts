@@ -34,7 +34,7 @@ afterEach(async () => {
 });
 
 /** A worker over the test's database that sends only when woken (its poll is a minute), MAX_CONNECTIONS at a time. */
-function workerOf(t: InProcess, o: { store?: OutboxClaims; batchSize?: number } = {}): OutboxWorker {
+function workerOf(t: InProcess, o: { store?: OutboxClaims; batchSize?: number; maxInDoubt?: number } = {}): OutboxWorker {
   return new OutboxWorker({
     store: o.store ?? t.runtime.store,
     mailerFor: (m) => t.runtime.mailerFor(m),
@@ -44,6 +44,7 @@ function workerOf(t: InProcess, o: { store?: OutboxClaims; batchSize?: number } 
     pollIntervalMs: 60_000,
     batchSize: o.batchSize ?? 50,
     concurrency: () => MAX_CONNECTIONS,
+    ...(o.maxInDoubt === undefined ? {} : { maxInDoubt: () => o.maxInDoubt! }),
     leaseMs: 30_000,
   });
 }
@@ -140,6 +141,33 @@ describe('outbox', () => {
       release();
       await worker.stop();
     }
+  });
+
+  it('lets one mail at a time be accepted and not yet marked sent, so a kill can send only that one again', async () => {
+    const t = await open();
+    await queueAcks(t, 6, 'doubt');
+    const sentRows = dbOf(t.runtime.store).prepare("SELECT count(*) AS n FROM outbox WHERE status = 'sent'");
+    // Each end the server receives finds every mail whose end came before already marked sent.
+    const unmarkedAtEnd: number[] = [];
+    env.smtp.onMessageEnd(() => {
+      unmarkedAtEnd.push(unmarkedAtEnd.length - (sentRows.get() as { n: number }).n);
+    });
+    // a server slow to answer a message's end (it writes its queue file first)
+    env.smtp.setAnswerDelay(150);
+    const worker = workerOf(t, { maxInDoubt: t.runtime.config.outbox.maxInDoubt });
+    worker.start();
+    try {
+      await env.smtp.waitFor(6, 20_000);
+    } finally {
+      await worker.stop();
+      env.smtp.onMessageEnd(null);
+      env.smtp.setAnswerDelay(0);
+    }
+    expect(unmarkedAtEnd).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(env.smtp.mostAwaitingAnswer).toBe(1);
+    expect(t.runtime.config.outbox.maxInDoubt).toBe(1);
+    // the bodies still travel over the pool's connections side by side
+    expect(env.smtp.connections).toBe(MAX_CONNECTIONS);
   });
 
   it('keeps a wake that arrives while a send is in progress', async () => {
@@ -279,7 +307,11 @@ describe('outbox', () => {
   });
 
   it('gives claimed rows it has not started back at once when it stops', async () => {
-    const t = await open((c) => (c.smtp.sendTimeoutMs = 2000));
+    // every connection's end reaches the server, so each send hangs there rather than waiting its turn
+    const t = await open((c) => {
+      c.smtp.sendTimeoutMs = 2000;
+      c.outbox = { maxInDoubt: MAX_CONNECTIONS };
+    });
     env.smtp.setStallData(true);
     await queueAcks(t, 10, 'stop');
     t.outbox.start();

@@ -146,6 +146,9 @@ function genericMessage(issue: z.core.$ZodRawIssue): string | undefined {
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
       return issue.origin === 'array' ? `expected at least ${issue.minimum} item(s)` : undefined;
+    case 'invalid_key':
+      // A refused key of a record (a calendar's name): the key schema's own message.
+      return issue.issues[0]?.message;
     default:
       return undefined;
   }

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { BusinessCalendar } from '../core/calendar.js';
-import { parseDuration, parsePercent } from '../core/duration.js';
+import { Duration, Percent } from '../core/duration.js';
 
 const DURATION_PATTERN = /^(\d+[smhdw]\s*)+$/;
 const PERCENT_PATTERN = /^\d+(\.\d+)?%$/;
@@ -74,30 +74,38 @@ function countInt() {
 
 const email = () => z.email({ pattern: z.regexes.html5Email, error: 'expected an email address' });
 
-/** Runs `parse` (the parser the daemon itself uses) and reports its message when it throws. */
-function parsedBy(parse: (text: string) => unknown) {
-  return (text: string, ctx: z.RefinementCtx) => {
+/**
+ * Turns the input into the value the daemon runs with, by `parse`; when it
+ * throws, its message is the problem at this path. The value is made here,
+ * once: no consumer reads the text again, so a value check-config passes
+ * cannot fail later.
+ */
+function parsedBy<In, Out>(parse: (input: In) => Out, message: (err: Error) => string = (err) => err.message) {
+  return (input: In, ctx: z.RefinementCtx): Out => {
+    // A part already refused (an unknown key beside the fields) is not reported again through the whole.
+    if (ctx.issues.length > 0) return z.NEVER;
     try {
-      parse(text);
+      return parse(input);
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: text });
+      ctx.addIssue({ code: 'custom', message: message(err as Error), input });
+      return z.NEVER;
     }
   };
 }
 
-// Read with the grammar of sla/duration.ts, the one the SLA engine and the
-// outbox use at start, so a value check-config passes cannot fail there.
+/** A Duration (core/duration.ts): its milliseconds, printed as written. */
 const duration = () =>
   z
     .string()
     .regex(DURATION_PATTERN, { error: 'expected a duration like "30m" or "1h 30m"', abort: true })
-    .superRefine(parsedBy(parseDuration));
+    .transform(parsedBy(Duration.parse));
 
+/** A Percent (core/duration.ts): its share, printed as written. */
 const percent = () =>
   z
     .string()
     .regex(PERCENT_PATTERN, { error: 'expected a percentage like "80%"', abort: true })
-    .superRefine(parsedBy(parsePercent));
+    .transform(parsedBy(Percent.parse));
 
 const timeZone = () =>
   z.string().refine((zone) => IANAZone.isValidZone(zone), { error: 'expected an IANA time zone like "Europe/Berlin" or "UTC"' });
@@ -274,21 +282,30 @@ const mailboxSchema = z.strictObject({
 
 const hours = () => z.string().regex(HOURS_PATTERN, { error: 'expected hours like "09:00-17:00" or "09:00-12:00,13:00-17:00"' });
 
-// The shape is checked field by field; crossCheck then builds each calendar
-// the way the SLA engine does at start.
-const calendarSchema = z.strictObject({
-  timezone: timeZone(),
-  hours: z.strictObject({
-    mon: hours().optional(),
-    tue: hours().optional(),
-    wed: hours().optional(),
-    thu: hours().optional(),
-    fri: hours().optional(),
-    sat: hours().optional(),
-    sun: hours().optional(),
-  }),
-  holidays: z.array(z.iso.date({ error: 'expected a date like "2025-12-25"' })).default(() => []),
-});
+// The shape is checked field by field, then the calendar is built: what only
+// the whole calendar shows (overlapping ranges, a week with no opening) is a
+// problem under its name, and the SLA engine takes the built one.
+const calendarSchema = z
+  .strictObject({
+    timezone: timeZone(),
+    hours: z.strictObject({
+      mon: hours().optional(),
+      tue: hours().optional(),
+      wed: hours().optional(),
+      thu: hours().optional(),
+      fri: hours().optional(),
+      sat: hours().optional(),
+      sun: hours().optional(),
+    }),
+    holidays: z.array(z.iso.date({ error: 'expected a date like "2025-12-25"' })).default(() => []),
+  })
+  .transform(parsedBy(BusinessCalendar.from, (err) => err.message.replace(/^invalid calendar: /, '')));
+
+// A calendar under the reserved name is refused by name, without building it.
+const calendarName = () =>
+  text().refine((name) => name !== ROUND_THE_CLOCK, {
+    error: `reserved name: "${ROUND_THE_CLOCK}" always means round the clock`,
+  });
 
 const slaPolicySchema = z.strictObject({
   name: text(),
@@ -303,7 +320,7 @@ const slaPolicySchema = z.strictObject({
   customerNotices: z
     .array(z.strictObject({ at: percent(), repeatEvery: duration().optional(), max: positiveInt().default(1) }))
     .default(() => []),
-  staffWarnings: z.array(percent()).default(() => ['80%', '100%']),
+  staffWarnings: z.array(percent()).prefault(() => ['80%', '100%']),
   staffAddress: email().optional(),
 });
 
@@ -419,7 +436,7 @@ export const configSchema = z
     smtp: smtpSchema,
     outbox: z
       .strictObject({
-        retrySchedule: z.array(duration()).default(() => [...DEFAULT_RETRY_SCHEDULE]),
+        retrySchedule: z.array(duration()).prefault(() => [...DEFAULT_RETRY_SCHEDULE]),
         pollIntervalMs: positiveInt().default(2_000),
         batchSize: positiveInt().default(20),
         /**
@@ -454,7 +471,7 @@ export const configSchema = z
         lookupsPerMinute: positiveInt().optional(),
       })
       .prefault({}),
-    calendars: z.record(text(), calendarSchema).prefault({}),
+    calendars: z.record(calendarName(), calendarSchema).prefault({}),
     sla: z.strictObject({ policies: z.array(slaPolicySchema).default(() => []) }).prefault({}),
     // Absent rather than empty when not configured: a config without them parses as it did before queues.
     queues: z.array(queueSchema).optional(),
@@ -547,20 +564,6 @@ function crossCheck(cfg: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>): void
   }
 
   const calendars = trusted(['calendars']) ? cfg.calendars : undefined;
-  if (calendars !== undefined && Object.hasOwn(calendars, ROUND_THE_CLOCK)) {
-    report(['calendars', ROUND_THE_CLOCK], `reserved name: "${ROUND_THE_CLOCK}" always means round the clock`);
-  }
-  // What only the whole calendar shows (overlapping ranges, a week with no
-  // opening) is refused here as the SLA engine would refuse it at start.
-  for (const [name, calendar] of Object.entries(calendars ?? {})) {
-    const clean = !issues.some((issue) => issue.path?.[0] === 'calendars' && issue.path[1] === name);
-    if (name === ROUND_THE_CLOCK || !clean) continue;
-    try {
-      BusinessCalendar.from(calendar);
-    } catch (err) {
-      report(['calendars', name], (err as Error).message.replace(/^invalid calendar: /, ''));
-    }
-  }
 
   const policies = trusted(['sla', 'policies']) ? cfg.sla.policies : [];
   const policyNames = new Set<string>();

@@ -108,6 +108,8 @@ export function redactConfig<T>(config: T): T {
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
   if (typeof value !== 'object' || value === null) return value;
+  // A value the schema made (a duration, a calendar) holds no secret and prints as the operator wrote it.
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
   return Object.fromEntries(
     Object.entries(value).map(([key, inner]) => [
       key,

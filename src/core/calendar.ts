@@ -60,8 +60,16 @@ const ALWAYS_OPEN_SPEC: CalendarSpec = {
   hours: Object.fromEntries(WEEKDAYS.map((day) => [day, '00:00-24:00'])),
 };
 
+/**
+ * Opening hours to count SLA time in. Built once from the config (the
+ * schema builds each calendar, so a bad one is a config error with its
+ * path); it prints as the spec it was built from, so `check-config --json`
+ * and reload diffs show what the operator wrote.
+ */
 export class BusinessCalendar {
   private constructor(
+    /** What it was built from: the config's calendar as written, or "24x7". */
+    private readonly spec: CalendarSpec | typeof ALWAYS_OPEN,
     readonly timezone: string,
     private readonly zone: IANAZone,
     /** Ranges per weekday, sorted, indexed like WEEKDAYS. */
@@ -96,7 +104,11 @@ export class BusinessCalendar {
     const holidays = new Set<number>();
     for (const text of resolved.holidays ?? []) holidays.add(parseHoliday(text));
 
-    return new BusinessCalendar(resolved.timezone, IANAZone.create(resolved.timezone), week, holidays);
+    return new BusinessCalendar(spec, resolved.timezone, IANAZone.create(resolved.timezone), week, holidays);
+  }
+
+  toJSON(): CalendarSpec | typeof ALWAYS_OPEN {
+    return this.spec;
   }
 
   /**
@@ -297,3 +309,7 @@ function parseHoliday(text: string): number {
   }
   throw invalid(`holidays: "${String(text)}" is not a valid date (expected YYYY-MM-DD)`);
 }
+
+// Last in the module: building it runs the parsers, whose constants must be defined first.
+/** The built-in calendar: every hour counts (a policy's `calendar: "24x7"`). */
+export const ALWAYS_OPEN_CALENDAR = BusinessCalendar.from(ALWAYS_OPEN);

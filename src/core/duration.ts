@@ -1,5 +1,5 @@
-// Durations as written in the SLA config ("4h", "1d 4h"), and split into the
-// units people read them in ("1 day and 2 hours").
+// Durations and percentages as written in the config ("4h", "1d 4h", "80%"),
+// and durations split into the units people read them in ("1 day and 2 hours").
 
 export const DURATION_INVALID = 'TICKETD_DURATION_INVALID';
 
@@ -35,10 +35,32 @@ const UNITS: ReadonlyArray<readonly [string, number]> = [
 const TOKEN = /(\d+)\s*([a-zA-Z]+)\s*/y;
 
 /**
- * Milliseconds for "90s", "30m", "4h", "2d", "1w" or a combination written
- * largest unit first ("1h30m", "1d 4h"). Throws DurationError otherwise.
+ * A duration from the config: its length, and the text the operator wrote,
+ * which is what it prints as (`check-config --json`, reload diffs, logs), so
+ * "1d 4h" is never shown back as 100800000. Read once, by the config schema;
+ * everything after uses `ms`.
  */
-export function parseDuration(text: string): number {
+export class Duration {
+  private constructor(
+    readonly ms: number,
+    readonly text: string,
+  ) {}
+
+  /** "90s", "30m", "4h", "2d", "1w" or a combination written largest unit first ("1h30m", "1d 4h"). Throws DurationError otherwise. */
+  static parse(text: string): Duration {
+    return new Duration(parseDuration(text), text);
+  }
+
+  toJSON(): string {
+    return this.text;
+  }
+
+  toString(): string {
+    return this.text;
+  }
+}
+
+function parseDuration(text: string): number {
   const input = text.trim();
   if (input === '') throw invalidDuration(text, 'it is empty');
 
@@ -121,11 +143,27 @@ export function formatDurationWords(ms: number): string {
   return parts.map((p) => `${p.count} ${p.unit}${p.count === 1 ? '' : 's'}`).join(' and ');
 }
 
-/** 0.8 for "80%"; "12.5%" and values over 100% are accepted. Throws DurationError otherwise. */
-export function parsePercent(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(text);
-  if (!match) {
-    throw new DurationError(`invalid percentage "${text}": expected a non-negative number followed by "%", e.g. "80%"`);
+/** A share of an SLA target from the config ("80%"): the share (0.8) and the text as written, which it prints as. */
+export class Percent {
+  private constructor(
+    readonly share: number,
+    readonly text: string,
+  ) {}
+
+  /** "80%"; "12.5%" and values over 100% are accepted. Throws DurationError otherwise. */
+  static parse(text: string): Percent {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(text);
+    if (!match) {
+      throw new DurationError(`invalid percentage "${text}": expected a non-negative number followed by "%", e.g. "80%"`);
+    }
+    return new Percent(Number(match[1]) / 100, text);
   }
-  return Number(match[1]) / 100;
+
+  toJSON(): string {
+    return this.text;
+  }
+
+  toString(): string {
+    return this.text;
+  }
 }

@@ -48,15 +48,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const config = runtime.config;
   const outboxSettings = () => runtime.config.outbox;
   // Getters: the worker reads its settings on every pass, so a reload reaches them.
-  let schedule = { source: config.outbox.retrySchedule, parsed: RetrySchedule.parse(config.outbox.retrySchedule) };
   const node = nodeIdentity(config.cluster?.nodeName);
   const outbox = new OutboxWorker({
     store: runtime.store,
     mailerFor: (m) => runtime.mailerFor(m),
     get schedule() {
-      const source = outboxSettings().retrySchedule;
-      if (source !== schedule.source) schedule = { source, parsed: RetrySchedule.parse(source) };
-      return schedule.parsed;
+      return new RetrySchedule(outboxSettings().retrySchedule);
     },
     logger: o.logger,
     clock: o.clock,

@@ -77,7 +77,7 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   });
   const removed = running.mailboxes.filter((m) => !nextNames.has(m.name));
 
-  const effective = structuredClone(stripped(next));
+  const effective = copySettings(next);
   for (const path of changed) {
     if (isLive(path)) {
       applied.push({ path: formatPath(path) });
@@ -90,7 +90,7 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   // mailbox stays known to the pipeline it hands its mail to.
   for (const mailbox of removed) {
     restartNeeded.push({ path: formatPath(['mailboxes', running.mailboxes.indexOf(mailbox)]), mailbox: mailbox.name });
-    effective.mailboxes.push(structuredClone(mailbox));
+    effective.mailboxes.push(copySettings(mailbox));
   }
   return { effective: hideSecretsWhenPrinted(effective), applied, restartNeeded, addedMailboxes };
 }
@@ -100,7 +100,11 @@ function isLive(path: Segment[]): boolean {
   return LIVE.some((prefix) => generic === prefix || generic.startsWith(`${prefix}.`) || generic.startsWith(`${prefix}[`));
 }
 
-/** Leaf paths where `a` and `b` differ; arrays other than `mailboxes` count as one setting. */
+/**
+ * Leaf paths where `a` and `b` differ; arrays other than `mailboxes` count as
+ * one setting, and so does a value the schema made (a duration, a calendar),
+ * which is equal to another when it was read from the same text.
+ */
 function diff(a: unknown, b: unknown, path: Segment[], out: Segment[][]): void {
   if (isPlainObject(a) && isPlainObject(b)) {
     for (const key of keysOf(a, b)) diff(a[key], b[key], [...path, key], out);
@@ -139,20 +143,30 @@ function restore(effective: Config, running: Config, next: Config, path: Segment
 
 function setOrDelete(target: Record<string, unknown>, key: string, value: unknown): void {
   if (value === undefined) delete target[key];
-  else target[key] = structuredClone(value);
+  else target[key] = copySettings(value);
 }
 
 function keysOf(a: object, b: object): string[] {
   return [...new Set([...Object.keys(a), ...Object.keys(b)])];
 }
 
+/** An object of settings; not an array, and not a value the schema made (Duration, Percent, BusinessCalendar). */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
-/** A plain copy: the loaded config carries non-enumerable printing hooks that structuredClone cannot copy. */
-function stripped(config: Config): Config {
-  return { ...config };
+/**
+ * A copy of settings to change without touching the loaded config: objects
+ * and arrays copied, the schema's values shared (they are immutable, and a
+ * structured clone would strip them to plain data). The loaded config's
+ * non-enumerable printing hooks are left behind.
+ */
+function copySettings<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(copySettings) as T;
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, copySettings(inner)])) as T;
 }
 
 /** The effective config prints redacted, like a loaded one. */

@@ -4,7 +4,7 @@
 // same calendar code as the SLA clock; breaches are the SLA clock's own
 // verdict. Queries are in service-report.sql.
 
-import { BusinessCalendar } from '../core/calendar.js';
+import { ALWAYS_OPEN_CALENDAR, type BusinessCalendar } from '../core/calendar.js';
 import type { TicketStatus } from '../core/types.js';
 import type { SqlSession } from '../store/sql-engine.js';
 import { isBreached, usedAt, type SlaState, type SlaTarget } from './sla-clock.js';
@@ -96,8 +96,6 @@ interface TicketCourse {
 }
 
 type Grouped = { queue: string | null; n: number };
-
-const ROUND_THE_CLOCK = BusinessCalendar.from('24x7');
 
 /** Tickets in no queue are keyed by the empty string, which no queue can be named. */
 const keyOf = (queue: string | null) => queue ?? '';
@@ -241,7 +239,7 @@ function figures(
 /** The calendar of the ticket's SLA policy: the one its clock runs under, else the one it would get now; round the clock without any. */
 function calendarOf(c: TicketCourse, policies: SlaPolicies): BusinessCalendar {
   const policy = (c.policy !== null ? policies.named(c.policy) : null) ?? policies.forTicket(c);
-  return policy?.calendar ?? ROUND_THE_CLOCK;
+  return policy?.calendar ?? ALWAYS_OPEN_CALENDAR;
 }
 
 function slaStateOf(c: TicketCourse): SlaState | null {

@@ -135,19 +135,21 @@ export function isBreached(clock: TargetClock, usedMs: number): boolean {
 
 export type MilestoneKind = 'notice' | 'warning' | 'breach';
 
-/** A point on a target's clock at which something is owed. */
-export interface Milestone {
-  kind: MilestoneKind;
-  target: SlaTarget;
-  cycle: number;
-  /** Notice number ('1', '2', ...) or share ('80%'); the identity recorded once. */
+interface MilestonePoint {
+  /** Notice number ('1', '2', ...) or share as written ('80%'); the identity recorded once. */
   threshold: string;
   /** Business time used at which it falls due. */
   atMs: number;
 }
 
+/** A threshold of a policy; a staff warning carries its share (0.8 for '80%'), which its mail shows. */
+export type PlannedMilestone = MilestonePoint & ({ kind: 'notice' | 'breach' } | { kind: 'warning'; share: number });
+
+/** A point on a target's clock at which something is owed. */
+export type Milestone = PlannedMilestone & { target: SlaTarget; cycle: number };
+
 /** The thresholds of a policy for a target of the given length; the same for both targets. */
-export type MilestonePlan = (targetMs: number) => Omit<Milestone, 'target' | 'cycle'>[];
+export type MilestonePlan = (targetMs: number) => PlannedMilestone[];
 
 /** A threshold already acted on (any outcome). */
 export interface RecordedMilestone {

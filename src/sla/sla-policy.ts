@@ -1,12 +1,13 @@
-// SLA policies from the config, compiled once per config: durations parsed,
-// calendars built, thresholds laid out. A bad calendar fails here, at start
-// or reload, never in the middle of taking mail.
+// SLA policies from the config, compiled once per config: each policy with
+// its calendar and its thresholds laid out. Durations, shares and calendars
+// come from the config schema already read and built, so a policy that
+// cannot run is a config error (with its path) at start or reload, never a
+// failure in the middle of taking mail.
 
 import type { Config, MailboxConfig, SlaPolicyConfig } from '../config/load-config.js';
 import { ROUND_THE_CLOCK } from '../config/schema.js';
 import type { TicketRow } from '../store/store.js';
-import { BusinessCalendar, CALENDAR_INVALID, CalendarError } from '../core/calendar.js';
-import { parseDuration, parsePercent } from '../core/duration.js';
+import { ALWAYS_OPEN_CALENDAR, type BusinessCalendar, CALENDAR_INVALID, CalendarError } from '../core/calendar.js';
 import type { MilestonePlan, PolicyClock } from './sla-clock.js';
 
 export interface NoticeRule {
@@ -32,17 +33,11 @@ export class SlaPolicies {
     private readonly queuePolicies: ReadonlyMap<string, string> = new Map(),
   ) {}
 
-  /** Throws CalendarError or DurationError (each with a `code`) for a policy that cannot run. */
+  /** Throws CalendarError (with a `code`) for a policy naming a calendar the config lacks, which the schema refuses first. */
   static compile(config: Config): SlaPolicies {
-    const calendars = new Map<string, BusinessCalendar>();
     const calendarNamed = (name: string): BusinessCalendar => {
-      let cal = calendars.get(name);
-      if (!cal) {
-        const spec = name === ROUND_THE_CLOCK ? ROUND_THE_CLOCK : config.calendars[name];
-        if (spec === undefined) throw new CalendarError(CALENDAR_INVALID, `no calendar named "${name}"`);
-        cal = BusinessCalendar.from(spec);
-        calendars.set(name, cal);
-      }
+      const cal = name === ROUND_THE_CLOCK ? ALWAYS_OPEN_CALENDAR : config.calendars[name];
+      if (cal === undefined) throw new CalendarError(CALENDAR_INVALID, `no calendar named "${name}"`);
       return cal;
     };
     return new SlaPolicies(
@@ -77,23 +72,25 @@ export class SlaPolicies {
 
 function compilePolicy(p: SlaPolicyConfig, calendar: BusinessCalendar): SlaPolicy {
   const notices = p.customerNotices.map(
-    (n): NoticeRule => ({
-      share: parsePercent(n.at),
-      repeatMs: n.repeatEvery === undefined ? null : parseDuration(n.repeatEvery),
-      max: n.max,
-    }),
+    (n): NoticeRule => ({ share: n.at.share, repeatMs: n.repeatEvery?.ms ?? null, max: n.max }),
   );
-  const warnings = [...new Set(p.staffWarnings)].map((label) => ({ label, share: parsePercent(label) }));
+  // One warning per threshold as written: "80%" twice is one warning.
+  const warnings = [...new Map(p.staffWarnings.map((w) => [w.text, w])).values()];
   const plan: MilestonePlan = (targetMs: number) => [
     ...noticePoints(notices, targetMs).map((atMs, i) => ({ kind: 'notice' as const, threshold: String(i + 1), atMs })),
-    ...warnings.map((w) => ({ kind: 'warning' as const, threshold: w.label, atMs: Math.round(w.share * targetMs) })),
+    ...warnings.map((w) => ({
+      kind: 'warning' as const,
+      threshold: w.text,
+      share: w.share,
+      atMs: Math.round(w.share * targetMs),
+    })),
     { kind: 'breach' as const, threshold: '100%', atMs: targetMs },
   ];
   return {
     name: p.name,
     match: p.match,
-    firstResponseMs: parseDuration(p.firstResponse),
-    resolutionMs: parseDuration(p.resolution),
+    firstResponseMs: p.firstResponse.ms,
+    resolutionMs: p.resolution.ms,
     calendar,
     staffAddress: p.staffAddress ?? null,
     plan,

@@ -12,7 +12,6 @@ import type { SqlEngine, SqlTransaction } from '../store/sql-engine.js';
 import type { TicketRow } from '../store/store.js';
 import type { StatusLinks } from '../core/status-links.js';
 import type { DelayEstimate } from './delay-estimate.js';
-import { parsePercent } from '../core/duration.js';
 import { composeDelayNotice, composeStaffWarning, noticeStatus } from './sla-mail.js';
 import type { SlaPolicies, SlaPolicy } from './sla-policy.js';
 import { SlaStore } from './sla-store.js';
@@ -272,7 +271,7 @@ async function queueWarning(
   ticket: TicketRow,
   state: SlaState,
   policy: SlaPolicy,
-  m: Milestone,
+  m: Milestone & { kind: 'warning' },
   to: string,
   now: number,
   queued: QueuedMail[],
@@ -282,7 +281,7 @@ async function queueWarning(
   const draft = composeStaffWarning(composeContext(d, ticket), ticket, to, {
     policy: policy.name,
     target: m.target,
-    threshold: parsePercent(m.threshold),
+    threshold: m.share,
     due: dueAt === null ? '' : new Date(dueAt).toISOString(),
     ticketUrl: statusUrlFor(d.config, token),
   });

@@ -26,6 +26,7 @@ import type {
   TicketSnapshot,
 } from './store.js';
 import { changeStatus, reassign } from './ticket-commands.js';
+import type { QueryName } from './query-names.js';
 import { TicketRecords } from './ticket-records.js';
 
 const HOUR_MS = 3_600_000;
@@ -408,7 +409,7 @@ async function snapshot(db: SqlSession, records: TicketRecords, id: number): Pro
   return { id, ref: t.ref, status: t.status, participants, closedAt: t.closedAt };
 }
 
-async function count(db: SqlSession, query: string, params: unknown[]): Promise<number> {
+async function count(db: SqlSession, query: QueryName, params: unknown[]): Promise<number> {
   return (await db.get<{ n: number }>(query, params))!.n;
 }
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../config/package-root.js';
 import type { SqlEngine } from './sql-engine.js';
+import { QUERY_NAMES, type QueryName } from './query-names.js';
 
 /** Folders (under the package root) whose `.sql` files hold the named queries: the store's, the SLA engine's and the status page's. */
 export const QUERY_DIRS = ['src/store', 'src/sla', 'src/web'] as const;
@@ -36,6 +37,26 @@ export function loadNamedQueries(
   }
   for (const [name, sql] of dialect) shared.set(name, sql);
   return shared;
+}
+
+/**
+ * The store's queries for an engine: loadNamedQueries, checked against
+ * QUERY_NAMES. The code can only call a listed name (the type says so), so a
+ * listed name no file defines, or a defined one not listed, means the files
+ * and the code are out of step: the engine refuses to open rather than fail
+ * on the first message that needs the query.
+ */
+export function storeQueries(kind: SqlEngine['kind'], dirs?: readonly string[]): ReadonlyMap<QueryName, string> {
+  const queries = loadNamedQueries(kind, dirs);
+  const listed = new Set<string>(QUERY_NAMES);
+  const missing = QUERY_NAMES.filter((name) => !queries.has(name));
+  const unlisted = [...queries.keys()].filter((name) => !listed.has(name));
+  const problems = [
+    ...(missing.length > 0 ? [`not defined in any .sql file: ${missing.join(', ')}`] : []),
+    ...(unlisted.length > 0 ? [`defined but not in QUERY_NAMES (src/store/query-names.ts): ${unlisted.join(', ')}`] : []),
+  ];
+  if (problems.length > 0) throw new Error(`named queries for ${kind} do not match the code: ${problems.join('; ')}`);
+  return queries as ReadonlyMap<QueryName, string>;
 }
 
 function splitNamed(text: string): [string, string][] {

@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
-import { loadNamedQueries } from './named-queries.js';
+import { storeQueries } from './named-queries.js';
+import type { QueryName } from './query-names.js';
 import { bindParams, toPostgresSql, type PostgresStatement } from './postgres-sql.js';
 import {
   GuardedTransaction,
@@ -67,7 +68,7 @@ const VERSION_TABLE = `CREATE TABLE IF NOT EXISTS ticketd_schema (
   applied_at BIGINT NOT NULL
 )`;
 
-export interface PostgresEngineOptions {
+export interface PostgresEngineOptions<Name extends string = QueryName> {
   /** `postgres://` or `postgresql://` URL; what it leaves out comes from the PG* environment, as with psql. */
   url: string;
   /**
@@ -83,7 +84,7 @@ export interface PostgresEngineOptions {
   /** Told about a pooled connection that failed while idle (the server restarted, say); the pool replaces it. */
   onConnectionError?: ((err: Error) => void) | undefined;
   /** The named queries; by default every `.sql` file of the query folders with the `.postgres.sql` overrides. */
-  queries?: ReadonlyMap<string, string> | undefined;
+  queries?: ReadonlyMap<Name, string> | undefined;
 }
 
 interface Named extends PostgresStatement {
@@ -98,7 +99,7 @@ interface Named extends PostgresStatement {
  * all nodes as their TransactionLock asks; snapshots take no lock. Statements run as prepared
  * statements, prepared once per connection.
  */
-export class PostgresEngine implements SqlEngine {
+export class PostgresEngine<Name extends string = QueryName> implements SqlEngine<Name> {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
   /** The connections of 'rows' transactions (ROW_POOL_SIZE). */
@@ -111,11 +112,11 @@ export class PostgresEngine implements SqlEngine {
    */
   private readonly within = new AsyncLocalStorage<{ open: boolean }>();
 
-  constructor(opts: PostgresEngineOptions) {
+  constructor(opts: PostgresEngineOptions<Name>) {
     this.pool = createPool(opts);
     this.rowPool = createPool({ ...opts, poolSize: ROW_POOL_SIZE });
     let n = 0;
-    for (const [name, sql] of opts.queries ?? loadNamedQueries('postgres')) {
+    for (const [name, sql] of opts.queries ?? storeQueries('postgres')) {
       this.statements.set(name, { ...toPostgresSql(sql), name: `ticketd_${n++}_${name}` });
     }
   }
@@ -147,15 +148,15 @@ export class PostgresEngine implements SqlEngine {
     if (problems.length > 0) throw new Error(`PostgreSQL refused named queries:\n  ${problems.join('\n  ')}`);
   }
 
-  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+  all<T>(name: Name, params?: SqlParams): Promise<T[]> {
     return this.outside(() => runAll<T>(this.pool, this.statement(name), name, params));
   }
 
-  async get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
+  async get<T>(name: Name, params?: SqlParams): Promise<T | undefined> {
     return (await this.all<T>(name, params))[0];
   }
 
-  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+  run(name: Name, params?: SqlParams): Promise<SqlRunResult> {
     return this.outside(() => runChanges(this.pool, this.statement(name), name, params));
   }
 
@@ -167,7 +168,7 @@ export class PostgresEngine implements SqlEngine {
 
   // ---- transactions ----------------------------------------------------------
 
-  async transaction<T>(body: (tx: SqlTransaction) => Promise<T>, lock: TransactionLock = 'exclusive'): Promise<T> {
+  async transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>, lock: TransactionLock = 'exclusive'): Promise<T> {
     if (lock === 'exclusive') return this.begin(this.pool, ['BEGIN', EXCLUSIVE], body);
     if (lock === 'rows') return this.begin(this.rowPool, ['BEGIN'], body);
     const keys = [...new Set(lock.keys)];
@@ -175,14 +176,14 @@ export class PostgresEngine implements SqlEngine {
   }
 
   /** REPEATABLE READ gives the whole body one snapshot; READ ONLY takes no write locks. */
-  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T> {
+  snapshot<T>(body: (s: SqlSession<Name>) => Promise<T>): Promise<T> {
     return this.begin(this.pool, ['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
   }
 
   private async begin<T>(
     pool: pg.Pool,
     how: (string | { text: string; values: unknown[] })[],
-    body: (tx: SqlTransaction) => Promise<T>,
+    body: (tx: SqlTransaction<Name>) => Promise<T>,
   ): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const client = await pool.connect();
@@ -260,7 +261,8 @@ export class PostgresEngine implements SqlEngine {
    */
   async probeWrite(): Promise<WriteProbe> {
     try {
-      await this.transaction((tx) => tx.run('readiness-write-probe'));
+      // The store's probe, whatever queries the engine was opened with.
+      await this.transaction((tx) => (tx as SqlTransaction<string>).run('readiness-write-probe' satisfies QueryName));
       return { ok: true };
     } catch (err) {
       return { ok: false, code: (err as { code?: string }).code ?? 'UNKNOWN', message: (err as Error).message };
@@ -274,8 +276,8 @@ export class PostgresEngine implements SqlEngine {
 }
 
 /** A transaction or savepoint on the pooled connection it holds; see GuardedTransaction. */
-class PostgresTransaction extends GuardedTransaction {
-  protected readonly statements: SqlSession;
+class PostgresTransaction extends GuardedTransaction<string> {
+  protected readonly statements: SqlSession<string>;
 
   constructor(
     private readonly client: pg.PoolClient,

@@ -8,13 +8,16 @@
 // DO UPDATE/NOTHING); an engine may override a name with its own dialect
 // where they differ (`x.sqlite.sql`, `x.postgres.sql`; see named-queries.ts).
 // Every query is prepared when the engine opens at the current schema
-// (checkQueries), and a test checks that every name the code calls is
-// defined for every engine, so a mistake fails at start or in CI, not on
-// the first message that needs it.
+// (checkQueries). The names are typed (QueryName, query-names.ts): a name
+// the code calls but no file defines is a type error, and an engine on the
+// shipped files refuses to open when the files and the list differ, so a
+// mistake fails at build or at start, not on the first message that needs it.
 //
 // What the rules expect of a row: the column names the SQL gives (aliases
 // in camelCase, quoted so PostgreSQL keeps their case), integers (counts, ids, epoch
 // milliseconds) as JavaScript numbers, flags as 0 or 1, blobs as Buffers.
+
+import type { QueryName } from './query-names.js';
 
 /** Named parameters (`@name` in the SQL) or positional ones, in order. */
 export type SqlParams = Readonly<Record<string, unknown>> | readonly unknown[];
@@ -24,23 +27,27 @@ export interface SqlRunResult {
   changes: number;
 }
 
-/** What a transaction body (and the engine outside one) can run. */
-export interface SqlSession {
+/**
+ * What a transaction body (and the engine outside one) can run. `Name` is
+ * the store's QueryName; an engine opened on other queries (an engine's own
+ * tests) takes theirs.
+ */
+export interface SqlSession<Name extends string = QueryName> {
   /** Every row of a named query. */
-  all<T>(name: string, params?: SqlParams): Promise<T[]>;
+  all<T>(name: Name, params?: SqlParams): Promise<T[]>;
   /** The first row of a named query, or undefined. */
-  get<T>(name: string, params?: SqlParams): Promise<T | undefined>;
+  get<T>(name: Name, params?: SqlParams): Promise<T | undefined>;
   /** A named statement for its effect; use `RETURNING` with `get` when a new id is needed. */
-  run(name: string, params?: SqlParams): Promise<SqlRunResult>;
+  run(name: Name, params?: SqlParams): Promise<SqlRunResult>;
 }
 
-export interface SqlTransaction extends SqlSession {
+export interface SqlTransaction<Name extends string = QueryName> extends SqlSession<Name> {
   /**
    * Runs `body` inside a savepoint: its writes are undone when it rejects and
    * the transaction goes on (one bad message of a batch does not roll back
    * the others).
    */
-  savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T>;
+  savepoint<T>(body: (sp: SqlTransaction<Name>) => Promise<T>): Promise<T>;
   /**
    * Runs `fn` once the transaction has committed; never when it (or this
    * savepoint) rolls back. For telling the rest of the process about a change
@@ -74,7 +81,7 @@ export type TransactionLock = 'exclusive' | 'rows' | { keys: readonly string[] }
 /** Whether a write could succeed right now (readiness); `code` is the engine's error code. */
 export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
 
-export interface SqlEngine extends SqlSession {
+export interface SqlEngine<Name extends string = QueryName> extends SqlSession<Name> {
   readonly kind: 'sqlite' | 'postgres';
   /** The schema version recorded in the database; 0 for a new one. */
   schemaVersion(): Promise<number>;
@@ -98,12 +105,12 @@ export interface SqlEngine extends SqlSession {
    * an engine with one connection can serialise transactions. `lock` says
    * what the body's rules need to be kept apart from (see TransactionLock).
    */
-  transaction<T>(body: (tx: SqlTransaction) => Promise<T>, lock?: TransactionLock): Promise<T>;
+  transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>, lock?: TransactionLock): Promise<T>;
   /**
    * Runs `body` in one read-only transaction that sees a single snapshot of
    * the database (a page and its numbering agree), without taking a write lock.
    */
-  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T>;
+  snapshot<T>(body: (s: SqlSession<Name>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -114,7 +121,7 @@ export interface SqlEngine extends SqlSession {
  * rather than writing outside it. An engine says how statements and
  * savepoint commands run on its connection.
  */
-export abstract class GuardedTransaction implements SqlTransaction {
+export abstract class GuardedTransaction<Name extends string = QueryName> implements SqlTransaction<Name> {
   /** What afterCommit asked for, a released savepoint's included; the engine runs them once the transaction commits. */
   readonly committed: (() => void)[] = [];
   private open = true;
@@ -124,11 +131,11 @@ export abstract class GuardedTransaction implements SqlTransaction {
   constructor(private readonly depth: number) {}
 
   /** The named queries, run on the transaction's connection. */
-  protected abstract readonly statements: SqlSession;
+  protected abstract readonly statements: SqlSession<Name>;
   /** Runs a SAVEPOINT, RELEASE or ROLLBACK TO command on the connection. */
   protected abstract exec(command: string): void | Promise<void>;
   /** A savepoint's transaction, one level deeper, on the same connection. */
-  protected abstract nested(depth: number): GuardedTransaction;
+  protected abstract nested(depth: number): GuardedTransaction<Name>;
 
   /**
    * Whether the connection is still in the transaction after a savepoint's
@@ -149,17 +156,17 @@ export abstract class GuardedTransaction implements SqlTransaction {
     if (this.inner) throw new Error('a savepoint of this transaction is open: use its session');
   }
 
-  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+  all<T>(name: Name, params?: SqlParams): Promise<T[]> {
     this.check();
     return this.statements.all<T>(name, params);
   }
 
-  get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
+  get<T>(name: Name, params?: SqlParams): Promise<T | undefined> {
     this.check();
     return this.statements.get<T>(name, params);
   }
 
-  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+  run(name: Name, params?: SqlParams): Promise<SqlRunResult> {
     this.check();
     return this.statements.run(name, params);
   }
@@ -169,7 +176,7 @@ export abstract class GuardedTransaction implements SqlTransaction {
     this.committed.push(fn);
   }
 
-  async savepoint<T>(body: (sp: SqlTransaction) => Promise<T>): Promise<T> {
+  async savepoint<T>(body: (sp: SqlTransaction<Name>) => Promise<T>): Promise<T> {
     this.check();
     const name = `sp${this.depth + 1}`;
     await this.exec(`SAVEPOINT ${name}`);

@@ -3,7 +3,8 @@ import { existsSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../core/private-files.js';
-import { loadNamedQueries } from './named-queries.js';
+import { storeQueries } from './named-queries.js';
+import type { QueryName } from './query-names.js';
 import {
   GuardedTransaction,
   type SqlEngine,
@@ -15,10 +16,10 @@ import {
   type WriteProbe,
 } from './sql-engine.js';
 
-export interface SqliteEngineOptions {
+export interface SqliteEngineOptions<Name extends string = QueryName> {
   busyTimeoutMs?: number;
-  /** The named queries; by default every `.sql` file of the query folders (see named-queries.ts). */
-  queries?: ReadonlyMap<string, string>;
+  /** The named queries; by default the store's, from the `.sql` files of the query folders (see named-queries.ts). */
+  queries?: ReadonlyMap<Name, string>;
   /**
    * Opens an existing database only to read it, changing nothing on disk: no
    * file or folder created or made private, no journal mode set (`ticketd
@@ -43,7 +44,7 @@ const MIN_FREE_DISK_BYTES = 16 * 1024 * 1024;
  * with SQLITE_BUSY when another process (the CLI, `ingest`) holds the lock,
  * instead of waiting out the busy timeout.
  */
-export class SqliteEngine implements SqlEngine {
+export class SqliteEngine<Name extends string = QueryName> implements SqlEngine<Name> {
   readonly kind = 'sqlite' as const;
   /** The connection itself, for what only SQLite has (online backup, tests that look inside). */
   readonly db: Database;
@@ -60,9 +61,9 @@ export class SqliteEngine implements SqlEngine {
 
   constructor(
     readonly path: string,
-    opts: SqliteEngineOptions = {},
+    opts: SqliteEngineOptions<Name> = {},
   ) {
-    this.sql = opts.queries ?? loadNamedQueries('sqlite');
+    this.sql = opts.queries ?? storeQueries('sqlite');
     if (opts.readOnly) {
       this.db = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
       return;
@@ -110,7 +111,7 @@ export class SqliteEngine implements SqlEngine {
   }
 
   /** The synchronous core every session shares; `params` bound by name (an object) or position (an array). */
-  private readonly now: SqlSession = {
+  private readonly now: SqlSession<string> = {
     all: async <T>(name: string, params?: SqlParams) => bind(this.statement(name), params, 'all') as T[],
     get: async <T>(name: string, params?: SqlParams) => bind(this.statement(name), params, 'get') as T | undefined,
     run: async (name: string, params?: SqlParams) => ({
@@ -118,15 +119,15 @@ export class SqliteEngine implements SqlEngine {
     }),
   };
 
-  all<T>(name: string, params?: SqlParams): Promise<T[]> {
+  all<T>(name: Name, params?: SqlParams): Promise<T[]> {
     return this.lockTail === null ? this.now.all<T>(name, params) : this.outside(() => this.now.all<T>(name, params));
   }
 
-  get<T>(name: string, params?: SqlParams): Promise<T | undefined> {
+  get<T>(name: Name, params?: SqlParams): Promise<T | undefined> {
     return this.lockTail === null ? this.now.get<T>(name, params) : this.outside(() => this.now.get<T>(name, params));
   }
 
-  run(name: string, params?: SqlParams): Promise<SqlRunResult> {
+  run(name: Name, params?: SqlParams): Promise<SqlRunResult> {
     return this.lockTail === null ? this.now.run(name, params) : this.outside(() => this.now.run(name, params));
   }
 
@@ -159,7 +160,7 @@ export class SqliteEngine implements SqlEngine {
   }
 
   /** Takes no TransactionLock: with one writer at a time, SQLite's write lock already keeps every rule. */
-  transaction<T>(body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>): Promise<T> {
     return this.begin('BEGIN IMMEDIATE', body);
   }
 
@@ -167,11 +168,11 @@ export class SqliteEngine implements SqlEngine {
    * A deferred transaction takes no write lock: it reads one snapshot of the
    * database (WAL) while other processes go on writing.
    */
-  snapshot<T>(body: (s: SqlSession) => Promise<T>): Promise<T> {
+  snapshot<T>(body: (s: SqlSession<Name>) => Promise<T>): Promise<T> {
     return this.begin('BEGIN', body);
   }
 
-  private async begin<T>(how: string, body: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  private async begin<T>(how: string, body: (tx: SqlTransaction<Name>) => Promise<T>): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const release = await this.lock();
     const mark = { open: true };
@@ -232,7 +233,7 @@ export class SqliteEngine implements SqlEngine {
       // Changes nothing, but has to take the write lock: fails when the
       // database is read-only, locked by another writer past the busy
       // timeout, or opened query-only.
-      this.db.transaction(() => this.statement('readiness-write-probe').run()).immediate();
+      this.db.transaction(() => this.statement('readiness-write-probe' satisfies QueryName).run()).immediate();
     } catch (err) {
       return { ok: false, code: (err as { code?: string }).code ?? 'UNKNOWN', message: (err as Error).message };
     } finally {
@@ -260,9 +261,9 @@ export class SqliteEngine implements SqlEngine {
 }
 
 /** A transaction or savepoint on the engine's one connection; see GuardedTransaction. */
-class SqliteTransaction extends GuardedTransaction {
+class SqliteTransaction extends GuardedTransaction<string> {
   constructor(
-    protected readonly statements: SqlSession,
+    protected readonly statements: SqlSession<string>,
     private readonly db: Database,
     depth: number,
   ) {

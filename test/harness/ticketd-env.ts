@@ -140,7 +140,7 @@ export async function startTicketdEnv(opts: { dovecot?: DovecotOptions; database
       const outbox = new OutboxWorker({
         store: runtime.store,
         mailerFor: (m) => runtime.mailerFor(m),
-        schedule: RetrySchedule.parse(runtime.config.outbox.retrySchedule),
+        schedule: new RetrySchedule(runtime.config.outbox.retrySchedule),
         logger,
         clock: opts.clock ?? clock,
         pollIntervalMs: 200,

@@ -157,6 +157,38 @@ describe('ticketd check-config', () => {
     expect(r.stderr).toMatch(/^config: outbox\.retrySchedule\[1\]: invalid duration "30m 1h"/m);
   });
 
+  it('prints durations, percentages and calendars as the operator wrote them', async () => {
+    const office = { timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' }, holidays: ['2026-12-25'] };
+    const { config } = setup((c) => {
+      c.outbox = { retrySchedule: ['30m', '1h 30m'] };
+      c.calendars = { office };
+      c.sla = {
+        policies: [
+          {
+            name: 'std',
+            match: {},
+            firstResponse: '4h',
+            resolution: '1d 4h',
+            calendar: 'office',
+            customerNotices: [{ at: '100%', repeatEvery: '24h', max: 2 }],
+            staffWarnings: ['12.5%'],
+          },
+        ],
+      };
+    });
+    const r = await cli(['check-config', '--json', '--config', config]);
+    expect(r.code, r.stderr).toBe(0);
+    const printed = JSON.parse(r.stdout);
+    expect(printed.outbox.retrySchedule).toEqual(['30m', '1h 30m']);
+    expect(printed.calendars.office).toEqual(office);
+    expect(printed.sla.policies[0]).toMatchObject({
+      firstResponse: '4h',
+      resolution: '1d 4h',
+      customerNotices: [{ at: '100%', repeatEvery: '24h', max: 2 }],
+      staffWarnings: ['12.5%'],
+    });
+  });
+
   it('refuses what the SLA engine would refuse at start: a calendar that never opens', async () => {
     const { config } = setup((c) => (c.calendars = { office: { timezone: 'Europe/Berlin', hours: { mon: '17:00-09:00' } } }));
     const r = await cli(['check-config', '--config', config]);

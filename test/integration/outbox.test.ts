@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { createLogger, type Logger } from '../../src/core/logger.js';
 import type { OutboxClaims } from '../../src/outbox/outbox-claims.js';
 import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
+import { Duration } from '../../src/core/duration.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { ingestMessages } from '../../src/sources/pipe/ingest.js';
 import { customerMail, startTicketdEnv, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
@@ -38,7 +39,7 @@ function workerOf(t: InProcess, o: { store?: OutboxClaims; batchSize?: number; m
   return new OutboxWorker({
     store: o.store ?? t.runtime.store,
     mailerFor: (m) => t.runtime.mailerFor(m),
-    schedule: RetrySchedule.parse(['1m']),
+    schedule: new RetrySchedule([Duration.parse('1m')]),
     logger: createLogger({ level: 'silent' }),
     clock: t.clock,
     pollIntervalMs: 60_000,

@@ -33,7 +33,7 @@ afterAll(async () => {
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 describe('PostgresEngine', () => {
-  let engine: PostgresEngine;
+  let engine: PostgresEngine<string>;
 
   beforeEach(async () => {
     engine = new PostgresEngine({ url: await server.createDatabase(), queries: QUERIES });
@@ -178,7 +178,7 @@ describe('PostgresEngine', () => {
   });
 
   it('a transaction session used after its end, or beside its open savepoint, throws', async () => {
-    let kept!: Parameters<Parameters<PostgresEngine['transaction']>[0]>[0];
+    let kept!: Parameters<Parameters<PostgresEngine<string>['transaction']>[0]>[0];
     await engine.transaction(async (tx) => {
       kept = tx;
       await tx.savepoint(async () => {

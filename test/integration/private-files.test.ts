@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { backupDatabase } from '../../src/daemon/backup.js';
 import { Runtime } from '../../src/daemon/runtime.js';
 import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
+import { Duration } from '../../src/core/duration.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
 
@@ -84,7 +85,7 @@ describe('files and folders under umask 022', () => {
       const outbox = new OutboxWorker({
         store: runtime.store,
         mailerFor: (m) => runtime.mailerFor(m),
-        schedule: RetrySchedule.parse(['1m']),
+        schedule: new RetrySchedule([Duration.parse('1m')]),
         logger: silentLogger(),
         clock,
         pollIntervalMs: 200,

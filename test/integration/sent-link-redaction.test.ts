@@ -9,6 +9,7 @@ import { fixedClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Runtime } from '../../src/daemon/runtime.js';
 import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
+import { Duration } from '../../src/core/duration.js';
 import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
 import { buildWebServer } from '../../src/web/server.js';
@@ -27,7 +28,7 @@ beforeAll(async () => {
   outbox = new OutboxWorker({
     store: runtime.store,
     mailerFor: (m) => runtime.mailerFor(m),
-    schedule: RetrySchedule.parse(['1m']),
+    schedule: new RetrySchedule([Duration.parse('1m')]),
     logger: silentLogger(),
     clock,
     pollIntervalMs: 200,

@@ -5,6 +5,8 @@ import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig, smtpFor } from '../../src/config/load-config.js';
 import { packageRoot } from '../../src/config/package-root.js';
+import { BusinessCalendar } from '../../src/core/calendar.js';
+import { Duration, Percent } from '../../src/core/duration.js';
 import { redactConfig, resolveSecret, unreadablePassFiles } from '../../src/config/secrets.js';
 
 const SECRET = 'hunter2-SECRET';
@@ -70,7 +72,7 @@ describe('parseConfig defaults', () => {
         transport: 'smtp',
       },
       outbox: {
-        retrySchedule: ['1m', '5m', '15m', '1h', '2h', '4h', '8h', '12h', '24h', '24h', '24h'],
+        retrySchedule: ['1m', '5m', '15m', '1h', '2h', '4h', '8h', '12h', '24h', '24h', '24h'].map(Duration.parse),
         pollIntervalMs: 2000,
         batchSize: 20,
       },
@@ -138,9 +140,9 @@ describe('parseConfig defaults', () => {
       mailbox: 'support',
       maxMessageBytes: 26214400,
     });
-    expect(cfg.calendars.office).toEqual({ timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' }, holidays: [] });
-    expect(cfg.sla.policies[0]!.customerNotices).toEqual([{ at: '100%', max: 1 }]);
-    expect(cfg.sla.policies[0]!.staffWarnings).toEqual(['80%', '100%']);
+    expect(cfg.calendars.office!.toJSON()).toEqual({ timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' }, holidays: [] });
+    expect(cfg.sla.policies[0]!.customerNotices).toEqual([{ at: Percent.parse('100%'), max: 1 }]);
+    expect(cfg.sla.policies[0]!.staffWarnings).toEqual([Percent.parse('80%'), Percent.parse('100%')]);
   });
 
   it('resolves relative paths and password files but leaves systemd credentials alone', () => {
@@ -175,6 +177,57 @@ describe('parseConfig defaults', () => {
   });
 });
 
+describe('values', () => {
+  function slaConfig(): Json {
+    const json = minimal();
+    json.outbox = { retrySchedule: ['30m', '1h 30m'] };
+    json.calendars = { office: { timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' } } };
+    json.sla = {
+      policies: [
+        {
+          name: 'std',
+          match: {},
+          firstResponse: '4h',
+          resolution: '1d 4h',
+          calendar: 'office',
+          customerNotices: [{ at: '100%', repeatEvery: '24h', max: 2 }],
+          staffWarnings: ['12.5%'],
+        },
+      ],
+    };
+    return json;
+  }
+
+  it('reads durations, percentages and calendars once, into the values the daemon runs with', () => {
+    const cfg = parseConfig(slaConfig(), BASE);
+    expect(cfg.outbox.retrySchedule.map((d) => d.ms)).toEqual([30 * 60_000, 90 * 60_000]);
+    const policy = cfg.sla.policies[0]!;
+    expect(policy.firstResponse.ms).toBe(4 * 3_600_000);
+    expect(policy.resolution.ms).toBe(28 * 3_600_000);
+    expect(policy.customerNotices[0]!.at.share).toBe(1);
+    expect(policy.customerNotices[0]!.repeatEvery?.ms).toBe(24 * 3_600_000);
+    expect(policy.staffWarnings[0]!.share).toBe(0.125);
+    expect(cfg.calendars.office).toBeInstanceOf(BusinessCalendar);
+    expect(cfg.calendars.office!.timezone).toBe('Europe/Berlin');
+    // The defaults are values too.
+    expect(parseConfig(minimal(), BASE).outbox.retrySchedule[0]!.ms).toBe(60_000);
+  });
+
+  it('prints them as the operator wrote them, in JSON and in the redacted copy', () => {
+    const cfg = parseConfig(slaConfig(), BASE);
+    for (const printed of [JSON.parse(JSON.stringify(cfg)), JSON.parse(JSON.stringify(redactConfig(cfg)))]) {
+      expect(printed.outbox.retrySchedule).toEqual(['30m', '1h 30m']);
+      expect(printed.sla.policies[0]).toMatchObject({
+        firstResponse: '4h',
+        resolution: '1d 4h',
+        customerNotices: [{ at: '100%', repeatEvery: '24h', max: 2 }],
+        staffWarnings: ['12.5%'],
+      });
+      expect(printed.calendars.office).toEqual({ timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' }, holidays: [] });
+    }
+  });
+});
+
 describe('config.example.json', () => {
   it('passes the schema', () => {
     const cfg = loadConfig(join(packageRoot(), 'config.example.json'));
@@ -183,10 +236,10 @@ describe('config.example.json', () => {
     expect(cfg.mailboxes[1]!.imap!.auth.pass).toBeDefined();
     expect(cfg.calendars.office!.timezone).toBe('Europe/Berlin');
     expect(cfg.mailboxes.map((m) => m.timezone)).toEqual(['Europe/Berlin', 'Europe/Berlin']);
-    expect(cfg.calendars.office!.holidays).toContain('2025-12-25');
+    expect((cfg.calendars.office!.toJSON() as { holidays: string[] }).holidays).toContain('2025-12-25');
     expect(cfg.sla.policies.map((p) => p.match.mailbox)).toEqual(['support', 'sales']);
     for (const policy of cfg.sla.policies) {
-      expect(policy.customerNotices).toEqual([{ at: '100%', repeatEvery: '24h', max: 3 }]);
+      expect(policy.customerNotices).toEqual([{ at: Percent.parse('100%'), repeatEvery: Duration.parse('24h'), max: 3 }]);
     }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DURATION_INVALID, DurationError, formatDurationWords, parseDuration, parsePercent } from '../../src/core/duration.js';
+import { Duration, DURATION_INVALID, DurationError, formatDurationWords, Percent } from '../../src/core/duration.js';
 
 const S = 1000;
 const M = 60 * S;
@@ -15,7 +15,7 @@ function thrown(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
-describe('parseDuration', () => {
+describe('Duration.parse', () => {
   it.each([
     ['90s', 90 * S],
     ['30m', 30 * M],
@@ -30,7 +30,14 @@ describe('parseDuration', () => {
     ['0m', 0],
     ['120m', 2 * H],
   ])('%j is %d ms', (text, ms) => {
-    expect(parseDuration(text)).toBe(ms);
+    expect(Duration.parse(text).ms).toBe(ms);
+  });
+
+  it('keeps the text as written, and prints as it', () => {
+    const d = Duration.parse('1d 4h');
+    expect(d.text).toBe('1d 4h');
+    expect(JSON.stringify({ d })).toBe('{"d":"1d 4h"}');
+    expect(`${d}`).toBe('1d 4h');
   });
 
   it.each([
@@ -50,7 +57,7 @@ describe('parseDuration', () => {
     ['4 hours', 'unknown unit "hours"'],
     ['99999999999999999w', 'too large'],
   ])('rejects %j (%s)', (text, why) => {
-    const error = thrown(() => parseDuration(text));
+    const error = thrown(() => Duration.parse(text));
     expect(error).toBeInstanceOf(DurationError);
     expect((error as DurationError).code).toBe(DURATION_INVALID);
     expect(DURATION_INVALID).toBe('TICKETD_DURATION_INVALID');
@@ -86,8 +93,8 @@ describe('formatDurationWords', () => {
   });
 
   it('round-trips parsed durations', () => {
-    expect(formatDurationWords(parseDuration('1d 4h'))).toBe('1 day and 4 hours');
-    expect(formatDurationWords(parseDuration('1w'))).toBe('7 days');
+    expect(formatDurationWords(Duration.parse('1d 4h').ms)).toBe('1 day and 4 hours');
+    expect(formatDurationWords(Duration.parse('1w').ms)).toBe('7 days');
   });
 
   it.each([-1, Number.NaN, Number.POSITIVE_INFINITY])('rejects %d', (ms) => {
@@ -97,7 +104,7 @@ describe('formatDurationWords', () => {
   });
 });
 
-describe('parsePercent', () => {
+describe('Percent.parse', () => {
   it.each([
     ['80%', 0.8],
     ['100%', 1],
@@ -106,11 +113,17 @@ describe('parsePercent', () => {
     [' 50 % ', 0.5],
     ['150%', 1.5],
   ])('%j is %d', (text, value) => {
-    expect(parsePercent(text)).toBe(value);
+    expect(Percent.parse(text).share).toBe(value);
+  });
+
+  it('keeps the text as written, and prints as it', () => {
+    const p = Percent.parse('12.5%');
+    expect(p.text).toBe('12.5%');
+    expect(JSON.stringify([p])).toBe('["12.5%"]');
   });
 
   it.each(['80', '', '%', '-10%', 'eighty%', '0.8', '80%%', '1e2%'])('rejects %j', (text) => {
-    const error = thrown(() => parsePercent(text));
+    const error = thrown(() => Percent.parse(text));
     expect(error).toBeInstanceOf(DurationError);
     expect((error as DurationError).code).toBe(DURATION_INVALID);
     expect((error as DurationError).message).toContain(`"${text}"`);

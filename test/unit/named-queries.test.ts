@@ -1,14 +1,21 @@
 // Named queries are called by name from TypeScript and defined in `.sql`
-// files: every name the code uses must be defined (for every engine), and
-// every definition used, so a mistyped name fails here rather than on the
-// first message that needs it. The SQL itself is checked against the schema
-// when an engine opens (checkQueries; see sqlite-engine.test.ts).
+// files: the names are a type (QueryName), so a mistyped one does not
+// compile; the list of names must equal what the files define for every
+// engine, and every definition is used, so a mistyped name fails here or at
+// start rather than on the first message that needs it. The SQL itself is
+// checked against the schema when an engine opens (checkQueries; see
+// sqlite-engine.test.ts).
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/config/package-root.js';
-import { loadNamedQueries, QUERY_DIRS } from '../../src/store/named-queries.js';
+import { loadNamedQueries, QUERY_DIRS, storeQueries } from '../../src/store/named-queries.js';
+import type { PostgresEngine } from '../../src/store/postgres-engine.js';
+import { QUERY_NAMES } from '../../src/store/query-names.js';
+import type { SqlSession } from '../../src/store/sql-engine.js';
+import type { SqliteEngine } from '../../src/store/sqlite-engine.js';
 
 /** Engines whose dialect files ship; each must define every name the code uses. */
 const KINDS = ['sqlite', 'postgres'] as const;
@@ -59,6 +66,57 @@ describe('named queries', () => {
       expect(unused).toEqual([]);
     });
   }
+
+  it('lists each name once', () => {
+    expect(new Set(QUERY_NAMES).size).toBe(QUERY_NAMES.length);
+  });
+
+  for (const kind of KINDS) {
+    it(`lists exactly the names the .sql files define, for ${kind}`, () => {
+      expect([...loadNamedQueries(kind).keys()].sort()).toEqual([...QUERY_NAMES].sort());
+      expect(storeQueries(kind).size).toBe(QUERY_NAMES.length);
+    });
+  }
+
+  it('refuses to open on files that define a listed name nowhere, or a name the list lacks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ticketd-queries-'));
+    try {
+      for (const from of QUERY_DIRS) {
+        for (const file of readdirSync(join(packageRoot(), from)).filter((f) => f.endsWith('.sql'))) {
+          copyFileSync(join(packageRoot(), from, file), join(dir, file));
+        }
+      }
+      const ratings = join(dir, 'ratings.sql');
+      const original = readFileSync(ratings, 'utf8');
+      expect(original).toMatch(/^-- name: upsert-rating$/m);
+      writeFileSync(ratings, original.replace(/^-- name: upsert-rating$/m, '-- name: upsert-ratng'));
+      for (const kind of KINDS) {
+        expect(() => storeQueries(kind, [dir])).toThrow(
+          /not defined in any \.sql file: upsert-rating; defined but not in QUERY_NAMES \(src\/store\/query-names\.ts\): upsert-ratng/,
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('makes a mistyped name a type error, for both engines and every session', () => {
+    // Never called: what is checked is that these compile, or do not.
+    const calls = [
+      (db: SqlSession) => db.get('insert-ticket'),
+      // @ts-expect-error no query is named insert-tiket
+      (db: SqlSession) => db.get('insert-tiket'),
+      // @ts-expect-error no query is named insert-tiket
+      (engine: SqliteEngine) => engine.run('insert-tiket'),
+      // @ts-expect-error no query is named insert-tiket
+      (engine: PostgresEngine) => engine.all('insert-tiket'),
+      // @ts-expect-error no query is named insert-tiket
+      (engine: SqliteEngine) => engine.transaction((tx) => tx.run('insert-tiket')),
+      // @ts-expect-error no query is named insert-tiket
+      (engine: PostgresEngine) => engine.snapshot((s) => s.get('insert-tiket')),
+    ];
+    expect(calls).toHaveLength(6);
+  });
 
   it('reads every folder that holds .sql files of the source', () => {
     const withSql = new Set(

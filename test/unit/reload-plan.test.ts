@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
+import { BusinessCalendar } from '../../src/core/calendar.js';
 import { planReload } from '../../src/daemon/reload-plan.js';
 
 type Json = Record<string, any>;
@@ -77,6 +78,36 @@ describe('planReload', () => {
     expect(p.addedMailboxes.map((m) => m.name)).toEqual(['sales']);
     expect(p.restartNeeded).toEqual([{ path: 'mailboxes[1]', mailbox: 'billing' }]);
     expect(p.effective.mailboxes.map((m) => m.name)).toEqual(['support', 'sales', 'billing']);
+  });
+
+  it('carries durations and calendars into the effective config as values, printed as written', () => {
+    const p = plan((c) => {
+      c.outbox = { retrySchedule: ['1m', '1h 30m'] };
+      c.calendars = { office: { timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' } } };
+      c.http = { port: 8081 };
+    });
+    expect(p.applied.map((s) => s.path).sort()).toEqual(['calendars.office', 'outbox.retrySchedule']);
+    expect(p.effective.outbox.retrySchedule.map((d) => d.ms)).toEqual([60_000, 90 * 60_000]);
+    expect(p.effective.calendars.office).toBeInstanceOf(BusinessCalendar);
+    const printed = JSON.parse(JSON.stringify(p.effective));
+    expect(printed.outbox.retrySchedule).toEqual(['1m', '1h 30m']);
+    expect(printed.calendars.office).toEqual({ timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' }, holidays: [] });
+  });
+
+  it('finds no change in durations, shares and calendars read from the same text', () => {
+    const sla = (c: Json) => {
+      c.calendars = { office: { timezone: 'Europe/Berlin', hours: { mon: '09:00-17:00' } } };
+      c.sla = { policies: [{ name: 'std', match: {}, firstResponse: '4h', resolution: '1d 4h', calendar: 'office' }] };
+    };
+    const running = base();
+    sla(running);
+    const next = base();
+    sla(next);
+    const p = planReload(parseConfig(running, '/etc/ticketd'), parseConfig(next, '/etc/ticketd'));
+    expect([...p.applied, ...p.restartNeeded]).toEqual([]);
+    next.calendars.office.hours.mon = '08:00-16:00';
+    const changed = planReload(parseConfig(running, '/etc/ticketd'), parseConfig(next, '/etc/ticketd'));
+    expect(changed.applied).toEqual([{ path: 'calendars.office' }]);
   });
 
   it('treats adding or removing the listener as a restart', () => {

@@ -23,7 +23,7 @@ const SCHEMA = {
 };
 
 let dir: string;
-let engine: SqliteEngine;
+let engine: SqliteEngine<string>;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ticketd-engine-'));
@@ -156,7 +156,7 @@ describe('SqliteEngine', () => {
   });
 
   it('a transaction session used after its end throws', async () => {
-    let kept!: Parameters<Parameters<SqliteEngine['transaction']>[0]>[0];
+    let kept!: Parameters<Parameters<SqliteEngine<string>['transaction']>[0]>[0];
     await engine.transaction(async (tx) => {
       kept = tx;
     });

@@ -75,6 +75,7 @@ describe('parseConfig defaults', () => {
         retrySchedule: ['1m', '5m', '15m', '1h', '2h', '4h', '8h', '12h', '24h', '24h', '24h'].map(Duration.parse),
         pollIntervalMs: 2000,
         batchSize: 20,
+        maxInDoubt: 1,
       },
       limits: {
         maxMessageBytes: 26214400,

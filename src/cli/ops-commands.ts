@@ -39,7 +39,9 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
 
   program
     .command('doctor')
-    .description('check config, database, templates, every IMAP and SMTP server and the http port; one line per check')
+    .description(
+      'check config, database, templates, every IMAP and SMTP server, and the http and inbound ports; one line per check',
+    )
     .action(async () => {
       let failed = false;
       for await (const check of runDoctor(ctx.configPath())) {

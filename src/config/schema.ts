@@ -85,7 +85,7 @@ function parsedBy(parse: (text: string) => unknown) {
   };
 }
 
-// Read with the grammar of sla/duration.ts, the one the SLA engine and the
+// Read with the grammar of core/duration.ts, the one the SLA engine and the
 // outbox use at start, so a value check-config passes cannot fail there.
 const duration = () =>
   z

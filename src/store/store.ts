@@ -267,7 +267,7 @@ export interface TicketAutoReply {
   flag: string | null;
   /** Where the acknowledgement went, or would have gone; null when there was nobody fit to write to. */
   ackTo: string | null;
-  /** Why no acknowledgement went out (see README, "What gets answered"); null when one did. */
+  /** Why no acknowledgement went out (see docs/answering-and-threading.md); null when one did. */
   ackWithheld: string | null;
 }
 

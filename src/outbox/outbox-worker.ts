@@ -214,7 +214,13 @@ export class OutboxWorker {
    * lease is sized for: as many rows from its end go back (due at once).
    */
   private async claimFirst(count: number): Promise<void> {
-    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), count, this.o.leaseMs, count);
+    const jobs = await this.o.store.claimOutbox(
+      this.o.clock.now().getTime(),
+      count,
+      this.o.leaseMs,
+      count,
+      this.o.claimant ?? null,
+    );
     await this.compose(jobs);
     const surplus = this.queue.length + jobs.length - this.o.batchSize;
     const back = surplus > 0 ? this.queue.splice(-surplus).map((j) => j.id) : [];

@@ -164,7 +164,7 @@ export class OutboxWorker {
     } catch (err) {
       this.o.logger.error(
         { code: 'OUTBOX_ERROR', err: (err as Error).message },
-        'claimed mail could not be given back; it is sent after its lease',
+        'claimed mail could not be given back; it is due again once this node has left or its heartbeat has run out',
       );
     }
   }

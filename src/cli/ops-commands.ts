@@ -11,7 +11,7 @@ import type { Runtime } from '../daemon/runtime.js';
 import { formatProblem, loadTemplates } from '../daemon/templates-check.js';
 import { checkTemplates } from '../daemon/templates-check.js';
 import { hiddenFromService, installedPaths, renderSystemdUnit } from '../daemon/systemd-unit.js';
-import { statusUrlFor } from '../pipeline/intake-policy.js';
+import { statusUrlFor } from '../core/status-links.js';
 import { composeMime } from '../send/compose-mime.js';
 import { createMailer } from '../send/mailer.js';
 import type { TicketRow } from '../store/store.js';

@@ -115,10 +115,7 @@ tickets
       });
       if (opts.json) out(list);
       else
-        printTable(
-          list.map((t) => ({ ...t, queue: t.team })),
-          ['ref', 'status', 'mailbox', 'queue', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject'],
-        );
+        printTable(list, ['ref', 'status', 'mailbox', 'queue', 'requester', 'createdAt', 'messageCount', 'linkedTo', 'subject']);
     });
   });
 

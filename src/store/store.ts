@@ -254,7 +254,9 @@ export interface TicketSummary {
   subject: string;
   requester: string;
   mailbox: string;
-  /** The ticket's queue, under its old name (`tickets list` keeps its shape for one release; `tickets show` says `queue`). */
+  /** The queue working the ticket. */
+  queue: string | null;
+  /** The same, under its name before queues: kept in `tickets list --json` and `tickets show --json` for one release. */
   team: string | null;
   createdAt: string;
   messageCount: number;

@@ -11,7 +11,7 @@ import type { Runtime } from '../daemon/runtime.js';
 import { formatProblem, loadTemplates } from '../daemon/templates-check.js';
 import { checkTemplates } from '../daemon/templates-check.js';
 import { hiddenFromService, installedPaths, renderSystemdUnit } from '../daemon/systemd-unit.js';
-import { statusUrlFor } from '../pipeline/intake-policy.js';
+import { statusUrlFor } from '../core/status-links.js';
 import { composeMime } from '../send/compose-mime.js';
 import { createMailer } from '../send/mailer.js';
 import type { TicketRow } from '../store/store.js';
@@ -39,7 +39,9 @@ export function registerOpsCommands(program: Command, ctx: CliContext): void {
 
   program
     .command('doctor')
-    .description('check config, database, templates, every IMAP and SMTP server and the http port; one line per check')
+    .description(
+      'check config, database, templates, every IMAP and SMTP server, and the http and inbound ports; one line per check',
+    )
     .action(async () => {
       let failed = false;
       for await (const check of runDoctor(ctx.configPath())) {

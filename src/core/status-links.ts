@@ -4,6 +4,14 @@ import { dirname } from 'node:path';
 import { makePrivateDirSync } from './private-files.js';
 
 /**
+ * The status page's address for a token, under the site's `publicUrl`: one
+ * form in the acknowledgement, SLA mail, staff notices and the command line.
+ */
+export function statusUrlFor(site: { publicUrl: string }, token: string): string {
+  return `${site.publicUrl}/t/${token}`;
+}
+
+/**
  * Status-page link tokens. A token is HMAC-SHA256(site key, nonce) over a
  * random 128-bit nonce: unguessable, unrelated to the reference, and the same
  * for every mail to one recipient of one ticket. The database keeps the nonce

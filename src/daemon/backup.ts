@@ -38,7 +38,7 @@ export async function backupDatabase(source: string, dest: string, opts: { force
     throw new BackupError(
       BACKUP_POSTGRES,
       'the database is PostgreSQL, which is backed up with its own tools: pg_dump --format=custom for a copy, ' +
-        'pg_basebackup with WAL archiving for point-in-time recovery (see README, "PostgreSQL and several nodes")',
+        'pg_basebackup with WAL archiving for point-in-time recovery (see docs/postgres.md, Operations)',
     );
   }
   const file = resolve(dest);

@@ -162,7 +162,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       });
     try {
       web = await startWebServer({
-        runtime,
+        site: runtime,
         api: runtime,
         readiness: () =>
           checkReadiness({

@@ -9,14 +9,7 @@ import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import { AnswerUnknownError } from '../compose/answer-library.js';
 import { composeAgentReply, messageIdDomain, renderAnswers, withAnswers } from '../compose/compose-mail.js';
-import {
-  buildIntakePolicy,
-  mailboxNamed,
-  ownAddresses,
-  routingInput,
-  staffAddresses,
-  statusUrlFor,
-} from '../pipeline/intake-policy.js';
+import { buildIntakePolicy, mailboxNamed, ownAddresses, routingInput, staffAddresses } from '../pipeline/intake-policy.js';
 import type { Pipeline, PipelineHooks } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
 import { SlaEngine } from '../sla/sla-engine.js';
@@ -39,7 +32,7 @@ import { decideThread } from '../thread/decide-thread.js';
 import { referencesInSubject } from '../thread/reference.js';
 import type { WebPages } from '../web/page-templates.js';
 import { StatusPageStore } from '../web/status-page-store.js';
-import { StatusLinks } from '../core/status-links.js';
+import { StatusLinks, statusUrlFor } from '../core/status-links.js';
 import { loadTemplates, type LoadedTemplates, type TemplatesScope } from './templates-check.js';
 
 export interface RuntimeOptions {

@@ -174,7 +174,7 @@ export class OutboxWorker {
     } catch (err) {
       this.o.logger.error(
         { code: 'OUTBOX_ERROR', err: (err as Error).message },
-        'claimed mail could not be given back; it is sent after its lease',
+        'claimed mail could not be given back; it is due again once this node has left or its heartbeat has run out',
       );
     }
   }
@@ -224,7 +224,13 @@ export class OutboxWorker {
    * lease is sized for: as many rows from its end go back (due at once).
    */
   private async claimFirst(count: number): Promise<void> {
-    const jobs = await this.o.store.claimOutbox(this.o.clock.now().getTime(), count, this.o.leaseMs, count);
+    const jobs = await this.o.store.claimOutbox(
+      this.o.clock.now().getTime(),
+      count,
+      this.o.leaseMs,
+      count,
+      this.o.claimant ?? null,
+    );
     await this.compose(jobs);
     const surplus = this.queue.length + jobs.length - this.o.batchSize;
     const back = surplus > 0 ? this.queue.splice(-surplus).map((j) => j.id) : [];

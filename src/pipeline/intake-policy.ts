@@ -5,7 +5,7 @@ import { composeAck } from '../compose/compose-mail.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import type { IntakePolicy, TicketRow } from '../store/store.js';
 import { newReference } from '../thread/reference.js';
-import type { StatusLinks } from '../core/status-links.js';
+import { statusUrlFor, type StatusLinks } from '../core/status-links.js';
 
 export interface PolicyDeps {
   config: Config;
@@ -19,10 +19,6 @@ export interface PolicyDeps {
 /** Own addresses of every mailbox: mail from them is never answered or made a participant. */
 export function ownAddresses(config: Config): string[] {
   return config.mailboxes.flatMap((m) => [m.address, ...m.aliases]).map((a) => a.toLowerCase());
-}
-
-export function statusUrlFor(config: Config, token: string): string {
-  return `${config.publicUrl}/t/${token}`;
 }
 
 export function mailboxNamed(config: Config, name: string): MailboxConfig {

@@ -1,5 +1,5 @@
 -- Named queries that take live status-link tokens out of a sent mail
--- (src/store/outbox-queue.ts, redactSentMail): the README promises that a
+-- (src/store/outbox-queue.ts, redactSentMail): docs/status-page.md promises that a
 -- copy of the database cannot produce a working link.
 
 -- name: sent-mail-for-redaction

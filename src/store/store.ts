@@ -254,7 +254,9 @@ export interface TicketSummary {
   subject: string;
   requester: string;
   mailbox: string;
-  /** The ticket's queue, under its old name (`tickets list` keeps its shape for one release; `tickets show` says `queue`). */
+  /** The queue working the ticket. */
+  queue: string | null;
+  /** The same, under its name before queues: kept in `tickets list --json` and `tickets show --json` for one release. */
   team: string | null;
   createdAt: string;
   messageCount: number;
@@ -267,7 +269,7 @@ export interface TicketAutoReply {
   flag: string | null;
   /** Where the acknowledgement went, or would have gone; null when there was nobody fit to write to. */
   ackTo: string | null;
-  /** Why no acknowledgement went out (see README, "What gets answered"); null when one did. */
+  /** Why no acknowledgement went out (see docs/answering-and-threading.md); null when one did. */
   ackWithheld: string | null;
 }
 

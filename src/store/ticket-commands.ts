@@ -228,11 +228,8 @@ async function detailOf(db: SqlSession, t: TicketRow): Promise<TicketDetail> {
   const autoReply = (await db.get<TicketAutoReply>('ticket-auto-reply', [t.id]))!;
   const handoffs = await db.all<HandoffRecord>('ticket-handoffs', { ticketId: t.id });
   const rating = await ratingOf(db, t.id);
-  const { team, ...rest } = toSummary(summary);
   return {
-    ...rest,
-    queue: team,
-    team,
+    ...toSummary(summary),
     owner: t.owner ?? null,
     priority: t.priority,
     ...autoReply,

@@ -2,7 +2,7 @@
 
 -- A parameter first seen in `IS NULL` has no type PostgreSQL can infer: cast it.
 -- name: list-tickets
-SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue AS team, t.created_at AS createdAt,
+SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue, t.queue AS team, t.created_at AS createdAt,
        (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS messageCount,
        (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS linkedTo
 FROM tickets t

@@ -48,7 +48,7 @@ SELECT nonce FROM status_tokens WHERE ticket_id = ? AND recipient = ? AND revoke
 INSERT INTO status_tokens (ticket_id, recipient, nonce, token_hash, created_at) VALUES (?, ?, ?, ?, ?);
 
 -- name: list-tickets
-SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue AS team, t.created_at AS "createdAt",
+SELECT t.ref, t.status, t.subject, t.requester, t.mailbox, t.queue, t.queue AS team, t.created_at AS "createdAt",
        (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) AS "messageCount",
        (SELECT l.ref FROM tickets l WHERE l.id = t.linked_to) AS "linkedTo"
 FROM tickets t

@@ -62,7 +62,7 @@ export interface StatusSite {
 }
 
 export interface WebServerOptions {
-  runtime: StatusSite;
+  site: StatusSite;
   /** What `/readyz` reports; the daemon builds it from its workers. */
   readiness: () => Promise<Readiness>;
   /** What the JSON API under /api/v1 reads and does; without it there is no API at all. */
@@ -93,20 +93,17 @@ function requestedPage(req: FastifyRequest): number | null {
  * URL carries a secret.
  */
 export function buildWebServer(o: WebServerOptions): FastifyInstance {
-  const { runtime } = o;
+  const { site } = o;
   // Read per request, so a SIGHUP reload reaches the pages too.
   const pages = (): WebPages => {
-    if (!runtime.pages) throw new Error('the web server runs only with http.enabled');
-    return runtime.pages;
+    if (!site.pages) throw new Error('the web server runs only with http.enabled');
+    return site.pages;
   };
-  const statusStore = runtime.statusPages;
-  const limiter = new FailedLookupLimiter(() => runtime.config.statusPage.failedLookupsPerMinute, runtime.clock);
+  const statusStore = site.statusPages;
+  const limiter = new FailedLookupLimiter(() => site.config.statusPage.failedLookupsPerMinute, site.clock);
   // Valid links are limited too: every page view costs a database read and a
   // render, so one link must not let a client keep the server busy.
-  const lookups = new LookupLimiter(
-    () => runtime.config.statusPage.lookupsPerMinute ?? STATUS_PAGE_LOOKUPS_PER_MINUTE,
-    runtime.clock,
-  );
+  const lookups = new LookupLimiter(() => site.config.statusPage.lookupsPerMinute ?? STATUS_PAGE_LOOKUPS_PER_MINUTE, site.clock);
 
   // The headers are set here as well as in onSend: replies to framework
   // errors (bad percent-encoding) do not pass through the hooks.
@@ -119,8 +116,8 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     const hash = StatusLinks.hash(token);
     const link = await statusStore.linkByHash(hash);
     const matches = StatusLinks.sameHash(link?.tokenHash ?? NO_MATCH_HASH, hash);
-    const expiryMs = runtime.config.statusPage.linkExpiryDaysAfterClose * DAY_MS;
-    const expired = link?.closedAt != null && runtime.clock.now().getTime() - link.closedAt > expiryMs;
+    const expiryMs = site.config.statusPage.linkExpiryDaysAfterClose * DAY_MS;
+    const expired = link?.closedAt != null && site.clock.now().getTime() - link.closedAt > expiryMs;
     const live = link !== null && link.revokedAt === null && !expired;
     return wellFormed && matches && live ? link.ticketId : null;
   };
@@ -134,7 +131,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     }
     lookups.record(req.ip);
     if (lookups.blockedFor(req.ip) > 0) {
-      runtime.logger.warn(
+      site.logger.warn(
         { code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'all' },
         'too many status-page lookups from one client',
       );
@@ -145,7 +142,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   const failedLookup = (req: FastifyRequest, reply: FastifyReply) => {
     limiter.recordFailure(req.ip);
     if (limiter.blockedFor(req.ip) > 0) {
-      runtime.logger.warn(
+      site.logger.warn(
         { code: 'WEB_LOOKUPS_RATE_LIMITED', client: req.ip, limit: 'failed' },
         'too many failed status-link lookups from one client',
       );
@@ -158,8 +155,8 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
   // ticket's page is worth nothing on another's.
   // Its typings pick the overload without userInfo for a plain call.
   const csrf = Tokens({ userInfo: true }) as unknown as Tokens.TokensUserinfo;
-  const formToken = (token: string) => csrf.create(runtime.links.formSecret(), StatusLinks.hash(token));
-  const publicOrigin = () => new URL(runtime.config.publicUrl).origin;
+  const formToken = (token: string) => csrf.create(site.links.formSecret(), StatusLinks.hash(token));
+  const publicOrigin = () => new URL(site.config.publicUrl).origin;
 
   /**
    * Why a form submission is refused as cross-site, or null when it came
@@ -169,12 +166,12 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
    * Sec-Fetch-Site, which no page can set, tells where it came from then.
    */
   const crossSite = (req: FastifyRequest, token: string): string | null => {
-    const site = req.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin') return `sec-fetch-site ${String(site)}`;
+    const fetchSite = req.headers['sec-fetch-site'];
+    if (fetchSite !== undefined && fetchSite !== 'same-origin') return `sec-fetch-site ${String(fetchSite)}`;
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== 'null' && origin !== publicOrigin()) return 'origin';
     const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
-    if (typeof sent !== 'string' || !csrf.verify(runtime.links.formSecret(), sent, StatusLinks.hash(token))) return 'token';
+    if (typeof sent !== 'string' || !csrf.verify(site.links.formSecret(), sent, StatusLinks.hash(token))) return 'token';
     return null;
   };
 
@@ -184,7 +181,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     if (ticketId === null) return failedLookup(req, reply);
     const refused = crossSite(req, token);
     if (refused !== null) {
-      runtime.logger.warn({ code: 'WEB_RATING_REFUSED', client: req.ip, reason: refused }, 'rating refused as cross-site');
+      site.logger.warn({ code: 'WEB_RATING_REFUSED', client: req.ip, reason: refused }, 'rating refused as cross-site');
       return reply
         .code(403)
         .headers(SECURITY_HEADERS)
@@ -200,9 +197,9 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
         .type('text/plain; charset=utf-8')
         .send('Please choose a rating from 1 to 5.\n');
     }
-    const outcome = await statusStore.rate(ticketId, input, runtime.clock.now().getTime());
+    const outcome = await statusStore.rate(ticketId, input, site.clock.now().getTime());
     if (outcome.ok) {
-      runtime.logger.info(
+      site.logger.info(
         { code: 'WEB_RATING_SAVED', ticketId, score: outcome.rating.score, replaced: outcome.replaced },
         'rating saved',
       );
@@ -222,15 +219,15 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     };
     const data = ticketId === null ? null : await statusStore.pageData(ticketId, pick, MESSAGE_READ_CHARS);
     if (data === null) return failedLookup(req, reply);
-    const mailbox = runtime.mailbox(data.ticket.mailbox);
+    const mailbox = site.mailbox(data.ticket.mailbox);
     const lang = pages().languageFor('status', data.ticket.language ?? mailbox.language);
     const view = statusView({
       data,
-      promise: await runtime.sla.promise(data.ticket),
+      promise: await site.sla.promise(data.ticket),
       mailboxAddress: mailbox.address,
-      publicUrl: runtime.config.publicUrl,
+      publicUrl: site.config.publicUrl,
       locale: lang ?? 'en',
-      now: runtime.clock.now(),
+      now: site.clock.now(),
       page,
       formToken: formToken(token),
     });
@@ -253,7 +250,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     // Only the listed proxies are believed: X-Forwarded-For is read from the
     // right, and the first address that is not one of them is the client.
     // Anything further left was written by the client.
-    trustProxy: runtime.config.http.trustProxy,
+    trustProxy: site.config.http.trustProxy,
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 1024,
     requestTimeout: 30_000,
@@ -274,7 +271,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).type('text/plain; charset=utf-8').send('The request could not be read.\n');
     }
-    runtime.logger.error({ code: WEB_REQUEST_FAILED, error: err.message }, 'status page request failed');
+    site.logger.error({ code: WEB_REQUEST_FAILED, error: err.message }, 'status page request failed');
     return reply.code(500).type('text/plain; charset=utf-8').send('Something went wrong on our side. Please try again later.\n');
   });
 
@@ -312,7 +309,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
  * routes of other areas (`/metrics`) before the server starts listening.
  */
 export async function startWebServer(o: WebServerOptions & { extend?: (app: FastifyInstance) => void }): Promise<WebServer> {
-  const { host, port } = o.runtime.config.http;
+  const { host, port } = o.site.config.http;
   const app = buildWebServer(o);
   o.extend?.(app);
   let url: string;
@@ -322,6 +319,6 @@ export async function startWebServer(o: WebServerOptions & { extend?: (app: Fast
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new ListenError(WEB_LISTEN_FAILED, 'http.port', reason, `${host}:${port}`);
   }
-  o.runtime.logger.info({ code: 'WEB_LISTENING', url }, 'status page listening');
+  o.site.logger.info({ code: 'WEB_LISTENING', url }, 'status page listening');
   return { app, url, close: () => app.close() };
 }

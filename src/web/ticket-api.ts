@@ -163,7 +163,7 @@ export function registerTicketApi(app: FastifyInstance, site: TicketApiSite): vo
         },
         async (req) => {
           const list = await site.store.listTickets(req.query);
-          return { tickets: list.map(({ team, ...t }) => ({ ...t, queue: team })) };
+          return { tickets: list.map(({ team: _team, ...t }) => t) };
         },
       );
 

@@ -120,7 +120,7 @@ describe('ticketd CLI', () => {
 
     env.writeConfig((c) => (c.http = { enabled: true }));
     const runtime = await Runtime.open(loadConfig(env.configPath), silentLogger(), systemClock);
-    const app = buildWebServer({ runtime, readiness: async () => ({ ok: true }) as unknown as Readiness });
+    const app = buildWebServer({ site: runtime, readiness: async () => ({ ok: true }) as unknown as Readiness });
     try {
       const row = (await runtime.store.ticketByRef(ticket.ref))!;
       const token = await recordsOf(runtime).tokenFor(row.id, row.replyTo, runtime.links, Date.now());

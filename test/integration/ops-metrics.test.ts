@@ -45,7 +45,7 @@ describe('/metrics', () => {
     runtime.pipeline.onResult = (r) => recordIntake(metrics, r);
     const statusStore = runtime.statusPages;
     const app = buildWebServer({
-      runtime,
+      site: runtime,
       readiness: () =>
         checkReadiness({ statusStore, outboxCounts: () => runtime.store.outboxCounts(), mailboxes: [], clock: td.clock }),
     });

@@ -80,7 +80,7 @@ describe('status links in sent mail', () => {
     expect(sent.text).toContain(ref);
 
     // The customer's link is unaffected: the database keeps its hash.
-    const app = buildWebServer({ runtime, readiness: async () => ({}) as never });
+    const app = buildWebServer({ site: runtime, readiness: async () => ({}) as never });
     try {
       expect((await app.inject({ method: 'GET', url: `/t/${token}`, remoteAddress: '192.0.2.1' })).statusCode).toBe(200);
     } finally {

@@ -179,7 +179,7 @@ beforeAll(async () => {
     database = await postgres.createDatabase();
   }
   runtime = await Runtime.open(config(), silentLogger(), clock);
-  app = buildWebServer({ runtime, readiness: () => readinessImpl() });
+  app = buildWebServer({ site: runtime, readiness: () => readinessImpl() });
 });
 
 afterAll(async () => {
@@ -508,7 +508,7 @@ describe('failed lookups', () => {
     const t = await openTicket({ from: 'proxy@customer.example' });
     const proxy = freshIp();
     runtime.reload(config((c) => (c.http.trustProxy = [proxy])));
-    const proxied = buildWebServer({ runtime, readiness: () => readinessImpl() });
+    const proxied = buildWebServer({ site: runtime, readiness: () => readinessImpl() });
     try {
       const client = freshIp();
       for (let i = 0; i < LIMIT; i++) {
@@ -630,7 +630,7 @@ describe('trusted proxies', () => {
     ip = freshIp();
     const t = await openTicket({ from: 'notproxy@customer.example' });
     runtime.reload(config((c) => (c.http.trustProxy = ['127.0.0.1', '10.0.0.0/8'])));
-    const proxied = buildWebServer({ runtime, readiness: () => readinessImpl() });
+    const proxied = buildWebServer({ site: runtime, readiness: () => readinessImpl() });
     try {
       // A direct client claims a fresh address each time; it must still be counted as itself.
       const direct = freshIp();

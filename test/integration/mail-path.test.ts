@@ -72,6 +72,7 @@ describe('IMAP to ticket to acknowledgement', () => {
         requester: 'jane@customer.example',
         mailbox: 'support',
         team: null,
+        queue: null,
         createdAt: expect.any(String),
         messageCount: 2,
         linkedTo: null,

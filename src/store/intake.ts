@@ -25,7 +25,7 @@ import type {
   TicketRow,
   TicketSnapshot,
 } from './store.js';
-import { changeStatus, reassign } from './ticket-commands.js';
+import { changeStatus, queueToRequester, reassign } from './ticket-commands.js';
 import { TicketRecords } from './ticket-records.js';
 
 const HOUR_MS = 3_600_000;
@@ -581,6 +581,9 @@ async function applyStaffMail(
   // With #status or #resolve alone, the text below is what the customer is told; with #note or #assign it is internal.
   const internal = acting.some((c) => c.kind === 'note' || c.kind === 'assign');
   if (!internal && hasText) await relay(sp, hooks, records, t, reply, policy, staff, now);
+  // Every resolution sends the customer one mail inviting a rating: the text above when it went to them, else this.
+  else if (ticket.status !== 'resolved' && t.status === 'resolved')
+    await queueToRequester(records, t, staff.composeResolved, policy, now);
   return 'staff-command';
 }
 

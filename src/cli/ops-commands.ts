@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig, smtpFor, type Config, type MailboxConfig } from '../config/load-config.js';
-import { newMessageId, ratingUrlOf, senderOf } from '../compose/compose-mail.js';
+import { newMessageId, ratingLinksOf, senderOf } from '../compose/compose-mail.js';
 import type { RenderedMail, TemplateRegistry } from '../compose/template-registry.js';
 import { TEMPLATE_KINDS, isTemplateKind, sampleVars, type TemplateKind, type TemplateVars } from '../compose/template-schema.js';
 import { backupDatabase } from '../daemon/backup.js';
@@ -187,7 +187,7 @@ function sampleValues(kind: TemplateKind, config: Config, mailbox: MailboxConfig
     mailboxAddress: mailbox.address,
     statusUrl: link,
     ticketUrl: link,
-    ratingUrl: ratingUrlOf(link),
+    ...ratingLinksOf(link),
   };
 }
 
@@ -205,7 +205,7 @@ async function ticketValues(runtime: Runtime, t: TicketRow, mailbox: MailboxConf
     queuePosition: await runtime.store.queuePosition(t),
     receivedAt: new Date(t.createdAt).toISOString(),
     firstResponseEstimate: await runtime.sla.firstResponseEstimate(t),
-    ...(statusUrl !== null && { statusUrl, ticketUrl: statusUrl, ratingUrl: ratingUrlOf(statusUrl) }),
+    ...(statusUrl !== null && { statusUrl, ticketUrl: statusUrl, ...ratingLinksOf(statusUrl) }),
   };
 }
 

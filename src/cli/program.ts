@@ -172,7 +172,7 @@ tickets
 tickets
   .command('resolve <ref>')
   .description(
-    'resolve a ticket, with a last reply to the requester (it links to the rating form) when --message, --file or --answer gives one',
+    'resolve a ticket; the requester gets one mail inviting a rating: the last reply --message, --file or --answer gives, else a short resolution mail',
   )
   .option('-m, --message <text>', 'the reply sent with it')
   .option('-f, --file <path>', 'read that reply from a file (- for stdin)')
@@ -184,13 +184,15 @@ tickets
     const text = opts.message !== undefined || opts.file !== undefined || opts.answer.length > 0 ? await replyText(opts) : null;
     await withRuntime(ctx, async (runtime) => {
       const t = await runtime.resolve(ref, text, runtime.clock.now().getTime(), { answers: opts.answer, by: opts.by });
-      printErr(`${t.ref} is now resolved${text !== null ? `; reply queued for ${t.replyTo}` : ''}\n`);
+      printErr(`${t.ref} is now resolved; ${text !== null ? 'reply' : 'resolution mail'} queued for ${t.replyTo}\n`);
     });
   });
 
 tickets
   .command('status <ref> <status>')
-  .description(`set a ticket's status (${TICKET_STATUSES.join(', ')}); the same status again is refused`)
+  .description(
+    `set a ticket's status (${TICKET_STATUSES.join(', ')}); the same status again is refused; resolved sends the customer the resolution mail, as tickets resolve does`,
+  )
   .option('--reason <text>', 'public reason shown to the customer when on-hold (kept when not given; "" clears it)')
   .action(async (refText: string, status: string, opts: { reason?: string }) => {
     if (!(TICKET_STATUSES as string[]).includes(status)) {
@@ -200,10 +202,13 @@ tickets
       throw new UsageError('--reason is the on-hold reason; it goes only with on-hold');
     const reason = opts.reason === undefined ? undefined : opts.reason.trim() || null;
     await withRuntime(ctx, async (runtime) => {
-      const t = await runtime.store.setStatus(refArg(refText), status as TicketStatus, {
-        ...(reason !== undefined ? { reason } : {}),
-        now: runtime.clock.now().getTime(),
-      });
+      const ref = refArg(refText);
+      const now = runtime.clock.now().getTime();
+      // Resolved this way is a resolution like any other: the customer gets the mail that invites a rating.
+      const t =
+        status === 'resolved'
+          ? await runtime.resolve(ref, null, now)
+          : await runtime.store.setStatus(ref, status as TicketStatus, { ...(reason !== undefined ? { reason } : {}), now });
       printErr(
         `${t.ref} is now ${t.status}${t.status === 'on-hold' ? (t.onHoldReason ? `: ${t.onHoldReason}` : ' (no reason shown to the customer)') : ''}\n`,
       );

@@ -99,6 +99,8 @@ export function draftOf(
 // RFC 3834: an automatic reply says so, and asks other responders (Exchange
 // honours X-Auto-Response-Suppress) not to answer it, which stops loops.
 const AUTO_REPLIED = { 'Auto-Submitted': 'auto-replied', 'X-Auto-Response-Suppress': 'All' };
+// A mail not in answer to one (RFC 3834 section 5): the resolution notice.
+const AUTO_GENERATED = { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' };
 
 /** The acknowledgement of a new ticket, to the address the pipeline chose for automatic replies. */
 export function composeAck(
@@ -139,8 +141,34 @@ export function ratingUrlOf(statusUrl: string): string {
 }
 
 /**
+ * The form with `score` already chosen: opening it changes nothing (the
+ * status page only checks that score), the customer confirms with the form.
+ */
+export function scoreUrlOf(statusUrl: string, score: number): string {
+  return `${statusUrl}?score=${score}#rate`;
+}
+
+type RatingLinks = Pick<
+  TemplateVars<'resolved'>,
+  'ratingUrl' | 'ratingUrl1' | 'ratingUrl2' | 'ratingUrl3' | 'ratingUrl4' | 'ratingUrl5'
+>;
+
+/** The rating form's links for a status page; all '' when the mail offers no rating. */
+export function ratingLinksOf(statusUrl: string | null): RatingLinks {
+  const score = (n: number) => (statusUrl === null ? '' : scoreUrlOf(statusUrl, n));
+  return {
+    ratingUrl: statusUrl === null ? '' : ratingUrlOf(statusUrl),
+    ratingUrl1: score(1),
+    ratingUrl2: score(2),
+    ratingUrl3: score(3),
+    ratingUrl4: score(4),
+    ratingUrl5: score(5),
+  };
+}
+
+/**
  * An agent reply. The reply that goes with a ticket's resolution (`resolving`)
- * carries the link to the rating form as well.
+ * carries the links to the rating form as well.
  */
 export function composeAgentReply(
   ctx: ComposeContext,
@@ -159,11 +187,33 @@ export function composeAgentReply(
       ...echoedFields(ticket),
       body,
       statusUrl,
-      ratingUrl: opts.resolving ? ratingUrlOf(statusUrl) : '',
+      ...ratingLinksOf(opts.resolving ? statusUrl : null),
       mailboxAddress: ctx.mailbox.address,
     },
     thread,
     {},
+  );
+}
+
+/**
+ * The resolution mail when staff resolve without a last reply: says so and
+ * invites a rating, threaded into the customer's conversation. It is sent
+ * because of what staff did, not in answer to a mail, hence auto-generated.
+ */
+export function composeResolved(ctx: ComposeContext, ticket: TicketRow, statusUrl: string, thread: Threading): OutboundDraft {
+  return composeToRequester(
+    ctx,
+    'resolved',
+    ticket,
+    {
+      ref: ticket.ref,
+      ...echoedFields(ticket),
+      statusUrl,
+      ...ratingLinksOf(statusUrl),
+      mailboxAddress: ctx.mailbox.address,
+    },
+    thread,
+    AUTO_GENERATED,
   );
 }
 

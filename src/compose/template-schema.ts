@@ -47,6 +47,31 @@ const queuePosition = {
 
 const HOUR_MS = 3_600_000;
 
+const RATING_FORM_SAMPLE = `${statusUrl.sample}#rate`;
+
+/**
+ * The rating form's links: one to the form, and one per score (1 to 5) that
+ * opens it with that score chosen, so a customer rates with one click and a
+ * confirmation. Five variables, not a list: templates have no loops.
+ */
+function ratingLinks(when: string) {
+  const score = (n: number) => ({
+    description: `Link to the rating form with score ${n} of 5 already chosen (the customer confirms it there); ${when}`,
+    sample: `${statusUrl.sample}?score=${n}#rate`,
+  });
+  return {
+    ratingUrl: {
+      description: `Link to the rating form on the status page, no score chosen; ${when}`,
+      sample: RATING_FORM_SAMPLE,
+    },
+    ratingUrl1: score(1),
+    ratingUrl2: score(2),
+    ratingUrl3: score(3),
+    ratingUrl4: score(4),
+    ratingUrl5: score(5),
+  } as const;
+}
+
 export const TEMPLATE_SCHEMA = {
   ack: {
     description: 'Acknowledgement sent as soon as a new ticket is opened',
@@ -82,11 +107,20 @@ export const TEMPLATE_SCHEMA = {
           'Hello Jane,\n\nthe technician replaced the feed roller this morning.\nPlease let us know if it jams again.\n\nBest regards,\nSam',
       },
       statusUrl,
-      ratingUrl: {
-        description:
-          "Link to the rating form on the status page, when this reply goes with the ticket's resolution; '' otherwise",
-        sample: 'https://support.example.com/status/ACME-7K3QH9/q8Zt2kLw#rate',
-      },
+      ...ratingLinks("when this reply goes with the ticket's resolution; '' otherwise (the form's links are only offered then)"),
+      mailboxAddress,
+    },
+  },
+  resolved: {
+    description:
+      "Tells the customer their request was resolved, when staff resolve it without a last reply; it invites a rating (a resolution with a reply sends 'agent-reply' instead)",
+    audience: 'customer',
+    variables: {
+      ref,
+      subject,
+      customerName,
+      statusUrl,
+      ...ratingLinks('always set'),
       mailboxAddress,
     },
   },

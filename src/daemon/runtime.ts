@@ -8,7 +8,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TemplateRegistry } from '../compose/template-registry.js';
 import { AnswerUnknownError } from '../compose/answer-library.js';
-import { composeAgentReply, messageIdDomain, renderAnswers, withAnswers } from '../compose/compose-mail.js';
+import { composeAgentReply, composeResolved, messageIdDomain, renderAnswers, withAnswers } from '../compose/compose-mail.js';
 import { buildIntakePolicy, mailboxNamed, ownAddresses, routingInput, staffAddresses } from '../pipeline/intake-policy.js';
 import type { Pipeline, PipelineHooks } from '../pipeline/take-messages.js';
 import { createMailer, type Mailer } from '../send/mailer.js';
@@ -170,6 +170,8 @@ export class Runtime {
             thread,
             opts,
           ),
+        composeResolved: (t, statusUrl, thread) =>
+          composeResolved({ config, mailbox: mailboxNamed(config, t.mailbox), templates: templates.mail }, t, statusUrl, thread),
         answers: (t, names) => renderAnswers(templates.answers, mailboxNamed(config, t.mailbox), t, names),
         notifyHandoff: this.handoffNotifier(),
         newTicketRecipients: (t) => queueRecipients(this.queue(t.queue ?? null)),
@@ -250,8 +252,9 @@ export class Runtime {
   }
 
   /**
-   * Resolves a ticket, sending `text` first as the last reply when given. A
-   * ticket resolved already is refused before anything is sent.
+   * Resolves a ticket; the requester gets one resolution mail, which invites
+   * a rating: `text` as the last reply when given, else the `resolved` mail.
+   * A ticket resolved already is refused before anything is sent.
    */
   async resolve(
     ref: string,
@@ -262,7 +265,21 @@ export class Runtime {
     const current = await this.store.ticketByRef(ref);
     // Refused before the reply goes out, not after.
     if (current?.status === 'resolved') throw new StatusUnchangedError(current.ref, 'resolved', null);
-    if (text !== null) await this.addAgentReply(ref, text, now, { ...opts, resolving: true });
+    if (text === null) {
+      return this.store.resolveWithNotice(
+        ref,
+        (t, statusUrl, thread) =>
+          composeResolved(
+            { config: this.config, mailbox: this.mailbox(t.mailbox), templates: this.templates },
+            t,
+            statusUrl,
+            thread,
+          ),
+        await this.pipeline.policy(),
+        now,
+      );
+    }
+    await this.addAgentReply(ref, text, now, { ...opts, resolving: true });
     return this.store.setStatus(ref, 'resolved', { now });
   }
 

@@ -12,6 +12,7 @@ import type { SqlEngine } from './sql-engine.js';
 import type {
   AnswerUse,
   AssignmentChange,
+  ComposeToRequester,
   HandoffNoticeRequest,
   HandoffRecord,
   ImapCursor,
@@ -132,7 +133,7 @@ export class SqlStore implements Store {
   }
   addAgentReply(
     ref: string,
-    compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
+    compose: ComposeToRequester,
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
     answers?: readonly AnswerUse[],
@@ -141,6 +142,14 @@ export class SqlStore implements Store {
   }
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow> {
     return this.tickets.setStatus(ref, status, opts);
+  }
+  resolveWithNotice(
+    ref: string,
+    compose: ComposeToRequester,
+    policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
+    now: number,
+  ): Promise<TicketRow> {
+    return this.tickets.resolveWithNotice(ref, compose, policy, now);
   }
   handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow> {
     return this.tickets.handoff(ref, team, note, now);

@@ -7,7 +7,7 @@
 import type { ParsedMessage } from '../core/types.js';
 import type { SqlTransaction } from './sql-engine.js';
 import type { IntakePolicy, RenderedAnswer, StaffMailPolicy, StaffReply, StoreHooks, TicketRow } from './store.js';
-import { changeStatus, reassign } from './ticket-commands.js';
+import { changeStatus, queueToRequester, reassign } from './ticket-commands.js';
 import type { TicketRecords } from './ticket-records.js';
 
 /** The ticket a staff member's mail is about: the one its In-Reply-To or References name (a notice we sent), else its subject's reference. */
@@ -102,6 +102,9 @@ export async function applyStaffMail(
   // With #status or #resolve alone, the text below is what the customer is told; with #note or #assign it is internal.
   const internal = acting.some((c) => c.kind === 'note' || c.kind === 'assign');
   if (!internal && hasText) await relay(sp, hooks, records, t, reply, policy, staff, now);
+  // Every resolution sends the customer one mail inviting a rating: the text above when it went to them, else this.
+  else if (ticket.status !== 'resolved' && t.status === 'resolved')
+    await queueToRequester(records, t, staff.composeResolved, policy, now);
   return 'staff-command';
 }
 

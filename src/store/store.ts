@@ -186,6 +186,13 @@ export interface IntakePolicy {
   staff?: StaffMailPolicy;
 }
 
+/** A mail to a ticket's requester, made inside the transaction that queues it: their status link and the conversation's thread. */
+export type ComposeToRequester = (
+  ticket: TicketRow,
+  statusUrl: string,
+  thread: { inReplyTo: string | null; references: string[] },
+) => OutboundDraft;
+
 /** How the intake transaction treats a staff member's mail to a ticket (see classify/staff-reply.ts). */
 export interface StaffMailPolicy {
   /** What a `#assign` target names: a configured queue or a staff address; null when neither. */
@@ -203,6 +210,8 @@ export interface StaffMailPolicy {
     thread: { inReplyTo: string | null; references: string[] },
     opts: { resolving: boolean },
   ): OutboundDraft;
+  /** The resolution mail when a staff mail resolves the ticket without text for the customer; it invites a rating. */
+  composeResolved: ComposeToRequester;
   /** The answers `#answer` names, rendered for the ticket; the first unknown name refuses the mail. */
   answers(ticket: TicketRow, names: readonly string[]): { ok: true; answers: RenderedAnswer[] } | { ok: false; why: string };
   /** What a handoff made by mail tells the receiving side. */
@@ -433,7 +442,7 @@ export interface TicketCommands {
    */
   addAgentReply(
     ref: string,
-    compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
+    compose: ComposeToRequester,
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
     answers?: readonly AnswerUse[],
@@ -444,6 +453,18 @@ export interface TicketCommands {
    * on-hold ticket's reason, null clears it.
    */
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow>;
+  /**
+   * Resolves a ticket without a last reply and queues the resolution mail
+   * `compose` makes for its requester (it invites a rating), threaded into
+   * their conversation, in one transaction. A resolved ticket is refused
+   * (StatusUnchangedError) with nothing queued.
+   */
+  resolveWithNotice(
+    ref: string,
+    compose: ComposeToRequester,
+    policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
+    now: number,
+  ): Promise<TicketRow>;
   /** A handoff to a queue by its old name, a team (`assign` with a queue, by nobody in particular); kept for one release. */
   handoff(ref: string, team: string, note: string | null, now: number): Promise<TicketRow>;
   /** An internal note: kept with the ticket for staff, never shown or sent to the customer. */

@@ -8,6 +8,7 @@ import type { SqlEngine, SqlSession, SqlTransaction } from './sql-engine.js';
 import type {
   AnswerUse,
   AssignmentChange,
+  ComposeToRequester,
   HandoffNoticeRequest,
   HandoffRecord,
   IntakePolicy,
@@ -63,7 +64,7 @@ export class SqlTicketCommands implements TicketCommands {
 
   addAgentReply(
     ref: string,
-    compose: (ticket: TicketRow, statusUrl: string, thread: { inReplyTo: string | null; references: string[] }) => OutboundDraft,
+    compose: ComposeToRequester,
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
     answers: readonly AnswerUse[] = [],
@@ -71,10 +72,7 @@ export class SqlTicketCommands implements TicketCommands {
     return this.engine.transaction(async (tx) => {
       const records = new TicketRecords(tx);
       const t = await records.mustByRef(ref);
-      const ids = await records.threadIds(t.id);
-      const statusUrl = policy.statusUrl(await records.tokenFor(t.id, t.replyTo, policy.links, now));
-      const draft = compose(t, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids });
-      await records.queueOutbound(t.id, t.mailbox, draft, now);
+      await queueToRequester(records, t, compose, policy, now);
       await tx.run('mark-first-response', { id: t.id, now });
       await records.event(t.id, 'reply', true, {}, now);
       for (const use of answers) await records.answerUsed(t.id, use, now);
@@ -88,6 +86,21 @@ export class SqlTicketCommands implements TicketCommands {
       const records = new TicketRecords(tx);
       const t = await records.mustByRef(ref);
       await changeStatus(tx, this.hooks, t, status, opts.reason, opts.now);
+      return (await records.ticketRow(t.id))!;
+    });
+  }
+
+  resolveWithNotice(
+    ref: string,
+    compose: ComposeToRequester,
+    policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
+    now: number,
+  ): Promise<TicketRow> {
+    return this.engine.transaction(async (tx) => {
+      const records = new TicketRecords(tx);
+      const t = await records.mustByRef(ref);
+      await changeStatus(tx, this.hooks, t, 'resolved', undefined, now);
+      await queueToRequester(records, (await records.ticketRow(t.id))!, compose, policy, now);
       return (await records.ticketRow(t.id))!;
     });
   }
@@ -117,6 +130,23 @@ export class SqlTicketCommands implements TicketCommands {
       return reassign(tx, this.hooks, t, change, opts, notify);
     });
   }
+}
+
+/**
+ * Queues the mail `compose` makes for the ticket's requester inside the
+ * caller's transaction: with their status link (issued on first use), as an
+ * answer to the last message of their conversation.
+ */
+export async function queueToRequester(
+  records: TicketRecords,
+  t: TicketRow,
+  compose: ComposeToRequester,
+  policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
+  now: number,
+): Promise<void> {
+  const ids = await records.threadIds(t.id);
+  const statusUrl = policy.statusUrl(await records.tokenFor(t.id, t.replyTo, policy.links, now));
+  await records.queueOutbound(t.id, t.mailbox, compose(t, statusUrl, { inReplyTo: ids.at(-1) ?? null, references: ids }), now);
 }
 
 /**

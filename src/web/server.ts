@@ -87,6 +87,16 @@ function requestedPage(req: FastifyRequest): number | null {
 }
 
 /**
+ * `?score=N` of a status URL, the score a rating link in our mail chose; null
+ * when absent or not 1 to 5. It only checks that score in the form: a GET
+ * stores nothing, the customer sends the form to confirm.
+ */
+function requestedScore(req: FastifyRequest): number | null {
+  const value = (req.query as Record<string, unknown> | undefined)?.score;
+  return typeof value === 'string' && /^[1-5]$/.test(value) ? Number(value) : null;
+}
+
+/**
  * The customer-facing HTTP server: `/t/<token>` (the status page; a POST
  * there is its rating form), `/healthz`, `/readyz`, and the JSON API when
  * `api` is given (it answers only while `http.api.enabled`). Request logging stays off, because every status
@@ -230,6 +240,7 @@ export function buildWebServer(o: WebServerOptions): FastifyInstance {
       now: site.clock.now(),
       page,
       formToken: formToken(token),
+      chosenScore: requestedScore(req),
     });
     if (view.rating) reply.header('content-security-policy', FORM_PAGE_CSP);
     return sendPage(reply, 200, pages().render('status', view, lang, mailbox.timezone));

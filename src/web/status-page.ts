@@ -84,8 +84,10 @@ export interface StatusView {
  */
 export interface RatingView {
   csrf: string;
-  /** 1 to 5, the one given before checked. */
+  /** 1 to 5: the one the mail's link chose checked, else the one given before. */
   scores: { value: number; checked: boolean }[];
+  /** The score a link from the mail chose (`?score=N`), not yet sent; null when none. */
+  chosen: number | null;
   /** The comment given before, to edit; '' when none. */
   comment: string;
   maxCommentChars: number;
@@ -106,6 +108,8 @@ export interface StatusViewInput {
   page?: { number: number; count: number };
   /** The rating form's CSRF token for this status link; no form when left out. */
   formToken?: string;
+  /** A score the link chose (the mail's one-click links): checked in the form, stored only when the form is sent. */
+  chosenScore?: number | null;
 }
 
 /** Longer messages are cut; the full text stays in the ticket. */
@@ -322,9 +326,11 @@ export function statusView(input: StatusViewInput): StatusView {
 function ratingView(input: StatusViewInput): RatingView | null {
   if (input.formToken === undefined || !takesRating(input.data.ticket.status)) return null;
   const given = input.data.rating ?? null;
+  const chosen = input.chosenScore ?? null;
   return {
     csrf: input.formToken,
-    scores: RATING_SCORES.map((value) => ({ value, checked: given?.score === value })),
+    scores: RATING_SCORES.map((value) => ({ value, checked: (chosen ?? given?.score) === value })),
+    chosen,
     comment: given ? plainText(given.comment) : '',
     maxCommentChars: RATING_COMMENT_CHARS,
     current: given ? { score: given.score, comment: plainText(given.comment), at: shownTime(given.at, input.locale) } : null,
@@ -392,6 +398,7 @@ export function sampleStatusViews(): StatusView[] {
     rating: {
       csrf: 'sample-token',
       scores: RATING_SCORES.map((value) => ({ value, checked: value === 4 })),
+      chosen: null,
       comment: 'Quick and friendly.',
       maxCommentChars: RATING_COMMENT_CHARS,
       current: { score: 4, comment: 'Quick and friendly.', at },
@@ -424,5 +431,9 @@ export function sampleStatusViews(): StatusView[] {
     status: 'resolved',
     rating: { ...full.rating!, scores: RATING_SCORES.map((value) => ({ value, checked: false })), comment: '', current: null },
   };
-  return [full, ...perStatus, sparse, bare, firstRating];
+  const chosenByLink: StatusView = {
+    ...firstRating,
+    rating: { ...firstRating.rating!, scores: RATING_SCORES.map((value) => ({ value, checked: value === 5 })), chosen: 5 },
+  };
+  return [full, ...perStatus, sparse, bare, firstRating, chosenByLink];
 }

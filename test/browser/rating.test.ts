@@ -1,13 +1,15 @@
 // The rating a customer gives on the status page, in real headless Chromium
-// against the daemon: the resolution mail links to the form, a rating is a
-// POST from that form and a second one replaces the first, while a GET and a
-// submission from another site change nothing.
+// against the daemon: the resolution mail links to the form once per score,
+// a link opens the form with its score chosen, a rating is a POST from that
+// form and a second one replaces the first, while a GET and a submission
+// from another site change nothing.
 
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrowserEnv, type BrowserEnv } from '../harness/browser-env.js';
 import { SCREENSHOTS } from '../harness/chromium.js';
+import { ratingLinks } from '../harness/rating-links.js';
 import { customerMail, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let browser: BrowserEnv;
@@ -55,10 +57,12 @@ describe('rating on the status page', () => {
     const mails = await env.smtp.waitFor(2, 30_000);
     const resolution = mails[1]!;
     expect(resolution.envelope.to).toEqual(['jane@customer.example']);
-    expect(resolution.parsed.text).toContain('How did we do? Rate our help from 1 to 5');
+    expect(resolution.parsed.text).toContain('How did we do? Choose a score from 1 (poor) to 5 (excellent)');
+    const links = ratingLinks(resolution);
+    expect(links.textScores).toEqual([1, 2, 3, 4, 5]);
+    expect(links.htmlScores).toEqual([1, 2, 3, 4, 5]);
+    expect(links.pages).toEqual([pageUrl]);
     rateUrl = `${pageUrl}#rate`;
-    expect(resolution.parsed.text).toContain(rateUrl);
-    expect(resolution.parsed.html).toContain(`href="${rateUrl}"`);
   });
 
   it('stores a rating sent from the form, and a second one replaces the first', { timeout: 90_000 }, async () => {
@@ -157,5 +161,51 @@ describe('rating on the status page', () => {
     // A page without the form may submit nothing anywhere.
     expect(response?.headers()['content-security-policy']).toContain("form-action 'none'");
     await page.close();
+  });
+});
+
+describe('one click per score in the resolution mail', () => {
+  it('opens the form with the score chosen, stores nothing until the form is sent, then stores that score', {
+    timeout: 90_000,
+  }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Fridge hums', messageId: 'rate-3@customer.example', body: 'Loud humming at night.' }),
+    );
+    const [ack] = (await env.smtp.waitFor(4, 30_000)).slice(3);
+    const fridge = /\[(ACME-\w{6})\]/.exec(ack!.parsed.subject!)![1]!;
+    // Resolved without a last reply: the mail that says so carries the links.
+    const r = await env.cli(['tickets', 'resolve', fridge]);
+    expect(r.code, r.stderr).toBe(0);
+    const [resolution] = (await env.smtp.waitFor(5, 30_000)).slice(4);
+    expect(resolution!.envelope.to).toEqual(['jane@customer.example']);
+    expect(resolution!.parsed.inReplyTo).toBe(ack!.parsed.messageId);
+    const four = ratingLinks(resolution!).forScore(4);
+    expect(four).toMatch(new RegExp(`^${publicUrl}/t/[\\w-]{43}\\?score=4#rate$`));
+
+    // A GET of the link, outside a browser too, changes nothing.
+    expect((await fetch(four)).status).toBe(200);
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const response = await page.goto(four, { waitUntil: 'load' });
+    expect(response?.status()).toBe(200);
+    expect(await page.locator('input[name="score"][value="4"]').isChecked()).toBe(true);
+    expect(await page.locator('input[name="score"]:checked').count()).toBe(1);
+    expect(await page.locator('#rate .chosen').innerText()).toContain('You chose 4 out of 5.');
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.locator('#rate').screenshot({ path: join(SCREENSHOTS, 'rating-one-click-chosen-phone.png') });
+    const opened = await env.showTicket(fridge);
+    expect(opened.rating).toBeNull();
+    expect(opened.events.filter((e: any) => e.type === 'rated')).toEqual([]);
+
+    await page.locator('textarea[name="comment"]').fill('Fixed on the first visit.');
+    await send(page);
+    expect(await page.locator('.rated').innerText()).toContain('You rated our help 4 out of 5.');
+    // Back on the page itself: the stored score is what is checked, and nothing is "chosen" any more.
+    expect(page.url()).not.toContain('score=');
+    expect(await page.locator('#rate .chosen').count()).toBe(0);
+    await page.close();
+    expect((await env.showTicket(fridge)).rating).toMatchObject({ score: 4, comment: 'Fixed on the first visit.' });
   });
 });

@@ -12,6 +12,7 @@ import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrowserEnv, type BrowserEnv } from '../harness/browser-env.js';
 import { SCREENSHOTS } from '../harness/chromium.js';
+import { ratingLinks } from '../harness/rating-links.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, staffReply, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
@@ -169,9 +170,10 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(resolution.envelope.to).toEqual([JANE]);
     expect(resolution.parsed.subject).toContain(`[${ref}]`);
     expect(resolution.parsed.text).toContain(RESOLUTION);
-    expect(resolution.parsed.text).toContain('How did we do? Rate our help from 1 to 5');
-    expect(resolution.parsed.text).toContain(`${pageUrl}#rate`);
-    expect(resolution.parsed.html).toContain(`href="${pageUrl}#rate"`);
+    expect(resolution.parsed.text).toContain('How did we do? Choose a score from 1 (poor) to 5 (excellent)');
+    expect(ratingLinks(resolution).textScores).toEqual([1, 2, 3, 4, 5]);
+    expect(ratingLinks(resolution).htmlScores).toEqual([1, 2, 3, 4, 5]);
+    expect(ratingLinks(resolution).pages).toEqual([pageUrl]);
     // Nothing meant for staff reaches Jane: not the notes, not the command, not the quoted notice.
     const raw = resolution.raw.toString('utf8');
     for (const internal of [TO_HARDWARE, TO_WAREHOUSE, '#resolve', 'wrote:']) expect(raw).not.toContain(internal);

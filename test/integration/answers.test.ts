@@ -7,6 +7,7 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ratingLinks } from '../harness/rating-links.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
@@ -128,8 +129,9 @@ describe('answers by email', () => {
     const text = reply!.parsed.text ?? '';
     expect(text).toMatch(new RegExp(`^All done\\.\\n\\n${WARRANTY_EN}`));
     expect(text).toMatch(
-      /How did we do\? Rate our help from 1 to 5, with a comment if you like:\nhttp:\/\/127\.0\.0\.1:8080\/t\/[\w-]{43}#rate/,
+      /How did we do\? Choose a score from 1 \(poor\) to 5 \(excellent\);\n.*\n1 {2}http:\/\/127\.0\.0\.1:8080\/t\/[\w-]{43}\?score=1#rate\n/,
     );
+    expect(ratingLinks(reply!).textScores).toEqual([1, 2, 3, 4, 5]);
     const shown = await env.showTicket(ref);
     expect(shown.status).toBe('resolved');
     expect(shown.rating).toBeNull();

@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ratingLinks } from '../harness/rating-links.js';
 import { customerMail, startTicketdEnv, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let env: TicketdEnv;
@@ -172,4 +173,48 @@ describe('staff at the command line', () => {
     // 60 characters: the x, 58 flames and the family (five code points joined) whole.
     expect(line.slice(line.indexOf('x🔥')).trimEnd()).toBe(`x${'🔥'.repeat(58)}👨‍👩‍👧`);
   }, 120_000);
+
+  it('resolves without a reply: the customer still gets one resolution mail with a link per score, threaded', async () => {
+    const { ref: quiet } = await ingest(
+      customerMail({ subject: 'Scanner offline', messageId: 'staff-cli-rate@customer.example', body: 'No scans since Monday.' }),
+    );
+    const r = await env.cli(['tickets', 'resolve', quiet]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('resolution mail queued for jane@customer.example');
+    const again = await env.cli(['tickets', 'resolve', quiet]);
+    expect(again.code).toBe(1);
+
+    // Send what the outbox holds, as the daemon would.
+    const td = await env.open();
+    try {
+      td.clock.set(new Date());
+      await td.cycle();
+    } finally {
+      await td.close();
+    }
+    const mine = env.smtp.messages.filter((m) => (m.parsed.subject ?? '').includes(`[${quiet}]`));
+    expect(mine.map((m) => m.envelope.to)).toEqual([['jane@customer.example'], ['jane@customer.example']]);
+    // The outbox sends them side by side, so they may arrive in either order.
+    const resolution = mine.find((m) => m.parsed.headers.get('auto-submitted') === 'auto-generated')!;
+    const ack = mine.find((m) => m.parsed.headers.get('auto-submitted') === 'auto-replied')!;
+    expect(resolution.parsed.inReplyTo).toBe(ack.parsed.messageId);
+    expect(String(resolution.parsed.references)).toContain('<staff-cli-rate@customer.example>');
+    expect(ratingLinks(resolution).textScores).toEqual([1, 2, 3, 4, 5]);
+    expect(ratingLinks(resolution).htmlScores).toEqual([1, 2, 3, 4, 5]);
+    const shown = await env.showTicket(quiet);
+    expect(shown.status).toBe('resolved');
+    expect(shown.messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'resolved']);
+  }, 120_000);
+
+  it('sends the same resolution mail when tickets status sets resolved', async () => {
+    const { ref: bystatus } = await ingest(
+      customerMail({ subject: 'Printer jams', messageId: 'staff-cli-rate-2@customer.example', body: 'Jams on every page.' }),
+    );
+    const r = await env.cli(['tickets', 'status', bystatus, 'resolved']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await env.cli(['tickets', 'status', bystatus, 'resolved'])).code).toBe(1);
+    const shown = await env.showTicket(bystatus);
+    expect(shown.status).toBe('resolved');
+    expect(shown.messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'resolved']);
+  }, 60_000);
 });

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ratingLinks } from '../harness/rating-links.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
@@ -192,5 +193,52 @@ describe('staff by email', () => {
     );
     await cycle();
     expect((await env.showTicket(ref)).status).toBe('resolved');
+  });
+
+  it('sends the customer one resolution mail with a link per score for #resolve alone, threaded; a second #resolve sends nothing', async () => {
+    env.smtp.clear();
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      customerMail({ subject: 'Beamer flickers', messageId: 'sm-rate-1@customer.example', body: 'It flickers.' }),
+    );
+    await cycle();
+    const opened = await env.smtp.waitFor(2);
+    const ack = opened.find((m) => m.envelope.to[0] === 'jane@customer.example')!;
+    const news = opened.find((m) => m.envelope.to[0] === 'sam@example.com')!;
+    const beamer = /\[(ACME-\w{6})\]/.exec(ack.parsed.subject!)![1]!;
+
+    env.smtp.clear();
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffReply(news, { from: 'sam@example.com', messageId: 'sam-rate-1@example.com', body: '#resolve' }),
+    );
+    await cycle();
+    const [resolution] = await env.smtp.waitFor(1);
+    expect((await env.showTicket(beamer)).status).toBe('resolved');
+    expect(resolution!.envelope.to).toEqual(['jane@customer.example']);
+    expect(resolution!.parsed.subject).toContain(`[${beamer}]`);
+    // Threads in the customer's client: under our acknowledgement of their request.
+    expect(resolution!.parsed.inReplyTo).toBe(ack.parsed.messageId);
+    expect(String(resolution!.parsed.references)).toContain('<sm-rate-1@customer.example>');
+    expect(resolution!.parsed.headers.get('auto-submitted')).toBe('auto-generated');
+    const links = ratingLinks(resolution!);
+    expect(links.textScores).toEqual([1, 2, 3, 4, 5]);
+    expect(links.htmlScores).toEqual([1, 2, 3, 4, 5]);
+    expect(links.pages).toHaveLength(1);
+    expect(resolution!.parsed.text).toContain('How did we do?');
+    expect(resolution!.raw.toString('utf8')).not.toContain('#resolve');
+    expect((await env.showTicket(beamer)).messages.filter((m: any) => m.kind === 'resolved')).toHaveLength(1);
+
+    // Resolved already: the command is refused, and the customer hears nothing more.
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffReply(news, { from: 'sam@example.com', messageId: 'sam-rate-2@example.com', body: '#resolve' }),
+    );
+    await cycle();
+    expect(env.smtp.messages).toHaveLength(1);
+    expect((await env.showTicket(beamer)).events.filter((e: any) => e.type === 'staff-mail-refused')).toHaveLength(1);
   });
 });

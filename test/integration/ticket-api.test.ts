@@ -4,6 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/free-port.js';
+import { ratingLinks } from '../harness/rating-links.js';
+import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, startTicketdEnv, type DaemonProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let env: TicketdEnv;
@@ -46,6 +48,18 @@ async function call(
     ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
   });
   return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+/** The mails to the customer about a ticket the SMTP server received, once `count` of them are in. */
+async function customerMailsAbout(ticket: string, count: number, timeoutMs = 30_000): Promise<CapturedMessage[]> {
+  const about = () =>
+    env.smtp.messages.filter(
+      (m) => (m.parsed.subject ?? '').includes(`[${ticket}]`) && m.envelope.to.includes('jane@customer.example'),
+    );
+  const deadline = Date.now() + timeoutMs;
+  while (about().length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(about().map((m) => m.parsed.subject)).toHaveLength(count);
+  return about();
 }
 
 beforeAll(async () => {
@@ -209,6 +223,34 @@ describe('the JSON API', () => {
     const replies = (await show(ref)).messages.filter((m: any) => m.kind === 'agent-reply');
     expect(replies).toHaveLength(1);
     await daemon.waitForLog((e) => e.code === 'API_ACTION' && e.action === 'resolve' && e.tokenName === 'crm');
+  });
+
+  it('resolves with an empty body: the customer gets one resolution mail with a link per score, threaded', {
+    timeout: 60_000,
+  }, async () => {
+    const taken = JSON.parse(
+      await cliOk(
+        ['ingest', '--mailbox', 'support', '--json'],
+        customerMail({ subject: 'Kettle cold', messageId: 'api-rate@customer.example', body: 'It stays cold.' }),
+      ),
+    );
+    const kettle: string = taken[0].ref;
+    const resolved = await call('POST', `/tickets/${kettle}/resolve`, { token: tokens.crm, body: {} });
+    expect(resolved.status).toBe(200);
+    expect(resolved.body.status).toBe('resolved');
+    const twice = await call('POST', `/tickets/${kettle}/resolve`, { token: tokens.crm, body: {} });
+    expect(twice.status).toBe(409);
+
+    const mine = await customerMailsAbout(kettle, 2);
+    const resolution = mine.find((m) => m.parsed.headers.get('auto-submitted') === 'auto-generated')!;
+    const ack = mine.find((m) => m.parsed.headers.get('auto-submitted') === 'auto-replied')!;
+    expect(resolution.envelope.to).toEqual(['jane@customer.example']);
+    expect(resolution.parsed.inReplyTo).toBe(ack.parsed.messageId);
+    expect(String(resolution.parsed.references)).toContain('<api-rate@customer.example>');
+    expect(ratingLinks(resolution).textScores).toEqual([1, 2, 3, 4, 5]);
+    expect(ratingLinks(resolution).htmlScores).toEqual([1, 2, 3, 4, 5]);
+    // The refused second resolve queued nothing.
+    expect((await show(kettle)).messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'new-ticket-notice', 'resolved']);
   });
 
   it('answers 404 for a route it does not have, and nothing at all once a reload turns it off', { timeout: 60_000 }, async () => {

@@ -300,6 +300,32 @@ describe.each(ENGINES)('the store on $name', (factory) => {
       await expect(store.setStatus('ACME-ZZZZZZ', 'closed', { now: NOW })).rejects.toMatchObject({ code: TICKET_NOT_FOUND });
       expect(await store.ticketDetail('ACME-ZZZZZZ')).toBeNull();
     });
+
+    it('resolves with the resolution mail in one transaction, threaded; a second resolve is refused with nothing queued', async () => {
+      const p = policy();
+      const [r] = await store.takeBatch([await item(mail('rs1@c'), pipe)], p);
+      const ref = r!.ref!;
+      const seen: { status: string; inReplyTo: string | null; references: string[] }[] = [];
+      const compose = (
+        t: Parameters<Parameters<typeof store.resolveWithNotice>[1]>[0],
+        url: string,
+        thread: { inReplyTo: string | null; references: string[] },
+      ) => {
+        seen.push({ status: t.status, ...thread });
+        return { ...draft('resolved', t.replyTo, t.subject, url), ...thread };
+      };
+      const resolved = await store.resolveWithNotice(ref, compose, p, NOW);
+      expect(resolved.status).toBe('resolved');
+      const detail = (await store.ticketDetail(ref))!;
+      expect(detail.messages.map((m) => m.kind)).toEqual(['request', 'ack', 'resolved']);
+      const ack = detail.messages.find((m) => m.kind === 'ack')!;
+      // Composed once the ticket is resolved, as the answer to the last mail of the conversation.
+      expect(seen).toEqual([{ status: 'resolved', inReplyTo: ack.messageId, references: ['rs1@c', ack.messageId] }]);
+      expect((await store.outboxCounts()).pending).toBe(2);
+      await expect(store.resolveWithNotice(ref, compose, p, NOW)).rejects.toMatchObject({ code: 'TICKETD_STATUS_UNCHANGED' });
+      expect((await store.ticketDetail(ref))!.messages).toHaveLength(3);
+      expect(seen).toHaveLength(1);
+    });
   });
 
   describe('quarantine', () => {

@@ -79,6 +79,12 @@ function variants(kind: TemplateKind): TemplateVars<TemplateKind>[] {
       return [0, 1, 5].flatMap((queuePosition) =>
         [0, 30_500_000].map((e) => neutral('ack', { queuePosition, firstResponseEstimate: e })),
       );
+    case 'agent-reply':
+      // With the rating links (a reply that resolves) and without.
+      return [
+        neutral('agent-reply'),
+        neutral('agent-reply', { ratingUrl: '', ratingUrl1: '', ratingUrl2: '', ratingUrl3: '', ratingUrl4: '', ratingUrl5: '' }),
+      ];
     default:
       return [neutral(kind)];
   }
@@ -173,6 +179,23 @@ describe('dates and durations in the template language and the mailbox time zone
     const reply = registry.render('agent-reply', neutral('agent-reply'), { mailbox: 'support', lang: 'de' });
     expect(reply.subject).toBe('[ACME-7K3QH9] AW: X-42');
     expect(reply.text).toContain('Stand Ihrer Anfrage: https://support.example.com/');
+  });
+
+  it('the resolution mail without a reply: one link per score, worded in each language', () => {
+    const page = 'https://support.example.com/status/ACME-7K3QH9/q8Zt2kLw';
+    for (const [lang, invitation] of [
+      ['en', 'How did we do? Choose a score from 1 (poor) to 5 (excellent);'],
+      ['de', 'Wie zufrieden waren Sie? Wählen Sie eine Note von 1 (schlecht) bis 5 (sehr gut);'],
+    ] as const) {
+      const mail = registry.render('resolved', neutral('resolved'), { mailbox: 'support', lang });
+      expect(mail.subject).toBe(lang === 'de' ? '[ACME-7K3QH9] AW: X-42' : '[ACME-7K3QH9] Re: X-42');
+      expect(mail.text).toContain(invitation);
+      for (const score of [1, 2, 3, 4, 5]) {
+        expect(mail.text).toContain(`${score}  ${page}?score=${score}#rate`);
+        // Handlebars escapes "=" in the HTML part; a mail client reads it back.
+        expect(mail.html).toContain(`href="${page}?score&#x3D;${score}#rate"`);
+      }
+    }
   });
 });
 

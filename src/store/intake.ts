@@ -170,12 +170,15 @@ export class Intake implements IntakeStore {
       senderSuppressed: rcpt ? (await sp.get('is-suppressed', [rcpt])) !== undefined : false,
       replyWithheld: flag ?? (target.ok ? null : target.reason),
       autoRepliesLastHour: batch.autoReplies,
+      staffNoticeAnswered: cls.kind === 'bounce' ? null : await staffNoticeAnswered(sp, msg, mailbox),
       now,
     };
     const verdict = this.thread.decide(msg, cls, ctx, policy.rulesFor(mailbox));
     await sp.run('insert-raw', [msg.sha256, msg.size, item.raw, now]);
 
     switch (verdict.action) {
+      case 'quarantine':
+        return quarantine(sp, item, verdict.reason, now, await records.refOf(verdict.ticketId));
       case 'ignore': {
         const row = await insertInbound(records, null, mailbox, msg, cls.kind, messageId, now);
         await receipt(sp, item.origin, 'ignored', row, null, now);
@@ -345,7 +348,13 @@ async function recordUnauthenticated(
   await records.event(ticketId, 'sender-unauthenticated', false, { ...auth }, now);
 }
 
-async function quarantine(db: SqlSession, item: IntakeItem, reason: string, now: number): Promise<IntakeResult> {
+async function quarantine(
+  db: SqlSession,
+  item: IntakeItem,
+  reason: string,
+  now: number,
+  ref: string | null = null,
+): Promise<IntakeResult> {
   const sha = item.stage.ok ? item.stage.message.sha256 : sha256Hex(item.raw);
   await db.run('insert-raw', [sha, item.raw.length, item.raw, now]);
   const id = (await db.get<{ id: number }>('insert-quarantine', [
@@ -356,7 +365,7 @@ async function quarantine(db: SqlSession, item: IntakeItem, reason: string, now:
     now,
   ]))!.id;
   await receipt(db, item.origin, 'quarantined', null, id, now);
-  return result(item.origin, 'quarantined', reason, null, false, id);
+  return result(item.origin, 'quarantined', reason, ref, false, id);
 }
 
 async function receipt(
@@ -488,6 +497,15 @@ async function notifyQueue(
   for (const draft of policy.staff!.composeNewTicketNotice(ticket, request, recipients, (r) => urls.get(r)!)) {
     await records.queueOutbound(ticket.id, ticket.mailbox, draft, now);
   }
+}
+
+/** The ticket whose staff notice a message answers (its In-Reply-To or References names one), or null. */
+async function staffNoticeAnswered(db: SqlSession, msg: ParsedMessage, mailbox: string): Promise<number | null> {
+  for (const id of [...msg.inReplyTo, ...msg.references]) {
+    const row = await db.get<{ id: number }>('ticket-by-staff-notice-id', [id, mailbox]);
+    if (row) return row.id;
+  }
+  return null;
 }
 
 /** The ticket a staff member's mail is about: the one its In-Reply-To or References name (a notice we sent), else its subject's reference. */

@@ -2,16 +2,20 @@
 // server: an answer to a handoff notice reaches the customer as the agent
 // reply, threaded into their conversation and without the quoted notice;
 // commands at the top act on the ticket; the same commands from anyone who
-// is not staff do nothing.
+// is not staff do nothing, and an answer to a staff notice from anyone who
+// is not staff is quarantined rather than made a ticket of.
 
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/core/logger.js';
 import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 
 let env: TicketdEnv;
 let td: InProcess;
+/** What the in-process daemon logged, one entry per line. */
+const logs: Record<string, any>[] = [];
 
 beforeAll(async () => {
   env = await startTicketdEnv();
@@ -23,12 +27,21 @@ beforeAll(async () => {
       { name: 'Warehouse', staff: ['wanda@example.com'] },
     ];
   });
-  td = await env.open();
+  td = await env.open({ logger: createLogger({ dest: { write: (line: string) => logs.push(JSON.parse(line)) } }) });
 }, 60_000);
 afterAll(async () => {
   await td?.close();
   await env?.stop();
 });
+
+/** The quarantine entries of answers to staff notices not from staff, oldest first. */
+async function quarantined(): Promise<any[]> {
+  const r = await env.cli(['quarantine', 'list', '--json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout)
+    .filter((q: any) => q.reason === 'staff-notice-answer-not-from-staff')
+    .sort((a: any, b: any) => a.id - b.id);
+}
 
 /** Takes what the mailbox holds and sends what is due, as the daemon would now. */
 async function cycle(): Promise<void> {
@@ -40,6 +53,7 @@ describe('staff by email', () => {
   let ref = '';
   let request = '';
   let notice: CapturedMessage;
+  let newTicketNotice: CapturedMessage;
 
   it('sends the receiving queue a notice its staff can answer', async () => {
     await env.dovecot.appendMessage(
@@ -55,6 +69,7 @@ describe('staff by email', () => {
     const news = first.find((m) => m.envelope.to[0] === 'sam@example.com')!;
     expect(news.parsed.subject).toBe(`[${ref}] New in Front desk: Projector dead`);
     expect(news.parsed.text).toContain('The lamp does not come on.');
+    newTicketNotice = news;
     request = 'sm-1@customer.example';
     const h = await env.cli(['tickets', 'handoff', ref, '--queue', 'Hardware', '--note', 'INTERNAL-NOTE lamp, serial 4711']);
     expect(h.code, h.stderr).toBe(0);
@@ -192,5 +207,55 @@ describe('staff by email', () => {
     );
     await cycle();
     expect((await env.showTicket(ref)).status).toBe('resolved');
+  });
+
+  it('quarantines an answer to a staff notice from anyone who is not staff: no ticket, no acknowledgement, no notice', async () => {
+    env.smtp.clear();
+    const tickets = (await env.listTickets()).length;
+    const messages = (await env.showTicket(ref)).messages.length;
+    // Eve's commands above were an answer to a notice too.
+    const heldBefore = (await quarantined()).map((q: any) => q.id);
+    expect(heldBefore).toHaveLength(1);
+    // One answers the new-ticket notice, the other the handoff notice that quotes the internal note.
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffReply(newTicketNotice, { from: 'Mallory <mallory@evil.example>', messageId: 'mal-1@evil.example', body: 'Thanks!' }),
+    );
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffReply(notice, { from: 'Mallory <mallory@evil.example>', messageId: 'mal-2@evil.example', body: '#note mine now' }),
+    );
+    await cycle();
+    // The outbox had its turn in the cycle; a second one finds nothing either.
+    await cycle();
+    expect(env.smtp.messages).toEqual([]);
+    expect(await env.listTickets()).toHaveLength(tickets);
+    expect((await env.showTicket(ref)).messages).toHaveLength(messages);
+    const held = (await quarantined()).filter((q: any) => !heldBefore.includes(q.id));
+    expect(held).toHaveLength(2);
+    const logged = logs.filter((l) => l.code === 'STAFF_NOTICE_ANSWER_QUARANTINED' && l.from === 'mallory@evil.example');
+    expect(logged.map((l) => ({ level: l.level, from: l.from, ref: l.ref }))).toEqual([
+      { level: 'warn', from: 'mallory@evil.example', ref },
+      { level: 'warn', from: 'mallory@evil.example', ref },
+    ]);
+    expect(logged.map((l) => l.quarantineId).sort()).toEqual(held.map((q: any) => q.id).sort());
+
+    // The operator's way out when the sender is staff after all: add the address, then retry.
+    env.writeConfig((c) => {
+      c.mailboxes[0].defaultQueue = 'Front desk';
+      c.queues = [
+        { name: 'Front desk', staff: ['sam@example.com'] },
+        { name: 'Hardware', staff: ['tom@example.com', 'mallory@evil.example'] },
+        { name: 'Warehouse', staff: ['wanda@example.com'] },
+      ];
+    });
+    // The later one, Mallory's #note on the handoff notice.
+    const retried = await env.cli(['quarantine', 'retry', String(Math.max(...held.map((q: any) => q.id)))]);
+    expect(retried.code, retried.stderr + retried.stdout).toBe(0);
+    expect((await env.showTicket(ref)).events).toContainEqual(
+      expect.objectContaining({ type: 'note', public: false, detail: { text: 'mine now', by: 'mallory@evil.example' } }),
+    );
   });
 });

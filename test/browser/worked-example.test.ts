@@ -332,4 +332,25 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(report.queues).toEqual([warehouse]);
     expect(report.total).toEqual({ ...warehouse, queue: null });
   });
+
+  it('shows the case on the daemon’s /metrics, as gauges of the queue it ended in', async () => {
+    const res = await fetch(`${publicUrl}/metrics`);
+    expect(res.status).toBe(200);
+    const lines = (await res.text()).split('\n');
+    // The same counts as the report: one ticket now in Warehouse, opened, resolved, handed off twice, rated 5.
+    for (const line of [
+      'ticketd_queue_tickets_opened{queue="Warehouse"} 1',
+      'ticketd_queue_tickets_resolved{queue="Warehouse"} 1',
+      'ticketd_queue_handoffs{queue="Warehouse"} 2',
+      'ticketd_queue_tickets_reopened{queue="Warehouse"} 0',
+      'ticketd_queue_ratings{queue="Warehouse"} 1',
+      'ticketd_queue_rating_score_sum{queue="Warehouse"} 5',
+      'ticketd_answers_used{answer="spare-part-delay",queue="Warehouse"} 1',
+    ])
+      expect(lines).toContain(line);
+    // Only the queue that holds a ticket has a value.
+    expect(lines.filter((l) => l.startsWith('ticketd_queue_tickets_opened{'))).toEqual([
+      'ticketd_queue_tickets_opened{queue="Warehouse"} 1',
+    ]);
+  });
 });

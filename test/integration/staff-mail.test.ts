@@ -14,6 +14,8 @@ import { customerMail, staffReply, startTicketdEnv, SUPPORT, type InProcess, typ
 
 let env: TicketdEnv;
 let td: InProcess;
+/** The receiving MTA whose Authentication-Results ticketd trusts. */
+const TRUSTED_MTA = 'mx.example.com';
 /** What the in-process daemon logged, one entry per line. */
 const logs: Record<string, any>[] = [];
 
@@ -21,6 +23,7 @@ beforeAll(async () => {
   env = await startTicketdEnv();
   env.writeConfig((c) => {
     c.mailboxes[0].defaultQueue = 'Front desk';
+    c.authentication = { trustedAuthservIds: [TRUSTED_MTA] };
     c.queues = [
       { name: 'Front desk', staff: ['sam@example.com'] },
       { name: 'Hardware', staff: ['tom@example.com'] },
@@ -43,6 +46,15 @@ async function quarantined(): Promise<any[]> {
     .sort((a: any, b: any) => a.id - b.id);
 }
 
+/** A new ticket from Jane, in the Front desk; returns its reference and Sam's notice. */
+async function openTicket(messageId: string): Promise<{ ref: string; notice: CapturedMessage }> {
+  env.smtp.clear();
+  await env.dovecot.appendMessage(SUPPORT, 'INBOX', customerMail({ subject: 'Lamp', messageId, body: 'It is dark.' }));
+  await cycle();
+  const notice = (await env.smtp.waitFor(2)).find((m) => m.envelope.to[0] === 'sam@example.com')!;
+  return { ref: /\[(ACME-\w{6})\]/.exec(notice.parsed.subject!)![1]!, notice };
+}
+
 /** Takes what the mailbox holds and sends what is due, as the daemon would now. */
 async function cycle(): Promise<void> {
   td.clock.set(new Date());
@@ -54,6 +66,7 @@ describe('staff by email', () => {
   let request = '';
   let notice: CapturedMessage;
   let newTicketNotice: CapturedMessage;
+  let ack: CapturedMessage;
 
   it('sends the receiving queue a notice its staff can answer', async () => {
     await env.dovecot.appendMessage(
@@ -63,8 +76,8 @@ describe('staff by email', () => {
     );
     await cycle();
     const first = await env.smtp.waitFor(2);
-    const ack = first.find((m) => m.envelope.to[0] === 'jane@customer.example');
-    ref = /\[(ACME-\w{6})\]/.exec(ack!.parsed.subject!)![1]!;
+    ack = first.find((m) => m.envelope.to[0] === 'jane@customer.example')!;
+    ref = /\[(ACME-\w{6})\]/.exec(ack.parsed.subject!)![1]!;
     // The queue the ticket was routed to hears of it, in a mail its staff can answer.
     const news = first.find((m) => m.envelope.to[0] === 'sam@example.com')!;
     expect(news.parsed.subject).toBe(`[${ref}] New in Front desk: Projector dead`);
@@ -93,15 +106,20 @@ describe('staff by email', () => {
     await cycle();
     const [reply] = await env.smtp.waitFor(1);
     expect(reply!.envelope.to).toEqual(['jane@customer.example']);
-    const raw = reply!.raw.toString('utf8');
-    expect(reply!.parsed.text).toContain('a new lamp ships today.');
-    expect(raw).not.toContain('INTERNAL-NOTE');
-    expect(raw).not.toContain('Handed to');
-    expect(raw).not.toContain('wrote:');
+    // On the decoded text, so that an encoded body could not hide what it must not say.
+    const text = reply!.parsed.text ?? '';
+    expect(text).toContain('a new lamp ships today.');
+    for (const internal of ['INTERNAL-NOTE', 'Handed to', 'wrote:', '> ']) expect(text).not.toContain(internal);
     expect(reply!.parsed.subject).toContain(`[${ref}]`);
-    // Threads in the customer's client: under our acknowledgement, which answered their request.
-    expect(String(reply!.parsed.references)).toContain(`<${request}>`);
-    expect(reply!.parsed.inReplyTo).toMatch(/@ticketd\.example\.com>$/);
+    // Threads in the customer's client: it answers our acknowledgement, which answered their
+    // request; the headers as the SMTP server received them.
+    const head = reply!.raw
+      .toString('utf8')
+      .split('\r\n\r\n')[0]!
+      .replace(/\r\n[ \t]+/g, ' ');
+    const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(head)?.[1];
+    expect(header('In-Reply-To')).toBe(ack.parsed.messageId);
+    expect(header('References')).toBe(`<${request}> ${ack.parsed.messageId}`);
     const shown = await env.showTicket(ref);
     expect(shown.messages.map((m: any) => m.kind)).toEqual([
       'request',
@@ -257,5 +275,71 @@ describe('staff by email', () => {
     expect((await env.showTicket(ref)).events).toContainEqual(
       expect.objectContaining({ type: 'note', public: false, detail: { text: 'mine now', by: 'mallory@evil.example' } }),
     );
+  });
+
+  it('hands a ticket to a person with #assign ADDRESS: the owner is set, the handoff recorded and that person mailed', async () => {
+    const other = await openTicket('sm-2@customer.example');
+    env.smtp.clear();
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffReply(other.notice, {
+        from: 'sam@example.com',
+        messageId: 'sam-p1@example.com',
+        body: '#assign tom@example.com please look at the lamp',
+      }),
+    );
+    await cycle();
+    const [toTom, ...more] = await env.smtp.waitFor(1);
+    expect(more).toEqual([]);
+    expect(toTom!.envelope.to).toEqual(['tom@example.com']);
+    expect(toTom!.parsed.text).toContain('please look at the lamp');
+    expect(toTom!.parsed.text).toContain('It is dark.');
+    expect(toTom!.parsed.inReplyTo).toBe(other.notice.parsed.messageId);
+    const shown = await env.showTicket(other.ref);
+    expect(shown).toMatchObject({ owner: 'tom@example.com', queue: 'Front desk' });
+    expect(shown.handoffs).toEqual([
+      {
+        from: 'Front desk',
+        to: 'tom@example.com',
+        by: 'sam@example.com',
+        note: 'please look at the lamp',
+        at: expect.any(String),
+        fromQueue: 'Front desk',
+        toQueue: 'Front desk',
+        fromOwner: null,
+        toOwner: 'tom@example.com',
+      },
+    ]);
+    // A move between people is internal: the customer's page shows no handoff.
+    expect(shown.events.filter((e: any) => e.public).map((e: any) => e.type)).not.toContain('handoff');
+    expect(shown.events.filter((e: any) => e.public && e.detail?.team !== undefined)).toEqual([]);
+  });
+
+  it('does not obey a staff From that a trusted MTA found forged (DMARC fail)', async () => {
+    const other = await openTicket('sm-3@customer.example');
+    env.smtp.clear();
+    const forged = staffReply(other.notice, {
+      from: 'Sam <sam@example.com>',
+      messageId: 'forged-1@example.com',
+      body: '#assign hardware FORGED take it',
+    });
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      `Authentication-Results: ${TRUSTED_MTA}; spf=fail smtp.mailfrom=example.com; dkim=none; dmarc=fail (p=reject) header.from=example.com\r\n${forged}`,
+    );
+    await cycle();
+    await cycle();
+    const shown = await env.showTicket(other.ref);
+    expect(shown).toMatchObject({ queue: 'Front desk', owner: null, status: 'open' });
+    expect(shown.handoffs).toEqual([]);
+    expect(shown.messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'new-ticket-notice']);
+    expect(env.smtp.messages).toEqual([]);
+    // An answer to a notice that is not trusted staff mail goes to the quarantine.
+    expect(logs.filter((l) => l.code === 'STAFF_NOTICE_ANSWER_QUARANTINED').at(-1)).toMatchObject({
+      from: 'sam@example.com',
+      ref: other.ref,
+    });
   });
 });

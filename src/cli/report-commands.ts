@@ -81,15 +81,22 @@ function printReport(r: ServiceReport): void {
       'rating',
     ],
   );
-  const t = r.total;
-  const lines = [
-    '',
-    `Handoffs per ticket (handoffs: tickets): ${pairs(t.handoffs.distribution) || '-'}`,
-    `Answers used: ${pairs(t.answersUsed) || '-'}`,
-    ...(t.ratings.comments.length > 0 ? ['Comments:'] : []),
-    ...t.ratings.comments.map((c) => `  ${c.ref} ${c.score}/5 ${c.at}: ${c.comment.replace(/\s+/g, ' ')}`),
-  ];
-  print(`${lines.join('\n')}\n`);
+  // The figures that do not fit a column, per queue as in --json and --csv; the comments of `(all)` are those of the queues.
+  print(`\nHandoffs per ticket (handoffs: tickets) and answers used:\n`);
+  printTable(
+    rows(r).map(([name, q]) => ({
+      queue: name,
+      handoffs: pairs(q.handoffs.distribution) || '-',
+      'answers used': pairs(q.answersUsed) || '-',
+    })),
+    ['queue', 'handoffs', 'answers used'],
+  );
+  const commented = rows(r).filter(([name, q]) => name !== '(all)' && q.ratings.comments.length > 0);
+  const lines = commented.flatMap(([name, q]) => [
+    `  ${name}`,
+    ...q.ratings.comments.map((c) => `    ${c.ref} ${c.score}/5 ${c.at}: ${c.comment.replace(/\s+/g, ' ')}`),
+  ]);
+  if (lines.length > 0) print(`\nComments:\n${lines.join('\n')}\n`);
 }
 
 const CSV_COLUMNS = [

@@ -63,6 +63,12 @@ export const LOG_EVENTS: readonly LogEvent[] = [
     meaning: 'a message was quarantined: the same fields plus `quarantineId` and the `reason`',
   },
   {
+    code: 'STAFF_NOTICE_ANSWER_QUARANTINED',
+    levels: ['warn'],
+    meaning:
+      "an answer to a staff notice (`ref`: its ticket) came `from` an address in no queue's `staff`, or from one a trusted MTA found forged; it is quarantined (`quarantineId`), nothing was stored with the ticket or sent",
+  },
+  {
     code: 'AUTO_REPLY_CAP_REACHED',
     levels: ['warn'],
     meaning:

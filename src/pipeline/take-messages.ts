@@ -8,6 +8,7 @@ import { routeMessage, type RouteInput, type RouteRule } from '../classify/route
 import { senderAuthentication } from '../classify/sender-auth.js';
 import { readStaffReply } from '../classify/staff-reply.js';
 import { inThreadParser, type MessageParser } from '../parse/parse-pool.js';
+import { STAFF_NOTICE_ANSWER } from '../thread/decide-thread.js';
 import type { IntakeItem, IntakeOutcome, IntakePolicy, IntakeResult, IntakeStore, MailboxCursors } from '../store/store.js';
 import { AttachmentStaging } from './attachment-staging.js';
 
@@ -188,7 +189,7 @@ export async function takeMessages(
   }
   await parsed.settle(results);
   const ms = Math.round(performance.now() - started);
-  for (const r of results) {
+  for (const [i, r] of results.entries()) {
     const o = r.origin;
     const fields = {
       mailbox: o.mailbox,
@@ -204,6 +205,20 @@ export async function takeMessages(
     if (r.outcome === 'quarantined')
       p.logger.warn({ code: 'MSG_QUARANTINED', quarantineId: r.quarantineId, ...fields }, 'message quarantined');
     else p.logger.info({ code: 'MSG_TAKEN', ...fields }, 'message taken');
+    if (r.outcome === 'quarantined' && r.reason === STAFF_NOTICE_ANSWER) {
+      const stage = prepared[i]!.item.stage;
+      // What the operator needs to decide: who answered, about which ticket.
+      p.logger.warn(
+        {
+          code: 'STAFF_NOTICE_ANSWER_QUARANTINED',
+          mailbox: o.mailbox,
+          from: stage.ok ? (stage.message.from?.address ?? null) : null,
+          ref: r.ref,
+          quarantineId: r.quarantineId,
+        },
+        'an answer to a staff notice from an address not trusted as staff was quarantined',
+      );
+    }
     p.onResult?.(r);
   }
   // A flood shows as many tickets with one reason; one line says the cap held.

@@ -17,6 +17,12 @@ ORDER BY mailbox = @mailbox DESC, id LIMIT 1;
 -- name: ticket-by-message-id
 SELECT DISTINCT t.id FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.message_id = ? AND t.mailbox = ?;
 
+-- Whether a Message-ID is one of the notices we mailed staff about a ticket.
+-- name: ticket-by-staff-notice-id
+SELECT t.id FROM messages m JOIN tickets t ON t.id = m.ticket_id
+WHERE m.message_id = ? AND t.mailbox = ? AND m.direction = 'out' AND m.kind IN ('new-ticket-notice', 'handoff-notice')
+LIMIT 1;
+
 -- name: participants-of
 SELECT address FROM participants WHERE ticket_id = ?;
 

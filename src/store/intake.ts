@@ -22,7 +22,7 @@ import type {
   TicketSnapshot,
 } from './store.js';
 import type { QueryName } from './query-names.js';
-import { applyStaffMail, staffMailTicket } from './staff-mail-intake.js';
+import { applyStaffMail, staffMailTicket, staffNoticeAnswered } from './staff-mail-intake.js';
 import { addParticipants, createTicket, notifyQueue } from './ticket-opening.js';
 import { TicketRecords } from './ticket-records.js';
 
@@ -167,12 +167,15 @@ export class Intake implements IntakeStore {
       senderSuppressed: rcpt ? (await sp.get('is-suppressed', [rcpt])) !== undefined : false,
       replyWithheld: flag ?? (target.ok ? null : target.reason),
       autoRepliesLastHour: batch.autoReplies,
+      staffNoticeAnswered: cls.kind === 'bounce' ? null : await staffNoticeAnswered(sp, msg, mailbox),
       now,
     };
     const verdict = this.thread.decide(msg, cls, ctx, policy.rulesFor(mailbox));
     await sp.run('insert-raw', [msg.sha256, msg.size, item.raw, now]);
 
     switch (verdict.action) {
+      case 'quarantine':
+        return quarantine(sp, item, verdict.reason, now, await records.refOf(verdict.ticketId));
       case 'ignore': {
         const row = await insertInbound(records, null, mailbox, msg, cls.kind, messageId, now);
         await receipt(sp, item.origin, 'ignored', row, null, now);
@@ -342,7 +345,13 @@ async function recordUnauthenticated(
   await records.event(ticketId, 'sender-unauthenticated', false, { ...auth }, now);
 }
 
-async function quarantine(db: SqlSession, item: IntakeItem, reason: string, now: number): Promise<IntakeResult> {
+async function quarantine(
+  db: SqlSession,
+  item: IntakeItem,
+  reason: string,
+  now: number,
+  ref: string | null = null,
+): Promise<IntakeResult> {
   const sha = item.stage.ok ? item.stage.message.sha256 : sha256Hex(item.raw);
   await db.run('insert-raw', [sha, item.raw.length, item.raw, now]);
   const id = (await db.get<{ id: number }>('insert-quarantine', [
@@ -353,7 +362,7 @@ async function quarantine(db: SqlSession, item: IntakeItem, reason: string, now:
     now,
   ]))!.id;
   await receipt(db, item.origin, 'quarantined', null, id, now);
-  return result(item.origin, 'quarantined', reason, null, false, id);
+  return result(item.origin, 'quarantined', reason, ref, false, id);
 }
 
 async function receipt(

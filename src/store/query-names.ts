@@ -43,6 +43,7 @@ export const QUERY_NAMES = [
   'insert-raw',
   'inbound-by-message-id',
   'ticket-by-message-id',
+  'ticket-by-staff-notice-id',
   'participants-of',
   'insert-participant',
   'is-suppressed',

@@ -5,10 +5,19 @@
 // as the agent reply.
 
 import type { ParsedMessage } from '../core/types.js';
-import type { SqlTransaction } from './sql-engine.js';
+import type { SqlSession, SqlTransaction } from './sql-engine.js';
 import type { IntakePolicy, RenderedAnswer, StaffMailPolicy, StaffReply, StoreHooks, TicketRow } from './store.js';
 import { changeStatus, queueToRequester, reassign } from './ticket-commands.js';
 import type { TicketRecords } from './ticket-records.js';
+
+/** The ticket whose staff notice a message answers (its In-Reply-To or References names one), or null. */
+export async function staffNoticeAnswered(db: SqlSession, msg: ParsedMessage, mailbox: string): Promise<number | null> {
+  for (const id of [...msg.inReplyTo, ...msg.references]) {
+    const row = await db.get<{ id: number }>('ticket-by-staff-notice-id', [id, mailbox]);
+    if (row) return row.id;
+  }
+  return null;
+}
 
 /** The ticket a staff member's mail is about: the one its In-Reply-To or References name (a notice we sent), else its subject's reference. */
 export async function staffMailTicket(

@@ -129,6 +129,13 @@ export interface ThreadContext {
   replyWithheld?: string | null;
   /** Automatic replies queued in the last hour, to anyone. */
   autoRepliesLastHour?: number;
+  /**
+   * The ticket whose staff notice (new-ticket or handoff notice) the message
+   * answers by its In-Reply-To/References, or null. Mail from staff about a
+   * ticket never reaches the thread stage, so such an answer here is from
+   * someone who is not staff, or from a staff address a trusted MTA found forged.
+   */
+  staffNoticeAnswered?: number | null;
   now: number;
 }
 
@@ -144,7 +151,9 @@ export type ThreadVerdict =
   | { action: 'new-ticket'; linkTo: number | null; ackSuppressedBy: string | null; reason: string }
   | { action: 'thread'; ticketId: number; newStatus: TicketStatus | null; reason: string }
   | { action: 'record'; ticketId: number | null; reason: string }
-  | { action: 'ignore'; reason: string };
+  | { action: 'ignore'; reason: string }
+  /** Kept aside for an operator, not taken: nothing is stored with a ticket, nothing is sent. */
+  | { action: 'quarantine'; ticketId: number; reason: string };
 
 /**
  * The thread stage as the store runs it: pure functions given when the store
@@ -152,7 +161,7 @@ export type ThreadVerdict =
  * reads the facts and records the verdict.
  */
 export interface ThreadStage {
-  /** Where a message goes: new ticket (with or without acknowledgement), thread, record or ignore. */
+  /** Where a message goes: new ticket (with or without acknowledgement), thread, record, ignore or quarantine. */
   decide(msg: ParsedMessage, cls: Classification, ctx: ThreadContext, rules: ThreadRules): ThreadVerdict;
   /** Ticket references quoted in a subject, in order. */
   referencesIn(subject: string, prefixes: readonly string[]): string[];

@@ -7,6 +7,9 @@ export type { ThreadContext, ThreadRules, ThreadVerdict, TicketSnapshot } from '
 
 const DAY_MS = 86_400_000;
 
+/** The quarantine reason of an answer to a staff notice from an address not trusted as staff. */
+export const STAFF_NOTICE_ANSWER = 'staff-notice-answer-not-from-staff';
+
 /**
  * Decides where a message goes. Pure: the store reads the context inside the
  * intake transaction and records the verdict in the same transaction.
@@ -27,6 +30,14 @@ export function decideThread(msg: ParsedMessage, cls: Classification, ctx: Threa
     // always one of ours; a tag in a bounce subject could be anybody's.
     const bounced = ctx.byMessageId[0] ?? null;
     return { action: 'record', ticketId: bounced?.id ?? null, reason: bounced ? 'bounce' : 'bounce-unmatched' };
+  }
+
+  if (ctx.staffNoticeAnswered != null) {
+    // A notice holds the request, internal notes and handoff notes: a ticket
+    // made of this answer would quote them back to its sender, and acknowledge
+    // and announce it. An operator decides (a staff address missing from the
+    // config is the harmless case).
+    return { action: 'quarantine', ticketId: ctx.staffNoticeAnswered, reason: STAFF_NOTICE_ANSWER };
   }
 
   const isParticipant = candidate?.participants.includes(sender) === true;

@@ -1,11 +1,13 @@
-// The staff guide's worked example end to end, with staff using nothing but
-// email: a customer reports a broken projector; the front desk hands it to
-// Hardware, Hardware hands it to the warehouse for a spare part, the
-// warehouse puts it on hold and resolves it, all by answering ticketd's
-// notices; the customer rates the help on the status page in real Chromium;
-// and the report and `tickets show` tell the case as it happened. Real
-// Dovecot, a capturing SMTP server (every mail is checked on what it
-// received) and the daemon in-process; the command line only reads.
+// The staff guide's worked example end to end, step by step as the guide
+// tells it, with staff using nothing but email: a customer reports a broken
+// projector; the front desk hands it to Hardware, whose technician answers
+// her and hands it to the warehouse for a spare part; the warehouse puts it
+// on hold with the vetted answer about spare parts and resolves it, all by
+// answering ticketd's notices; the customer rates the help on the status
+// page in real Chromium; and the report and `tickets show` tell the case as
+// it happened. Real Dovecot, a capturing SMTP server (every mail is checked
+// on what it received) and the daemon in-process; the command line only
+// reads.
 
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
@@ -21,12 +23,18 @@ const MAIL_WAIT_MS = 60_000;
 const JANE = 'jane@customer.example';
 const SAM = 'sam@example.com';
 const TOM = 'tom@example.com';
+/** The Hardware queue's `notify` address, a list Tom reads: its notices go there instead of to Tom. */
+const HARDWARE_TEAM = 'hardware-team@example.com';
 const WANDA = 'wanda@example.com';
 
-const REQUEST = 'Projector dead. The lamp does not come on. Serial 4711.';
-const TO_HARDWARE = 'projector in room 3.12 stays dark, please have a technician look';
+// Names no serial number, so the routing rule "machines" does not take it to Hardware.
+const REQUEST = 'Projector dead. The lamp does not come on.';
+const TO_HARDWARE = 'lamp or socket, please have a look';
+const TOM_REPLY = 'Hello Jane, a technician will look at it tomorrow.';
 const TO_WAREHOUSE = 'need socket 77-A, customer on the 3rd floor';
-const ON_HOLD = 'waiting for the spare part';
+const ON_HOLD = 'waiting for spare part';
+/** The shipped answer spare-part-delay (templates/answers/spare-part-delay.text.hbs), as it reads for Jane's ticket. */
+const spareParts = (ref: string) => `the spare part for your request ${ref} is on order.`;
 const RESOLUTION = 'The new socket is in and the projector works again.';
 const COMMENT = 'Fast, and nobody asked me twice.';
 
@@ -38,10 +46,18 @@ let publicUrl: string;
 beforeAll(async () => {
   browser = await startBrowserEnv((c) => {
     c.mailboxes[0].defaultQueue = 'Front desk';
+    // The configuration the guide gives for the example.
     c.queues = [
       { name: 'Front desk', staff: [SAM] },
-      { name: 'Hardware', staff: [TOM] },
+      { name: 'Hardware', staff: [TOM], notify: HARDWARE_TEAM },
       { name: 'Warehouse', staff: [WANDA] },
+    ];
+    c.routing = [
+      {
+        name: 'machines',
+        match: { subject: 'projector|printer', body: 'serial' },
+        set: { queue: 'Hardware', priority: 'high', tags: ['hw'] },
+      },
     ];
   });
   ({ env, context, publicUrl } = browser);
@@ -67,8 +83,10 @@ const bare = (id: string | undefined) => (id ?? '').replace(/^<|>$/g, '');
 describe('the worked example: a broken projector, worked by email only', () => {
   let ref = '';
   let pageUrl = '';
+  let ack: CapturedMessage;
   let newTicketNotice: CapturedMessage;
   let toHardware: CapturedMessage;
+  let tomReply: CapturedMessage;
   let toWarehouse: CapturedMessage;
   let resolution: CapturedMessage;
 
@@ -80,7 +98,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     );
     const first = await mailsAfter(0, 2);
     expect(first).toHaveLength(2);
-    const ack = first.find((m) => m.envelope.to[0] === JANE)!;
+    ack = first.find((m) => m.envelope.to[0] === JANE)!;
     expect(ack.envelope.to).toEqual([JANE]);
     ref = /\[(ACME-\w{6})\]/.exec(ack.parsed.subject ?? '')![1]!;
     expect(bare(ack.parsed.inReplyTo)).toBe('projector-1@customer.example');
@@ -92,10 +110,16 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(newTicketNotice.parsed.text).toContain(REQUEST);
     // From the support address, so that Sam's answer comes back to ticketd.
     expect(newTicketNotice.parsed.from?.value[0]?.address).toBe(SUPPORT);
-    expect((await env.showTicket(ref)).queue).toBe('Front desk');
+    const shown = await env.showTicket(ref);
+    expect(shown.queue).toBe('Front desk');
+    // The rule "machines" was tried and failed on the body; the mailbox's default queue took the ticket.
+    expect(shown.priority).toBe('normal');
+    expect(shown.events.find((e: any) => e.type === 'routed').detail).toMatchObject({ rule: null, queue: 'Front desk' });
   });
 
-  it('first handoff: Sam answers the notice with #assign hardware, and Tom gets the story', { timeout: 90_000 }, async () => {
+  it('first handoff: Sam answers the notice with #assign hardware, and the Hardware list gets the story', {
+    timeout: 90_000,
+  }, async () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
@@ -108,7 +132,8 @@ describe('the worked example: a broken projector, worked by email only', () => {
     const [notice, ...more] = await mailsAfter(2, 3);
     expect(more).toEqual([]);
     toHardware = notice!;
-    expect(toHardware.envelope.to).toEqual([TOM]);
+    // To the queue's notify address, instead of to Tom himself.
+    expect(toHardware.envelope.to).toEqual([HARDWARE_TEAM]);
     expect(toHardware.parsed.subject).toBe(`[${ref}] Handed to Hardware: Projector dead`);
     expect(toHardware.parsed.from?.value[0]?.address).toBe(SUPPORT);
     expect(toHardware.parsed.text).toContain(TO_HARDWARE);
@@ -120,7 +145,33 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(shown.handoffs).toEqual([handoff('Front desk', 'Hardware', SAM, TO_HARDWARE)]);
   });
 
-  it('second handoff: Tom answers with #assign warehouse, and Wanda gets both notes and the request', {
+  it('relays Tom’s plain reply to Jane, threaded under her request, without the notice he quoted', {
+    timeout: 90_000,
+  }, async () => {
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffReply(toHardware, { from: `Tom <${TOM}>`, messageId: 'tom-0@example.com', body: TOM_REPLY }),
+    );
+    const [reply, ...more] = await mailsAfter(3, 4);
+    expect(more).toEqual([]);
+    tomReply = reply!;
+    expect(reply!.envelope.to).toEqual([JANE]);
+    expect(reply!.parsed.from?.value[0]?.address).toBe(SUPPORT);
+    expect(reply!.parsed.subject).toContain(`[${ref}]`);
+    expect(reply!.parsed.text).toContain(TOM_REPLY);
+    // The status link, as on every agent reply.
+    expect(reply!.parsed.text).toContain(pageUrl);
+    // What Tom quoted (the handoff notice, Sam's note) stays with staff.
+    for (const internal of [TO_HARDWARE, 'wrote:', 'Handed to']) expect(reply!.parsed.text).not.toContain(internal);
+    // Threads in Jane's client: it answers our acknowledgement, which answered her request.
+    expect(reply!.parsed.inReplyTo).toBe(ack.parsed.messageId);
+    expect(reply!.parsed.references).toEqual(['<projector-1@customer.example>', ack.parsed.messageId]);
+    const shown = await env.showTicket(ref);
+    expect(shown.events.filter((e: any) => e.type === 'reply').map((e: any) => e.detail)).toEqual([{ by: TOM }]);
+  });
+
+  it('second handoff: Tom answers with #assign warehouse, and Wanda gets both notes, the request and Tom’s reply', {
     timeout: 90_000,
   }, async () => {
     await env.dovecot.appendMessage(
@@ -128,7 +179,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
       'INBOX',
       staffReply(toHardware, { from: `Tom <${TOM}>`, messageId: 'tom-1@example.com', body: `#assign warehouse ${TO_WAREHOUSE}` }),
     );
-    const [notice, ...more] = await mailsAfter(3, 4);
+    const [notice, ...more] = await mailsAfter(4, 5);
     expect(more).toEqual([]);
     toWarehouse = notice!;
     expect(toWarehouse.envelope.to).toEqual([WANDA]);
@@ -137,25 +188,45 @@ describe('the worked example: a broken projector, worked by email only', () => {
     expect(toWarehouse.parsed.text).toContain(TO_WAREHOUSE);
     expect(toWarehouse.parsed.text).toContain(TO_HARDWARE);
     expect(toWarehouse.parsed.text).toContain(REQUEST);
+    // Tom's public reply is part of the story, so Wanda need not ask Jane what she was told.
+    expect(toWarehouse.parsed.text).toContain(TOM_REPLY);
     expect(toWarehouse.parsed.inReplyTo).toBe(toHardware.parsed.messageId);
     const shown = await env.showTicket(ref);
     expect(shown.queue).toBe('Warehouse');
     expect(shown.handoffs).toHaveLength(2);
   });
 
-  it('puts the ticket on hold by #status, mailing nobody', { timeout: 90_000 }, async () => {
+  it('puts the ticket on hold by #status, and #answer spare-part-delay tells Jane why in the vetted words', {
+    timeout: 90_000,
+  }, async () => {
     await env.dovecot.appendMessage(
       SUPPORT,
       'INBOX',
-      staffReply(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-1@example.com', body: `#status on-hold ${ON_HOLD}` }),
+      staffReply(toWarehouse, {
+        from: `Wanda <${WANDA}>`,
+        messageId: 'wanda-1@example.com',
+        body: `#status on-hold ${ON_HOLD}\r\n#answer spare-part-delay`,
+      }),
     );
-    // No mail says when the status changed, so wait for what the store says (the daemon takes mail by IDLE).
-    await expect.poll(async () => (await env.showTicket(ref)).status, { timeout: MAIL_WAIT_MS, interval: 500 }).toBe('on-hold');
+    const [answer, ...more] = await mailsAfter(5, 6);
+    expect(more).toEqual([]);
+    expect(answer!.envelope.to).toEqual([JANE]);
+    expect(answer!.parsed.text).toContain(spareParts(ref));
+    for (const internal of ['#status', '#answer', TO_WAREHOUSE, 'wrote:']) expect(answer!.parsed.text).not.toContain(internal);
+    // In Jane's conversation, under the last mail we sent her.
+    expect(answer!.parsed.inReplyTo).toBe(tomReply.parsed.messageId);
     const shown = await env.showTicket(ref);
+    expect(shown.status).toBe('on-hold');
     expect(shown.events).toContainEqual(
       expect.objectContaining({ type: 'status', public: true, detail: { status: 'on-hold', reason: ON_HOLD } }),
     );
-    expect(env.smtp.messages).toHaveLength(4);
+    expect(shown.events).toContainEqual(
+      expect.objectContaining({
+        type: 'answer_used',
+        public: false,
+        detail: { name: 'spare-part-delay', lang: null, by: WANDA, via: 'mail' },
+      }),
+    );
   });
 
   it('resolves by #resolve: Jane gets the reply text and a link to rate it', { timeout: 90_000 }, async () => {
@@ -164,7 +235,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
       'INBOX',
       staffReply(toWarehouse, { from: `Wanda <${WANDA}>`, messageId: 'wanda-2@example.com', body: `#resolve\r\n${RESOLUTION}` }),
     );
-    const [mail, ...more] = await mailsAfter(4, 5);
+    const [mail, ...more] = await mailsAfter(6, 7);
     expect(more).toEqual([]);
     resolution = mail!;
     expect(resolution.envelope.to).toEqual([JANE]);
@@ -191,7 +262,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     const timeline = await page.locator('.timeline').innerText();
     expect(timeline).toContain(RESOLUTION);
     for (const internal of [TO_HARDWARE, TO_WAREHOUSE]) expect(timeline).not.toContain(internal);
-    for (const step of ['Handed to the Hardware team', 'Handed to the Warehouse team', `Reason: ${ON_HOLD}`])
+    for (const step of ['Handed to the Hardware team', TOM_REPLY, 'Handed to the Warehouse team', `Reason: ${ON_HOLD}`])
       expect(timeline).toContain(step);
 
     await page.locator('input[name="score"][value="5"]').check();
@@ -207,7 +278,7 @@ describe('the worked example: a broken projector, worked by email only', () => {
     await page.screenshot({ path: join(SCREENSHOTS, 'worked-example-rated.png'), fullPage: true });
     await page.close();
     // Rating sends no mail.
-    expect(env.smtp.messages).toHaveLength(5);
+    expect(env.smtp.messages).toHaveLength(7);
   });
 
   it('tells the whole case in tickets show --json', async () => {
@@ -218,6 +289,15 @@ describe('the worked example: a broken projector, worked by email only', () => {
       handoff('Hardware', 'Warehouse', TOM, TO_WAREHOUSE),
     ]);
     expect(shown.rating).toEqual({ score: 5, comment: COMMENT, at: expect.any(String) });
+    // The request and the three replies Jane got: Tom's, the answer about the part, the resolution.
+    expect(shown.events.filter((e: any) => e.type === 'reply').map((e: any) => e.detail.by)).toEqual([TOM, WANDA, WANDA]);
+    expect(shown.messages.filter((m: any) => m.public).map((m: any) => m.kind)).toEqual([
+      'request',
+      'ack',
+      'agent-reply',
+      'agent-reply',
+      'agent-reply',
+    ]);
   });
 
   it('counts the case in the report as worked out by hand', { timeout: 60_000 }, async () => {
@@ -232,10 +312,10 @@ describe('the worked example: a broken projector, worked by email only', () => {
     const createdAt = Date.parse(shown.createdAt);
     const resolvedAt = Date.parse(shown.events.find((e: any) => e.type === 'status' && e.detail.status === 'resolved').at);
     const resolutionMs = resolvedAt - createdAt;
-    // Nobody wrote to Jane before the resolving reply, so that reply is also the first response.
-    const repliedAt = Date.parse(shown.events.find((e: any) => e.type === 'reply').at);
-    expect(shown.events.filter((e: any) => e.type === 'reply')).toHaveLength(1);
-    const firstResponseMs = repliedAt - createdAt;
+    // Tom's plain reply was the first response.
+    const replies = shown.events.filter((e: any) => e.type === 'reply');
+    expect(replies[0].detail.by).toBe(TOM);
+    const firstResponseMs = Date.parse(replies[0].at) - createdAt;
     const warehouse = {
       queue: 'Warehouse',
       opened: 1,
@@ -247,11 +327,32 @@ describe('the worked example: a broken projector, worked by email only', () => {
       handoffs: { total: 2, mean: 2, distribution: { 2: 1 } },
       reopened: { count: 0, of: 1, share: 0 },
       ratings: { count: 1, average: 5, comments: [{ ref, score: 5, comment: COMMENT, at: shown.rating.at }] },
-      // No #answer was used on the way.
-      answersUsed: {},
+      // Wanda's #answer spare-part-delay, once.
+      answersUsed: { 'spare-part-delay': 1 },
     };
     expect(report.since).toBeNull();
     expect(report.queues).toEqual([warehouse]);
     expect(report.total).toEqual({ ...warehouse, queue: null });
+  });
+
+  it('shows the case on the daemon’s /metrics, as gauges of the queue it ended in', async () => {
+    const res = await fetch(`${publicUrl}/metrics`);
+    expect(res.status).toBe(200);
+    const lines = (await res.text()).split('\n');
+    // The same counts as the report: one ticket now in Warehouse, opened, resolved, handed off twice, rated 5.
+    for (const line of [
+      'ticketd_queue_tickets_opened{queue="Warehouse"} 1',
+      'ticketd_queue_tickets_resolved{queue="Warehouse"} 1',
+      'ticketd_queue_handoffs{queue="Warehouse"} 2',
+      'ticketd_queue_tickets_reopened{queue="Warehouse"} 0',
+      'ticketd_queue_ratings{queue="Warehouse"} 1',
+      'ticketd_queue_rating_score_sum{queue="Warehouse"} 5',
+      'ticketd_answers_used{answer="spare-part-delay",queue="Warehouse"} 1',
+    ])
+      expect(lines).toContain(line);
+    // Only the queue that holds a ticket has a value.
+    expect(lines.filter((l) => l.startsWith('ticketd_queue_tickets_opened{'))).toEqual([
+      'ticketd_queue_tickets_opened{queue="Warehouse"} 1',
+    ]);
   });
 });

@@ -184,6 +184,31 @@ describe('the service report', () => {
     expect(report.total).toEqual({ ...hardware, queue: null });
   });
 
+  it('prints the handoff distribution, the answers used and the comments per queue in the text report too', {
+    timeout: 60_000,
+  }, async () => {
+    const text = await env.cli(['report', '--since', '2026-11-02']);
+    expect(text.code, text.stderr).toBe(0);
+    // The same figures as the JSON's queues and total above (and the CSV's columns).
+    expect(text.stdout.slice(text.stdout.indexOf('\nHandoffs per ticket'))).toBe(
+      [
+        '',
+        'Handoffs per ticket (handoffs: tickets) and answers used:',
+        'queue       handoffs     answers used',
+        'Front desk  0:1 1:1      warranty:1',
+        'Hardware    0:1 2:1      spare-part-delay:1 warranty:1',
+        '(all)       0:2 1:1 2:1  spare-part-delay:1 warranty:2',
+        '',
+        'Comments:',
+        '  Front desk',
+        `    ${refs.b} 3/5 2026-11-04T16:00:00.000Z: Took two tries`,
+        '  Hardware',
+        `    ${refs.d} 4/5 2026-11-05T10:00:00.000Z: Fast fix`,
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('prints the same from the command line as JSON and CSV', { timeout: 60_000 }, async () => {
     const json = await env.cli(['report', '--since', '2026-11-02', '--json']);
     expect(json.code, json.stderr).toBe(0);

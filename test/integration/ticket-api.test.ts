@@ -2,6 +2,9 @@
 // line (none, unknown, revoked, read-only on a write route), and actions that
 // run the same rules as the command line and show in `tickets show --json`.
 
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/free-port.js';
 import { ratingLinks } from '../harness/rating-links.js';
@@ -104,6 +107,24 @@ describe('the JSON API', () => {
       ['old', 'write'],
     ]);
     expect(JSON.stringify(list)).not.toContain('tkd_');
+    // In the database: the SHA-256 of each token, and the token itself nowhere, not even in the write-ahead log.
+    const db = new BetterSqlite3(env.database, { readonly: true });
+    try {
+      const rows = db.prepare('SELECT name, token_hash AS hash FROM api_tokens ORDER BY id').all() as {
+        name: string;
+        hash: string;
+      }[];
+      expect(rows).toEqual(
+        ['dashboard', 'crm', 'old'].map((name) => ({ name, hash: createHash('sha256').update(tokens[name]!).digest('hex') })),
+      );
+    } finally {
+      db.close();
+    }
+    const files = [env.database, `${env.database}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f));
+    for (const token of Object.values(tokens)) {
+      const secret = token.slice('tkd_'.length);
+      for (const bytes of files) expect(bytes.includes(secret)).toBe(false);
+    }
     const again = await env.cli(['tokens', 'create', '--name', 'crm', '--scope', 'read']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('TICKETD_API_TOKEN_NAME_TAKEN');
@@ -251,6 +272,57 @@ describe('the JSON API', () => {
     expect(ratingLinks(resolution).htmlScores).toEqual([1, 2, 3, 4, 5]);
     // The refused second resolve queued nothing.
     expect((await show(kettle)).messages.map((m: any) => m.kind)).toEqual(['request', 'ack', 'new-ticket-notice', 'resolved']);
+  });
+
+  it('sends a reply to the requester and assigns the ticket to a person, as the command line would', async () => {
+    const other = JSON.parse(
+      await cliOk(
+        ['ingest', '--mailbox', 'support', '--json'],
+        customerMail({ subject: 'Kettle cold', messageId: 'api-2@customer.example', body: 'It stopped heating.' }),
+      ),
+    )[0].ref;
+    env.smtp.clear();
+    const reply = await call('POST', `/tickets/${other}/replies`, {
+      token: tokens.crm,
+      body: { text: 'A new kettle ships today.' },
+    });
+    expect(reply.status).toBe(201);
+    // The daemon's outbox sends it: the acknowledgement and the reply reach the SMTP server.
+    const mails = await env.smtp.waitFor(2, 30_000);
+    const sent = mails.find((m) => m.parsed.text?.includes('A new kettle ships today.'));
+    expect(sent?.envelope.to).toEqual(['jane@customer.example']);
+    expect(sent!.parsed.subject).toContain(`[${other}]`);
+    expect(String(sent!.parsed.references)).toContain('<api-2@customer.example>');
+    const shown = await show(other);
+    expect(shown.events.filter((e: any) => e.type === 'reply')).toEqual([expect.objectContaining({ public: true })]);
+    expect(shown.messages.filter((m: any) => m.kind === 'agent-reply').map((m: any) => m.text)).toEqual([
+      expect.stringContaining('A new kettle ships today.'),
+    ]);
+
+    // Taking an unowned ticket needs no note; taking it from its owner is a handoff and mails the new owner.
+    const take = await call('POST', `/tickets/${other}/assign`, { token: tokens.crm, body: { owner: 'sam@example.com' } });
+    expect(take.status).toBe(200);
+    expect(take.body).toMatchObject({ owner: 'sam@example.com', handoffs: [] });
+    env.smtp.clear();
+    const pass = await call('POST', `/tickets/${other}/assign`, {
+      token: tokens.crm,
+      body: { owner: 'tom@example.com', note: 'Heating element, serial 88.', by: 'sam@example.com' },
+    });
+    expect(pass.status).toBe(200);
+    expect(pass.body.owner).toBe('tom@example.com');
+    expect(pass.body.handoffs).toEqual([
+      expect.objectContaining({
+        from: 'sam@example.com',
+        to: 'tom@example.com',
+        by: 'sam@example.com',
+        note: 'Heating element, serial 88.',
+      }),
+    ]);
+    const [toTom] = await env.smtp.waitFor(1, 30_000);
+    expect(toTom!.envelope.to).toEqual(['tom@example.com']);
+    expect(toTom!.parsed.text).toContain('Heating element, serial 88.');
+    expect(toTom!.parsed.text).toContain('It stopped heating.');
+    expect((await show(other)).owner).toBe('tom@example.com');
   });
 
   it('answers 404 for a route it does not have, and nothing at all once a reload turns it off', { timeout: 60_000 }, async () => {

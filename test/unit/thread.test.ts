@@ -71,6 +71,22 @@ describe('decideThread', () => {
     });
   });
 
+  it('quarantines an answer to a staff notice, even from a participant, but never a bounce of one', () => {
+    // Staff mail never reaches this stage: an answer to a notice here is from someone not trusted as staff.
+    for (const from of ['mallory@evil.example', 'jane@customer.example']) {
+      expect(decideThread(msg(from), request, ctx({ byMessageId: [ticket()], staffNoticeAnswered: 7 }), rules)).toEqual({
+        action: 'quarantine',
+        ticketId: 7,
+        reason: 'staff-notice-answer-not-from-staff',
+      });
+    }
+    const bounce: Classification = { kind: 'bounce', mayAutoReply: false, suppressReason: 'bounce', bounce: null };
+    expect(decideThread(msg(), bounce, ctx({ byMessageId: [ticket()], staffNoticeAnswered: 7 }), rules)).toMatchObject({
+      action: 'record',
+      reason: 'bounce',
+    });
+  });
+
   it('reopens pending and resolved tickets, and closed ones only inside the window', () => {
     for (const status of ['pending', 'resolved'] as const) {
       expect(decideThread(msg(), request, ctx({ byMessageId: [ticket({ status })] }), rules)).toMatchObject({

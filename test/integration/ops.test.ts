@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/config/package-root.js';
+import { TEMPLATE_KINDS } from '../../src/compose/template-schema.js';
 import { freePort } from '../harness/free-port.js';
 import { customerMail, startTicketdEnv, SUPPORT, type TicketdEnv } from '../harness/ticketd-env.js';
 
@@ -137,7 +138,8 @@ describe('templates preview and send-test', () => {
   it('refuses an unknown kind or mailbox as a usage error', TIMEOUT, async () => {
     const kind = await env.cli(['templates', 'preview', 'welcome']);
     expect(kind.code).toBe(64);
-    expect(kind.stderr).toContain('unknown template kind "welcome"; use one of ack, agent-reply, delay-notice, staff-warning');
+    expect(kind.stderr).toContain(`unknown template kind "welcome"; use one of ${TEMPLATE_KINDS.join(', ')}\n`);
+    expect(TEMPLATE_KINDS).toContain('resolved');
     const mailbox = await env.cli(['templates', 'preview', 'ack', '--mailbox', 'nope']);
     expect(mailbox.code).toBe(64);
     expect(mailbox.stderr).toContain('no mailbox named "nope"; configured: support');

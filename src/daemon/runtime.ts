@@ -239,6 +239,7 @@ export class Runtime {
       await this.pipeline.policy(),
       now,
       uses,
+      opts.by ?? null,
     );
   }
 

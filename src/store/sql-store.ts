@@ -137,8 +137,9 @@ export class SqlStore implements Store {
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
     answers?: readonly AnswerUse[],
+    by?: string | null,
   ): Promise<TicketRow> {
-    return this.tickets.addAgentReply(ref, compose, policy, now, answers);
+    return this.tickets.addAgentReply(ref, compose, policy, now, answers, by);
   }
   setStatus(ref: string, status: TicketStatus, opts: { reason?: string | null; now: number }): Promise<TicketRow> {
     return this.tickets.setStatus(ref, status, opts);

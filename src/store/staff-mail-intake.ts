@@ -44,8 +44,10 @@ export async function staffMailTicket(
  * the requester as the agent reply, threaded into their conversation and
  * counted as a response. A mail whose commands cannot all be read does
  * nothing; a command the ticket refuses (the status it already has, a
- * handoff without a note) is skipped. Either leaves an internal event saying
- * why. Returns the intake reason.
+ * handoff without a note) is skipped, and when every command was refused
+ * the text is not sent either: it was written to go with them (as
+ * `tickets resolve` sends no reply for a ticket resolved already). Either
+ * leaves an internal event saying why. Returns the intake reason.
  */
 export async function applyStaffMail(
   sp: SqlTransaction,
@@ -110,7 +112,8 @@ export async function applyStaffMail(
   if (refused.length > 0) await records.event(t.id, 'staff-mail-refused', false, { from: sender, why: refused }, now);
   // With #status or #resolve alone, the text below is what the customer is told; with #note or #assign it is internal.
   const internal = acting.some((c) => c.kind === 'note' || c.kind === 'assign');
-  if (!internal && hasText) await relay(sp, hooks, records, t, reply, policy, staff, now);
+  const actedAtAll = refused.length < acting.length;
+  if (!internal && hasText && actedAtAll) await relay(sp, hooks, records, t, reply, policy, staff, now);
   // Every resolution sends the customer one mail inviting a rating: the text above when it went to them, else this.
   else if (ticket.status !== 'resolved' && t.status === 'resolved')
     await queueToRequester(records, t, staff.composeResolved, policy, now);

@@ -455,6 +455,8 @@ export interface TicketCommands {
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
     answers?: readonly AnswerUse[],
+    /** Who wrote it, recorded on the ticket's reply event: a staff name, or `api:TOKEN` for the JSON API. */
+    by?: string | null,
   ): Promise<TicketRow>;
   /**
    * Changes the status. The same status again is refused (StatusUnchangedError)

@@ -68,13 +68,14 @@ export class SqlTicketCommands implements TicketCommands {
     policy: Pick<IntakePolicy, 'statusUrl' | 'links'>,
     now: number,
     answers: readonly AnswerUse[] = [],
+    by: string | null = null,
   ): Promise<TicketRow> {
     return this.engine.transaction(async (tx) => {
       const records = new TicketRecords(tx);
       const t = await records.mustByRef(ref);
       await queueToRequester(records, t, compose, policy, now);
       await tx.run('mark-first-response', { id: t.id, now });
-      await records.event(t.id, 'reply', true, {}, now);
+      await records.event(t.id, 'reply', true, by === null ? {} : { by }, now);
       for (const use of answers) await records.answerUsed(t.id, use, now);
       await this.hooks.afterTicketChange?.(tx, t.id, 'agent-reply', now);
       return (await records.ticketRow(t.id))!;

@@ -50,7 +50,7 @@ export interface TicketApiSite {
   readonly apiTokens: { verify(token: string): Promise<ApiCaller | null> };
   readonly store: Pick<TicketCommands, 'listTickets' | 'ticketDetail'>;
   addNote(ref: string, text: string, by: string, now: number): Promise<TicketRow>;
-  addAgentReply(ref: string, text: string, now: number): Promise<TicketRow>;
+  addAgentReply(ref: string, text: string, now: number, opts: { by: string }): Promise<TicketRow>;
   assignOwner(ref: string, owner: string | null, note: string | null, by: string, now: number): Promise<Assignment>;
   handoff(ref: string, to: { queue?: string; owner?: string }, note: string, by: string, now: number): Promise<Assignment>;
   resolve(ref: string, text: string | null, now: number): Promise<TicketRow>;
@@ -186,11 +186,11 @@ export function registerTicketApi(app: FastifyInstance, site: TicketApiSite): vo
         },
       );
 
-      api.post<{ Params: { ref: string }; Body: { text: string } }>(
+      api.post<{ Params: { ref: string }; Body: { text: string; by?: string } }>(
         '/tickets/:ref/replies',
-        { ...write, schema: { params: REF_PARAMS, body: body({ text: TEXT }, ['text']) } },
+        { ...write, schema: { params: REF_PARAMS, body: body({ text: TEXT, by: NAME }, ['text']) } },
         async (req, reply) => {
-          const t = await site.addAgentReply(refOf(req), req.body.text, now());
+          const t = await site.addAgentReply(refOf(req), req.body.text, now(), { by: byOf(req, req.body.by) });
           acted(req, 'reply', t.ref);
           return reply.code(201).send(await show(t.ref));
         },

@@ -273,6 +273,16 @@ describe('staff by email', () => {
     await cycle();
     expect(env.smtp.messages).toHaveLength(1);
     expect((await env.showTicket(beamer)).events.filter((e: any) => e.type === 'staff-mail-refused')).toHaveLength(1);
+
+    // With a last word below it, the refused #resolve keeps that text from the customer too.
+    await env.dovecot.appendMessage(
+      SUPPORT,
+      'INBOX',
+      staffReply(news, { from: 'sam@example.com', messageId: 'sam-rate-3@example.com', body: '#resolve\n\nAll fixed, bye!' }),
+    );
+    await cycle();
+    expect(env.smtp.messages).toHaveLength(1);
+    expect((await env.showTicket(beamer)).events.filter((e: any) => e.type === 'staff-mail-refused')).toHaveLength(2);
   });
 
   it('quarantines an answer to a staff notice from anyone who is not staff: no ticket, no acknowledgement, no notice', async () => {

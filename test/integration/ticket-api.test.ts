@@ -297,7 +297,10 @@ describe('the JSON API', () => {
     expect(sent!.parsed.subject).toContain(`[${other}]`);
     expect(String(sent!.parsed.references)).toContain('<api-2@customer.example>');
     const shown = await show(other);
-    expect(shown.events.filter((e: any) => e.type === 'reply')).toEqual([expect.objectContaining({ public: true })]);
+    // recorded as written by the token's caller, as notes are
+    expect(shown.events.filter((e: any) => e.type === 'reply')).toEqual([
+      expect.objectContaining({ public: true, detail: { by: 'api:crm' } }),
+    ]);
     expect(shown.messages.filter((m: any) => m.kind === 'agent-reply').map((m: any) => m.text)).toEqual([
       expect.stringContaining('A new kettle ships today.'),
     ]);

@@ -3,13 +3,15 @@
 // child process. Prints one table and writes the same figures to
 // test-output/bench.json. Needs root (Dovecot drops privileges itself).
 //
-//   node dist/test/bench/bench.js [--quick] [--only backlog,idle,lmtp,busy,outbound,ingest]
+//   node dist/test/bench/bench.js [--quick] [--only backlog,idle,lmtp,busy,outbound,ingest,postgres]
 //     [--backlog N] [--latency N] [--busy-backlog N] [--outbound N] [--ingest N]
 //     [--ack-window-s S] [--cpu-prof] [--seed N]
 //
 // Sizes also come from BENCH_BACKLOG, BENCH_LATENCY, BENCH_BUSY_BACKLOG,
 // BENCH_OUTBOUND and BENCH_INGEST. Every wait is bounded: a figure that
 // did not complete in time is reported as such (">60 s"), not waited for.
+// The postgres part runs last, after this table: postgres-bench.js, with its
+// own table (one node and three on PostgreSQL; --quick makes it smaller).
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +34,7 @@ import { loadMaildir, makeMailSet, seededRandom, singleMail, type BenchMessage }
 import { startBenchSmtp, type Arrival, type BenchSmtp } from './bench-smtp.js';
 import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
 
-const PARTS = ['backlog', 'idle', 'lmtp', 'busy', 'outbound', 'ingest'] as const;
+const PARTS = ['backlog', 'idle', 'lmtp', 'busy', 'outbound', 'ingest', 'postgres'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values: flags } = parseArgs({
@@ -790,28 +792,40 @@ const runAll = async () => {
   details.totalSeconds = round((performance.now() - started) / 1000);
 };
 
-try {
-  await Promise.race([runAll(), interrupted]);
-} catch (err) {
-  failed = err;
-} finally {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-}
+// The table of the parts over Dovecot; --only postgres runs none of them.
+if ([...ONLY].some((p) => p !== 'postgres')) {
+  try {
+    await Promise.race([runAll(), interrupted]);
+  } catch (err) {
+    failed = err;
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
 
-const output = `ticketd benchmark: ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' ')} at start, node ${machine.node}${flags.quick ? ', --quick sizes' : ''}\n${table()}\n`;
-process.stdout.write(output);
-for (const [key, value] of Object.entries(details)) {
-  if (key.endsWith('.profile'))
-    process.stdout.write(`\n${key} (${(value as { file: string }).file}):\n${(value as { text: string }).text}\n`);
+  const output = `ticketd benchmark: ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' ')} at start, node ${machine.node}${flags.quick ? ', --quick sizes' : ''}\n${table()}\n`;
+  process.stdout.write(output);
+  for (const [key, value] of Object.entries(details)) {
+    if (key.endsWith('.profile'))
+      process.stdout.write(`\n${key} (${(value as { file: string }).file}):\n${(value as { text: string }).text}\n`);
+  }
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  writeFileSync(
+    join(OUTPUT_DIR, 'bench.json'),
+    `${JSON.stringify({ machine, rows, details, error: failed ? String((failed as Error).stack ?? failed) : null }, null, 2)}\n`,
+  );
+  process.stdout.write(`figures written to ${join(OUTPUT_DIR, 'bench.json')}\n`);
+  if (failed) {
+    process.stderr.write(`bench failed: ${(failed as Error).stack ?? String(failed)}\n`);
+    process.exit(1);
+  }
 }
-mkdirSync(OUTPUT_DIR, { recursive: true });
-writeFileSync(
-  join(OUTPUT_DIR, 'bench.json'),
-  `${JSON.stringify({ machine, rows, details, error: failed ? String((failed as Error).stack ?? failed) : null }, null, 2)}\n`,
-);
-process.stdout.write(`figures written to ${join(OUTPUT_DIR, 'bench.json')}\n`);
-if (failed) {
-  process.stderr.write(`bench failed: ${(failed as Error).stack ?? String(failed)}\n`);
-  process.exit(1);
-}
+if (ONLY.has('postgres')) process.exit(await postgresPart());
 process.exit(0);
+
+/** The PostgreSQL figures, from their own script and with their own table; its exit code. */
+function postgresPart(): Promise<number> {
+  process.stdout.write('\n');
+  const sizes = flags.quick ? ['--messages', '300', '--tickets', '100000'] : [];
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'postgres-bench.js'), ...sizes], { stdio: 'inherit' });
+  return new Promise((done) => child.once('exit', (code) => done(code ?? 1)));
+}

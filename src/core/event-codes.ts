@@ -108,6 +108,12 @@ export const LOG_EVENTS: readonly LogEvent[] = [
       'a parse ran past its deadline (`timeoutMs`); its worker thread was terminated and the message is quarantined as `parse-timeout`',
   },
   {
+    code: 'PARSE_WORKER_REPLACED',
+    levels: ['info'],
+    meaning:
+      'a parse thread that took a message of `bytes` (4 MiB or more) was replaced once done, to give back the memory the parse grew',
+  },
+  {
     code: 'PARSE_WORKER_FAILED',
     levels: ['error'],
     meaning:

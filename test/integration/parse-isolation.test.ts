@@ -7,7 +7,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ParsePool } from '../../src/parse/parse-pool.js';
+import { createLogger } from '../../src/core/logger.js';
+import { ParsePool, RECYCLE_AFTER_BYTES } from '../../src/parse/parse-pool.js';
 import { PARSE_TIMEOUT } from '../../src/parse/parse-message.js';
 import { customerMail, startTicketdEnv, SUPPORT, type InProcess, type TicketdEnv } from '../harness/ticketd-env.js';
 import { dbOf } from '../harness/sqlite-store.js';
@@ -180,6 +181,27 @@ describe('a parse past its deadline', () => {
     await env.smtp.waitFor(acks + 1, 20_000);
     const folder = await env.dovecot.listFolder(SUPPORT, 'Quarantine');
     expect(folder.map((m) => m.messageId)).toContain('<table@attacker.example>');
+  });
+});
+
+describe('memory after a large message', () => {
+  it('replaces the thread that parsed it, and the next message still parses', async () => {
+    const entries: Record<string, any>[] = [];
+    const logger = createLogger({ level: 'info', dest: { write: (line: string) => void entries.push(JSON.parse(line)) } });
+    pool = new ParsePool({ size: 1, logger });
+    const opts = { attachmentsDir: join(env.dir, 'pool-large'), maxAttachmentBytes: 0 };
+    const small = Buffer.from(customerMail({ subject: 'small', messageId: 'small@customer.example' }));
+    const large = Buffer.from(
+      customerMail({ subject: 'large', messageId: 'large@customer.example', body: 'x'.repeat(76).concat('\r\n').repeat(60_000) }),
+    );
+    expect(large.length).toBeGreaterThanOrEqual(RECYCLE_AFTER_BYTES);
+    expect((await pool.parse(small, opts)).ok).toBe(true);
+    expect(entries.filter((e) => e.code === 'PARSE_WORKER_REPLACED')).toEqual([]);
+    expect((await pool.parse(large, opts)).ok).toBe(true);
+    expect(entries.filter((e) => e.code === 'PARSE_WORKER_REPLACED')).toEqual([
+      expect.objectContaining({ level: 'info', bytes: large.length }),
+    ]);
+    expect((await pool.parse(small, opts)).ok).toBe(true);
   });
 });
 

@@ -33,6 +33,10 @@ export function decideThread(msg: ParsedMessage, cls: Classification, ctx: Threa
   }
 
   if (ctx.staffNoticeAnswered != null) {
+    // A staff member's out-of-office or a list's auto-reply to a notice is
+    // nothing an operator needs to look at: kept, never a ticket.
+    if (cls.kind === 'out-of-office' || cls.kind === 'auto-reply')
+      return { action: 'ignore', reason: 'auto-reply-to-staff-notice' };
     // A notice holds the request, internal notes and handoff notes: a ticket
     // made of this answer would quote them back to its sender, and acknowledge
     // and announce it. An operator decides (a staff address missing from the

@@ -87,6 +87,16 @@ describe('decideThread', () => {
     });
   });
 
+  it('keeps an out-of-office or auto-reply to a staff notice without a ticket, and out of the quarantine', () => {
+    for (const kind of ['out-of-office', 'auto-reply'] as const) {
+      const auto: Classification = { kind, mayAutoReply: false, suppressReason: kind, bounce: null };
+      expect(decideThread(msg('hardware-team@example.com'), auto, ctx({ staffNoticeAnswered: 7 }), rules)).toEqual({
+        action: 'ignore',
+        reason: 'auto-reply-to-staff-notice',
+      });
+    }
+  });
+
   it('reopens pending and resolved tickets, and closed ones only inside the window', () => {
     for (const status of ['pending', 'resolved'] as const) {
       expect(decideThread(msg(), request, ctx({ byMessageId: [ticket({ status })] }), rules)).toMatchObject({

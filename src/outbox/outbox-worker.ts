@@ -55,9 +55,11 @@ const REDACT_BATCH = 50;
  * not the queue. Each claim gives half its rows to the newest mail never
  * tried and half to the oldest due (see `OutboxClaims.claimOutbox`): a fresh
  * acknowledgement goes out with the next claim however long the backlog,
- * and the backlog still drains in order. Every commit is an fsync, so the
- * claim, the composed messages of a claim, and the sent marks of sends that
- * finish in the same turn share one.
+ * and the backlog still drains in order. The claim, the composed messages of
+ * a claim, and the sent marks of sends that finish in the same turn each
+ * share a commit. Only the composed messages' commit waits for the disk (so
+ * every retry sends the same bytes); a claim, mark or redaction lost to a
+ * power cut only repeats work (see CommitWait).
  */
 export class OutboxWorker {
   private running = false;

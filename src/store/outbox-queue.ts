@@ -12,24 +12,33 @@ import type { OutboxJob } from '../outbox/outbox-claims.js';
 export class SqlOutboxQueue implements OutboxQueue {
   constructor(private readonly engine: SqlEngine) {}
 
-  /** The due queries lock the rows they return (SKIP LOCKED on PostgreSQL), so claims need no other lock. */
+  /**
+   * The due queries lock the rows they return (SKIP LOCKED on PostgreSQL), so
+   * claims need no other lock. A claim lost to a power cut leaves its rows
+   * due, which is where a restart would find them anyway: it does not wait
+   * for the disk.
+   */
   claimOutbox(now: number, limit: number, leaseMs: number, fresh = 0, claimant: string | null = null): Promise<OutboxJob[]> {
-    return this.engine.transaction(async (tx) => {
-      // The newest never-tried rows first, then the oldest due ones. Leasing
-      // moves a row's next attempt past `now`, so the second query cannot
-      // return what the first one took.
-      const rows = await tx.all<DueRow>('due-outbox-fresh', [now, Math.min(fresh, limit)]);
-      // The lease keeps a second worker (or a restart) from sending the same
-      // row while this one is still talking to the server.
-      for (const r of rows) await tx.run('lease-outbox', { until: now + leaseMs, claimant, id: r.id });
-      const oldest = limit > rows.length ? await tx.all<DueRow>('due-outbox', { now, limit: limit - rows.length }) : [];
-      for (const r of oldest) await tx.run('lease-outbox', { until: now + leaseMs, claimant, id: r.id });
-      // Interleaved, so the send order within a claim favours neither end.
-      const both: DueRow[] = [];
-      for (let i = 0; i < Math.max(rows.length, oldest.length); i++)
-        both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
-      return both.map(toOutboxJob);
-    }, 'rows');
+    return this.engine.transaction(
+      async (tx) => {
+        // The newest never-tried rows first, then the oldest due ones. Leasing
+        // moves a row's next attempt past `now`, so the second query cannot
+        // return what the first one took.
+        const rows = await tx.all<DueRow>('due-outbox-fresh', [now, Math.min(fresh, limit)]);
+        // The lease keeps a second worker (or a restart) from sending the same
+        // row while this one is still talking to the server.
+        for (const r of rows) await tx.run('lease-outbox', { until: now + leaseMs, claimant, id: r.id });
+        const oldest = limit > rows.length ? await tx.all<DueRow>('due-outbox', { now, limit: limit - rows.length }) : [];
+        for (const r of oldest) await tx.run('lease-outbox', { until: now + leaseMs, claimant, id: r.id });
+        // Interleaved, so the send order within a claim favours neither end.
+        const both: DueRow[] = [];
+        for (let i = 0; i < Math.max(rows.length, oldest.length); i++)
+          both.push(...[rows[i], oldest[i]].filter((r) => r !== undefined));
+        return both.map(toOutboxJob);
+      },
+      'rows',
+      'engine',
+    );
   }
 
   saveOutboundRaw(items: { messageRow: number; raw: Buffer }[], now: number): Promise<void> {
@@ -47,30 +56,48 @@ export class SqlOutboxQueue implements OutboxQueue {
    * must not wait behind another node's long transaction, as every moment
    * between the server's acceptance and this commit is a mail sent twice if
    * the node is killed. For the same reason it only marks: the status links
-   * are redacted by redactSentMail, in a transaction of its own.
+   * are redacted by redactSentMail, in a transaction of its own. The commit
+   * does not wait for the disk: a killed process keeps it all the same, and
+   * a mark lost to a power cut only sends its mail again.
    */
   markOutboxSent(ids: number[], now: number): Promise<void> {
-    return this.engine.transaction(async (tx) => {
-      for (const id of ids) await tx.run('outbox-sent', [now, id]);
-    }, 'rows');
+    return this.engine.transaction(
+      async (tx) => {
+        for (const id of ids) await tx.run('outbox-sent', [now, id]);
+      },
+      'rows',
+      'engine',
+    );
   }
 
-  /** Redacts up to `limit` sent mails still flagged (see redactSentStatusLinks); how many it did. */
+  /**
+   * Redacts up to `limit` sent mails still flagged (see redactSentStatusLinks);
+   * how many it did. One lost to a power cut leaves its rows flagged, and the
+   * outbox redacts what is flagged when it starts.
+   */
   redactSentMail(limit: number): Promise<number> {
-    return this.engine.transaction(async (tx) => {
-      const rows = await tx.all<{ id: number }>('outbox-redact-pending', [limit]);
-      for (const { id } of rows) {
-        await redactSentStatusLinks(tx, id);
-        await tx.run('outbox-redacted', [id]);
-      }
-      return rows.length;
-    }, 'rows');
+    return this.engine.transaction(
+      async (tx) => {
+        const rows = await tx.all<{ id: number }>('outbox-redact-pending', [limit]);
+        for (const { id } of rows) {
+          await redactSentStatusLinks(tx, id);
+          await tx.run('outbox-redacted', [id]);
+        }
+        return rows.length;
+      },
+      'rows',
+      'engine',
+    );
   }
 
   releaseOutbox(ids: number[], now: number): Promise<void> {
-    return this.engine.transaction(async (tx) => {
-      for (const id of ids) await tx.run('outbox-release', [now, id]);
-    }, 'rows');
+    return this.engine.transaction(
+      async (tx) => {
+        for (const id of ids) await tx.run('outbox-release', [now, id]);
+      },
+      'rows',
+      'engine',
+    );
   }
 
   async markOutboxRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {

@@ -5,6 +5,7 @@ import { storeQueries } from './named-queries.js';
 import type { QueryName } from './query-names.js';
 import { bindParams, toPostgresSql, type PostgresStatement } from './postgres-sql.js';
 import {
+  type CommitWait,
   GuardedTransaction,
   type SqlEngine,
   type SqlMigration,
@@ -168,11 +169,17 @@ export class PostgresEngine<Name extends string = QueryName> implements SqlEngin
 
   // ---- transactions ----------------------------------------------------------
 
-  async transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>, lock: TransactionLock = 'exclusive'): Promise<T> {
-    if (lock === 'exclusive') return this.begin(this.pool, ['BEGIN', EXCLUSIVE], body);
-    if (lock === 'rows') return this.begin(this.rowPool, ['BEGIN'], body);
+  async transaction<T>(
+    body: (tx: SqlTransaction<Name>) => Promise<T>,
+    lock: TransactionLock = 'exclusive',
+    wait: CommitWait = 'disk',
+  ): Promise<T> {
+    // the server reports the commit before its WAL is flushed (wal_writer_delay later at most)
+    const begin = wait === 'engine' ? ['BEGIN', 'SET LOCAL synchronous_commit = off'] : ['BEGIN'];
+    if (lock === 'exclusive') return this.begin(this.pool, [...begin, EXCLUSIVE], body);
+    if (lock === 'rows') return this.begin(this.rowPool, begin, body);
     const keys = [...new Set(lock.keys)];
-    return this.begin(this.pool, ['BEGIN', SHARED, { text: KEYED, values: [keys] }], body);
+    return this.begin(this.pool, [...begin, SHARED, { text: KEYED, values: [keys] }], body);
   }
 
   /** REPEATABLE READ gives the whole body one snapshot; READ ONLY takes no write locks. */

@@ -78,6 +78,22 @@ export interface SqlMigration {
  */
 export type TransactionLock = 'exclusive' | 'rows' | { keys: readonly string[] };
 
+/**
+ * What a write transaction's commit waits for before it resolves:
+ * - 'disk' (the default): the commit is on disk; a power cut keeps it. What
+ *   the intake commits before it moves a mail off the server is always this.
+ * - 'engine': the engine has the commit (every connection sees it, and a
+ *   killed process keeps it) but it reaches the disk with the next commit
+ *   that waits for the disk, or a moment later (PostgreSQL's
+ *   `synchronous_commit = off`): a power cut, or a crash of the machine or
+ *   of the database server, can lose the last ones. Only for bookkeeping
+ *   whose loss repeats work that at-least-once allows (a sent mark sends its
+ *   mail again, a lost claim or redaction is done again), never for what
+ *   could lose a message. On SQLite an fsync blocks the event loop, so the
+ *   outbox's several commits per sent mail took a fifth of the main thread.
+ */
+export type CommitWait = 'disk' | 'engine';
+
 /** Whether a write could succeed right now (readiness); `code` is the engine's error code. */
 export type WriteProbe = { ok: true } | { ok: false; code: string; message: string };
 
@@ -103,9 +119,10 @@ export interface SqlEngine<Name extends string = QueryName> extends SqlSession<N
    * Runs `body` in one transaction that may write: committed when it resolves,
    * rolled back when it rejects. `body` uses only `tx`, never the engine, so
    * an engine with one connection can serialise transactions. `lock` says
-   * what the body's rules need to be kept apart from (see TransactionLock).
+   * what the body's rules need to be kept apart from (see TransactionLock),
+   * `wait` what its commit waits for (see CommitWait).
    */
-  transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>, lock?: TransactionLock): Promise<T>;
+  transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>, lock?: TransactionLock, wait?: CommitWait): Promise<T>;
   /**
    * Runs `body` in one read-only transaction that sees a single snapshot of
    * the database (a page and its numbering agree), without taking a write lock.

@@ -6,6 +6,7 @@ import { createPrivateFileSync, makePrivateDirSync, restrictFileSync } from '../
 import { storeQueries } from './named-queries.js';
 import type { QueryName } from './query-names.js';
 import {
+  type CommitWait,
   GuardedTransaction,
   type SqlEngine,
   type SqlMigration,
@@ -13,6 +14,7 @@ import {
   type SqlRunResult,
   type SqlSession,
   type SqlTransaction,
+  type TransactionLock,
   type WriteProbe,
 } from './sql-engine.js';
 
@@ -160,8 +162,8 @@ export class SqliteEngine<Name extends string = QueryName> implements SqlEngine<
   }
 
   /** Takes no TransactionLock: with one writer at a time, SQLite's write lock already keeps every rule. */
-  transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>): Promise<T> {
-    return this.begin('BEGIN IMMEDIATE', body);
+  transaction<T>(body: (tx: SqlTransaction<Name>) => Promise<T>, _lock?: TransactionLock, wait: CommitWait = 'disk'): Promise<T> {
+    return this.begin('BEGIN IMMEDIATE', body, wait);
   }
 
   /**
@@ -172,10 +174,13 @@ export class SqliteEngine<Name extends string = QueryName> implements SqlEngine<
     return this.begin('BEGIN', body);
   }
 
-  private async begin<T>(how: string, body: (tx: SqlTransaction<Name>) => Promise<T>): Promise<T> {
+  private async begin<T>(how: string, body: (tx: SqlTransaction<Name>) => Promise<T>, wait: CommitWait = 'disk'): Promise<T> {
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const release = await this.lock();
     const mark = { open: true };
+    // In WAL mode NORMAL writes the commit to the WAL without an fsync; the
+    // next FULL commit's fsync of the WAL takes it to the disk as well.
+    if (wait === 'engine') this.db.pragma('synchronous = NORMAL');
     try {
       this.db.exec(how);
       const tx = new SqliteTransaction(this.now, this.db, 0);
@@ -194,6 +199,7 @@ export class SqliteEngine<Name extends string = QueryName> implements SqlEngine<
       }
       return value;
     } finally {
+      if (wait === 'engine') this.db.pragma('synchronous = FULL');
       release();
     }
   }

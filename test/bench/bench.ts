@@ -203,7 +203,11 @@ async function withSmtp<T>(fn: (smtp: BenchSmtp) => Promise<T>): Promise<T> {
 async function withDaemon<T>(inst: Installation, name: string, fn: (d: BenchDaemon) => Promise<T>): Promise<T> {
   const eventLoopFile = join(inst.dir, 'event-loop.json');
   const profile = flags['cpu-prof'] ? join(PROFILE_DIR, name) : undefined;
-  if (profile) mkdirSync(profile, { recursive: true });
+  if (profile) {
+    // an earlier run's profiles would be summarised in place of this one's
+    rmSync(profile, { recursive: true, force: true });
+    mkdirSync(profile, { recursive: true });
+  }
   const daemon = await startBenchDaemon({
     configPath: inst.configPath,
     eventLoopFile,
@@ -224,7 +228,8 @@ async function withDaemon<T>(inst: Installation, name: string, fn: (d: BenchDaem
       // killed before it could write: nothing to report
     }
     if (profile) {
-      const file = readdirSync(profile).find((f) => f.endsWith('.cpuprofile'));
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread, the rest parse threads
+      const file = readdirSync(profile).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));
       if (file)
         details[`${name}.profile`] = {
           file: join(profile, file),

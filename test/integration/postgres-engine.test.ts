@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyMigrations, DatabaseTooNewError, loadMigrations, migrationsDir } from '../../src/store/migrate.js';
 import { loadNamedQueries } from '../../src/store/named-queries.js';
@@ -13,6 +14,7 @@ const QUERIES = new Map([
   ['bump', 'UPDATE t SET n = n + 1 WHERE name = @name'],
   ['total', 'SELECT coalesce(sum(n), 0) AS n, count(*) AS rows FROM t'],
   ['readiness-write-probe', 'UPDATE t SET n = n WHERE false'],
+  ['sync-commit', "SELECT current_setting('synchronous_commit') AS v"],
 ]);
 const SCHEMA = {
   version: 1,
@@ -105,6 +107,41 @@ describe('PostgresEngine', () => {
       }),
     ).rejects.toThrow('boom');
     expect((await engine.all<{ name: string }>('all')).map((r) => r.name)).toEqual(['kept']);
+  });
+
+  it('a commit that waits only for the engine turns synchronous_commit off for that transaction alone', async () => {
+    // the test server runs with it off; this database waits for the disk as a production one does
+    const url = await server.createDatabase();
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`ALTER DATABASE "${new URL(url).pathname.slice(1)}" SET synchronous_commit = on`);
+    await admin.end();
+    const own = new PostgresEngine({ url, queries: QUERIES });
+    try {
+      await own.applyMigration(SCHEMA);
+      await own.checkQueries();
+      const seen: (string | undefined)[] = [];
+      const setting = async (tx: { get<T>(name: string): Promise<T | undefined> }) =>
+        (await tx.get<{ v: string }>('sync-commit'))?.v;
+      for (const lock of ['rows', 'exclusive'] as const) {
+        await own.transaction(
+          async (tx) => {
+            seen.push(await setting(tx));
+            await tx.run('insert', { name: `marked-${lock}`, n: 1, data: null });
+          },
+          lock,
+          'engine',
+        );
+        // the same pooled connection, waiting for the disk again
+        await own.transaction(async (tx) => {
+          seen.push(await setting(tx));
+        }, lock);
+      }
+      expect(seen).toEqual(['off', 'on', 'off', 'on']);
+      expect((await own.all<{ name: string }>('all')).map((r) => r.name)).toEqual(['marked-rows', 'marked-exclusive']);
+    } finally {
+      await own.close();
+    }
   });
 
   it('a savepoint that rejects undoes only its own writes, and the transaction goes on after a failed statement', async () => {

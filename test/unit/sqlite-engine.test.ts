@@ -97,6 +97,43 @@ describe('SqliteEngine', () => {
     expect((await engine.all<{ name: string }>('all')).map((r) => r.name)).toEqual(['kept']);
   });
 
+  it("a commit that waits only for the engine skips the WAL's fsync, and the next transaction waits for the disk again", async () => {
+    // read on the connection itself: a prepared PRAGMA keeps the value it was prepared with
+    const level = () => engine.db.pragma('synchronous', { simple: true }) as number;
+    const seen: number[] = [];
+    await engine.transaction(
+      async (tx) => {
+        seen.push(level());
+        await tx.run('insert', { name: 'marked', n: 1 });
+      },
+      'rows',
+      'engine',
+    );
+    await expect(
+      engine.transaction(
+        async () => {
+          seen.push(level());
+          throw new Error('boom');
+        },
+        'rows',
+        'engine',
+      ),
+    ).rejects.toThrow('boom');
+    await engine.transaction(async () => {
+      seen.push(level());
+    });
+    // NORMAL (1) while it ran, FULL (2) after, whether it committed or not
+    expect(seen).toEqual([1, 1, 2]);
+    expect(engine.db.pragma('synchronous', { simple: true })).toBe(2);
+    // committed all the same: another connection reads it
+    const other = new BetterSqlite3(join(dir, 'db.sqlite'), { readonly: true });
+    try {
+      expect(other.prepare('SELECT name FROM t').all()).toEqual([{ name: 'marked' }]);
+    } finally {
+      other.close();
+    }
+  });
+
   it('a savepoint that rejects undoes only its own writes', async () => {
     const outcome = await engine.transaction(async (tx) => {
       await tx.run('insert', { name: 'first', n: 1 });

@@ -13,6 +13,10 @@ import type { OutboundDraft } from '../../src/core/types.js';
 import { newReference } from '../../src/thread/reference.js';
 import { StatusLinks } from '../../src/core/status-links.js';
 import { intakeItem } from '../harness/intake-item.js';
+import type { CommitWait, SqlEngine } from '../../src/store/sql-engine.js';
+import { SqlStore } from '../../src/store/sql-store.js';
+import { decideThread } from '../../src/thread/decide-thread.js';
+import { referencesInSubject } from '../../src/thread/reference.js';
 
 let dir: string;
 let store: SqliteTestStore;
@@ -167,6 +171,46 @@ describe('SqliteStore intake', () => {
     expect(rows).toHaveLength(1);
     expect(JSON.stringify(rows)).not.toContain(a);
     expect(rows[0]!.token_hash).toBe(StatusLinks.hash(a));
+  });
+});
+
+describe('what each commit waits for', () => {
+  it('the intake and the composed bytes wait for the disk; claims, sent marks, redactions and releases only for the engine', async () => {
+    const waits: CommitWait[] = [];
+    const engine = store.engine;
+    // the same engine, recording what each transaction's commit is asked to wait for
+    const recording = new Proxy(engine, {
+      get(target, prop) {
+        if (prop === 'transaction')
+          return (body: never, lock: never, wait?: CommitWait) => {
+            waits.push(wait ?? 'disk');
+            return target.transaction(body, lock, wait);
+          };
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as SqlEngine;
+    const watched = new SqlStore(recording, { thread: { decide: decideThread, referencesIn: referencesInSubject }, hooks: {} });
+    const during = async (fn: () => Promise<unknown>) => {
+      waits.length = 0;
+      await fn();
+      return [...new Set(waits)];
+    };
+    const now = Date.parse('2026-11-22T12:00:00Z');
+
+    expect(await during(async () => watched.takeBatch([await item(mail('a@c'), imap(1))], policy()))).toEqual(['disk']);
+    let jobs: Awaited<ReturnType<SqlStore['claimOutbox']>> = [];
+    expect(await during(async () => (jobs = await watched.claimOutbox(now, 10, 60_000)))).toEqual(['engine']);
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0]!;
+    expect(
+      await during(() => watched.saveOutboundRaw([{ messageRow: job.messageRow, raw: Buffer.from('Subject: x\r\n\r\nx') }], now)),
+    ).toEqual(['disk']);
+    expect(await during(() => watched.releaseOutbox([job.id], now))).toEqual(['engine']);
+    expect(await during(() => watched.markOutboxSent([job.id], now))).toEqual(['engine']);
+    let redacted = 0;
+    expect(await during(async () => (redacted = await watched.redactSentMail(10)))).toEqual(['engine']);
+    expect(redacted).toBe(1);
   });
 });
 

@@ -248,6 +248,8 @@ const imapSchema = z.strictObject({
   tlsRejectUnauthorized: z.boolean().default(true),
   auth: imapAuthSchema,
   idle: z.boolean().default(true),
+  /** COMPRESS=DEFLATE (RFC 4978) when the server offers it; see createImapClient for why it is off unless asked for. */
+  compress: z.boolean().default(false),
   pollIntervalMs: positiveInt().default(60_000),
   batchSize: positiveInt().default(50),
   operationTimeoutMs: positiveInt().default(60_000),

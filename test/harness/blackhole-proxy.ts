@@ -1,7 +1,8 @@
 // A TCP proxy on loopback that can make its open connections go silent the way
 // a NAT or firewall does when it forgets a flow: nothing is forwarded either
 // way any more, and neither side sees a RST or FIN. New connections are
-// forwarded normally, as a fresh flow through the same NAT would be.
+// forwarded normally, as a fresh flow through the same NAT would be. It also
+// keeps what clients sent, for tests of what goes over the wire.
 
 import net from 'node:net';
 
@@ -12,6 +13,8 @@ export interface BlackholeProxy {
   readonly open: number;
   /** From now on, drops every byte of the connections open now, both ways, and keeps them open. Returns how many. */
   blackhole(): number;
+  /** Every byte clients sent through the proxy so far, in order (latin1: a command before COMPRESS reads as text). */
+  sentByClients(): string;
   /** Closes the listener and every connection. */
   stop(): Promise<void>;
 }
@@ -24,7 +27,9 @@ interface Pair {
 
 export async function startBlackholeProxy(target: { host: string; port: number }): Promise<BlackholeProxy> {
   const pairs = new Set<Pair>();
+  const sent: Buffer[] = [];
   const server = net.createServer((client) => {
+    client.on('data', (chunk: Buffer) => sent.push(chunk));
     const upstream = net.connect({ host: target.host, port: target.port });
     const pair: Pair = { client, upstream, silent: false };
     pairs.add(pair);
@@ -63,6 +68,9 @@ export async function startBlackholeProxy(target: { host: string; port: number }
     port,
     get open() {
       return pairs.size;
+    },
+    sentByClients() {
+      return Buffer.concat(sent).toString('latin1');
     },
     blackhole() {
       let n = 0;

@@ -155,7 +155,7 @@ describe('ImapWorker against Cyrus IMAP', () => {
   let cyrus: CyrusServer;
 
   beforeAll(async () => {
-    cyrus = await startCyrus({ users: users('take', 'again', 'restart', 'quarantine') });
+    cyrus = await startCyrus({ users: users('take', 'again', 'restart', 'quarantine', 'plain', 'deflate') });
   }, 60_000);
   afterAll(async () => {
     await cyrus?.stop();
@@ -169,6 +169,21 @@ describe('ImapWorker against Cyrus IMAP', () => {
     expect(await subjects(store)).toEqual(['Cyrus 1', 'Cyrus 2']);
     expect(await listed(cyrus, user, 'INBOX')).toEqual([]);
     expect(await listed(cyrus, user, 'INBOX.Processed')).toHaveLength(2);
+  });
+
+  it('compresses a session only when the mailbox asks for it, though Cyrus offers COMPRESS=DEFLATE', TEST, async () => {
+    for (const [user, compress] of [
+      ['plain@example.com', undefined],
+      ['deflate@example.com', true],
+    ] as const) {
+      const proxy = await startBlackholeProxy(cyrus);
+      cleanups.push(() => proxy.stop());
+      const { worker, store } = await rig(proxy, user, compress === undefined ? {} : { imap: { compress } });
+      await cyrus.appendMessage(user, 'INBOX', customerMail(`Compressed: ${compress ?? false}`));
+      expect(await worker.runOnce()).toEqual({ taken: 1 });
+      expect(await subjects(store)).toEqual([`Compressed: ${compress ?? false}`]);
+      expect(proxy.sentByClients().includes(' COMPRESS DEFLATE\r\n')).toBe(compress === true);
+    }
   });
 
   it('keeps taking mail on a new session and after a restart of ticketd, when the folders exist already', TEST, async () => {

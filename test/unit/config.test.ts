@@ -129,6 +129,7 @@ describe('parseConfig defaults', () => {
       tlsRejectUnauthorized: true,
       auth: { user: 'support', pass: SECRET },
       idle: true,
+      compress: false,
       pollIntervalMs: 60000,
       batchSize: 50,
       operationTimeoutMs: 60000,

@@ -2,7 +2,7 @@
 // operator would: its log lines, and its memory from /proc.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +13,8 @@ export interface DaemonOptions {
   cpuProfileDir?: string;
   /** Write the daemon's event-loop delay histogram (JSON) to this file on exit. */
   eventLoopFile?: string;
+  /** Keep every line the daemon logs (stdout and stderr) in this file. */
+  logFile?: string;
 }
 
 export interface BenchDaemon {
@@ -46,6 +48,11 @@ export async function startBenchDaemon(o: DaemonOptions, startTimeoutMs = 30_000
     env: { ...process.env, ...(o.eventLoopFile ? { TICKETD_BENCH_EVENT_LOOP_FILE: o.eventLoopFile } : {}) },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (o.logFile) {
+    const log = createWriteStream(o.logFile);
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+  }
   let taken = 0;
   const tail: string[] = [];
   let buf = '';

@@ -3,7 +3,7 @@
 // child process. Prints one table and writes the same figures to
 // test-output/bench.json. Needs root (Dovecot drops privileges itself).
 //
-//   node dist/test/bench/bench.js [--quick] [--only backlog,idle,lmtp,busy,outbound,ingest,postgres]
+//   node dist/test/bench/bench.js [--quick] [--only backlog,idle,idle-cyrus,lmtp,busy,outbound,ingest,postgres]
 //     [--backlog N] [--latency N] [--busy-backlog N] [--outbound N] [--ingest N]
 //     [--ack-window-s S] [--cpu-prof] [--seed N]
 //
@@ -27,6 +27,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Runtime } from '../../src/daemon/runtime.js';
 import { takeMessages } from '../../src/pipeline/take-messages.js';
+import { cyrusAvailable, startCyrus } from '../harness/cyrus.js';
 import { startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { freePort } from '../harness/free-port.js';
 import { CLI, startBenchDaemon, type BenchDaemon } from './bench-daemon.js';
@@ -34,7 +35,7 @@ import { loadMaildir, makeMailSet, seededRandom, singleMail, type BenchMessage }
 import { startBenchSmtp, type Arrival, type BenchSmtp } from './bench-smtp.js';
 import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
 
-const PARTS = ['backlog', 'idle', 'lmtp', 'busy', 'outbound', 'ingest', 'postgres'] as const;
+const PARTS = ['backlog', 'idle', 'idle-cyrus', 'lmtp', 'busy', 'outbound', 'ingest', 'postgres'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values: flags } = parseArgs({
@@ -75,6 +76,8 @@ for (const p of ONLY) if (!PARTS.includes(p)) throw new Error(`--only: unknown p
 
 const OUTPUT_DIR = resolve(import.meta.dirname, '../../../test-output');
 const PROFILE_DIR = join(OUTPUT_DIR, 'profile');
+/** Each part's daemon log, the last run's. */
+const LOG_DIR = join(OUTPUT_DIR, 'logs');
 const PASS = 'secret';
 const USERS = ['backlog', 'baseline', 'idle', 'busy'].map((u) => ({ user: `${u}@example.com`, pass: PASS }));
 
@@ -132,10 +135,16 @@ function progress(text: string): void {
 const cleanups: (() => Promise<void>)[] = [];
 let dovecot: DovecotServer;
 
-async function imapClient(user: string): Promise<ImapFlow> {
+/** Where a mailbox lives: Dovecot, except for the part that measures Cyrus. */
+interface ImapServer {
+  host: string;
+  port: number;
+}
+
+async function imapClient(user: string, server: ImapServer = dovecot): Promise<ImapFlow> {
   const client = new ImapFlow({
-    host: dovecot.host,
-    port: dovecot.port,
+    host: server.host,
+    port: server.port,
     secure: false,
     auth: { user, pass: PASS },
     logger: false,
@@ -160,7 +169,13 @@ interface Installation {
  * A config as a new user would write it: defaults everywhere but the servers' addresses,
  * and the LMTP listener on `inboundPort` when one is given.
  */
-async function installation(name: string, smtp: BenchSmtp, imapUser: string | null, inboundPort?: number): Promise<Installation> {
+async function installation(
+  name: string,
+  smtp: BenchSmtp,
+  imapUser: string | null,
+  inboundPort?: number,
+  imapServer: ImapServer = dovecot,
+): Promise<Installation> {
   const dir = mkdtempSync(join(os.tmpdir(), `ticketd-bench-${name}-`));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const configPath = join(dir, 'config.json');
@@ -179,7 +194,7 @@ async function installation(name: string, smtp: BenchSmtp, imapUser: string | nu
             address: 'support@example.com',
             referencePrefix: 'ACME',
             ...(imapUser
-              ? { imap: { host: dovecot.host, port: dovecot.port, secure: false, auth: { user: imapUser, pass: PASS } } }
+              ? { imap: { host: imapServer.host, port: imapServer.port, secure: false, auth: { user: imapUser, pass: PASS } } }
               : {}),
           },
         ],
@@ -208,9 +223,11 @@ async function withDaemon<T>(inst: Installation, name: string, fn: (d: BenchDaem
     rmSync(profile, { recursive: true, force: true });
     mkdirSync(profile, { recursive: true });
   }
+  mkdirSync(LOG_DIR, { recursive: true });
   const daemon = await startBenchDaemon({
     configPath: inst.configPath,
     eventLoopFile,
+    logFile: join(LOG_DIR, `${name}.log`),
     ...(profile ? { cpuProfileDir: profile } : {}),
   });
   const stop = () => daemon.stop();
@@ -458,12 +475,13 @@ async function appendArrivals(
   pauseMs: [number, number],
   waitMs: number,
   watch = false,
+  server: ImapServer = dovecot,
 ): Promise<Timed & { notified: number[]; afterNotice: number[] }> {
-  const client = await imapClient(user);
+  const client = await imapClient(user, server);
   // A second client IDLEs on the same mailbox, as ticketd does, and records
   // when the server tells it about new mail: the floor no client can beat.
   const notices: number[] = [];
-  const watcher = watch ? await imapClient(user) : null;
+  const watcher = watch ? await imapClient(user, server) : null;
   if (watcher) {
     await watcher.mailboxOpen('INBOX');
     watcher.on('exists', () => notices.push(performance.now()));
@@ -499,22 +517,24 @@ function latencyRows(
   r: { latencies: number[]; missing: number },
   waitMs: number,
   targets: { p50?: number; p99: number; p50Note?: string },
+  /** Names a variant of the part's measurement, before each figure. */
+  variant = '',
 ) {
   const show = (v: number) => (Number.isFinite(v) ? undefined : `> ${round(waitMs / 1000)} s`);
   const p = (q: number) => percentile(r.latencies, q);
   const p50Target = targets.p50 ? below(targets.p50, ' ms') : undefined;
   row(
     part,
-    'arrival to ack p50',
+    `${variant}arrival to ack p50`,
     round(p(50)),
     'ms',
     p50Target && targets.p50Note ? { ...p50Target, text: `${p50Target.text} ${targets.p50Note}` } : p50Target,
     show(p(50)),
   );
-  row(part, 'arrival to ack p95', round(p(95)), 'ms', undefined, show(p(95)));
+  row(part, `${variant}arrival to ack p95`, round(p(95)), 'ms', undefined, show(p(95)));
   row(
     part,
-    `arrival to ack p99${r.missing > 0 ? ` (${r.missing} never acked)` : ''}`,
+    `${variant}arrival to ack p99${r.missing > 0 ? ` (${r.missing} never acked)` : ''}`,
     round(p(99)),
     'ms',
     below(targets.p99, ' ms'),
@@ -553,6 +573,41 @@ async function idlePart(): Promise<void> {
 }
 
 /**
+ * The idle part against Cyrus IMAP: its idled pushes a mailbox change to the
+ * IDLE sessions at once, where Dovecot holds it up to 500 ms, so this is
+ * ticketd's own arrival-to-acknowledgement time behind an IDLE notice.
+ */
+async function idleCyrusPart(): Promise<void> {
+  if (!cyrusAvailable()) {
+    progress('idle-cyrus: Cyrus is not unpacked (test/setup-machine.sh); skipped');
+    return;
+  }
+  const count = SIZES.latency;
+  const waitMs = 30_000;
+  const user = 'idle@example.com';
+  const cyrus = await startCyrus({ users: [{ user, pass: PASS }] });
+  cleanups.push(() => cyrus.stop());
+  try {
+    await withSmtp(async (smtp) => {
+      const inst = await installation('idle-cyrus', smtp, user, undefined, cyrus);
+      await withDaemon(inst, 'idle-cyrus', async (daemon) => {
+        await sleep(2_000);
+        progress(`idle-cyrus: appending ${count} messages one at a time`);
+        const { result, peakMb } = await withMemory(daemon, () =>
+          appendArrivals(smtp, user, 'idle-cyrus', count, [50, 350], waitMs, true, cyrus),
+        );
+        latencyRows('idle-cyrus', result, waitMs, { p50: 100, p99: 500 });
+        shareRow('idle-cyrus', "server's IDLE notice after APPEND", 'serverNoticeMs', result.notified);
+        shareRow('idle-cyrus', 'ticketd after the notice', 'afterNoticeMs', result.afterNotice);
+        memoryRow('idle-cyrus', peakMb);
+      });
+    });
+  } finally {
+    await cyrus.stop();
+  }
+}
+
+/**
  * The idle part's messages and pauses delivered to the daemon's LMTP listener
  * instead, as an MTA would: no mailbox server between the customer and
  * ticketd. Each is timed from the start of its delivery.
@@ -578,26 +633,42 @@ async function lmtpPart(): Promise<void> {
       greetingTimeout: 10_000,
       socketTimeout: 30_000,
     });
+    // The same deliveries over one connection kept open between them, as an
+    // MTA's connection cache does (Postfix's lmtp_connection_cache_destinations):
+    // only the first waits for the greeting.
+    const cachingMta = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port,
+      lmtp: true,
+      secure: false,
+      ignoreTLS: true,
+      pool: true,
+      maxConnections: 1,
+      maxMessages: Number.POSITIVE_INFINITY,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
+    });
     try {
       await withDaemon(inst, 'lmtp', async (daemon) => {
         // the same settling time the idle part gives its daemon
         await sleep(2_000);
-        progress(`lmtp: delivering ${count} messages one at a time`);
-        const answeredAt = new Map<string, number>();
         let deferred = 0;
-        const { result, peakMb } = await withMemory(daemon, () =>
-          timeArrivals(smtp, 'lmtp', count, [50, 350], waitMs, async (m) => {
+        const deliverOver = (transport: typeof mta, tag: string, answeredAt: Map<string, number>) =>
+          timeArrivals(smtp, tag, count, [50, 350], waitMs, async (m) => {
             const started = performance.now();
             try {
-              await mta.sendMail({ envelope: { from: m.sender, to: ['support@example.com'] }, raw: m.raw });
+              await transport.sendMail({ envelope: { from: m.sender, to: ['support@example.com'] }, raw: m.raw });
               answeredAt.set(m.messageId, performance.now());
             } catch {
               // An MTA would try again later; here the message counts as never acknowledged.
               deferred++;
             }
             return started;
-          }),
-        );
+          });
+        progress(`lmtp: delivering ${count} messages one at a time, a connection each`);
+        const answeredAt = new Map<string, number>();
+        const { result, peakMb } = await withMemory(daemon, () => deliverOver(mta, 'lmtp', answeredAt));
         latencyRows('lmtp', result, waitMs, { p50: 100, p99: 500 });
         const answered = [...answeredAt].map(([id, at]) => at - result.arrivedAt.get(id)!).sort((a, b) => a - b);
         const afterAnswer = result.acks
@@ -606,11 +677,18 @@ async function lmtpPart(): Promise<void> {
           .sort((a, b) => a - b);
         shareRow('lmtp', "ticketd's 250 after delivery start", 'answeredMs', answered);
         shareRow('lmtp', 'ack after the 250', 'afterAnswerMs', afterAnswer);
+        progress(`lmtp: delivering ${count} more over one connection kept open`);
+        const keptAnsweredAt = new Map<string, number>();
+        const kept = await deliverOver(cachingMta, 'lmtp-kept', keptAnsweredAt);
+        latencyRows('lmtp', kept, waitMs, { p50: 100, p99: 500 }, 'connection kept open: ');
+        const keptAnswered = [...keptAnsweredAt].map(([id, at]) => at - kept.arrivedAt.get(id)!).sort((a, b) => a - b);
+        shareRow('lmtp', "connection kept open: ticketd's 250 after delivery start", 'keptAnsweredMs', keptAnswered);
         if (deferred > 0) row('lmtp', 'deliveries not answered 250', deferred, '');
         memoryRow('lmtp', peakMb);
       });
     } finally {
       mta.close();
+      cachingMta.close();
     }
   });
 }
@@ -790,6 +868,7 @@ const runAll = async () => {
   const started = performance.now();
   if (ONLY.has('backlog')) await backlogPart();
   if (ONLY.has('idle')) await idlePart();
+  if (ONLY.has('idle-cyrus')) await idleCyrusPart();
   if (ONLY.has('lmtp')) await lmtpPart();
   if (ONLY.has('busy')) await busyPart();
   if (ONLY.has('outbound')) await outboundPart();

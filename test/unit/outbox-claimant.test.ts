@@ -4,41 +4,19 @@
 // claim lease. The claim of new mail ahead of a backlog (wakeFirst) is one.
 
 import { expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { Duration } from '../../src/core/duration.js';
-import type { OutboxClaims } from '../../src/outbox/outbox-claims.js';
-import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
-import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
+import { fakeOutboxWorker } from '../harness/outbox-worker-fakes.js';
 
 it('names the claimant in the claim ahead of the queue as in every other', async () => {
   const claims: { limit: number; fresh: number | undefined; claimant: string | null | undefined }[] = [];
-  const store: OutboxClaims = {
-    claimOutbox: async (_now, limit, _leaseMs, fresh, claimant) => {
-      claims.push({ limit, fresh, claimant });
-      return [];
+  const worker = fakeOutboxWorker(
+    {
+      claimOutbox: async (_now, limit, _leaseMs, fresh, claimant) => {
+        claims.push({ limit, fresh, claimant });
+        return [];
+      },
     },
-    saveOutboundRaw: async () => {},
-    markOutboxSent: async () => {},
-    redactSentMail: async () => 0,
-    releaseOutbox: async () => {},
-    markOutboxRetry: async () => {},
-    markOutboxFailed: async () => {},
-  };
-  const worker = new OutboxWorker({
-    store,
-    mailerFor: () => {
-      throw new Error('nothing is sent');
-    },
-    schedule: new RetrySchedule([Duration.parse('1m')]),
-    logger: silentLogger(),
-    clock: systemClock,
-    pollIntervalMs: 60_000,
-    batchSize: 10,
-    concurrency: () => 2,
-    leaseMs: 120_000,
-    claimant: 'node-a:incarnation-1',
-  });
+    { claimant: 'node-a:incarnation-1' },
+  );
   worker.start();
   await expect.poll(() => claims.length).toBeGreaterThan(0);
   worker.wakeFirst(1);

@@ -3,12 +3,8 @@
 // is left unredacted when it stops.
 
 import { expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
-import { Duration } from '../../src/core/duration.js';
-import { silentLogger } from '../../src/core/logger.js';
-import type { OutboxClaims, OutboxJob } from '../../src/outbox/outbox-claims.js';
-import { OutboxWorker } from '../../src/outbox/outbox-worker.js';
-import { RetrySchedule } from '../../src/outbox/retry-schedule.js';
+import type { OutboxJob } from '../../src/outbox/outbox-claims.js';
+import { fakeOutboxWorker } from '../harness/outbox-worker-fakes.js';
 
 it('redacts a busy outbox in a few passes and what is left when it stops', async () => {
   const MAILS = 40;
@@ -29,42 +25,32 @@ it('redacts a busy outbox in a few passes and what is left when it stops', async
   let marked = 0;
   let redacted = 0;
   const passes: number[] = [];
-  const store: OutboxClaims = {
-    claimOutbox: async (_now, limit) => due.splice(0, limit),
-    saveOutboundRaw: async () => {},
-    markOutboxSent: async (ids) => {
-      marked += ids.length;
-    },
-    redactSentMail: async (limit) => {
-      const n = Math.min(limit, marked - redacted);
-      redacted += n;
-      passes.push(n);
-      return n;
-    },
-    releaseOutbox: async () => {},
-    markOutboxRetry: async () => {},
-    markOutboxFailed: async () => {},
-  };
-  const worker = new OutboxWorker({
-    store,
-    // a server that answers each mail a millisecond later, one at a time
-    mailerFor: () => ({
-      send: async (_envelope, _raw, options) => {
-        await options?.beforeEnd?.();
-        await new Promise((r) => setTimeout(r, 1));
+  const worker = fakeOutboxWorker(
+    {
+      claimOutbox: async (_now, limit) => due.splice(0, limit),
+      markOutboxSent: async (ids) => {
+        marked += ids.length;
       },
-      verify: async () => {},
-      close: () => {},
-    }),
-    schedule: new RetrySchedule([Duration.parse('1m')]),
-    logger: silentLogger(),
-    clock: systemClock,
-    pollIntervalMs: 60_000,
-    batchSize: 10,
-    concurrency: () => 2,
-    maxInDoubt: () => 1,
-    leaseMs: 120_000,
-  });
+      redactSentMail: async (limit) => {
+        const n = Math.min(limit, marked - redacted);
+        redacted += n;
+        passes.push(n);
+        return n;
+      },
+    },
+    {
+      // a server that answers each mail a millisecond later, one at a time
+      mailerFor: () => ({
+        send: async (_envelope, _raw, options) => {
+          await options?.beforeEnd?.();
+          await new Promise((r) => setTimeout(r, 1));
+        },
+        verify: async () => {},
+        close: () => {},
+      }),
+      maxInDoubt: () => 1,
+    },
+  );
   worker.start();
   await expect.poll(() => marked, { timeout: 10_000 }).toBe(MAILS);
   await worker.stop();

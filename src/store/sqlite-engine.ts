@@ -178,10 +178,10 @@ export class SqliteEngine<Name extends string = QueryName> implements SqlEngine<
     if (this.within.getStore()?.open) throw new Error('transactions do not nest: use savepoint');
     const release = await this.lock();
     const mark = { open: true };
-    // In WAL mode NORMAL writes the commit to the WAL without an fsync; the
-    // next FULL commit's fsync of the WAL takes it to the disk as well.
-    if (wait === 'engine') this.db.pragma('synchronous = NORMAL');
     try {
+      // In WAL mode NORMAL writes the commit to the WAL without an fsync; the
+      // next FULL commit's fsync of the WAL takes it to the disk as well.
+      if (wait === 'engine') this.db.pragma('synchronous = NORMAL');
       this.db.exec(how);
       const tx = new SqliteTransaction(this.now, this.db, 0);
       let value: T;
